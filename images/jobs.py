@@ -1,0 +1,69 @@
+"""Job kinds of the images app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portal.actors import Actor
+from portal.jobs import JobContext, JobFailure, job_kind
+
+from .models import BaseImage
+from .registry import RegistryClient, RegistryError, RegistryUnavailable
+from .services import image_version_record
+
+
+@job_kind("images.registry_sync", timeout_seconds=1800, max_attempts=3, title="Registry sync")
+def registry_sync(ctx: JobContext) -> dict[str, Any]:
+    """List every catalog image's tags in its registry and record each tag's manifest facts.
+
+    Params: `image_ids` (optional list) limits the sync to those catalog entries.
+    """
+    images = BaseImage.objects.select_related("registry").exclude(registry=None).order_by("name")
+    if ctx.params.get("image_ids"):
+        images = images.filter(pk__in=ctx.params["image_ids"])
+    images = list(images)
+    actor = Actor.system_actor(f"job:{ctx.job.pk}")
+    found = created = 0
+    missing: list[str] = []
+    clients: dict[int, RegistryClient] = {}
+    for index, image in enumerate(images):
+        ctx.check_cancelled()
+        ctx.progress(int(100 * index / max(1, len(images))), f"{image.name}: listing tags")
+        registry = image.registry
+        if registry.pk not in clients:
+            username, password = registry.credentials()
+            clients[registry.pk] = RegistryClient(
+                registry.url, username=username, password=password, verify=registry.tls_verify
+            )
+        client = clients[registry.pk]
+        try:
+            tags = client.list_tags(image.name)
+        except RegistryUnavailable as exc:
+            raise JobFailure(f"{registry.name} is unavailable: {exc}", retry=True) from exc
+        except RegistryError as exc:
+            ctx.log(f"{image.name}: no repository in {registry.name} ({exc})")
+            missing.append(image.name)
+            continue
+        for tag in tags:
+            ctx.check_cancelled()
+            try:
+                info = client.manifest_info(image.name, tag)
+            except RegistryUnavailable as exc:
+                raise JobFailure(f"{registry.name} is unavailable: {exc}", retry=True) from exc
+            except RegistryError as exc:
+                ctx.log(f"{image.name}:{tag}: skipped ({exc})")
+                continue
+            _, is_new = image_version_record(
+                actor=actor,
+                image=image,
+                registry=registry,
+                tag=tag,
+                digest=info.digest,
+                size=info.size,
+                arch=info.architecture,
+            )
+            found += 1
+            created += int(is_new)
+            ctx.log(f"{image.name}:{tag} {info.digest} {info.architecture} {info.size} bytes"
+                    f"{' (new)' if is_new else ''}")
+    return {"images": len(images), "tags": found, "new_versions": created, "missing": missing}

@@ -1,0 +1,122 @@
+"""Reads of the images app: the catalog list, one entry, and reference resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from .choices import ImageStatus, VersionState
+from .models import BaseImage, ImageVersion, Registry
+from .references import ImageReference, parse_reference
+
+
+def base_image_list() -> QuerySet[BaseImage]:
+    """The catalog with what the list shows, in a constant number of queries."""
+    return (
+        BaseImage.objects.select_related("replacement", "owner_team", "registry")
+        .annotate(
+            version_count=Count("versions", distinct=True),
+            approved_count=Count(
+                "versions", filter=Q(versions__state=VersionState.APPROVED), distinct=True
+            ),
+        )
+        .order_by("name")
+    )
+
+
+def base_image_detail() -> QuerySet[BaseImage]:
+    """One entry with its versions (newest first) and replacement."""
+    return BaseImage.objects.select_related(
+        "replacement", "owner_team", "registry"
+    ).prefetch_related(
+        Prefetch(
+            "versions",
+            queryset=ImageVersion.objects.select_related("registry", "base_image").order_by(
+                "-created_at", "-id"
+            ),
+        )
+    )
+
+
+def image_version_current(image: BaseImage) -> ImageVersion | None:
+    """The version to use: the newest approved one, else the newest candidate."""
+    versions = list(image.versions.all())
+    for state in (VersionState.APPROVED, VersionState.CANDIDATE):
+        for version in versions:
+            if version.state == state:
+                return version
+    return None
+
+
+@dataclass
+class Resolution:
+    """The answer to "is this reference approved?"."""
+
+    reference: ImageReference
+    image: BaseImage | None = None
+    version: ImageVersion | None = None
+    approved: bool = False
+    reasons: list[str] = field(default_factory=list)
+    replacement_version: ImageVersion | None = None
+
+
+def base_image_resolve(ref: str) -> Resolution:
+    """Resolve `name`, `name:tag`, `registry/name:tag` or `name@sha256:…` against the catalog.
+
+    Raises:
+        ReferenceError: the text is not an image reference.
+    """
+    parsed = parse_reference(ref)
+    result = Resolution(reference=parsed)
+    images = base_image_detail()
+    image = images.filter(name=parsed.repository).first()
+    if image is None and not parsed.registry:
+        matches = [i for i in images.filter(name__endswith="/" + parsed.short_name)]
+        image = matches[0] if len(matches) == 1 else None
+        if len(matches) > 1:
+            names = ", ".join(i.name for i in matches)
+            result.reasons.append(f"{parsed.short_name!r} is ambiguous: {names}; use a full name.")
+            return result
+    if image is None:
+        result.reasons.append(f"{parsed.repository} is not in the catalog of approved images.")
+        return result
+    result.image = image
+    if parsed.registry:
+        hosts = {r.host for r in Registry.objects.all()}
+        if parsed.registry not in hosts:
+            result.reasons.append(f"{parsed.registry} is not a registry the portal knows.")
+            return result
+    versions = list(image.versions.all())
+    if parsed.digest:
+        result.version = next((v for v in versions if v.digest == parsed.digest), None)
+        if result.version is None:
+            result.reasons.append(f"No version of {image.name} has the digest {parsed.digest}.")
+    elif parsed.tag:
+        tagged = [v for v in versions if parsed.tag in v.tags or v.tag == parsed.tag]
+        approved = [v for v in tagged if v.state == VersionState.APPROVED]
+        result.version = (approved or tagged or [None])[0]
+        if result.version is None:
+            result.reasons.append(f"{image.name} has no version tagged {parsed.tag!r}.")
+        if parsed.tag == "latest":
+            result.reasons.append("The 'latest' tag is not allowed: pin a digest.")
+    else:
+        result.version = image_version_current(image)
+        if result.version is None:
+            result.reasons.append(f"{image.name} has no built version yet.")
+    if image.status != ImageStatus.APPROVED:
+        note = f" {image.status_note}" if image.status_note else ""
+        result.reasons.append(f"{image.name} is {image.status}.{note}")
+    if result.version is not None and result.version.state != VersionState.APPROVED:
+        result.reasons.append(f"Version {result.version.tag} is {result.version.state}.")
+    result.approved = (
+        image.status == ImageStatus.APPROVED
+        and result.version is not None
+        and result.version.state == VersionState.APPROVED
+        and parsed.tag != "latest"
+    )
+    if image.replacement is not None:
+        result.replacement_version = image_version_current(
+            base_image_detail().get(pk=image.replacement_id)
+        )
+    return result

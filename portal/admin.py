@@ -1,0 +1,24 @@
+from django.contrib import admin
+
+from .models import ApiToken, AuditEntry, Job
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "prefix", "expires_at", "revoked_at", "last_used_at"]
+    readonly_fields = ["prefix", "secret_hash"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_repr", "action", "object_repr"]
+    list_filter = ["action"]
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "state", "progress", "attempts", "created_at"]
+    list_filter = ["state", "kind"]

@@ -1,0 +1,31 @@
+"""API serializers of the portal package."""
+
+from rest_framework import serializers
+
+from ..models import Job
+
+LOG_TAIL_CHARS = 20_000
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """A job's state, progress, attempts and the tail of its log."""
+
+    log_tail = serializers.SerializerMethodField()
+    url = serializers.HyperlinkedIdentityField(view_name="api:job-detail")
+    created_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "url", "kind", "state", "queue", "progress", "step", "attempts", "max_attempts",
+            "worker", "heartbeat_at", "error", "result", "params", "created_by", "created_at",
+            "started_at", "finished_at", "log_tail",
+        ]
+
+    def get_log_tail(self, job: Job) -> str:
+        return job.log[-LOG_TAIL_CHARS:]
+
+    def get_created_by(self, job: Job) -> str | None:
+        if job.created_by_token_id:
+            return f"token:{job.created_by_token.name}"
+        return job.created_by.get_username() if job.created_by_id else None

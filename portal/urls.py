@@ -1,0 +1,22 @@
+"""URL roots: the UI, the API (v1, schema, docs), login/logout and Django's admin."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .views import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="images:base-image-list"), name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", healthz, name="healthz"),
+    path("", include("images.urls")),
+    path("", include("portal.ui_urls")),
+    path("api/v1/", include(("portal.api_router", "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("django-admin/", admin.site.urls),
+]

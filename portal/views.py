@@ -1,0 +1,181 @@
+"""UI views of the portal package: jobs, audit log, API tokens, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
+from django.views.generic import DetailView, TemplateView
+
+from deployments.models import Team
+
+from .actors import Actor
+from .auth import token_create, token_revoke
+from .choices import JobState
+from .forms import TokenCreateForm
+from .jobs import IllegalTransition, job_cancel, job_create, job_kinds
+from .models import ApiToken, Job
+from .selectors import audit_list, job_list_for_actor
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness and database reachability, for load balancers and `make run`."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+class PlatformAdminRequiredMixin(LoginRequiredMixin, UserPassesTestMixin):
+    """Only platform admins."""
+
+    def test_func(self) -> bool:
+        return Actor(user=self.request.user).is_platform_admin
+
+
+class JobListView(LoginRequiredMixin, TemplateView):
+    """Jobs the user may see, filterable by state and kind."""
+
+    template_name = "portal/job_list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        jobs = job_list_for_actor(Actor(user=self.request.user))
+        state = self.request.GET.get("state", "")
+        kind = self.request.GET.get("kind", "")
+        if state in JobState.values:
+            jobs = jobs.filter(state=state)
+        if kind:
+            jobs = jobs.filter(kind=kind)
+        page = Paginator(jobs, 25).get_page(self.request.GET.get("page"))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            page=page, states=JobState.choices, kinds=sorted(job_kinds()), state=state,
+            kind=kind, query=query.urlencode(),
+            live=any(j.state in JobState.live() for j in page.object_list),
+        )
+        return context
+
+
+class JobDetailView(LoginRequiredMixin, DetailView):
+    """A job with live progress and log (the partial is polled with htmx while it runs)."""
+
+    context_object_name = "job"
+
+    def get_queryset(self) -> Any:
+        return job_list_for_actor(Actor(user=self.request.user)).defer(None)
+
+    def get_template_names(self) -> list[str]:
+        if self.request.headers.get("HX-Request"):
+            return ["portal/job_detail_partial.html"]
+        return ["portal/job_detail.html"]
+
+
+class JobCancelView(LoginRequiredMixin, View):
+    """Cancel a job from its page."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        actor = Actor(user=request.user)
+        job = get_object_or_404(job_list_for_actor(actor), pk=pk)
+        if job.created_by_id != request.user.pk and not actor.is_platform_admin:
+            raise PermissionDenied("Only who started a job or a platform admin may cancel it.")
+        try:
+            job_cancel(job=job, actor=actor)
+            messages.success(request, f"Job #{job.pk} cancelled.")
+        except IllegalTransition as exc:
+            messages.error(request, str(exc))
+        return redirect("job-detail", pk=pk)
+
+
+class RegistrySyncStartView(PlatformAdminRequiredMixin, View):
+    """Start a registry sync (one at a time)."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        job, created = job_create(
+            kind="images.registry_sync", actor=Actor(user=request.user),
+            idempotency_key="images.registry_sync",
+        )
+        if not created:
+            messages.info(request, f"A registry sync is already running: job #{job.pk}.")
+        return redirect("job-detail", pk=job.pk)
+
+
+class AuditListView(PlatformAdminRequiredMixin, TemplateView):
+    """The audit log (platform admins), filterable by action and actor."""
+
+    template_name = "portal/auditentry_list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        entries = audit_list()
+        action = self.request.GET.get("action", "").strip()
+        actor = self.request.GET.get("actor", "").strip()
+        if action:
+            entries = entries.filter(action__startswith=action)
+        if actor:
+            entries = entries.filter(actor_repr__icontains=actor)
+        page = Paginator(entries, 50).get_page(self.request.GET.get("page"))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(page=page, action=action, actor=actor, query=query.urlencode())
+        return context
+
+
+class TokenListView(LoginRequiredMixin, View):
+    """The API tokens of the user's teams; create one (secret shown once) or revoke one."""
+
+    template_name = "portal/apitoken_list.html"
+
+    def _teams(self, actor: Actor) -> Any:
+        if actor.is_platform_admin:
+            return Team.objects.all()
+        return Team.objects.filter(pk__in=actor.team_ids)
+
+    def _render(self, request: HttpRequest, form: TokenCreateForm, **extra: Any) -> HttpResponse:
+        actor = Actor(user=request.user)
+        tokens = ApiToken.objects.filter(team__in=self._teams(actor)).select_related(
+            "team", "created_by"
+        )
+        return render(request, self.template_name, {"form": form, "tokens": tokens, **extra})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        actor = Actor(user=request.user)
+        return self._render(request, TokenCreateForm(teams=self._teams(actor)))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        actor = Actor(user=request.user)
+        if "revoke" in request.POST:
+            token = get_object_or_404(
+                ApiToken.objects.filter(team__in=self._teams(actor)), pk=request.POST["revoke"]
+            )
+            try:
+                token_revoke(token=token, actor=actor)
+                messages.success(request, f"Token {token.name} revoked.")
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            return redirect("token-list")
+        form = TokenCreateForm(request.POST, teams=self._teams(actor))
+        if not form.is_valid():
+            return self._render(request, form)
+        try:
+            token, secret = token_create(
+                team=form.cleaned_data["team"],
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                expires_days=form.cleaned_data["expires_days"],
+                actor=actor,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+            return self._render(request, form)
+        return self._render(
+            request, TokenCreateForm(teams=self._teams(actor)), new_token=token, secret=secret
+        )

@@ -1,0 +1,22 @@
+// Copy buttons: <button class="copy" data-copy-target="ID"> copies the text of #ID.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-copy-target]");
+  if (!button) return;
+  const source = document.getElementById(button.dataset.copyTarget);
+  if (!source) return;
+  const text = source.innerText.trim();
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (err) {
+    // Clipboard API unavailable (plain http, old browser): select the text for Ctrl-C.
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+  const label = button.textContent;
+  button.textContent = "Copied";
+  button.dataset.copied = text;
+  setTimeout(() => { button.textContent = label; }, 1500);
+});

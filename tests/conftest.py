@@ -1,0 +1,88 @@
+"""Shared fixtures: teams, users with roles, API clients with tokens, the demo catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from deployments.choices import Role
+from deployments.models import Membership, Team
+from portal.actors import Actor
+from portal.auth import token_create
+
+pytest_plugins = ["tests.fixtures.registry"]
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def platform_team(db: None) -> Team:
+    return Team.objects.create(name="platform", is_platform=True)
+
+
+@pytest.fixture
+def service_team(db: None) -> Team:
+    return Team.objects.create(name="payments")
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., object]:
+    def make(username: str, team: Team | None = None, role: str = Role.VIEWER) -> object:
+        user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+        if team is not None:
+            Membership.objects.create(team=team, user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user: Callable[..., object], platform_team: Team) -> object:
+    return make_user("alice-admin", platform_team, Role.PLATFORM_ADMIN)
+
+
+@pytest.fixture
+def developer(make_user: Callable[..., object], service_team: Team) -> object:
+    return make_user("dave-dev", service_team, Role.DEVELOPER)
+
+
+@pytest.fixture
+def make_token(db: None) -> Callable[..., str]:
+    counter = iter(range(10_000))
+
+    def make(team: Team, scopes: list[str], expires_days: int | None = None) -> str:
+        _, secret = token_create(
+            team=team,
+            name=f"t{next(counter)}",
+            scopes=scopes,
+            expires_days=expires_days,
+            actor=Actor.system_actor("test"),
+        )
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def token_client(make_token: Callable[..., str]) -> Callable[..., APIClient]:
+    def make(team: Team, scopes: list[str]) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(team, scopes)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def demo_catalog(db: None) -> None:
+    from images.demo import seed_demo
+
+    seed_demo()
