@@ -33,24 +33,67 @@ class DemoImage:
 
 DEMO_IMAGES = (
     # Order matters: replacements first.
-    DemoImage("runtime/debian", "runtime", "debian", "12", "",
-              "Debian 12 minbase with ca-certificates, tzdata and locales; TZ/LANG/LC_ALL set."),
-    DemoImage("build/gcc", "build", "debian", "12", "gcc 12",
-              "Debian 12 with build-essential: C/C++ builds, static or against glibc 2.36."),
-    DemoImage("build/golang-debian", "build", "debian", "12", "go 1.19",
-              "Debian 12 with golang-go: the supported replacement of the CentOS 7 Go image."),
-    DemoImage("runtime/openeuler", "runtime", "openeuler", "22.03", "",
-              "openEuler 22.03 LTS runtime, for services moving to a domestic OS."),
-    DemoImage("build/golang", "build", "centos", "7", "go 1.x",
-              "The standard's golang:1.x.x-centos-7 build image (gcc, curl, strace…).",
-              replacement="build/golang-debian"),
-    DemoImage("runtime/centos", "runtime", "centos", "7", "",
-              "The standard's CentOS 7 runtime with yum mirrors, TZ and LANG.",
-              replacement="runtime/debian"),
-    DemoImage("runtime/alpine", "runtime", "alpine", "3.20", "",
-              "Alpine Linux: restricted by the standard."),
-    DemoImage("scratch", "runtime", "none", "", "",
-              "The empty image: only for static C/C++ binaries."),
+    DemoImage(
+        "runtime/debian",
+        "runtime",
+        "debian",
+        "12",
+        "",
+        "Debian 12 minbase with ca-certificates, tzdata and locales; TZ/LANG/LC_ALL set.",
+    ),
+    DemoImage(
+        "build/gcc",
+        "build",
+        "debian",
+        "12",
+        "gcc 12",
+        "Debian 12 with build-essential: C/C++ builds, static or against glibc 2.36.",
+    ),
+    DemoImage(
+        "build/golang-debian",
+        "build",
+        "debian",
+        "12",
+        "go 1.19",
+        "Debian 12 with golang-go: the supported replacement of the CentOS 7 Go image.",
+    ),
+    DemoImage(
+        "runtime/openeuler",
+        "runtime",
+        "openeuler",
+        "22.03",
+        "",
+        "openEuler 22.03 LTS runtime, for services moving to a domestic OS.",
+    ),
+    DemoImage(
+        "build/golang",
+        "build",
+        "centos",
+        "7",
+        "go 1.x",
+        "The standard's golang:1.x.x-centos-7 build image (gcc, curl, strace…).",
+        replacement="build/golang-debian",
+    ),
+    DemoImage(
+        "runtime/centos",
+        "runtime",
+        "centos",
+        "7",
+        "",
+        "The standard's CentOS 7 runtime with yum mirrors, TZ and LANG.",
+        replacement="runtime/debian",
+    ),
+    DemoImage(
+        "runtime/alpine",
+        "runtime",
+        "alpine",
+        "3.20",
+        "",
+        "Alpine Linux: restricted by the standard.",
+    ),
+    DemoImage(
+        "scratch", "runtime", "none", "", "", "The empty image: only for static C/C++ binaries."
+    ),
 )
 
 
@@ -88,9 +131,7 @@ def seed_demo() -> dict[str, int]:
         for spec in DEMO_IMAGES:
             if BaseImage.objects.filter(name=spec.name).exists():
                 continue
-            replacement = (
-                BaseImage.objects.get(name=spec.replacement) if spec.replacement else None
-            )
+            replacement = BaseImage.objects.get(name=spec.replacement) if spec.replacement else None
             base_image_create(
                 actor=actor,
                 name=spec.name,

@@ -64,6 +64,8 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
             )
             found += 1
             created += int(is_new)
-            ctx.log(f"{image.name}:{tag} {info.digest} {info.architecture} {info.size} bytes"
-                    f"{' (new)' if is_new else ''}")
+            ctx.log(
+                f"{image.name}:{tag} {info.digest} {info.architecture} {info.size} bytes"
+                f"{' (new)' if is_new else ''}"
+            )
     return {"images": len(images), "tags": found, "new_versions": created, "missing": missing}

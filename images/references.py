@@ -60,7 +60,9 @@ def parse_reference(text: str) -> ImageReference:
         raise ReferenceError("The image reference is empty.")
     ref = text.strip()
     if len(ref) > MAX_REFERENCE_LENGTH:
-        raise ReferenceError(f"The image reference is longer than {MAX_REFERENCE_LENGTH} characters.")
+        raise ReferenceError(
+            f"The image reference is longer than {MAX_REFERENCE_LENGTH} characters."
+        )
     if any(ch.isspace() for ch in ref):
         raise ReferenceError(f"The image reference {ref!r} contains whitespace.")
 

@@ -35,9 +35,7 @@ class DerivedStatus:
     replacement_version: str = ""
 
 
-def derive_status(
-    *, os_family: str, os_version: str, status: str, today: dt.date
-) -> DerivedStatus:
+def derive_status(*, os_family: str, os_version: str, status: str, today: dt.date) -> DerivedStatus:
     """Apply the standard's rules: alpine → restricted; scratch → note; EOL → deprecated.
 
     A manual `blocked` is kept; a manual `restricted` or `deprecated` is never relaxed here.
@@ -45,7 +43,9 @@ def derive_status(
     life = lifecycle_for(os_family, os_version) if os_family != OsFamily.NONE else None
     eol = life.eol if life else None
     if os_family == OsFamily.ALPINE:
-        new_status = ImageStatus.BLOCKED if status == ImageStatus.BLOCKED else ImageStatus.RESTRICTED
+        new_status = (
+            ImageStatus.BLOCKED if status == ImageStatus.BLOCKED else ImageStatus.RESTRICTED
+        )
         return DerivedStatus(new_status, ALPINE_NOTE, eol, "debian", "12")
     if os_family == OsFamily.NONE:
         return DerivedStatus(status, SCRATCH_NOTE, None)
@@ -62,7 +62,13 @@ def _snapshot(image: BaseImage) -> dict[str, Any]:
     data = model_to_dict(
         image,
         fields=[
-            "name", "kind", "os_family", "os_version", "toolchain", "status", "status_note",
+            "name",
+            "kind",
+            "os_family",
+            "os_version",
+            "toolchain",
+            "status",
+            "status_note",
             "description",
         ],
     )
@@ -166,7 +172,11 @@ def base_image_update(*, image: BaseImage, actor: Actor, **changes: Any) -> Base
     with transaction.atomic():
         image.save()
         audit_record(
-            actor=actor, action="base_image.update", obj=image, before=before, after=_snapshot(image)
+            actor=actor,
+            action="base_image.update",
+            obj=image,
+            before=before,
+            after=_snapshot(image),
         )
     return image
 
@@ -195,7 +205,10 @@ def image_version_record(
                 version.tags = sorted({*version.tags, tag})
                 version.save(update_fields=["tags", "updated_at"])
                 audit_record(
-                    actor=actor, action="image_version.tag", obj=version, before=before,
+                    actor=actor,
+                    action="image_version.tag",
+                    obj=version,
+                    before=before,
                     after={"tags": version.tags},
                 )
             return version, False

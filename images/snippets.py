@@ -11,8 +11,12 @@ def render_from_line(pull_ref: str, *, stage: str = "") -> str:
 
 
 def render_volume_pod(
-    *, pull_ref: str, name: str = "my-service", binary: str = "application",
-    host_path: str = "/data/bin", mount_path: str = "/test-data",
+    *,
+    pull_ref: str,
+    name: str = "my-service",
+    binary: str = "application",
+    host_path: str = "/data/bin",
+    mount_path: str = "/test-data",
 ) -> str:
     """The standard's volume-mode Pod: the binary mounted from the node into the base image."""
     pod = {

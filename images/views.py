@@ -65,7 +65,5 @@ class BaseImageDetailView(LoginRequiredMixin, DetailView):
         context["versions"] = list(image.versions.all())
         if current is not None:
             context["from_line"] = render_from_line(current.pull_ref)
-            context["pod_yaml"] = render_volume_pod(
-                pull_ref=current.pull_ref, name="my-service"
-            )
+            context["pod_yaml"] = render_volume_pod(pull_ref=current.pull_ref, name="my-service")
         return context

@@ -1,4 +1,4 @@
-"""API tokens (create, revoke, authenticate) and the scope/role permission used by every API view."""
+"""API tokens (create, revoke, authenticate) and the scope/role permission of every API view."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .audit import audit_record
 from .choices import SCOPE_MIN_ROLE, Scope
 from .models import ApiToken
 
-TOKEN_PREFIX = "bip_"
+TOKEN_PREFIX = "bip_"  # noqa: S105 - a public prefix, not a secret
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
@@ -100,7 +100,10 @@ def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
             raise ValidationError("This token is already revoked.")
         token.refresh_from_db()
         audit_record(
-            actor=actor, action="token.revoke", obj=token, before={"revoked": False},
+            actor=actor,
+            action="token.revoke",
+            obj=token,
+            before={"revoked": False},
             after={"revoked": True},
         )
     return token

@@ -10,9 +10,7 @@ class TokenCreateForm(forms.Form):
 
     team = forms.ModelChoiceField(queryset=None, empty_label=None)
     name = forms.CharField(max_length=100)
-    scopes = forms.MultipleChoiceField(
-        choices=Scope.choices, widget=forms.CheckboxSelectMultiple
-    )
+    scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
     expires_days = forms.IntegerField(min_value=1, max_value=3650, required=False, initial=90)
 
     def __init__(self, *args: object, teams: object, **kwargs: object) -> None:

@@ -194,8 +194,11 @@ def job_mark_running(*, job_id: int, worker: str) -> Job:
         attempts=F("attempts") + 1,
     )
     audit_record(
-        actor=Actor.system_actor(worker), action="job.running", obj=job,
-        before={"state": "queued"}, after={"state": "running", "attempt": job.attempts},
+        actor=Actor.system_actor(worker),
+        action="job.running",
+        obj=job,
+        before={"state": "queued"},
+        after={"state": "running", "attempt": job.attempts},
     )
     return job
 
@@ -211,8 +214,11 @@ def job_mark_succeeded(*, job_id: int, result: dict[str, Any] | None = None) -> 
         finished_at=timezone.now(),
     )
     audit_record(
-        actor=Actor.system_actor(job.worker or "worker"), action="job.succeeded", obj=job,
-        before={"state": "running"}, after={"state": "succeeded"},
+        actor=Actor.system_actor(job.worker or "worker"),
+        action="job.succeeded",
+        obj=job,
+        before={"state": "running"},
+        after={"state": "succeeded"},
     )
     return job
 
@@ -227,7 +233,9 @@ def job_mark_failed(*, job_id: int, error: str, from_states: set[str] | None = N
         finished_at=timezone.now(),
     )
     audit_record(
-        actor=Actor.system_actor(job.worker or "reaper"), action="job.failed", obj=job,
+        actor=Actor.system_actor(job.worker or "reaper"),
+        action="job.failed",
+        obj=job,
         after={"state": "failed", "error": error[:500]},
     )
     return job
@@ -246,8 +254,11 @@ def job_requeue(*, job_id: int, reason: str) -> Job:
         )
         job_append_log(job_id=job_id, text=f"[portal] requeued: {reason}\n")
         audit_record(
-            actor=Actor.system_actor("reaper"), action="job.requeued", obj=job,
-            before={"state": "running"}, after={"state": "queued", "reason": reason},
+            actor=Actor.system_actor("reaper"),
+            action="job.requeued",
+            obj=job,
+            before={"state": "running"},
+            after={"state": "queued", "reason": reason},
         )
         _send_on_commit(job)
     return job
@@ -265,7 +276,10 @@ def job_cancel(*, job: Job, actor: Actor) -> Job:
             finished_at=timezone.now(),
         )
         audit_record(
-            actor=actor, action="job.cancel", obj=job, before={"state": before},
+            actor=actor,
+            action="job.cancel",
+            obj=job,
+            before={"state": before},
             after={"state": "cancelled"},
         )
     return job
@@ -323,9 +337,7 @@ def job_reap_stale(*, stale_after: timedelta | None = None) -> list[int]:
     for job in Job.objects.filter(state=JobState.RUNNING, started_at__isnull=False):
         if job.started_at + timedelta(seconds=job.timeout_seconds + 60) < now:
             try:
-                job_mark_failed(
-                    job_id=job.pk, error=f"Timed out after {job.timeout_seconds} s."
-                )
+                job_mark_failed(job_id=job.pk, error=f"Timed out after {job.timeout_seconds} s.")
                 acted.append(job.pk)
             except IllegalTransition:
                 continue

@@ -21,7 +21,7 @@ from .auth import token_create, token_revoke
 from .choices import JobState
 from .forms import TokenCreateForm
 from .jobs import IllegalTransition, job_cancel, job_create, job_kinds
-from .models import ApiToken, Job
+from .models import ApiToken
 from .selectors import audit_list, job_list_for_actor
 
 
@@ -57,8 +57,12 @@ class JobListView(LoginRequiredMixin, TemplateView):
         query = self.request.GET.copy()
         query.pop("page", None)
         context.update(
-            page=page, states=JobState.choices, kinds=sorted(job_kinds()), state=state,
-            kind=kind, query=query.urlencode(),
+            page=page,
+            states=JobState.choices,
+            kinds=sorted(job_kinds()),
+            state=state,
+            kind=kind,
+            query=query.urlencode(),
             live=any(j.state in JobState.live() for j in page.object_list),
         )
         return context
@@ -99,7 +103,8 @@ class RegistrySyncStartView(PlatformAdminRequiredMixin, View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         job, created = job_create(
-            kind="images.registry_sync", actor=Actor(user=request.user),
+            kind="images.registry_sync",
+            actor=Actor(user=request.user),
             idempotency_key="images.registry_sync",
         )
         if not created:

@@ -14,8 +14,18 @@ class ImageVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImageVersion
         fields = [
-            "id", "tag", "tags", "digest", "pull_ref", "registry", "size", "arch", "state",
-            "superseded_by", "scan_summary", "created_at",
+            "id",
+            "tag",
+            "tags",
+            "digest",
+            "pull_ref",
+            "registry",
+            "size",
+            "arch",
+            "state",
+            "superseded_by",
+            "scan_summary",
+            "created_at",
         ]
 
 
@@ -31,9 +41,22 @@ class BaseImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = BaseImage
         fields = [
-            "id", "url", "name", "kind", "os_family", "os_version", "toolchain", "status",
-            "status_note", "eol_date", "replacement", "owner_team", "registry", "description",
-            "version_count", "updated_at",
+            "id",
+            "url",
+            "name",
+            "kind",
+            "os_family",
+            "os_version",
+            "toolchain",
+            "status",
+            "status_note",
+            "eol_date",
+            "replacement",
+            "owner_team",
+            "registry",
+            "description",
+            "version_count",
+            "updated_at",
         ]
 
 
@@ -44,9 +67,7 @@ class BaseImageDetailSerializer(BaseImageSerializer):
     version_count = None  # type: ignore[assignment]
 
     class Meta(BaseImageSerializer.Meta):
-        fields = [f for f in BaseImageSerializer.Meta.fields if f != "version_count"] + [
-            "versions"
-        ]
+        fields = [f for f in BaseImageSerializer.Meta.fields if f != "version_count"] + ["versions"]
 
 
 class ResolveSerializer(serializers.Serializer):

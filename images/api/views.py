@@ -32,7 +32,9 @@ class BaseImageViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "ref", OpenApiTypes.STR, required=True,
+                "ref",
+                OpenApiTypes.STR,
+                required=True,
                 description="name, name:tag, registry/name:tag or name@sha256:…",
             )
         ],

@@ -17,9 +17,25 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "url", "kind", "state", "queue", "progress", "step", "attempts", "max_attempts",
-            "worker", "heartbeat_at", "error", "result", "params", "created_by", "created_at",
-            "started_at", "finished_at", "log_tail",
+            "id",
+            "url",
+            "kind",
+            "state",
+            "queue",
+            "progress",
+            "step",
+            "attempts",
+            "max_attempts",
+            "worker",
+            "heartbeat_at",
+            "error",
+            "result",
+            "params",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "log_tail",
         ]
 
     def get_log_tail(self, job: Job) -> str:

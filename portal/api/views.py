@@ -34,6 +34,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             actor.token is not None and job.created_by_token_id == actor.token.pk
         )
         if not (mine or actor.is_platform_admin):
-            raise exceptions.PermissionDenied("Only who started a job or a platform admin may cancel it.")
+            raise exceptions.PermissionDenied(
+                "Only who started a job or a platform admin may cancel it."
+            )
         job = job_cancel(job=job, actor=actor)
         return Response(JobSerializer(job, context={"request": request}).data)

@@ -48,7 +48,10 @@ def test_duplicate_name_and_bad_expiry_are_refused(service_team):
         )
     with pytest.raises(ValidationError, match="positive number of days"):
         token_create(
-            team=service_team, name="ci2", scopes=["images:read"], expires_days=0,
+            team=service_team,
+            name="ci2",
+            scopes=["images:read"],
+            expires_days=0,
             actor=Actor.system_actor(),
         )
     assert ApiToken.objects.count() == 1
@@ -129,8 +132,15 @@ def test_create_token_command_prints_a_working_secret(api, service_team, capsys)
     from django.core.management import call_command
 
     call_command(
-        "create_token", "--team", "payments", "--scopes", "images:read,dockerfile:check",
-        "--name", "ci", "--expires-days", "30",
+        "create_token",
+        "--team",
+        "payments",
+        "--scopes",
+        "images:read,dockerfile:check",
+        "--name",
+        "ci",
+        "--expires-days",
+        "30",
     )
     secret = capsys.readouterr().out.strip()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")

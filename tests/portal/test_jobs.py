@@ -34,8 +34,15 @@ def test_allowed_path_queued_running_succeeded():
     job = make_job(steps=1, seconds=0)
     job_mark_running(job_id=job.pk, worker="w1")
     job = job_mark_succeeded(job_id=job.pk, result={"ok": True})
-    assert (job.state, job.attempts, job.progress, job.result) == ("succeeded", 1, 100, {"ok": True})
-    actions = list(AuditEntry.objects.filter(object_id=str(job.pk)).values_list("action", flat=True))
+    assert (job.state, job.attempts, job.progress, job.result) == (
+        "succeeded",
+        1,
+        100,
+        {"ok": True},
+    )
+    actions = list(
+        AuditEntry.objects.filter(object_id=str(job.pk)).values_list("action", flat=True)
+    )
     assert {"job.create", "job.running", "job.succeeded"} <= set(actions)
 
 
@@ -142,9 +149,7 @@ def test_api_job_detail_and_cancel_conflict(admin_user, api):
 def test_jobs_are_visible_only_to_their_team(token_client, service_team, platform_team, api):
     from portal.auth import token_create
 
-    token, _ = token_create(
-        team=platform_team, name="sync", scopes=["images:read"], actor=SYSTEM
-    )
+    token, _ = token_create(team=platform_team, name="sync", scopes=["images:read"], actor=SYSTEM)
     job, _ = job_create(kind="portal.selftest", actor=Actor(token=token))
     other = token_client(service_team, ["images:read"])
     assert other.get(f"/api/v1/jobs/{job.pk}/").status_code == 404

@@ -1,0 +1,122 @@
+"""The permission matrix: role × endpoint × method → expected status.
+
+Each row names an endpoint and the status every kind of caller gets. Add a row for every new
+endpoint; callers are: anonymous, a viewer/developer/maintainer of the service team, a platform
+admin, and tokens (service team) with and without the scope the endpoint needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from deployments.choices import Role
+from portal.actors import Actor
+from portal.jobs import job_create
+
+pytestmark = pytest.mark.django_db
+
+CALLERS = ("anon", "viewer", "developer", "maintainer", "admin", "token_scoped", "token_other")
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str
+    scope: str | None  # the scope token_scoped gets; token_other gets dockerfile:check only
+    expect: dict[str, int]
+
+
+def row(method: str, path: str, scope: str | None, *statuses: int) -> Row:
+    return Row(method, path, scope, dict(zip(CALLERS, statuses, strict=True)))
+
+
+#        method  path                                scope          anon vie dev mai adm tok oth
+MATRIX = [
+    row("GET", "/api/v1/base-images/", "images:read", 401, 200, 200, 200, 200, 200, 403),
+    row("GET", "/api/v1/base-images/{image}/", "images:read", 401, 200, 200, 200, 200, 200, 403),
+    row(
+        "GET",
+        "/api/v1/base-images/resolve/?ref=debian",
+        "images:read",
+        401,
+        200,
+        200,
+        200,
+        200,
+        200,
+        403,
+    ),
+    row("POST", "/api/v1/base-images/", "images:read", 401, 405, 405, 405, 405, 405, 403),
+    row("DELETE", "/api/v1/base-images/{image}/", "images:read", 401, 405, 405, 405, 405, 405, 403),
+    row("GET", "/api/v1/jobs/", None, 401, 200, 200, 200, 200, 200, 200),
+    row("GET", "/api/v1/jobs/{admin_job}/", None, 401, 404, 404, 404, 200, 404, 404),
+    row("POST", "/api/v1/jobs/{admin_job}/cancel/", None, 401, 404, 404, 404, 200, 404, 404),
+    row("GET", "/api/v1/jobs/{team_job}/", None, 401, 200, 200, 200, 200, 200, 200),
+    row("POST", "/api/v1/jobs/{team_job}/cancel/", None, 401, 403, 403, 403, 200, 403, 403),
+    # UI pages (anonymous callers are sent to the login page)
+    row("GET", "/base-images/", None, 302, 200, 200, 200, 200, 302, 302),
+    row("GET", "/audit/", None, 302, 403, 403, 403, 200, 302, 302),
+    row("GET", "/tokens/", None, 302, 200, 200, 200, 200, 302, 302),
+    row("POST", "/registry-syncs/", None, 302, 403, 403, 403, 302, 302, 302),
+]
+
+
+@pytest.fixture
+def world(make_user, service_team, platform_team, admin_user, demo_catalog):
+    from images.models import BaseImage
+
+    users = {
+        "viewer": make_user("v", service_team, Role.VIEWER),
+        "developer": make_user("d", service_team, Role.DEVELOPER),
+        "maintainer": make_user("m", service_team, Role.MAINTAINER),
+        "admin": admin_user,
+    }
+    admin_job, _ = job_create(kind="portal.selftest", actor=Actor(user=admin_user))
+    team_job, _ = job_create(
+        kind="portal.selftest", actor=Actor(user=admin_user), team=service_team
+    )
+    return {
+        "users": users,
+        "ids": {
+            "image": BaseImage.objects.get(name="runtime/debian").pk,
+            "admin_job": admin_job.pk,
+            "team_job": team_job.pk,
+        },
+    }
+
+
+def client_for(caller, entry, world, make_token, service_team):
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    api = entry.path.startswith("/api/")
+    client = APIClient() if api else Client()
+    if caller in world["users"]:
+        client.force_login(world["users"][caller])
+    elif caller.startswith("token"):
+        scopes = (
+            [entry.scope or "images:read"] if caller == "token_scoped" else ["dockerfile:check"]
+        )
+        secret = make_token(service_team, scopes)
+        if api:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        else:
+            client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+@pytest.mark.parametrize("entry", MATRIX, ids=lambda r: f"{r.method} {r.path}")
+def test_permission_matrix(entry, world, make_token, service_team):
+    path = entry.path.format(**world["ids"])
+    failures = []
+    for caller in CALLERS:
+        client = client_for(caller, entry, world, make_token, service_team)
+        response = getattr(client, entry.method.lower())(path)
+        if response.status_code != entry.expect[caller]:
+            failures.append(f"{caller}: {response.status_code} != {entry.expect[caller]}")
+        if path.startswith("/api/") and response.status_code >= 400:
+            body = response.json()
+            assert set(body) >= {"detail", "code"}, body
+    assert not failures, failures
