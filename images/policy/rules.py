@@ -1,0 +1,460 @@
+"""The base-image standard as rules over parsed stages and the catalog.
+
+Each check yields `(rule_id, line, message)`; the engine attaches severities from policy data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from images.policy.catalog import Catalog, CatalogImage, CatalogVersion, ServiceContext
+from images.policy.parser import MALFORMED_FROM, ParsedDockerfile, ParsedStage
+from images.references import ImageReference, ReferenceError, parse_reference
+
+NOT_APPROVED = "BIP002"
+REGISTRY_NOT_APPROVED = "BIP003"
+RESTRICTED = "BIP004"
+SCRATCH = "BIP005"
+EOL = "BIP006"
+DEPRECATED = "BIP007"
+BLOCKED = "BIP008"
+LATEST = "BIP009"
+NOT_PINNED = "BIP010"
+FINAL_NOT_RUNTIME = "BIP011"
+BUILDER_NOT_BUILD = "BIP012"
+RUNTIME_ENV = "BIP013"
+PIPE_TO_SHELL = "BIP014"
+VERSION_NOT_APPROVED = "BIP015"
+VERSION_SUPERSEDED = "BIP016"
+DIGEST_UNKNOWN = "BIP017"
+
+PURPOSES = frozenset({"service", "runtime-recipe", "build-recipe"})
+RUNTIME_ENV_VARS = ("TZ", "LANG", "LC_ALL")
+RUNTIME_ENV_DEFAULTS = {"TZ": "Asia/Shanghai", "LANG": "en_US.utf8", "LC_ALL": "en_US.utf8"}
+SCRATCH_LANGUAGES = frozenset({"c", "c++", "cpp", "cxx"})
+SCRATCH_IMAGE = CatalogImage(name="scratch", kind="runtime", os_family="none")
+
+_PIPE_TO_SHELL_RE = re.compile(
+    r"\b(?:curl|wget)\b[^|;&\n]*\|\s*(?:sudo\s+(?:-\S+\s+)*)?(?:env\s+)?"
+    r"(?:/usr)?(?:/bin/)?(?:ba|da|z|k|a)?sh\b"
+    r"|\b(?:ba|da|z|k|a)?sh\s+(?:-c\s+)?[\"']?(?:\$\(|<\(|`)\s*(?:curl|wget)\b"
+)
+_ENV_KEY_RE = re.compile(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=")
+# Words in an image name or tag that reveal its OS family.
+_FAMILY_HINTS = {
+    "debian": "debian",
+    "bookworm": "debian",
+    "bullseye": "debian",
+    "buster": "debian",
+    "trixie": "debian",
+    "slim": "debian",
+    "centos": "centos",
+    "rocky": "rocky",
+    "rockylinux": "rocky",
+    "alma": "almalinux",
+    "almalinux": "almalinux",
+    "ubuntu": "ubuntu",
+    "jammy": "ubuntu",
+    "focal": "ubuntu",
+    "noble": "ubuntu",
+    "alpine": "alpine",
+    "openeuler": "openeuler",
+    "anolis": "anolis",
+    "anolisos": "anolis",
+    "kylin": "kylin",
+}
+_WORD_RE = re.compile(r"[a-z]+")
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """What the engine learnt about one stage."""
+
+    index: int
+    name: str
+    base: str
+    line: int
+    platform: str
+    parent_stage: int | None
+    resolved: CatalogImage | None
+    pinned_ref: str | None
+
+
+Hit = tuple[str, int, str]
+
+
+def _exempt(service: ServiceContext | None, *keys: str) -> bool:
+    return service is not None and any(key in service.exceptions for key in keys)
+
+
+def guess_family(ref: ImageReference) -> str:
+    """The OS family an unknown image name or tag hints at, or ""."""
+    for word in _WORD_RE.findall(f"{ref.repository} {ref.tag}".lower()):
+        if word in _FAMILY_HINTS:
+            return _FAMILY_HINTS[word]
+    return ""
+
+
+def suggest(catalog: Catalog, kind: str, family: str, hint: str = "") -> CatalogImage | None:
+    """The closest approved image: same kind and OS family, then same kind, then any."""
+    best: tuple[int, str] | None = None
+    chosen = None
+    for image in catalog.images:
+        if image.status != "approved" or image.name == "scratch":
+            continue
+        score = (
+            (4 if image.kind == kind else 0)
+            + (2 if family and image.os_family == family else 0)
+            + (1 if hint and hint in image.name else 0)
+            + (1 if image.current else 0)
+        )
+        key = (-score, image.name)
+        if best is None or key < best:
+            best, chosen = key, image
+    return chosen
+
+
+def _suggestion_text(catalog: Catalog, kind: str, family: str, hint: str = "") -> str:
+    image = suggest(catalog, kind, family, hint)
+    if image is None:
+        return f"the catalog has no approved {kind} image yet: request one in the portal"
+    if image.current is None:
+        return f"use {image.describe()}"
+    return f"use {image.current_reference} ({image.facts or image.name})"
+
+
+def resolve(catalog: Catalog, ref: ImageReference, kind: str) -> CatalogImage | None:
+    """The catalog image a reference names: exact name, else short name preferring `kind`."""
+    image = catalog.by_name.get(ref.repository)
+    if image is not None:
+        return image
+    candidates = catalog.by_short_name.get(ref.short_name, ())
+    if not candidates:
+        return None
+    ranked = sorted(
+        candidates,
+        key=lambda c: (c.kind != kind, c.status != "approved", c.name),
+    )
+    return ranked[0]
+
+
+def _replacement(catalog: Catalog, image: CatalogImage) -> str:
+    if image.replacement:
+        target = catalog.by_name.get(image.replacement)
+        if target is not None:
+            if target.current is None:
+                return f"move to {target.describe()}"
+            return f"move to {target.current_reference} ({target.facts or target.name})"
+        return f"move to {image.replacement}"
+    return "move to " + _suggestion_text(catalog, image.kind, "", "").removeprefix("use ")
+
+
+def _version_hits(
+    catalog: Catalog, image: CatalogImage, ref: ImageReference, line: int, shown: str
+) -> tuple[list[Hit], str | None]:
+    """Pinning and version-state checks: (hits, pinned reference of the referenced version)."""
+    hits: list[Hit] = []
+    current = image.current
+    current_text = (
+        image.reference(current.digest) if current else f"(no approved version of {image.name})"
+    )
+    version: CatalogVersion | None
+    if ref.digest:
+        version = image.version_by_digest(ref.digest)
+        if version is None:
+            hits.append(
+                (
+                    DIGEST_UNKNOWN,
+                    line,
+                    f"{shown}: the digest is not a build of {image.name} that the catalog knows; "
+                    f"use {current_text}.",
+                )
+            )
+            return hits, None
+    elif not ref.tag or ref.tag == "latest":
+        what = "the tag 'latest'" if ref.tag else "no tag"
+        hits.append(
+            (
+                LATEST,
+                line,
+                f"{shown} uses {what}, so every build may get a different image: "
+                f"pin it as {current_text}.",
+            )
+        )
+        return hits, None
+    else:
+        version = image.version_by_tag(ref.tag)
+        if version is None:
+            hits.append(
+                (
+                    NOT_PINNED,
+                    line,
+                    f"{shown}: tag {ref.tag!r} is not a catalog version of {image.name} and tags "
+                    f"move; pin the approved version: {current_text}.",
+                )
+            )
+            return hits, None
+        if version.state == "approved":
+            hits.append(
+                (
+                    NOT_PINNED,
+                    line,
+                    f"{shown} is not pinned by digest; use {image.reference(version.digest)}.",
+                )
+            )
+            return hits, image.reference(version.digest)
+    pinned = image.reference(version.digest)
+    if version.state in ("revoked", "candidate"):
+        hits.append(
+            (
+                VERSION_NOT_APPROVED,
+                line,
+                f"{shown}: version {version.tag} of {image.name} is {version.state}, not "
+                f"approved; use {current_text}.",
+            )
+        )
+    elif version.state == "superseded":
+        hits.append(
+            (
+                VERSION_SUPERSEDED,
+                line,
+                f"{shown}: version {version.tag} of {image.name} is superseded; move to "
+                f"{current_text}.",
+            )
+        )
+    return hits, pinned
+
+
+def _image_hits(
+    catalog: Catalog,
+    image: CatalogImage,
+    shown: str,
+    line: int,
+    service: ServiceContext | None,
+    today: datetime.date,
+) -> Iterator[Hit]:
+    if image.name == "scratch":
+        language = (service.language if service else "").strip().lower()
+        if language not in SCRATCH_LANGUAGES and not _exempt(service, SCRATCH, "scratch"):
+            yield (
+                SCRATCH,
+                line,
+                "FROM scratch is only recommended for static C/C++ binaries: "
+                + _suggestion_text(catalog, "runtime", "")
+                + ".",
+            )
+        return
+    if image.status == "blocked":
+        yield (BLOCKED, line, f"{shown}: {image.name} is blocked; {_replacement(catalog, image)}.")
+        return
+    if image.status == "restricted" and not _exempt(
+        service, RESTRICTED, image.os_family, image.name, image.short_name
+    ):
+        who = f"service {service.name!r}" if service else "this Dockerfile"
+        yield (
+            RESTRICTED,
+            line,
+            f"{shown}: {image.name} is restricted and {who} has no exception for it; "
+            + _suggestion_text(catalog, image.kind, "")
+            + " or ask the platform team for an exception.",
+        )
+    if image.eol_date is not None and image.eol_date < today:
+        yield (
+            EOL,
+            line,
+            f"{shown}: {image.describe()} reached end of life on {image.eol_date.isoformat()}; "
+            f"{_replacement(catalog, image)}.",
+        )
+    elif image.status == "deprecated":
+        yield (
+            DEPRECATED,
+            line,
+            f"{shown}: {image.name} is deprecated; {_replacement(catalog, image)}.",
+        )
+
+
+def final_chain(stages: tuple[ParsedStage, ...]) -> frozenset[int]:
+    """Indexes of the final stage and the stages it is built FROM (transitively)."""
+    chain: set[int] = set()
+    index: int | None = len(stages) - 1 if stages else None
+    while index is not None and index not in chain:
+        chain.add(index)
+        index = stages[index].parent_stage
+    return frozenset(chain)
+
+
+def _env_keys(args: str) -> Iterator[str]:
+    first = args.split(None, 1)[0] if args.strip() else ""
+    if "=" not in first:  # legacy `ENV KEY value`
+        if first:
+            yield first
+        return
+    try:
+        tokens = shlex.split(args, posix=True)
+    except ValueError:
+        yield from _ENV_KEY_RE.findall(args)
+        return
+    for token in tokens:
+        key, sep, _ = token.partition("=")
+        if sep:
+            yield key
+
+
+def analyse(
+    parsed: ParsedDockerfile,
+    *,
+    catalog: Catalog,
+    service: ServiceContext | None,
+    purpose: str,
+    today: datetime.date,
+) -> tuple[list[Hit], list[StageInfo]]:
+    """Apply the standard to every stage. Returns rule hits and per-stage facts."""
+    hits: list[Hit] = []
+    infos: list[StageInfo] = []
+    stages = parsed.stages
+    chain = final_chain(stages)
+    last = len(stages) - 1
+    for stage in stages:
+        needed = "runtime" if stage.index in chain else "build"
+        resolved: CatalogImage | None = None
+        pinned: str | None = None
+        if stage.parent_stage is not None:
+            resolved = infos[stage.parent_stage].resolved
+            pinned = infos[stage.parent_stage].pinned_ref
+        elif stage.valid and stage.base:
+            resolved, pinned = _base_hits(stage, catalog, service, needed, today, hits)
+        if resolved is not None:
+            _kind_hits(stage, resolved, catalog, needed, purpose, last, hits)
+        for instruction in stage.instructions:
+            if instruction.keyword == "RUN":
+                text = f"{instruction.args}\n{instruction.heredocs}"
+                match = _PIPE_TO_SHELL_RE.search(text)
+                if match:
+                    hits.append(
+                        (
+                            PIPE_TO_SHELL,
+                            instruction.line,
+                            f"RUN pipes a download into a shell ({match.group(0).strip()[:80]!r}):"
+                            " download to a file, verify its sha256, then run it.",
+                        )
+                    )
+        infos.append(
+            StageInfo(
+                index=stage.index,
+                name=stage.name,
+                base=stage.base or stage.base_raw,
+                line=stage.line,
+                platform=stage.platform,
+                parent_stage=stage.parent_stage,
+                resolved=resolved,
+                pinned_ref=pinned,
+            )
+        )
+    if purpose == "runtime-recipe" and stages:
+        keys: set[str] = set()
+        for index in chain:
+            for instruction in stages[index].instructions:
+                if instruction.keyword == "ENV":
+                    keys.update(_env_keys(instruction.args))
+        missing = [name for name in RUNTIME_ENV_VARS if name not in keys]
+        if missing:
+            fix = " ".join(f"{name}={RUNTIME_ENV_DEFAULTS[name]}" for name in missing)
+            hits.append(
+                (
+                    RUNTIME_ENV,
+                    stages[last].line,
+                    f"A runtime base image must set {', '.join(missing)}: add `ENV {fix}` "
+                    "to the final stage.",
+                )
+            )
+    return hits, infos
+
+
+def _base_hits(
+    stage: ParsedStage,
+    catalog: Catalog,
+    service: ServiceContext | None,
+    needed: str,
+    today: datetime.date,
+    hits: list[Hit],
+) -> tuple[CatalogImage | None, str | None]:
+    line = stage.line
+    shown = f"FROM {stage.base}"
+    if stage.base == "scratch":
+        image = catalog.by_name.get("scratch", SCRATCH_IMAGE)
+        hits.extend(_image_hits(catalog, image, shown, line, service, today))
+        return image, None
+    try:
+        ref = parse_reference(stage.base)
+    except ReferenceError as exc:
+        hits.append((MALFORMED_FROM, line, f"FROM {stage.base[:200]!r}: {exc}"))
+        return None, None
+    if ref.registry and ref.registry not in catalog.registries:
+        approved = ", ".join(catalog.registries) or "none configured"
+        hits.append(
+            (
+                REGISTRY_NOT_APPROVED,
+                line,
+                f"{shown}: {ref.registry} is not an approved registry (approved: {approved}); "
+                "pull the catalog image from an approved registry.",
+            )
+        )
+    image = resolve(catalog, ref, needed)
+    if image is None:
+        hits.append(
+            (
+                NOT_APPROVED,
+                line,
+                f"{shown}: {ref.repository} is not an approved catalog image; "
+                + _suggestion_text(catalog, needed, guess_family(ref), ref.short_name)
+                + ".",
+            )
+        )
+        return None, None
+    hits.extend(_image_hits(catalog, image, shown, line, service, today))
+    version_hits, pinned = _version_hits(catalog, image, ref, line, shown)
+    hits.extend(version_hits)
+    return image, pinned
+
+
+def _kind_hits(
+    stage: ParsedStage,
+    image: CatalogImage,
+    catalog: Catalog,
+    needed: str,
+    purpose: str,
+    last: int,
+    hits: list[Hit],
+) -> None:
+    if image.kind == needed:
+        return
+    shown = f"FROM {stage.base}"
+    if stage.index == last:
+        if purpose == "build-recipe":
+            return
+        hits.append(
+            (
+                FINAL_NOT_RUNTIME,
+                stage.line,
+                f"{shown}: the final stage is built on {image.name}, a {image.kind} image; "
+                "ship on a runtime base: compile in a builder stage and COPY the result into "
+                "a final stage FROM "
+                + _suggestion_text(catalog, "runtime", image.os_family).removeprefix("use ")
+                + ".",
+            )
+        )
+    elif needed == "build":
+        hits.append(
+            (
+                BUILDER_NOT_BUILD,
+                stage.line,
+                f"{shown}: builder stage {stage.name or stage.index} uses {image.name}, a "
+                f"{image.kind} image; compile in a build base image: "
+                + _suggestion_text(catalog, "build", image.os_family)
+                + ".",
+            )
+        )

@@ -1,0 +1,4 @@
+ARG TAG
+FROM registry.local:5000/runtime/debian:${TAG:-12}
+COPY app /app
+CMD ["/app"]

@@ -1,0 +1,6 @@
+FROM registry.local:5000/runtime/debian@sha256:3333333333333333333333333333333333333333333333333333333333333333 AS fetch
+RUN echo fetching > /tmp/x
+
+FROM registry.local:5000/runtime/debian@sha256:3333333333333333333333333333333333333333333333333333333333333333
+COPY --from=fetch /tmp/x /x
+CMD ["/bin/cat", "/x"]

@@ -1,0 +1,3 @@
+FROM docker.io/library/debian:12
+COPY app /app
+CMD ["/app"]

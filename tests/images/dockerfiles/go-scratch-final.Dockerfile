@@ -1,0 +1,8 @@
+FROM registry.local:5000/build/gcc@sha256:4444444444444444444444444444444444444444444444444444444444444444 AS build
+WORKDIR /src
+COPY . .
+RUN make static
+
+FROM scratch
+COPY --from=0 /src/app /app
+ENTRYPOINT ["/app"]

@@ -1,0 +1,3 @@
+FROM debian:latest
+COPY app /app
+CMD ["/app"]

@@ -1,0 +1,2 @@
+FROM Debian:12
+COPY app /app

@@ -1,0 +1,2 @@
+# a fragment, not a Dockerfile
+RUN echo hello

@@ -1,0 +1,3 @@
+FROM scratch
+ADD application /
+CMD ["/application", "-m", "release"]
