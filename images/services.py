@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import logging
+import re
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
+from django.apps import apps as django_apps
+from django.conf import settings
 from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -16,6 +21,21 @@ from portal.audit import audit_record
 from .choices import ImageStatus, OsFamily, VersionState
 from .lifecycle import lifecycle_for
 from .models import BaseImage, ImageVersion, Registry
+from .policy import (
+    CheckResult,
+    DockerfileInputError,
+    Finding,
+    PolicyConfig,
+    PolicyError,
+    RuleInfo,
+    ServiceContext,
+    check_dockerfile,
+    load_policy,
+    to_sarif,
+)
+from .policy.engine import decode_dockerfile
+from .policy.rules import PURPOSES
+from .policy_catalog import policy_catalog
 
 SCRATCH_NOTE = "Not recommended: only for static C/C++ binaries (no libc, no shell, no CA certs)."
 ALPINE_NOTE = (
@@ -51,7 +71,8 @@ def derive_status(*, os_family: str, os_version: str, status: str, today: dt.dat
         return DerivedStatus(status, SCRATCH_NOTE, None)
     if life is not None and life.is_eol(today):
         new_status = status if status == ImageStatus.BLOCKED else ImageStatus.DEPRECATED
-        note = f"{life.family} {life.version} reached end of life on {life.eol.isoformat()}."
+        family = OsFamily(life.family).label if life.family in OsFamily.values else life.family
+        note = f"{family} {life.version} reached end of life on {life.eol.isoformat()}."
         return DerivedStatus(
             new_status, note, eol, life.replacement_family, life.replacement_version
         )
@@ -232,3 +253,149 @@ def image_version_record(
             after={"tag": tag, "digest": digest, "size": size, "arch": arch, "state": state},
         )
     return version, True
+
+
+# --- Dockerfile checks (the API endpoint and the UI page call this) -----------------------------
+
+SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+POLICY_FALLBACK_RULE = "BIP031"
+_POLICY_FALLBACK_INFO = RuleInfo(
+    id=POLICY_FALLBACK_RULE,
+    severity="warn",
+    title="Portal policy file invalid; default policy applied",
+    help="The platform team's policy file could not be loaded, so the default rule "
+    "severities and ignores were applied. The platform team must fix PORTAL_POLICY_FILE.",
+)
+_policy_logger = logging.getLogger("images.policy")
+
+
+@dataclass(frozen=True)
+class DockerfileCheck:
+    """A check's result with what it was checked with (for SARIF and the UI)."""
+
+    result: CheckResult
+    policy: PolicyConfig
+    service: ServiceContext | None
+    purpose: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API body: `{"verdict", "findings", "stages"}`."""
+        return self.result.to_dict()
+
+    def to_sarif(self, filename: str = "Dockerfile") -> dict[str, Any]:
+        """The SARIF 2.1.0 log of this check."""
+        return to_sarif(self.result, filename=filename, policy=self.policy)
+
+
+def _service_exceptions(service: Any, today: dt.date) -> frozenset[str]:
+    """Policy exceptions granted to a Service (rule ids, image names or OS families).
+
+    The Service model is being built elsewhere; this reads, when present, either a method
+    `active_policy_exceptions(today=)` or an iterable attribute `policy_exceptions`.
+    """
+    method = getattr(service, "active_policy_exceptions", None)
+    values: Any = (
+        method(today=today) if callable(method) else getattr(service, "policy_exceptions", None)
+    )
+    if not values:
+        return frozenset()
+    return frozenset(str(value) for value in values if value)
+
+
+def dockerfile_service_context(name: str | None, *, today: dt.date) -> ServiceContext | None:
+    """The ServiceContext of the service named `name` (None when no name is given).
+
+    When the `deployments.Service` model exists, the name must be one of its rows (its
+    `language` and active exceptions are used); until it exists, a well-formed name is
+    accepted with no language and no exceptions.
+
+    Raises:
+        DockerfileInputError: the name is malformed or no such service exists (400).
+    """
+    if name is None or not name.strip():
+        return None
+    name = name.strip()
+    if not SERVICE_NAME_RE.match(name):
+        raise DockerfileInputError(
+            f"The service name {name[:80]!r} is not a DNS-1123 label (lowercase letters, "
+            "digits and '-', at most 63 characters)."
+        )
+    try:
+        service_model = django_apps.get_model("deployments", "Service")
+    except LookupError:
+        return ServiceContext(name=name)
+    service = service_model.objects.filter(name=name).first()
+    if service is None:
+        raise DockerfileInputError(
+            f"Unknown service {name!r}: no service of that name is registered in the portal."
+        )
+    return ServiceContext(
+        name=name,
+        language=str(getattr(service, "language", "") or ""),
+        exceptions=_service_exceptions(service, today),
+    )
+
+
+def _policy_or_default() -> tuple[PolicyConfig, str | None]:
+    """The admin policy (settings.PORTAL_POLICY_FILE), or the defaults and why."""
+    path = getattr(settings, "PORTAL_POLICY_FILE", "") or None
+    try:
+        return load_policy(path), None
+    except PolicyError as exc:
+        _policy_logger.error("Policy file unusable, default policy applied: %s", exc)
+        return load_policy(None), str(exc)
+
+
+def dockerfile_check(
+    *,
+    text: str | bytes,
+    service_name: str | None = None,
+    purpose: str = "service",
+    today: dt.date | None = None,
+) -> DockerfileCheck:
+    """Check a Dockerfile against the catalog and the standard (+ hadolint).
+
+    The admin policy file (`settings.PORTAL_POLICY_FILE`) decides severities and ignores.
+    When that file is missing or invalid the check does not fail: the default policy is
+    applied, the error is logged, and a `BIP031` warning on line 1 says so (so the verdict is
+    at least `warn` until the platform team fixes the file).
+
+    Raises:
+        DockerfileInputError: empty, non-UTF-8, NUL or over 256 KiB input (400/413), an
+            unknown purpose or service (400).
+    """
+    if purpose not in PURPOSES:
+        raise DockerfileInputError(
+            f"Unknown purpose {str(purpose)[:40]!r}; use one of {', '.join(sorted(PURPOSES))}."
+        )
+    today = today or timezone.localdate()
+    decoded = decode_dockerfile(text)
+    service = dockerfile_service_context(service_name, today=today)
+    policy, policy_problem = _policy_or_default()
+    result = check_dockerfile(
+        decoded,
+        catalog=policy_catalog(),
+        service=service,
+        purpose=purpose,
+        policy=policy,
+        today=today,
+    )
+    if policy_problem is not None:
+        finding = Finding(
+            POLICY_FALLBACK_RULE,
+            "warn",
+            1,
+            "The portal's policy file could not be loaded, so the default policy was applied; "
+            "the platform team has been told through the server log.",
+        )
+        findings = (finding, *result.findings)
+        verdict = result.verdict if result.verdict == "fail" else "warn"
+        result = replace(result, findings=findings, verdict=verdict)
+        policy = replace(
+            policy,
+            rules=MappingProxyType({**policy.rules, POLICY_FALLBACK_RULE: _POLICY_FALLBACK_INFO}),
+        )
+    return DockerfileCheck(
+        result=result, policy=policy, service=service, purpose=purpose, text=decoded
+    )

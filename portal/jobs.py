@@ -211,6 +211,7 @@ def job_mark_succeeded(*, job_id: int, result: dict[str, Any] | None = None) -> 
         to=JobState.SUCCEEDED,
         result=result or {},
         progress=100,
+        step="finished",
         finished_at=timezone.now(),
     )
     audit_record(

@@ -1,5 +1,7 @@
 """Models of the portal package: API tokens, the audit log and jobs."""
 
+import json
+
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -141,6 +143,11 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} ({self.state})"
+
+    @property
+    def result_json(self) -> str:
+        """The result as indented JSON, for people."""
+        return json.dumps(self.result, indent=2, sort_keys=True, default=str)
 
     @property
     def is_final(self) -> bool:
