@@ -1,0 +1,506 @@
+"""A small client for the OCI Distribution API (Docker Registry HTTP API v2).
+
+Pure module, no Django: used by the registry sync job and the builder (to read back what was
+pushed). It lists repositories and tags, and reads a manifest's digest, size, architecture, OS
+and creation time. Authentication: HTTP basic, or the Bearer token challenge (Harbor, Docker
+Hub, GitLab). Transient failures raise `RegistryUnavailable` so callers can retry with backoff;
+everything else raises `RegistryError` with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+IMAGE_MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
+MANIFEST_ACCEPT = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST])
+
+MAX_ENTRIES = 10_000
+"""At most this many repositories or tags are read from one listing."""
+PAGE_SIZE = 1000
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the limit distribution itself enforces
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
+MAX_LISTING_BYTES = 16 * 1024 * 1024
+
+_REPOSITORY_RE = re.compile(
+    r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$"
+)
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_CHALLENGE_PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class RegistryError(Exception):
+    """The registry refused or could not answer the request; the message says why."""
+
+
+class RegistryUnavailable(RegistryError):
+    """A transient failure (unreachable, timeout, 5xx, 429): worth retrying later."""
+
+
+class RegistryNotFound(RegistryError):
+    """The repository, tag or blob does not exist (HTTP 404)."""
+
+
+class RegistryAuthError(RegistryError):
+    """Credentials are missing or not allowed to do this (HTTP 401/403)."""
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    """Facts about one image as the registry serves it.
+
+    Attributes:
+        digest: sha256 of the exact manifest bytes served (what `skopeo inspect` reports);
+            for a multi-platform index, the index's digest.
+        media_type: the manifest's (or index's) media type.
+        size: bytes of the manifest + config + layers; for an index, the index plus the
+            chosen platform's image.
+        architecture: from the image config (e.g. `amd64`).
+        os: from the image config (e.g. `linux`).
+        created: the image config's creation time, timezone-aware, or None if absent.
+        platforms: for an index, every `os/arch[/variant]` it lists; empty otherwise.
+    """
+
+    digest: str
+    media_type: str
+    size: int
+    architecture: str
+    os: str
+    created: datetime | None
+    platforms: tuple[str, ...] = ()
+
+
+def validate_repository(name: str) -> str:
+    """Return `name` if it is a valid repository path, else raise RegistryError."""
+    if not isinstance(name, str) or not name or len(name) > 255:
+        raise RegistryError(f"invalid repository name {name!r}: must be 1-255 characters")
+    if not _REPOSITORY_RE.match(name):
+        raise RegistryError(
+            f"invalid repository name {name!r}: lowercase letters, digits and separators "
+            "(. _ __ -) in /-separated components"
+        )
+    return name
+
+
+def validate_reference(reference: str) -> str:
+    """Return `reference` if it is a tag or a sha256 digest, else raise RegistryError."""
+    if isinstance(reference, str) and (_TAG_RE.match(reference) or _DIGEST_RE.match(reference)):
+        return reference
+    raise RegistryError(
+        f"invalid tag or digest {reference!r}: a tag is up to 128 of [A-Za-z0-9_.-], "
+        "a digest is sha256:<64 hex>"
+    )
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """Split a `WWW-Authenticate` header into its scheme and parameters.
+
+    >>> parse_challenge('Bearer realm="https://h/token",service="h",scope="repository:a:pull"')
+    ('bearer', {'realm': 'https://h/token', 'service': 'h', 'scope': 'repository:a:pull'})
+    """
+    scheme, _, rest = header.strip().partition(" ")
+    params = {
+        m.group(1).lower(): m.group(2) or m.group(3) or ""
+        for m in _CHALLENGE_PARAM_RE.finditer(rest)
+    }
+    return scheme.lower(), params
+
+
+def parse_created(value: object) -> datetime | None:
+    """Parse an RFC 3339 time (nanoseconds allowed) into an aware datetime, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("z", "Z")
+    match = re.match(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$", text)
+    if not match:
+        return None
+    base, fraction, zone = match.groups()
+    fraction = (fraction or "")[:7]  # a dot and at most 6 digits
+    zone = "+00:00" if zone in (None, "Z") else zone
+    try:
+        parsed = datetime.fromisoformat(f"{base}{fraction}{zone}")
+    except ValueError:
+        return None
+    if parsed.year <= 1:  # the zero time some tools write
+        return None
+    return parsed.astimezone(UTC)
+
+
+def _error_detail(response: requests.Response) -> str:
+    """The registry's own error text (`{"errors": [{"code", "message"}]}`) if any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        parts = []
+        for err in body["errors"][:3]:
+            if isinstance(err, dict):
+                parts.append(f"{err.get('code', '')}: {err.get('message', '')}".strip(": "))
+        return "; ".join(parts)
+    return ""
+
+
+class RegistryClient:
+    """Client for one registry.
+
+    Args:
+        url: the registry's base URL, e.g. `https://harbor.example.com` or
+            `http://127.0.0.1:5000`.
+        username: for basic auth or to obtain a Bearer token.
+        password: the password or token secret.
+        verify: TLS verification: True, False, or a CA bundle path.
+        timeout: seconds for each HTTP request (connect and read).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        verify: bool | str = True,
+        timeout: float = 10,
+    ) -> None:
+        parts = urlsplit(url.strip() if isinstance(url, str) else "")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise RegistryError(
+                f"invalid registry URL {url!r}: expected http(s)://host[:port], "
+                "e.g. https://registry.example.com"
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise RegistryError(f"invalid registry URL {url!r}: give the host only, no path")
+        if (username is None) != (password is None):
+            raise RegistryError("give both a registry username and a password, or neither")
+        if not timeout > 0:
+            raise RegistryError(f"timeout must be positive, got {timeout!r}")
+        self.url = f"{parts.scheme}://{parts.netloc}"
+        self.host = parts.netloc
+        self.timeout = timeout
+        self._credentials = (username, password) if username is not None else None
+        self._session = requests.Session()
+        self._session.verify = verify
+        self._session.headers["User-Agent"] = "base-image-portal/1"
+        self._basic = False
+        self._tokens: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"RegistryClient({self.url!r})"
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- HTTP plumbing -------------------------------------------------------------------
+
+    def _fetch_token(self, params: dict[str, str], scope: str) -> str:
+        realm = params.get("realm")
+        if not realm or urlsplit(realm).scheme not in ("http", "https"):
+            raise RegistryError(f"{self.host}: Bearer challenge without a usable realm: {realm!r}")
+        query = {"service": params["service"]} if params.get("service") else {}
+        if scope:
+            query["scope"] = scope
+        try:
+            response = self._session.get(
+                realm, params=query, auth=self._credentials, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise RegistryUnavailable(
+                f"{self.host}: token service {realm} unreachable: {exc}"
+            ) from exc
+        if response.status_code in _TRANSIENT_STATUS:
+            raise RegistryUnavailable(
+                f"{self.host}: token service answered HTTP {response.status_code}"
+            )
+        if response.status_code in (401, 403):
+            raise RegistryAuthError(
+                f"{self.host}: token service refused the credentials"
+                f" (HTTP {response.status_code}) for scope {scope or '(none)'}"
+            )
+        if response.status_code != 200:
+            raise RegistryError(f"{self.host}: token service answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise RegistryError(f"{self.host}: token service returned invalid JSON") from exc
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"{self.host}: token service returned no token")
+        return token
+
+    def _send(self, url: str, headers: dict[str, str], scope: str) -> requests.Response:
+        auth = self._credentials if self._basic else None
+        if scope in self._tokens:
+            headers = {**headers, "Authorization": f"Bearer {self._tokens[scope]}"}
+        try:
+            return self._session.get(
+                url, headers=headers, auth=auth, timeout=self.timeout, stream=True
+            )
+        except requests.exceptions.SSLError as exc:
+            raise RegistryError(f"{self.host}: TLS verification failed: {exc}") from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RegistryUnavailable(f"{self.host}: registry unreachable: {exc}") from exc
+        except requests.RequestException as exc:
+            raise RegistryError(f"{self.host}: request failed: {exc}") from exc
+
+    def _get(
+        self, path_or_url: str, *, scope: str, what: str, accept: str | None = None
+    ) -> requests.Response:
+        """GET with authentication; raise the right error for any non-2xx answer."""
+        url = urljoin(self.url + "/", path_or_url)
+        if urlsplit(url).netloc != self.host:
+            raise RegistryError(f"{self.host}: refusing to follow a link to another host: {url}")
+        headers = {"Accept": accept} if accept else {}
+        response = self._send(url, headers, scope)
+        if response.status_code == 401:
+            scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+            response.close()
+            if scheme == "bearer":
+                self._tokens[scope] = self._fetch_token(params, params.get("scope", scope))
+                response = self._send(url, headers, scope)
+            elif scheme == "basic" and self._credentials and not self._basic:
+                self._basic = True
+                response = self._send(url, headers, scope)
+        return self._check(response, what)
+
+    def _check(self, response: requests.Response, what: str) -> requests.Response:
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        detail = _error_detail(response)
+        response.close()
+        suffix = f": {detail}" if detail else ""
+        if status in _TRANSIENT_STATUS:
+            raise RegistryUnavailable(
+                f"{self.host}: {what}: HTTP {status}, try again later{suffix}"
+            )
+        if status == 404:
+            raise RegistryNotFound(f"{self.host}: {what}: not found (HTTP 404){suffix}")
+        if status == 401:
+            hint = "credentials refused" if self._credentials else "authentication required"
+            raise RegistryAuthError(f"{self.host}: {what}: {hint} (HTTP 401){suffix}")
+        if status == 403:
+            raise RegistryAuthError(f"{self.host}: {what}: access denied (HTTP 403){suffix}")
+        raise RegistryError(f"{self.host}: {what}: unexpected HTTP {status}{suffix}")
+
+    def _read(self, response: requests.Response, limit: int, what: str) -> bytes:
+        """Read a body of at most `limit` bytes."""
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            for chunk in response.iter_content(65536):
+                total += len(chunk)
+                if total > limit:
+                    raise RegistryError(f"{self.host}: {what}: response larger than {limit} bytes")
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise RegistryUnavailable(f"{self.host}: {what}: connection broke: {exc}") from exc
+        finally:
+            response.close()
+        return b"".join(chunks)
+
+    def _json(self, data: bytes, what: str) -> Any:
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise RegistryError(f"{self.host}: {what}: invalid JSON ({exc})") from exc
+
+    def _paginate(self, path: str, key: str, scope: str, what: str, limit: int) -> Iterator[str]:
+        url: str | None = f"{path}?n={PAGE_SIZE}"
+        seen_urls: set[str] = set()
+        count = 0
+        while url:
+            if url in seen_urls:
+                raise RegistryError(f"{self.host}: {what}: pagination loops back to {url}")
+            seen_urls.add(url)
+            response = self._get(url, scope=scope, what=what)
+            link = response.links.get("next", {}).get("url")
+            body = self._json(self._read(response, MAX_LISTING_BYTES, what), what)
+            if not isinstance(body, dict):
+                raise RegistryError(f"{self.host}: {what}: expected a JSON object")
+            names = body.get(key) or []
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise RegistryError(f"{self.host}: {what}: '{key}' is not a list of names")
+            for name in names:
+                count += 1
+                if count > limit:
+                    raise RegistryError(
+                        f"{self.host}: {what}: more than {limit} entries; refusing to read more"
+                    )
+                yield name
+            url = link
+
+    # --- public API ----------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        """Check that the registry speaks the v2 API and accepts our credentials.
+
+        Returns:
+            True. Raises RegistryError/RegistryUnavailable otherwise.
+        """
+        response = self._get("/v2/", scope="", what="API check")
+        response.close()
+        return True
+
+    def list_repositories(self, *, limit: int = MAX_ENTRIES) -> list[str]:
+        """All repository names in the catalog (`/v2/_catalog`, following `Link` pages)."""
+        return list(
+            self._paginate("/v2/_catalog", "repositories", "registry:catalog:*", "catalog", limit)
+        )
+
+    def list_tags(self, repository: str, *, limit: int = MAX_ENTRIES) -> list[str]:
+        """All tags of `repository` (following `Link` pages)."""
+        validate_repository(repository)
+        return list(
+            self._paginate(
+                f"/v2/{repository}/tags/list",
+                "tags",
+                f"repository:{repository}:pull",
+                f"tags of {repository}",
+                limit,
+            )
+        )
+
+    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str, str]:
+        """The raw manifest: (bytes as served, media type, sha256 digest of those bytes)."""
+        validate_repository(repository)
+        validate_reference(reference)
+        what = f"manifest {repository}{'@' if reference.startswith('sha256:') else ':'}{reference}"
+        response = self._get(
+            f"/v2/{repository}/manifests/{reference}",
+            scope=f"repository:{repository}:pull",
+            what=what,
+            accept=MANIFEST_ACCEPT,
+        )
+        header_digest = response.headers.get("Docker-Content-Digest", "")
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        data = self._read(response, MAX_MANIFEST_BYTES, what)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if header_digest.startswith("sha256:") and header_digest != digest:
+            raise RegistryError(
+                f"{self.host}: {what}: served bytes hash to {digest} but the registry "
+                f"claims {header_digest}"
+            )
+        if reference.startswith("sha256:") and reference != digest:
+            raise RegistryError(f"{self.host}: {what}: served bytes hash to {digest}")
+        manifest = self._json(data, what)
+        media_type = manifest.get("mediaType") if isinstance(manifest, dict) else None
+        return data, str(media_type or content_type), digest
+
+    def _blob_json(self, repository: str, digest: str, limit: int) -> Any:
+        if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
+            raise RegistryError(f"{self.host}: {repository}: unsupported blob digest {digest!r}")
+        what = f"config blob {repository}@{digest}"
+        response = self._get(
+            f"/v2/{repository}/blobs/{digest}",
+            scope=f"repository:{repository}:pull",
+            what=what,
+        )
+        data = self._read(response, limit, what)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RegistryError(f"{self.host}: {what}: content does not match its digest")
+        return self._json(data, what)
+
+    def manifest_info(self, repository: str, reference: str) -> ManifestInfo:
+        """Digest, media type, size, architecture, OS and creation time of an image.
+
+        For a multi-platform index the digest and media type are the index's; the other facts
+        come from the linux/amd64 image (or the only one listed).
+        """
+        data, media_type, digest = self.get_manifest(repository, reference)
+        manifest = self._json(data, f"manifest {repository}:{reference}")
+        if not isinstance(manifest, dict):
+            raise RegistryError(f"{self.host}: {repository}:{reference}: manifest is not an object")
+        size = len(data)
+        platforms: tuple[str, ...] = ()
+        if media_type in INDEX_TYPES or "manifests" in manifest:
+            child, platforms = self._pick_platform(repository, reference, manifest)
+            child_data, child_type, _ = self.get_manifest(repository, child)
+            size += len(child_data)
+            image = self._json(child_data, f"manifest {repository}@{child}")
+            if not isinstance(image, dict) or child_type not in IMAGE_MANIFEST_TYPES:
+                raise RegistryError(
+                    f"{self.host}: {repository}@{child}: nested index or unsupported type "
+                    f"{child_type!r}"
+                )
+        elif media_type in IMAGE_MANIFEST_TYPES or "config" in manifest:
+            image = manifest
+        else:
+            raise RegistryError(
+                f"{self.host}: {repository}:{reference}: unsupported manifest type "
+                f"{media_type!r} (Docker schema 1 images are not supported; re-push them)"
+            )
+        config_ref = image.get("config")
+        layers = image.get("layers")
+        if not isinstance(config_ref, dict) or not isinstance(layers, list):
+            raise RegistryError(
+                f"{self.host}: {repository}:{reference}: manifest lacks config or layers"
+            )
+        try:
+            size += int(config_ref.get("size", 0)) + sum(int(layer["size"]) for layer in layers)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RegistryError(
+                f"{self.host}: {repository}:{reference}: a layer has no valid size"
+            ) from exc
+        config = self._blob_json(repository, config_ref.get("digest"), MAX_CONFIG_BYTES)
+        if not isinstance(config, dict):
+            raise RegistryError(f"{self.host}: {repository}:{reference}: config is not an object")
+        return ManifestInfo(
+            digest=digest,
+            media_type=media_type,
+            size=size,
+            architecture=str(config.get("architecture") or ""),
+            os=str(config.get("os") or ""),
+            created=parse_created(config.get("created")),
+            platforms=platforms,
+        )
+
+    def _pick_platform(
+        self, repository: str, reference: str, index: dict[str, Any]
+    ) -> tuple[str, tuple[str, ...]]:
+        entries = [
+            m for m in index.get("manifests") or [] if isinstance(m, dict) and m.get("digest")
+        ]
+        described = []
+        for entry in entries:
+            platform = entry.get("platform") or {}
+            parts = [platform.get("os", "?"), platform.get("architecture", "?")]
+            if platform.get("variant"):
+                parts.append(platform["variant"])
+            described.append((entry, platform, "/".join(parts)))
+        # Attestation manifests (buildkit's "unknown/unknown") are not images.
+        images = [d for d in described if d[1].get("os") != "unknown"]
+        if not images:
+            raise RegistryError(f"{self.host}: {repository}:{reference}: the index lists no images")
+        chosen = next(
+            (
+                d
+                for d in images
+                if d[1].get("os") == "linux" and d[1].get("architecture") == "amd64"
+            ),
+            images[0] if len(images) == 1 else None,
+        )
+        if chosen is None:
+            chosen = next((d for d in images if d[1].get("os") == "linux"), images[0])
+        return str(chosen[0]["digest"]), tuple(d[2] for d in images)
