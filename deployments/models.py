@@ -4,7 +4,17 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from .choices import Role
+from .choices import (
+    BinaryState,
+    DeliveryStrategy,
+    DeploymentMode,
+    FileType,
+    Language,
+    Linkage,
+    Role,
+)
+
+DEFAULT_ARGS = ["-m", "release"]
 
 dns_label_validator = RegexValidator(
     r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
@@ -51,3 +61,228 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} as {self.role}"
+
+
+version_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$",
+    "Use 1-128 letters, digits and . _ + - for a version, starting with a letter or digit.",
+)
+sha256_validator = RegexValidator(r"^[0-9a-f]{64}$", "A sha256 is 64 lowercase hex digits.")
+k8s_version_validator = RegexValidator(
+    r"^v?\d+\.\d+(?:\.\d+)?$", "Give a Kubernetes version such as 1.33 or v1.35.2."
+)
+abs_path_validator = RegexValidator(
+    r"^/[A-Za-z0-9._/-]*$", "Give an absolute path of letters, digits and . _ / -."
+)
+
+
+def _default_args() -> list[str]:
+    return list(DEFAULT_ARGS)
+
+
+class Service(models.Model):
+    """An application a team deploys; its name is a DNS-1123 label used in every manifest."""
+
+    name = models.CharField(max_length=63, unique=True, validators=[dns_label_validator])
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
+    language = models.CharField(max_length=10, choices=Language.choices, default=Language.OTHER)
+    repo_url = models.URLField(blank=True)
+    default_mode = models.CharField(
+        max_length=10, choices=DeploymentMode.choices, default=DeploymentMode.VOLUME
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BinaryVersion(models.Model):
+    """One uploaded build of a service for one architecture, stored content-addressed.
+
+    `file` is the storage name (`binaries/sha256/<aa>/<sha256>`); several rows may share
+    one stored file. States: active → yanked (refused for new releases, kept for existing
+    ones); active|yanked → purged (retention deleted the file; the row stays for history).
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="binary_versions")
+    version = models.CharField(max_length=128, validators=[version_validator])
+    arch = models.CharField(max_length=20)
+    filename = models.CharField(max_length=255)
+    file = models.CharField(max_length=300)
+    sha256 = models.CharField(max_length=64, validators=[sha256_validator], db_index=True)
+    size = models.BigIntegerField()
+    file_type = models.CharField(max_length=10, choices=FileType.choices)
+    linkage = models.CharField(max_length=10, choices=Linkage.choices, blank=True)
+    interpreter = models.CharField(max_length=255, blank=True)
+    needed = models.JSONField(default=list, blank=True)
+    min_glibc = models.CharField(max_length=20, blank=True)
+    libc = models.CharField(max_length=10, blank=True)
+    commit = models.CharField(max_length=64, blank=True)
+    build_url = models.URLField(blank=True, max_length=500)
+    artifact_ref = models.CharField(
+        max_length=300, blank=True, help_text="Digest-pinned OCI artifact (image volumes)."
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    uploaded_by_token = models.ForeignKey(
+        "portal.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(
+        max_length=10, choices=BinaryState.choices, default=BinaryState.ACTIVE, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "version", "arch"], name="binary_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.name} {self.version} ({self.arch})"
+
+    @property
+    def short_sha256(self) -> str:
+        """The first 12 hex digits, for tables."""
+        return self.sha256[:12]
+
+    @property
+    def uploader(self) -> str:
+        """Who uploaded it: a username or token:<team>/<name>."""
+        if self.uploaded_by_token_id:
+            return f"token:{self.uploaded_by_token.name}"
+        return self.uploaded_by.get_username() if self.uploaded_by_id else "—"
+
+
+class Environment(models.Model):
+    """A target cluster/namespace (dev, staging, prod …) and how volume mode delivers binaries."""
+
+    name = models.CharField(max_length=50, unique=True, validators=[dns_label_validator])
+    namespace = models.CharField(max_length=63, validators=[dns_label_validator])
+    k8s_version = models.CharField(max_length=20, validators=[k8s_version_validator])
+    delivery_strategy = models.CharField(
+        max_length=20, choices=DeliveryStrategy.choices, default=DeliveryStrategy.HOSTPATH
+    )
+    hostpath_root = models.CharField(
+        max_length=200, default="/data/bin", validators=[abs_path_validator]
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Deployment(models.Model):
+    """A service in an environment: what the next release is rendered from.
+
+    `env` is a list of {"name", "value"} objects (order kept); `resources` holds
+    cpu_request, memory_request, cpu_limit, memory_limit (Kubernetes quantities).
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="deployments")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.PROTECT, related_name="deployments"
+    )
+    mode = models.CharField(
+        max_length=10, choices=DeploymentMode.choices, default=DeploymentMode.VOLUME
+    )
+    runtime_version = models.ForeignKey(
+        "images.ImageVersion", on_delete=models.PROTECT, related_name="deployments"
+    )
+    binary_version = models.ForeignKey(
+        BinaryVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="deployments"
+    )
+    app_image = models.CharField(
+        max_length=300, blank=True, help_text="Digest-pinned app image (image mode)."
+    )
+    command = models.JSONField(default=list, blank=True)
+    args = models.JSONField(default=_default_args, blank=True)
+    env = models.JSONField(default=list, blank=True)
+    ports = models.JSONField(default=list, blank=True)
+    resources = models.JSONField(default=dict, blank=True)
+    replicas = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["service__name", "environment__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "environment"], name="deployment_unique_service_environment"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.name} in {self.environment.name}"
+
+
+class Release(models.Model):
+    """An immutable, numbered snapshot of a Deployment and the manifest rendered from it.
+
+    Never updated after it is created; a rollback is a new release copying an older
+    tuple (`rollback_of`). The newest release of a deployment is its live one.
+    """
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="releases")
+    number = models.PositiveIntegerField()
+    strategy = models.CharField(max_length=20)
+    binary_version = models.ForeignKey(
+        BinaryVersion, on_delete=models.PROTECT, related_name="releases"
+    )
+    runtime_version = models.ForeignKey(
+        "images.ImageVersion", on_delete=models.PROTECT, related_name="releases"
+    )
+    binary_sha256 = models.CharField(max_length=64)
+    base_digest = models.CharField(max_length=71)
+    manifest_yaml = models.TextField(blank=True)
+    dockerfile = models.TextField(blank=True)
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    k8s_version = models.CharField(max_length=20)
+    validation = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_by_token = models.ForeignKey(
+        "portal.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rollback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="rollbacks"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "number"], name="release_unique_deployment_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deployment} #{self.number}"
+
+    @property
+    def created_by_repr(self) -> str:
+        """Who created it."""
+        if self.created_by_token_id:
+            return f"token:{self.created_by_token.name}"
+        return self.created_by.get_username() if self.created_by_id else "system"

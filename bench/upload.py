@@ -1,0 +1,287 @@
+"""Benchmark: a 1 GiB binary upload through gunicorn vs `cp` of the same file, in one run.
+
+Starts the project's WSGI app under gunicorn (1 sync worker) on a free port with a throwaway
+SQLite database and var/ directory, creates a team, a service and a `binaries:write` token,
+streams a random 1 GiB file as multipart (a hand-written streaming encoder: the client never
+holds the file in memory either), samples the worker's RSS from /proc while the upload runs,
+then times `cp` of the same file on the same filesystem. Prints JSON; exit status 1 when a
+target is missed.
+
+    .venv/bin/python bench/upload.py [--size-mib 1024] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+BASE = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CHUNK = 1024 * 1024
+TARGET_RSS_GROWTH_MB = 100
+TARGET_THROUGHPUT_RATIO = 0.7
+
+SETUP = """
+from deployments.models import Service, Team
+from portal.actors import Actor
+from portal.auth import token_create
+team = Team.objects.create(name="bench")
+Service.objects.create(name="bench", team=team, language="c")
+_, secret = token_create(team=team, name="bench", scopes=["binaries:write"],
+                         actor=Actor.system_actor("bench"))
+print(secret)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_file(path: Path, size: int) -> str:
+    """Write `size` random bytes; return their sha256."""
+    digest = hashlib.sha256()
+    block = 16 * CHUNK
+    with path.open("wb") as out:
+        left = size
+        while left:
+            data = os.urandom(min(block, left))
+            digest.update(data)
+            out.write(data)
+            left -= len(data)
+    return digest.hexdigest()
+
+
+class MultipartStream:
+    """A multipart/form-data body streamed from a file: iterable, with a known length."""
+
+    def __init__(self, path: Path, fields: dict[str, str]) -> None:
+        self.path = path
+        self.boundary = f"bench-{uuid.uuid4().hex}"
+        disposition = "Content-Disposition: form-data; name="
+        head = b"".join(
+            f'--{self.boundary}\r\n{disposition}"{k}"\r\n\r\n{v}\r\n'.encode()
+            for k, v in fields.items()
+        )
+        head += (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        self.head = head
+        self.tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self.length = len(head) + path.stat().st_size + len(self.tail)
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        with self.path.open("rb") as source:
+            while chunk := source.read(CHUNK):
+                yield chunk
+        yield self.tail
+
+
+def read_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of `pid` in kB."""
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in {"VmRSS", "VmHWM"}:
+            values[key] = int(rest.split()[0])
+    return values
+
+
+def worker_pid(master: int, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise RuntimeError("gunicorn started no worker")
+
+
+def upload(url: str, token: str, path: Path, version: str, sha256: str) -> requests.Response:
+    body = MultipartStream(path, {"version": version, "arch": "noarch", "sha256": sha256})
+    return requests.post(
+        url,
+        data=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": body.content_type,
+            "Content-Length": str(len(body)),
+        },
+        timeout=1800,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    options = parser.parse_args()
+    size = options.size_mib * CHUNK
+
+    work = Path(tempfile.mkdtemp(prefix="portal-bench-upload-"))
+    var = work / "var"
+    env = {
+        **os.environ,
+        "PORTAL_VAR_DIR": str(var),
+        "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
+        "CELERY_BROKER_URL": "filesystem://",
+        "PORTAL_BINARY_STORAGE": "filesystem",
+        "PORTAL_BINARY_MAX_BYTES": str(size + 64 * CHUNK),
+        "DEBUG": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("PORTAL_UPLOAD_TEMP_DIR", None)
+    env.pop("PORTAL_BINARY_ROOT", None)
+    server = None
+    try:
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=BASE,
+            env=env,
+            check=True,
+            timeout=300,
+        )
+        token = (
+            subprocess.run(
+                [PYTHON, "manage.py", "shell", "-c", SETUP],
+                cwd=BASE,
+                env=env,
+                check=True,
+                timeout=120,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+
+        source = work / "application.bin"
+        sha256 = make_file(source, size)
+        small = work / "warmup.bin"
+        small_sha = make_file(small, 4096)
+
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                str(Path(PYTHON).parent / "gunicorn"),
+                "portal.wsgi:application",
+                "--workers",
+                "1",
+                "--worker-class",
+                "sync",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "1800",
+                "--log-level",
+                "warning",
+            ],
+            cwd=BASE,
+            env=env,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if requests.get(f"{base_url}/healthz", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("gunicorn did not come up")
+        pid = worker_pid(server.pid)
+        url = f"{base_url}/api/v1/services/bench/binaries/"
+        warm = upload(url, token, small, "warmup", small_sha)  # import everything first
+        assert warm.status_code == 201, warm.text
+
+        before = read_status(pid)
+        peak = before["VmRSS"]
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, read_status(pid)["VmRSS"])
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        response = upload(url, token, source, "1.0.0", sha256)
+        upload_seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        after = read_status(pid)
+        peak = max(peak, after["VmRSS"])
+        if response.status_code != 201:
+            raise RuntimeError(f"upload failed: {response.status_code} {response.text[:500]}")
+        stored = var / "binaries" / "sha256" / sha256[:2] / sha256
+        assert stored.stat().st_size == size, "stored file has the wrong size"
+
+        copy = work / "copy.bin"
+        started = time.perf_counter()
+        subprocess.run(["cp", str(source), str(copy)], check=True, timeout=600)
+        cp_seconds = time.perf_counter() - started
+
+        rss_before_mb = before["VmRSS"] / 1024
+        rss_peak_mb = max(peak, after["VmHWM"]) / 1024
+        growth = rss_peak_mb - rss_before_mb
+        ratio = cp_seconds / upload_seconds
+        result = {
+            "size_mib": options.size_mib,
+            "upload_seconds": round(upload_seconds, 3),
+            "cp_seconds": round(cp_seconds, 3),
+            "upload_mib_per_s": round(options.size_mib / upload_seconds, 1),
+            "cp_mib_per_s": round(options.size_mib / cp_seconds, 1),
+            "throughput_ratio": round(ratio, 3),
+            "rss_before_mb": round(rss_before_mb, 1),
+            "rss_peak_mb": round(rss_peak_mb, 1),
+            "rss_growth_mb": round(growth, 1),
+            "targets": {
+                "rss_growth_mb_below": TARGET_RSS_GROWTH_MB,
+                "throughput_ratio_at_least": TARGET_THROUGHPUT_RATIO,
+                "rss_ok": growth < TARGET_RSS_GROWTH_MB,
+                "throughput_ok": ratio >= TARGET_THROUGHPUT_RATIO,
+            },
+            "pass": growth < TARGET_RSS_GROWTH_MB and ratio >= TARGET_THROUGHPUT_RATIO,
+        }
+        print(json.dumps(result, indent=2))
+        return 0 if result["pass"] else 1
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if options.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

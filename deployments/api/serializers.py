@@ -1,0 +1,239 @@
+"""API serializers of the deployments app (shapes only; writes go through services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from ..choices import DeliveryStrategy, DeploymentMode, Language
+from ..models import BinaryVersion, Deployment, Environment, Release, Service
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    """A service as listed."""
+
+    team = serializers.CharField(source="team.name", read_only=True)
+    version_count = serializers.IntegerField(read_only=True, default=None)
+    deployment_count = serializers.IntegerField(read_only=True, default=None)
+    last_upload = serializers.DateTimeField(read_only=True, default=None)
+    url = serializers.HyperlinkedIdentityField(view_name="api:service-detail", lookup_field="name")
+    binaries_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Service
+        fields = [
+            "id",
+            "url",
+            "name",
+            "team",
+            "language",
+            "repo_url",
+            "default_mode",
+            "description",
+            "version_count",
+            "deployment_count",
+            "last_upload",
+            "binaries_url",
+            "created_at",
+        ]
+
+    def get_binaries_url(self, service: Service) -> str:
+        return reverse("api:service-binary-list", kwargs={"service_name": service.name})
+
+
+class ServiceCreateSerializer(serializers.Serializer):
+    """Input of POST /services/ (team defaults to the token's team)."""
+
+    name = serializers.CharField(max_length=63)
+    team = serializers.CharField(max_length=63, required=False)
+    language = serializers.ChoiceField(choices=Language.choices, default=Language.OTHER)
+    repo_url = serializers.CharField(required=False, allow_blank=True, default="")
+    default_mode = serializers.ChoiceField(
+        choices=DeploymentMode.choices, default=DeploymentMode.VOLUME
+    )
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class BinaryVersionSerializer(serializers.ModelSerializer):
+    """A binary version with its ELF facts, uploader and where it is deployed."""
+
+    service = serializers.CharField(source="service.name", read_only=True)
+    uploaded_by = serializers.CharField(source="uploader", read_only=True)
+    download_url = serializers.SerializerMethodField()
+    deployed_in = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BinaryVersion
+        fields = [
+            "id",
+            "service",
+            "version",
+            "arch",
+            "filename",
+            "sha256",
+            "size",
+            "file_type",
+            "linkage",
+            "interpreter",
+            "needed",
+            "min_glibc",
+            "libc",
+            "commit",
+            "build_url",
+            "artifact_ref",
+            "state",
+            "uploaded_by",
+            "created_at",
+            "download_url",
+            "deployed_in",
+        ]
+
+    def get_download_url(self, bv: BinaryVersion) -> str:
+        return reverse("api:binary-version-download", kwargs={"pk": bv.pk})
+
+    def get_deployed_in(self, bv: BinaryVersion) -> list[str]:
+        return [d.environment.name for d in bv.deployments.all()]
+
+
+class BinaryUploadSerializer(serializers.Serializer):
+    """The multipart form of an upload (documentation; the view reads the streamed parts)."""
+
+    file = serializers.FileField()
+    version = serializers.CharField()
+    sha256 = serializers.CharField()
+    arch = serializers.CharField()
+    commit = serializers.CharField(required=False)
+    build_url = serializers.CharField(required=False)
+    artifact_ref = serializers.CharField(required=False)
+
+
+class EnvironmentSerializer(serializers.ModelSerializer):
+    """An environment; `hostpath_sync_url` gives the DaemonSet for hostPath delivery."""
+
+    deployment_count = serializers.IntegerField(read_only=True, default=None)
+    hostpath_sync_url = serializers.SerializerMethodField()
+    delivery_strategy = serializers.ChoiceField(
+        choices=DeliveryStrategy.choices, default=DeliveryStrategy.HOSTPATH
+    )
+    hostpath_root = serializers.CharField(default="/data/bin")
+    description = serializers.CharField(default="", allow_blank=True)
+
+    class Meta:
+        model = Environment
+        fields = [
+            "id",
+            "name",
+            "namespace",
+            "k8s_version",
+            "delivery_strategy",
+            "hostpath_root",
+            "description",
+            "deployment_count",
+            "hostpath_sync_url",
+            "created_at",
+        ]
+        extra_kwargs = {"name": {"validators": []}}
+
+    def get_hostpath_sync_url(self, env: Environment) -> str:
+        return reverse("api:environment-hostpath-sync", kwargs={"name": env.name})
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    """A service × environment with the tuple its next release is rendered from."""
+
+    service = serializers.SlugRelatedField(slug_field="name", queryset=Service.objects.all())
+    environment = serializers.SlugRelatedField(
+        slug_field="name", queryset=Environment.objects.all()
+    )
+    mode = serializers.ChoiceField(choices=DeploymentMode.choices, required=False, default="")
+    binary_version_label = serializers.CharField(
+        source="binary_version.version", read_only=True, default=None
+    )
+    runtime_image = serializers.CharField(source="runtime_version.pull_ref", read_only=True)
+    latest_release = serializers.IntegerField(read_only=True, default=None)
+    command = serializers.JSONField(required=False, default=list)
+    args = serializers.JSONField(required=False, default=None)
+    env = serializers.JSONField(required=False, default=list)
+    ports = serializers.JSONField(required=False, default=list)
+    resources = serializers.JSONField(required=False, default=dict)
+    replicas = serializers.JSONField(required=False, default=1)
+    app_image = serializers.CharField(required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "service",
+            "environment",
+            "mode",
+            "runtime_version",
+            "runtime_image",
+            "binary_version",
+            "binary_version_label",
+            "app_image",
+            "command",
+            "args",
+            "env",
+            "ports",
+            "resources",
+            "replicas",
+            "latest_release",
+            "created_at",
+            "updated_at",
+        ]
+        validators: list[Any] = []
+
+
+class ReleaseSerializer(serializers.ModelSerializer):
+    """A release as listed (without the manifest text)."""
+
+    service = serializers.CharField(source="deployment.service.name", read_only=True)
+    environment = serializers.CharField(source="deployment.environment.name", read_only=True)
+    binary_version_label = serializers.CharField(source="binary_version.version", read_only=True)
+    created_by = serializers.CharField(source="created_by_repr", read_only=True)
+    rollback_of = serializers.IntegerField(
+        source="rollback_of.number", read_only=True, default=None
+    )
+    manifest_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Release
+        fields = [
+            "id",
+            "deployment",
+            "service",
+            "environment",
+            "number",
+            "strategy",
+            "binary_version",
+            "binary_version_label",
+            "runtime_version",
+            "binary_sha256",
+            "base_digest",
+            "manifest_sha256",
+            "k8s_version",
+            "validation",
+            "created_by",
+            "rollback_of",
+            "created_at",
+            "manifest_url",
+        ]
+
+    def get_manifest_url(self, release: Release) -> str:
+        return reverse("api:release-manifest", kwargs={"pk": release.pk})
+
+
+class ReleaseDetailSerializer(ReleaseSerializer):
+    """A release with its manifest (and Dockerfile in image mode)."""
+
+    class Meta(ReleaseSerializer.Meta):
+        fields = [*ReleaseSerializer.Meta.fields, "manifest_yaml", "dockerfile"]
+
+
+class ReleaseCreateSerializer(serializers.Serializer):
+    """Input of POST /deployments/{id}/releases/: change the binary and/or runtime version."""
+
+    binary_version = serializers.IntegerField(required=False, allow_null=True)
+    runtime_version = serializers.IntegerField(required=False, allow_null=True)

@@ -1,0 +1,18 @@
+"""API routes of the deployments app that a router cannot express (no trailing slash)."""
+
+from django.urls import path
+
+from .views import EnvironmentViewSet, ReleaseViewSet
+
+urlpatterns = [
+    path(
+        "releases/<int:pk>/manifest.yaml",
+        ReleaseViewSet.as_view({"get": "manifest"}),
+        name="release-manifest",
+    ),
+    path(
+        "environments/<str:name>/hostpath-sync.yaml",
+        EnvironmentViewSet.as_view({"get": "hostpath_sync"}),
+        name="environment-hostpath-sync",
+    ),
+]

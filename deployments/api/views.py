@@ -1,0 +1,407 @@
+"""API views of the deployments app: services, binaries, environments, deployments, releases."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import yaml
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, renderers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from deployments.choices import BinaryState
+from images.models import ImageVersion
+from portal.actors import Actor
+from portal.choices import Scope
+
+from ..filtersets import BinaryVersionFilterSet, DeploymentFilterSet, ServiceFilterSet
+from ..models import BinaryVersion, Deployment, Environment, Release, Team
+from ..selectors import (
+    BadServiceName,
+    binary_version_list,
+    deployment_list,
+    environment_hostpath_sync_yaml,
+    environment_list,
+    release_list,
+    service_get,
+    service_list,
+)
+from ..services import (
+    binary_version_upload,
+    binary_version_yank,
+    deployment_create,
+    environment_create,
+    release_create,
+    release_rollback,
+    require_team_role,
+    service_create,
+)
+from ..storage import binary_storage
+from ..uploads import FILE_FIELD, check_content_length, install_upload_handler
+from .serializers import (
+    BinaryUploadSerializer,
+    BinaryVersionSerializer,
+    DeploymentSerializer,
+    EnvironmentSerializer,
+    ReleaseCreateSerializer,
+    ReleaseDetailSerializer,
+    ReleaseSerializer,
+    ServiceCreateSerializer,
+    ServiceSerializer,
+)
+
+
+class YamlRenderer(renderers.BaseRenderer):
+    """text/yaml: strings as they are, anything else (errors) dumped as YAML."""
+
+    media_type = "text/yaml"
+    format = "yaml"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        if isinstance(data, str):
+            return data.encode()
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
+
+
+def _service_or_400(name: str) -> Any:
+    try:
+        return service_get(name)
+    except BadServiceName as exc:
+        raise exceptions.ValidationError({"service": str(exc)}) from exc
+
+
+def _yaml_response(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
+
+
+class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Services: list, one by name, create (maintainers of the owning team)."""
+
+    required_scopes = {
+        "list": Scope.SERVICES_READ,
+        "retrieve": Scope.SERVICES_READ,
+        "create": Scope.SERVICES_WRITE,
+    }
+    serializer_class = ServiceSerializer
+    filterset_class = ServiceFilterSet
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return service_list()
+
+    def get_object(self) -> Any:
+        name = self.kwargs["name"]
+        _service_or_400(name)
+        return get_object_or_404(service_list(), name=name)
+
+    @extend_schema(request=ServiceCreateSerializer, responses={201: ServiceSerializer})
+    def create(self, request: Request) -> Response:
+        """Register a service; `team` defaults to the token's team."""
+        data = ServiceCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        actor = Actor.from_request(request)
+        team_name = values.pop("team", None)
+        if team_name is None:
+            if actor.token is None:
+                raise exceptions.ValidationError({"team": "Give the owning team's name."})
+            team = actor.token.team
+        else:
+            team = Team.objects.filter(name=team_name).first()
+            if team is None:
+                raise exceptions.ValidationError({"team": f"No team named {team_name!r}."})
+        service = service_create(actor=actor, team=team, **values)
+        body = ServiceSerializer(service_list().get(pk=service.pk), context={"request": request})
+        return Response(body.data, status=status.HTTP_201_CREATED)
+
+
+class ServiceBinaryViewSet(viewsets.GenericViewSet):
+    """`/services/{name}/binaries/`: list a service's versions, or upload one (streamed)."""
+
+    required_scopes = {"list": Scope.BINARIES_READ, "create": Scope.BINARIES_WRITE}
+    serializer_class = BinaryVersionSerializer
+    filterset_class = BinaryVersionFilterSet
+
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        # Before anything can read the body (even a CSRF check), parse it with the streaming
+        # handler; the handler itself refuses an oversized Content-Length.
+        if request.method == "POST":
+            self.upload_handler = install_upload_handler(request)
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_parsers(self) -> list[Any]:
+        if self.request is not None and self.request.method == "POST":
+            return [MultiPartParser()]
+        return super().get_parsers()
+
+    def get_queryset(self) -> QuerySet[BinaryVersion]:
+        return binary_version_list(_service_or_400(self.kwargs["service_name"]))
+
+    def list(self, request: Request, service_name: str) -> Response:
+        """The service's binary versions, newest first (filters: arch, state, q)."""
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": BinaryUploadSerializer},
+        responses={201: BinaryVersionSerializer, 200: BinaryVersionSerializer},
+    )
+    def create(self, request: Request, service_name: str) -> Response:
+        """Upload a binary version: 201 new, 200 same bytes re-sent, 409 other bytes."""
+        service = _service_or_400(service_name)
+        actor = Actor.from_request(request)
+        require_team_role(
+            actor=actor, team=service.team, minimum="developer", what="upload its binaries"
+        )
+        check_content_length(request.META)  # 411/413 before a byte of the body is read
+        upload = None
+        try:
+            data = request.data
+            upload = request.FILES.get(FILE_FIELD)
+            if (
+                upload is None
+                and getattr(self, "upload_handler", None) is not None
+                and (self.upload_handler.interrupted)
+            ):
+                raise exceptions.ValidationError(
+                    {
+                        "file": "The upload ended before the file was complete (truncated "
+                        "request body). Nothing was stored."
+                    }
+                )
+            binary, created = binary_version_upload(
+                actor=actor,
+                service=service,
+                upload=upload,
+                version=data.get("version", ""),
+                arch=data.get("arch", ""),
+                sha256=data.get("sha256", ""),
+                commit=data.get("commit", ""),
+                build_url=data.get("build_url", ""),
+                artifact_ref=data.get("artifact_ref", ""),
+            )
+        finally:
+            if upload is not None:
+                upload.close()
+        body = BinaryVersionSerializer(binary_version_list().get(pk=binary.pk))
+        response = Response(body.data, status=status.HTTP_201_CREATED if created else 200)
+        response["Location"] = f"/api/v1/binaries/{binary.pk}/"
+        return response
+
+
+class BinaryVersionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Binary versions of every service: read, download, yank."""
+
+    required_scopes = {
+        "list": Scope.BINARIES_READ,
+        "retrieve": Scope.BINARIES_READ,
+        "download": Scope.BINARIES_READ,
+        "yank": Scope.BINARIES_WRITE,
+    }
+    serializer_class = BinaryVersionSerializer
+    filterset_class = BinaryVersionFilterSet
+
+    def get_queryset(self) -> QuerySet[BinaryVersion]:
+        return binary_version_list()
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def download(self, request: Request, pk: str | None = None) -> FileResponse:
+        """The file, streamed, with its sha256 in `X-Checksum-Sha256` and `Digest`."""
+        binary = self.get_object()
+        if binary.state == BinaryState.PURGED:
+            raise exceptions.NotFound(f"{binary} was purged by retention; its file is gone.")
+        try:
+            handle = binary_storage().open(binary.file, "rb")
+        except FileNotFoundError as exc:
+            raise exceptions.NotFound(f"The file of {binary} is missing from storage.") from exc
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=binary.filename,
+            content_type="application/octet-stream",
+        )
+        response["Content-Length"] = str(binary.size)
+        response["X-Checksum-Sha256"] = binary.sha256
+        response["Digest"] = "sha-256=" + base64.b64encode(bytes.fromhex(binary.sha256)).decode()
+        response["ETag"] = f'"{binary.sha256}"'
+        return response
+
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def yank(self, request: Request, pk: str | None = None) -> Response:
+        """Hide the version from new releases (409 if it is not active)."""
+        binary = binary_version_yank(
+            actor=Actor.from_request(request), binary_version=self.get_object()
+        )
+        return Response(BinaryVersionSerializer(binary_version_list().get(pk=binary.pk)).data)
+
+
+class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Environments (created by platform admins) and their hostPath sync DaemonSet."""
+
+    required_scopes = {
+        "list": Scope.DEPLOYMENTS_READ,
+        "retrieve": Scope.DEPLOYMENTS_READ,
+        "hostpath_sync": Scope.DEPLOYMENTS_READ,
+        "create": Scope.DEPLOYMENTS_WRITE,
+    }
+    serializer_class = EnvironmentSerializer
+    lookup_field = "name"
+    lookup_value_regex = "[^/]+"
+
+    def get_renderers(self) -> list[Any]:
+        if self.action in {"manifest", "hostpath_sync"}:
+            return [YamlRenderer(), renderers.JSONRenderer()]
+        return super().get_renderers()
+
+    def get_queryset(self) -> QuerySet[Environment]:
+        return environment_list()
+
+    def create(self, request: Request) -> Response:
+        """Add an environment (platform admins)."""
+        data = EnvironmentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = {k: v for k, v in data.validated_data.items()}
+        env = environment_create(actor=Actor.from_request(request), **values)
+        return Response(
+            EnvironmentSerializer(environment_list().get(pk=env.pk)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(responses={(200, "text/yaml"): str})
+    def hostpath_sync(self, request: Request, name: str) -> HttpResponse:
+        """The ConfigMap + DaemonSet that keep this environment's hostPath binaries on nodes."""
+        environment = get_object_or_404(Environment, name=name)
+        try:
+            text = environment_hostpath_sync_yaml(environment)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"environment": str(exc)}) from exc
+        return _yaml_response(text, f"binary-sync-{environment.name}.yaml")
+
+
+class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Deployments, and their releases (create = render + validate + store)."""
+
+    required_scopes = {
+        "list": Scope.DEPLOYMENTS_READ,
+        "retrieve": Scope.DEPLOYMENTS_READ,
+        "releases": Scope.DEPLOYMENTS_READ,
+        "create": Scope.DEPLOYMENTS_WRITE,
+        "create_release": Scope.DEPLOYMENTS_WRITE,
+    }
+    serializer_class = DeploymentSerializer
+    filterset_class = DeploymentFilterSet
+
+    def get_queryset(self) -> QuerySet[Deployment]:
+        return deployment_list()
+
+    def create(self, request: Request) -> Response:
+        """Put a service into an environment."""
+        data = DeploymentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        deployment = deployment_create(actor=Actor.from_request(request), **values)
+        body = DeploymentSerializer(deployment_list().get(pk=deployment.pk))
+        return Response(body.data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=ReleaseSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def releases(self, request: Request, pk: str | None = None) -> Response:
+        """The deployment's releases, newest first."""
+        deployment = self.get_object()
+        page = self.paginate_queryset(release_list().filter(deployment=deployment))
+        return self.get_paginated_response(ReleaseSerializer(page, many=True).data)
+
+    @extend_schema(request=ReleaseCreateSerializer, responses={201: ReleaseDetailSerializer})
+    @releases.mapping.post
+    def create_release(self, request: Request, pk: str | None = None) -> Response:
+        """Render and validate a release; 201 with the manifest, 400 with the validator's errors."""
+        deployment = self.get_object()
+        data = ReleaseCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        binary = runtime = None
+        if data.validated_data.get("binary_version") is not None:
+            binary = (
+                BinaryVersion.objects.select_related("service")
+                .filter(pk=data.validated_data["binary_version"])
+                .first()
+            )
+            if binary is None:
+                raise exceptions.ValidationError({"binary_version": "No such binary version."})
+        if data.validated_data.get("runtime_version") is not None:
+            runtime = (
+                ImageVersion.objects.select_related("base_image", "registry")
+                .filter(pk=data.validated_data["runtime_version"])
+                .first()
+            )
+            if runtime is None:
+                raise exceptions.ValidationError({"runtime_version": "No such image version."})
+        release = release_create(
+            actor=Actor.from_request(request),
+            deployment=deployment,
+            binary_version=binary,
+            runtime_version=runtime,
+        )
+        body = ReleaseDetailSerializer(release_list().defer(None).get(pk=release.pk))
+        return Response(body.data, status=status.HTTP_201_CREATED)
+
+
+class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Releases (immutable): read, fetch the manifest, roll back to one."""
+
+    required_scopes = {
+        "list": Scope.DEPLOYMENTS_READ,
+        "retrieve": Scope.DEPLOYMENTS_READ,
+        "manifest": Scope.DEPLOYMENTS_READ,
+        "rollback": Scope.DEPLOYMENTS_WRITE,
+    }
+
+    def get_renderers(self) -> list[Any]:
+        if self.action in {"manifest", "hostpath_sync"}:
+            return [YamlRenderer(), renderers.JSONRenderer()]
+        return super().get_renderers()
+
+    def get_queryset(self) -> QuerySet[Release]:
+        releases = release_list()
+        deployment = self.request.query_params.get("deployment")
+        if self.action == "list" and deployment:
+            if not deployment.isdigit():
+                raise exceptions.ValidationError({"deployment": "Give a deployment id."})
+            releases = releases.filter(deployment_id=int(deployment))
+        return releases.defer(None) if self.action != "list" else releases
+
+    def get_serializer_class(self) -> type:
+        return ReleaseSerializer if self.action == "list" else ReleaseDetailSerializer
+
+    @extend_schema(responses={(200, "text/yaml"): str})
+    def manifest(self, request: Request, pk: str) -> HttpResponse:
+        """The release's rendered YAML (text/yaml)."""
+        release = self.get_object()
+        if not release.manifest_yaml:
+            raise Http404("This image-mode release has no manifest yet (no app image).")
+        name = f"{release.deployment.service.name}-{release.deployment.environment.name}"
+        return _yaml_response(release.manifest_yaml, f"{name}-r{release.number}.yaml")
+
+    @extend_schema(request=None, responses={201: ReleaseDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request: Request, pk: str | None = None) -> Response:
+        """A new release copying this release's binary and runtime versions."""
+        release = release_rollback(actor=Actor.from_request(request), release=self.get_object())
+        body = ReleaseDetailSerializer(release_list().defer(None).get(pk=release.pk))
+        return Response(body.data, status=status.HTTP_201_CREATED)

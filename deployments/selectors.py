@@ -1,0 +1,210 @@
+"""Reads of the deployments app, each in a constant number of queries."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.http import Http404
+
+from images.choices import ImageKind, ImageStatus, VersionState
+from images.models import ImageVersion
+
+from .choices import DeliveryStrategy, DeploymentMode
+from .manifests import DaemonSetEntry, ManifestError, render_hostpath_daemonset
+from .models import BinaryVersion, Deployment, Environment, Release, Service
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class BadServiceName(ValueError):
+    """A service name in a URL that cannot be a service (path characters, upper case …)."""
+
+
+def service_get(name: str) -> Service:
+    """The service called `name`.
+
+    Raises:
+        BadServiceName: `name` is not a DNS-1123 label (e.g. contains '/', '..', '%').
+        Http404: no such service.
+    """
+    if not _DNS_LABEL.match(name or ""):
+        raise BadServiceName(
+            f"{name!r} is not a service name: service names are DNS-1123 labels (lowercase "
+            "letters, digits and '-'; no '/', '.', or other path characters)."
+        )
+    service = Service.objects.select_related("team").filter(name=name).first()
+    if service is None:
+        raise Http404(f"No service named {name!r}.")
+    return service
+
+
+def service_list() -> QuerySet[Service]:
+    """Services with their team, version count and newest upload time."""
+    return (
+        Service.objects.select_related("team")
+        .annotate(
+            version_count=Count("binary_versions", distinct=True),
+            deployment_count=Count("deployments", distinct=True),
+            last_upload=Max("binary_versions__created_at"),
+        )
+        .order_by("name")
+    )
+
+
+def binary_version_list(service: Service | None = None) -> QuerySet[BinaryVersion]:
+    """Binary versions (newest first) with uploader and the environments that run them."""
+    versions = BinaryVersion.objects.select_related(
+        "service", "service__team", "uploaded_by", "uploaded_by_token"
+    ).prefetch_related(
+        Prefetch(
+            "deployments",
+            queryset=Deployment.objects.select_related("environment").order_by("environment__name"),
+        )
+    )
+    if service is not None:
+        versions = versions.filter(service=service)
+    return versions.order_by("-created_at", "-id")
+
+
+def environment_list() -> QuerySet[Environment]:
+    """Environments with their deployment count."""
+    return Environment.objects.annotate(deployment_count=Count("deployments")).order_by("name")
+
+
+def deployment_list() -> QuerySet[Deployment]:
+    """Deployments with service, environment, versions and their newest release number."""
+    return (
+        Deployment.objects.select_related(
+            "service",
+            "service__team",
+            "environment",
+            "binary_version",
+            "runtime_version",
+            "runtime_version__base_image",
+            "runtime_version__registry",
+        )
+        .annotate(latest_release=Max("releases__number"))
+        .order_by("service__name", "environment__name")
+    )
+
+
+def release_list() -> QuerySet[Release]:
+    """Releases with what their tables show (the manifest text is deferred)."""
+    return (
+        Release.objects.select_related(
+            "deployment",
+            "deployment__service",
+            "deployment__environment",
+            "binary_version",
+            "runtime_version",
+            "runtime_version__base_image",
+            "created_by",
+            "created_by_token",
+            "rollback_of",
+        )
+        .defer("manifest_yaml", "dockerfile")
+        .order_by("-deployment_id", "-number")
+    )
+
+
+def release_diff(a: Release, b: Release) -> str:
+    """Unified diff of two releases' manifests (and Dockerfiles, in image mode)."""
+    lines = list(
+        difflib.unified_diff(
+            a.manifest_yaml.splitlines(keepends=True),
+            b.manifest_yaml.splitlines(keepends=True),
+            fromfile=f"release-{a.number}.yaml",
+            tofile=f"release-{b.number}.yaml",
+        )
+    )
+    if a.dockerfile or b.dockerfile:
+        lines += difflib.unified_diff(
+            a.dockerfile.splitlines(keepends=True),
+            b.dockerfile.splitlines(keepends=True),
+            fromfile=f"release-{a.number}.Dockerfile",
+            tofile=f"release-{b.number}.Dockerfile",
+        )
+    return "".join(lines)
+
+
+def live_releases(environment: Environment) -> QuerySet[Release]:
+    """The newest release of every deployment in `environment`."""
+    newest = Release.objects.filter(deployment=OuterRef("pk")).order_by("-number").values("pk")[:1]
+    ids = (
+        Deployment.objects.filter(environment=environment)
+        .annotate(live=Subquery(newest))
+        .values("live")
+    )
+    return Release.objects.filter(pk__in=ids).select_related(
+        "deployment__service",
+        "binary_version",
+        "runtime_version__base_image",
+        "runtime_version__registry",
+    )
+
+
+def _fetch_image(releases: list[Release]) -> ImageVersion | None:
+    for release in releases:
+        if release.runtime_version.state == VersionState.APPROVED:
+            return release.runtime_version
+    return (
+        ImageVersion.objects.select_related("base_image", "registry")
+        .filter(
+            state=VersionState.APPROVED,
+            base_image__kind=ImageKind.RUNTIME,
+            base_image__status=ImageStatus.APPROVED,
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def environment_hostpath_sync_yaml(environment: Environment) -> str:
+    """The ConfigMap + DaemonSet keeping every hostPath binary of the live releases on nodes.
+
+    Raises:
+        ValueError: there is no approved runtime image to run the sync container, or the
+            renderer refused a value.
+    """
+    from .services import binary_download_url
+
+    releases = [
+        r
+        for r in live_releases(environment).order_by("deployment__service__name")
+        if r.strategy == DeliveryStrategy.HOSTPATH and r.deployment.mode == DeploymentMode.VOLUME
+    ]
+    fetch = _fetch_image(releases)
+    if fetch is None:
+        raise ValueError(
+            "No approved runtime image version exists to run the sync DaemonSet; approve one "
+            "in the catalog first."
+        )
+    entries: list[DaemonSetEntry] = []
+    seen: set[tuple[str, str]] = set()
+    for release in releases:
+        bv = release.binary_version
+        key = (release.deployment.service.name, bv.version)
+        if key in seen:
+            continue
+        seen.add(key)
+        entries.append((key[0], bv.version, bv.sha256, binary_download_url(bv), bv.filename))
+    from django.conf import settings
+
+    try:
+        return render_hostpath_daemonset(
+            environment.name,
+            environment.namespace,
+            settings.PORTAL_URL,
+            entries,
+            fetch.pull_ref,
+            hostpath_root=environment.hostpath_root,
+        )
+    except ManifestError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def deployments_using(binary: BinaryVersion) -> QuerySet[Deployment]:
+    """Deployments whose current binary is `binary`."""
+    return Deployment.objects.filter(Q(binary_version=binary)).select_related("environment")

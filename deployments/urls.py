@@ -1,0 +1,21 @@
+"""UI routes of the deployments app."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "deployments"
+
+urlpatterns = [
+    path("services/", views.ServiceListView.as_view(), name="service-list"),
+    path("services/<str:name>/", views.ServiceDetailView.as_view(), name="service-detail"),
+    path("services/<str:name>/upload/", views.binary_upload_view, name="binary-upload"),
+    path("binaries/<int:pk>/yank/", views.BinaryYankView.as_view(), name="binary-yank"),
+    path("environments/", views.EnvironmentListView.as_view(), name="environment-list"),
+    path("deployments/<int:pk>/", views.DeploymentDetailView.as_view(), name="deployment-detail"),
+    path("deployments/<int:pk>/diff/", views.ReleaseDiffView.as_view(), name="release-diff"),
+    path("releases/<int:pk>/", views.ReleaseDetailView.as_view(), name="release-detail"),
+    path(
+        "releases/<int:pk>/rollback/", views.ReleaseRollbackView.as_view(), name="release-rollback"
+    ),
+]

@@ -1,0 +1,296 @@
+"""UI views of the deployments app: services, versions, upload, deployments, releases, diff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.generic import TemplateView
+from rest_framework.exceptions import APIException
+
+from portal.actors import Actor
+from portal.jobs import IllegalTransition
+
+from .choices import Role, role_at_least
+from .filtersets import BinaryVersionFilterSet, ServiceFilterSet
+from .forms import BinaryUploadForm, ReleaseCreateForm
+from .models import BinaryVersion, Deployment, Release
+from .selectors import (
+    BadServiceName,
+    binary_version_list,
+    deployment_list,
+    environment_list,
+    release_diff,
+    release_list,
+    service_get,
+    service_list,
+)
+from .services import (
+    binary_version_upload,
+    binary_version_yank,
+    release_create,
+    release_rollback,
+)
+from .uploads import FILE_FIELD, check_content_length, install_upload_handler
+
+PAGE_SIZES = (10, 25, 50, 100)
+
+
+def _page(request: HttpRequest, items: QuerySet[Any]) -> dict[str, Any]:
+    """A page of `items` and the query string that keeps the filters across pages."""
+    try:
+        size = int(request.GET.get("page_size", 25))
+    except ValueError:
+        size = 25
+    size = size if size in PAGE_SIZES else 25
+    page = Paginator(items, size).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {"page": page, "query": query.urlencode(), "page_size": size, "page_sizes": PAGE_SIZES}
+
+
+def _service_or_404(name: str) -> Any:
+    try:
+        return service_get(name)
+    except BadServiceName as exc:
+        raise Http404(str(exc)) from exc
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    if isinstance(exc, APIException):
+        return str(exc.detail)
+    return str(exc)
+
+
+class ServiceListView(LoginRequiredMixin, TemplateView):
+    """Every service with its team, version count and last upload."""
+
+    template_name = "deployments/service_list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        filterset = ServiceFilterSet(self.request.GET or None, queryset=service_list())
+        services = filterset.qs if filterset.is_bound and filterset.is_valid() else service_list()
+        context.update(
+            filterset=filterset,
+            filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
+            **_page(self.request, services),
+        )
+        return context
+
+
+class ServiceDetailView(LoginRequiredMixin, TemplateView):
+    """A service: its binary versions (filterable, paginated) and its deployments."""
+
+    template_name = "deployments/service_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        service = _service_or_404(kwargs["name"])
+        versions = binary_version_list(service)
+        filterset = BinaryVersionFilterSet(self.request.GET or None, queryset=versions)
+        if filterset.is_bound and filterset.is_valid():
+            versions = filterset.qs
+        role = Actor(user=self.request.user).role_in(service.team)
+        context.update(
+            service=service,
+            filterset=filterset,
+            errors=filterset.errors if filterset.is_bound else {},
+            filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
+            deployments=deployment_list().filter(service=service),
+            can_upload=role is not None and role_at_least(role, Role.DEVELOPER),
+            **_page(self.request, versions),
+        )
+        return context
+
+
+@csrf_exempt
+@login_required
+def binary_upload_view(request: HttpRequest, name: str) -> HttpResponse:
+    """The upload form. The body is parsed by the streaming handler, then CSRF is checked."""
+    if request.method == "POST":
+        handler = install_upload_handler(request)  # before anything reads request.POST
+        return _binary_upload(request, name, handler)
+    return _binary_upload(request, name, None)
+
+
+@csrf_protect
+def _binary_upload(request: HttpRequest, name: str, handler: Any) -> HttpResponse:
+    service = _service_or_404(name)
+    actor = Actor(user=request.user)
+    context: dict[str, Any] = {"service": service}
+    if request.method != "POST":
+        context["form"] = BinaryUploadForm()
+        return render(request, "deployments/binaryversion_upload.html", context)
+    upload = None
+    form = BinaryUploadForm()
+    try:
+        check_content_length(request.META)
+        form = BinaryUploadForm(request.POST, request.FILES)
+        upload = request.FILES.get(FILE_FIELD)
+        if upload is None and handler is not None and handler.interrupted:
+            raise ValidationError("The upload ended before the file was complete.")
+        binary, created = binary_version_upload(
+            actor=actor,
+            service=service,
+            upload=upload,
+            version=request.POST.get("version", ""),
+            arch=request.POST.get("arch", ""),
+            sha256=request.POST.get("sha256", ""),
+            commit=request.POST.get("commit", ""),
+            build_url=request.POST.get("build_url", ""),
+        )
+    except (ValidationError, APIException) as exc:
+        status = getattr(exc, "status_code", 400)
+        if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, _error_text(exc))
+        context["form"] = form
+        return render(request, "deployments/binaryversion_upload.html", context, status=status)
+    finally:
+        if upload is not None:
+            upload.close()
+    verb = "uploaded" if created else "was already there with the same sha256"
+    messages.success(request, f"{binary.service.name} {binary.version} ({binary.arch}) {verb}.")
+    return redirect("deployments:service-detail", name=service.name)
+
+
+class BinaryYankView(LoginRequiredMixin, View):
+    """Yank a binary version from the service page."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        binary = get_object_or_404(BinaryVersion.objects.select_related("service__team"), pk=pk)
+        try:
+            binary_version_yank(actor=Actor(user=request.user), binary_version=binary)
+            messages.success(request, f"{binary} yanked: it can no longer go into new releases.")
+        except (IllegalTransition, APIException) as exc:
+            messages.error(request, _error_text(exc))
+        return redirect("deployments:service-detail", name=binary.service.name)
+
+
+class EnvironmentListView(LoginRequiredMixin, TemplateView):
+    """Environments with their Kubernetes version and delivery strategy."""
+
+    template_name = "deployments/environment_list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["environments"] = environment_list()
+        return context
+
+
+class DeploymentDetailView(LoginRequiredMixin, View):
+    """A deployment: current tuple, release history, new release, rollback, diff."""
+
+    template_name = "deployments/deployment_detail.html"
+
+    def _deployment(self, pk: int) -> Deployment:
+        return get_object_or_404(deployment_list(), pk=pk)
+
+    def _render(
+        self,
+        request: HttpRequest,
+        deployment: Deployment,
+        form: ReleaseCreateForm,
+        status: int = 200,
+    ) -> HttpResponse:
+        releases = list(release_list().filter(deployment=deployment))
+        return render(
+            request,
+            self.template_name,
+            {"deployment": deployment, "releases": releases, "form": form},
+            status=status,
+        )
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        deployment = self._deployment(pk)
+        return self._render(request, deployment, ReleaseCreateForm(deployment=deployment))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        deployment = self._deployment(pk)
+        form = ReleaseCreateForm(request.POST, deployment=deployment)
+        if not form.is_valid():
+            return self._render(request, deployment, form, status=400)
+        try:
+            release = release_create(
+                actor=Actor(user=request.user),
+                deployment=deployment,
+                binary_version=form.cleaned_data["binary_version"],
+                runtime_version=form.cleaned_data["runtime_version"],
+            )
+        except (ValidationError, APIException) as exc:
+            form.add_error(None, _error_text(exc))
+            return self._render(request, deployment, form, status=400)
+        messages.success(request, f"Release #{release.number} created and validated.")
+        return redirect("deployments:release-detail", pk=release.pk)
+
+
+class ReleaseDetailView(LoginRequiredMixin, TemplateView):
+    """One release: its tuple, validation result, manifest and Dockerfile."""
+
+    template_name = "deployments/release_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["release"] = get_object_or_404(release_list().defer(None), pk=kwargs["pk"])
+        return context
+
+
+class ReleaseRollbackView(LoginRequiredMixin, View):
+    """Roll back: a new release with an older release's binary and runtime versions."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        old = get_object_or_404(Release.objects.select_related("deployment"), pk=pk)
+        try:
+            release = release_rollback(actor=Actor(user=request.user), release=old)
+        except (ValidationError, APIException) as exc:
+            messages.error(request, f"Rollback to #{old.number} refused: {_error_text(exc)}")
+            return redirect("deployments:deployment-detail", pk=old.deployment_id)
+        messages.success(request, f"Release #{release.number} rolls back to #{old.number}.")
+        return redirect("deployments:release-detail", pk=release.pk)
+
+
+class ReleaseDiffView(LoginRequiredMixin, TemplateView):
+    """A unified diff between two releases of a deployment (?a=<number>&b=<number>)."""
+
+    template_name = "deployments/release_diff.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        deployment = get_object_or_404(deployment_list(), pk=kwargs["pk"])
+        releases = {r.number: r for r in Release.objects.filter(deployment=deployment)}
+        error = ""
+        diff = ""
+        try:
+            a, b = int(self.request.GET.get("a", "")), int(self.request.GET.get("b", ""))
+        except ValueError:
+            a = b = 0
+            error = "Choose two releases to compare."
+        if not error:
+            if a not in releases or b not in releases:
+                error = f"{deployment} has no release #{a if a not in releases else b}."
+            else:
+                diff = release_diff(releases[a], releases[b]) or ""
+        context.update(
+            deployment=deployment,
+            numbers=sorted(releases, reverse=True),
+            a=a,
+            b=b,
+            diff_lines=diff.splitlines(),
+            error=error,
+            identical=not error and not diff,
+        )
+        return context
