@@ -41,3 +41,47 @@ class VersionState(models.TextChoices):
     APPROVED = "approved", "Approved"
     SUPERSEDED = "superseded", "Superseded"
     REVOKED = "revoked", "Revoked"
+
+
+class RecipeKind(models.TextChoices):
+    """How an image is made: a Dockerfile on an approved base, or an OS bootstrap."""
+
+    DOCKERFILE = "dockerfile", "Dockerfile"
+    BOOTSTRAP = "bootstrap", "Bootstrap (mmdebstrap)"
+
+
+class RequestState(models.TextChoices):
+    """An ImageRequest's life; see the ImageRequest docstring for the allowed transitions."""
+
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    BUILDING = "building", "Building"
+    SCANNING = "scanning", "Scanning"
+    PUBLISHED = "published", "Published"
+    FAILED = "failed", "Failed"
+
+    @classmethod
+    def open(cls) -> frozenset[str]:
+        """States in which a request holds its image:tag (no second one may be opened)."""
+        return frozenset(
+            {cls.SUBMITTED, cls.CHANGES_REQUESTED, cls.APPROVED, cls.BUILDING, cls.SCANNING}
+        )
+
+
+class RequestEventKind(models.TextChoices):
+    """What happened on a request's timeline."""
+
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Recipe edited"
+    SUBMITTED = "submitted", "Submitted"
+    COMMENT = "comment", "Comment"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    BUILD_STARTED = "build_started", "Build started"
+    BUILT = "built", "Built and pushed"
+    FAILED = "failed", "Build failed"
+    PUBLISHED = "published", "Published"

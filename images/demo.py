@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -148,3 +150,74 @@ def seed_demo() -> dict[str, int]:
         for image in BaseImage.objects.all():
             base_image_apply_lifecycle(image=image, actor=actor)
     return created
+
+
+# --- demo bootstraps: `make run` builds real images into the local registry on first start ------
+
+
+@dataclass(frozen=True)
+class DemoBuild:
+    """One image `make run` bootstraps (Debian 12 minbase plus packages)."""
+
+    image: str
+    tag: str
+    packages: tuple[str, ...]
+
+    @property
+    def recipe(self) -> str:
+        """The bootstrap recipe (YAML)."""
+        return yaml.safe_dump(
+            {"suite": "bookworm", "variant": "minbase", "packages": list(self.packages)},
+            sort_keys=False,
+        )
+
+
+_COMMON = ("ca-certificates", "tzdata", "locales")
+DEMO_BUILDS = (
+    DemoBuild("runtime/debian", "12", _COMMON),
+    DemoBuild("build/gcc", "12", (*_COMMON, "build-essential")),
+    # `build/golang` is the standard's deprecated CentOS 7 image; Go on Debian is this one.
+    DemoBuild("build/golang-debian", "1.19", (*_COMMON, "golang-go")),
+)
+
+
+def demo_builds_start(actor: Actor | None = None) -> list[tuple[str, Any, str]]:
+    """Start a bootstrap job for each demo image that has no version of its tag yet.
+
+    Idempotent: an image with a version of the tag is skipped; a build already queued or
+    running is returned as is (its idempotency key). Returns (reference, job or None, what).
+    """
+    from portal.jobs import job_create
+
+    from .models import ImageVersion
+    from .workflow import BUILD_JOB_KIND, build_idempotency_key
+
+    actor = actor or Actor.system_actor("make run")
+    started: list[tuple[str, Any, str]] = []
+    for build in DEMO_BUILDS:
+        reference = f"{build.image}:{build.tag}"
+        image = BaseImage.objects.filter(name=build.image).select_related("owner_team").first()
+        if image is None or image.registry_id is None:
+            started.append((reference, None, "not in the catalog (run seed_demo)"))
+            continue
+        versions = ImageVersion.objects.filter(base_image=image)
+        if any(build.tag == v.tag or build.tag in v.tags for v in versions):
+            started.append((reference, None, "already built"))
+            continue
+        job, created = job_create(
+            kind=BUILD_JOB_KIND,
+            actor=actor,
+            params={
+                "image_id": image.pk,
+                "tag": build.tag,
+                "recipe_kind": "bootstrap",
+                "recipe": build.recipe,
+                "publish": True,
+                "source": "make run (demo bootstrap)",
+            },
+            target=image,
+            team=image.owner_team,
+            idempotency_key=build_idempotency_key(build.image, build.tag),
+        )
+        started.append((reference, job, "started" if created else "already running"))
+    return started

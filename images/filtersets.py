@@ -3,8 +3,8 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
-from .choices import ImageKind, ImageStatus, OsFamily
-from .models import BaseImage
+from .choices import ImageKind, ImageStatus, OsFamily, RecipeKind, RequestState
+from .models import BaseImage, ImageRequest
 
 
 class BaseImageFilterSet(django_filters.FilterSet):
@@ -30,4 +30,28 @@ class BaseImageFilterSet(django_filters.FilterSet):
             | Q(description__icontains=value)
             | Q(toolchain__icontains=value)
             | Q(os_version__icontains=value)
+        )
+
+
+class ImageRequestFilterSet(django_filters.FilterSet):
+    """Request filters: state, kind, recipe kind and free-text `q` (name, tag, justification)."""
+
+    state = django_filters.ChoiceFilter(choices=RequestState.choices)
+    kind = django_filters.ChoiceFilter(choices=ImageKind.choices)
+    recipe_kind = django_filters.ChoiceFilter(choices=RecipeKind.choices)
+    q = django_filters.CharFilter(method="search", label="Search", max_length=200)
+
+    class Meta:
+        model = ImageRequest
+        fields = ["state", "kind", "recipe_kind", "q"]
+
+    def search(
+        self, queryset: QuerySet[ImageRequest], name: str, value: str
+    ) -> QuerySet[ImageRequest]:
+        """Match name, tag or justification."""
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value) | Q(tag__icontains=value) | Q(justification__icontains=value)
         )

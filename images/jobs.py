@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from portal.actors import Actor
 from portal.jobs import JobContext, JobFailure, job_kind
 
+from .buildjobs import build_image
 from .models import BaseImage
 from .registry import RegistryClient, RegistryError, RegistryUnavailable
 from .services import image_version_record
@@ -69,3 +72,18 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
                 f"{' (new)' if is_new else ''}"
             )
     return {"images": len(images), "tags": found, "new_versions": created, "missing": missing}
+
+
+@job_kind(
+    "images.build",
+    queue="builds",
+    timeout_seconds=settings.PORTAL_BUILD_TIMEOUT_SECONDS + 600,
+    max_attempts=2,
+    title="Image build",
+)
+def image_build(ctx: JobContext) -> dict[str, Any]:
+    """Build a request's (or the portal's own) recipe, push it and record the candidate.
+
+    See `images.buildjobs` for the steps; a worker lost mid-build is retried once.
+    """
+    return build_image(ctx)

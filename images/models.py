@@ -5,11 +5,21 @@ from __future__ import annotations
 import os
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 
-from .choices import ImageKind, ImageStatus, OsFamily, VersionState
+from .choices import (
+    ImageKind,
+    ImageStatus,
+    OsFamily,
+    RecipeKind,
+    RequestEventKind,
+    RequestState,
+    VersionState,
+)
 
 image_name_validator = RegexValidator(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$",
@@ -130,6 +140,15 @@ class ImageVersion(models.Model):
     )
     sbom = models.JSONField(null=True, blank=True)
     scan_summary = models.JSONField(default=dict, blank=True)
+    recipe_sha256 = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="sha256 of the recipe text."
+    )
+    base_digest = models.CharField(
+        max_length=71, blank=True, help_text="Digest of the image the recipe was built FROM."
+    )
+    build_job = models.ForeignKey(
+        "portal.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -143,3 +162,142 @@ class ImageVersion(models.Model):
     def pull_ref(self) -> str:
         """The digest-pinned pull reference."""
         return f"{self.registry.host}/{self.base_image.name}@{self.digest}"
+
+
+tag_validator = RegexValidator(
+    r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+    "A tag is 1-128 characters: letters, digits, '_', '.' or '-', not starting with '.' or '-'.",
+)
+
+
+class ImageRequest(models.Model):
+    """A user's request for a new base image, or a new version (tag) of one.
+
+    Allowed transitions (each a guarded conditional update in `images.workflow`):
+
+        draft             -> submitted          (the requester's team submits; policy report)
+        changes_requested -> submitted          (resubmitted after an edit)
+        submitted         -> changes_requested  (a reviewer asks for changes)
+        submitted         -> approved           (a reviewer other than the requester; build job)
+        submitted         -> rejected           (a reviewer)
+        approved          -> building           (the build job starts)
+        approved|building -> failed             (the build job failed or was cancelled)
+        building          -> scanning           (built, pushed, candidate version recorded)
+        scanning          -> published          (a reviewer or the auto-publish rule publishes)
+
+    rejected, published and failed are final. While a request is open (submitted …
+    scanning), no other request for the same name:tag may be opened (a database constraint).
+    """
+
+    name = models.CharField(max_length=200, validators=[image_name_validator])
+    tag = models.CharField(max_length=128, validators=[tag_validator])
+    kind = models.CharField(max_length=10, choices=ImageKind.choices)
+    os_family = models.CharField(max_length=20, choices=OsFamily.choices)
+    os_version = models.CharField(max_length=40, blank=True)
+    toolchain = models.CharField(max_length=100, blank=True)
+    recipe_kind = models.CharField(max_length=12, choices=RecipeKind.choices)
+    recipe = models.TextField(help_text="A Dockerfile, or a bootstrap spec in YAML/JSON.")
+    justification = models.TextField()
+    base_image = models.ForeignKey(
+        BaseImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    state = models.CharField(
+        max_length=20, choices=RequestState.choices, default=RequestState.DRAFT, db_index=True
+    )
+    policy_verdict = models.CharField(max_length=10, blank=True)
+    policy_report = models.JSONField(default=dict, blank=True)
+    team = models.ForeignKey(
+        "deployments.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="image_requests",
+    )
+    requested_by_token = models.ForeignKey(
+        "portal.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_by_repr = models.CharField(max_length=200, blank=True)
+    build_job = models.ForeignKey(
+        "portal.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    image_version = models.ForeignKey(
+        ImageVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
+    error = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "tag"],
+                condition=Q(state__in=sorted(RequestState.open())),
+                name="imagerequest_one_open_per_tag",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.name}:{self.tag} ({self.state})"
+
+    @property
+    def reference(self) -> str:
+        """`name:tag`."""
+        return f"{self.name}:{self.tag}"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the request will not change state any more."""
+        return self.state in (RequestState.REJECTED, RequestState.PUBLISHED, RequestState.FAILED)
+
+
+class ImageRequestEvent(models.Model):
+    """One entry of a request's timeline: a state change or a comment, by whom and when."""
+
+    request = models.ForeignKey(ImageRequest, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=RequestEventKind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_repr = models.CharField(max_length=200)
+    text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.kind} by {self.actor_repr}"
+
+
+class PolicyException(models.Model):
+    """A waiver of one Dockerfile policy rule for one service, with a reason and an expiry.
+
+    `subject` names what is waived: a rule id (`BIP004`, `DL3008`), a catalog image name
+    (`runtime/alpine`) or an OS family (`alpine`). Only platform admins grant them.
+    """
+
+    service = models.ForeignKey(
+        "deployments.Service", on_delete=models.CASCADE, related_name="policy_exceptions"
+    )
+    subject = models.CharField(max_length=100)
+    justification = models.TextField()
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["service", "subject"]
+
+    def __str__(self) -> str:
+        return f"{self.service} may use {self.subject} until {self.expires_at:%Y-%m-%d}"

@@ -6,10 +6,8 @@ import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 from typing import Any
 
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import transaction
 from django.forms.models import model_to_dict
@@ -27,7 +25,6 @@ from .policy import (
     Finding,
     PolicyConfig,
     PolicyError,
-    RuleInfo,
     ServiceContext,
     check_dockerfile,
     load_policy,
@@ -259,13 +256,6 @@ def image_version_record(
 
 SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 POLICY_FALLBACK_RULE = "BIP031"
-_POLICY_FALLBACK_INFO = RuleInfo(
-    id=POLICY_FALLBACK_RULE,
-    severity="warn",
-    title="Portal policy file invalid; default policy applied",
-    help="The platform team's policy file could not be loaded, so the default rule "
-    "severities and ignores were applied. The platform team must fix PORTAL_POLICY_FILE.",
-)
 _policy_logger = logging.getLogger("images.policy")
 
 
@@ -288,31 +278,17 @@ class DockerfileCheck:
         return to_sarif(self.result, filename=filename, policy=self.policy)
 
 
-def _service_exceptions(service: Any, today: dt.date) -> frozenset[str]:
-    """Policy exceptions granted to a Service (rule ids, image names or OS families).
-
-    The Service model is being built elsewhere; this reads, when present, either a method
-    `active_policy_exceptions(today=)` or an iterable attribute `policy_exceptions`.
-    """
-    method = getattr(service, "active_policy_exceptions", None)
-    values: Any = (
-        method(today=today) if callable(method) else getattr(service, "policy_exceptions", None)
-    )
-    if not values:
-        return frozenset()
-    return frozenset(str(value) for value in values if value)
-
-
 def dockerfile_service_context(name: str | None, *, today: dt.date) -> ServiceContext | None:
-    """The ServiceContext of the service named `name` (None when no name is given).
-
-    When the `deployments.Service` model exists, the name must be one of its rows (its
-    `language` and active exceptions are used); until it exists, a well-formed name is
-    accepted with no language and no exceptions.
+    """The ServiceContext of the service named `name` (None when no name is given): its
+    language and the subjects of its unexpired policy exceptions.
 
     Raises:
         DockerfileInputError: the name is malformed or no such service exists (400).
     """
+    from deployments.models import Service
+
+    from .models import PolicyException
+
     if name is None or not name.strip():
         return None
     name = name.strip()
@@ -321,20 +297,16 @@ def dockerfile_service_context(name: str | None, *, today: dt.date) -> ServiceCo
             f"The service name {name[:80]!r} is not a DNS-1123 label (lowercase letters, "
             "digits and '-', at most 63 characters)."
         )
-    try:
-        service_model = django_apps.get_model("deployments", "Service")
-    except LookupError:
-        return ServiceContext(name=name)
-    service = service_model.objects.filter(name=name).first()
+    service = Service.objects.filter(name=name).first()
     if service is None:
         raise DockerfileInputError(
             f"Unknown service {name!r}: no service of that name is registered in the portal."
         )
-    return ServiceContext(
-        name=name,
-        language=str(getattr(service, "language", "") or ""),
-        exceptions=_service_exceptions(service, today),
+    now = dt.datetime.combine(today, dt.time.min, tzinfo=dt.UTC)
+    subjects = PolicyException.objects.filter(service=service, expires_at__gt=now).values_list(
+        "subject", flat=True
     )
+    return ServiceContext(name=name, language=service.language, exceptions=frozenset(subjects))
 
 
 def _policy_or_default() -> tuple[PolicyConfig, str | None]:
@@ -392,10 +364,6 @@ def dockerfile_check(
         findings = (finding, *result.findings)
         verdict = result.verdict if result.verdict == "fail" else "warn"
         result = replace(result, findings=findings, verdict=verdict)
-        policy = replace(
-            policy,
-            rules=MappingProxyType({**policy.rules, POLICY_FALLBACK_RULE: _POLICY_FALLBACK_INFO}),
-        )
     return DockerfileCheck(
         result=result, policy=policy, service=service, purpose=purpose, text=decoded
     )

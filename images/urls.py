@@ -2,11 +2,36 @@
 
 from django.urls import path
 
-from . import views
+from . import request_views, views
 
 app_name = "images"
 
 urlpatterns = [
     path("base-images/", views.BaseImageListView.as_view(), name="base-image-list"),
     path("base-images/<int:pk>/", views.BaseImageDetailView.as_view(), name="base-image-detail"),
+    path("dockerfile-check/", views.DockerfileCheckView.as_view(), name="dockerfile-check"),
+    # Image requests: the form, my requests / review queue, the request page and its actions.
+    path(
+        "image-requests/", request_views.ImageRequestListView.as_view(), name="image-request-list"
+    ),
+    path(
+        "image-requests/new/",
+        request_views.ImageRequestCreateView.as_view(),
+        name="image-request-create",
+    ),
+    path(
+        "image-requests/<int:pk>/",
+        request_views.ImageRequestDetailView.as_view(),
+        name="image-request-detail",
+    ),
+    path(
+        "image-requests/<int:pk>/edit/",
+        request_views.ImageRequestEditView.as_view(),
+        name="image-request-edit",
+    ),
+    path(
+        "image-requests/<int:pk>/<slug:action>/",
+        request_views.ImageRequestActionView.as_view(),
+        name="image-request-action",
+    ),
 ]

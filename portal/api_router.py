@@ -2,11 +2,37 @@
 
 from rest_framework.routers import SimpleRouter
 
-from images.api.views import BaseImageViewSet
+from deployments.api.urls import urlpatterns as deployments_urlpatterns
+from deployments.api.views import (
+    BinaryVersionViewSet,
+    DeploymentViewSet,
+    EnvironmentViewSet,
+    ReleaseViewSet,
+    ServiceBinaryViewSet,
+    ServiceViewSet,
+)
+from images.api.views import (
+    BaseImageViewSet,
+    DockerfileCheckViewSet,
+    ImageRequestViewSet,
+    ImageVersionViewSet,
+)
 from portal.api.views import JobViewSet
 
 router = SimpleRouter()
 router.register("base-images", BaseImageViewSet, basename="base-image")
 router.register("jobs", JobViewSet, basename="job")
+router.register("services", ServiceViewSet, basename="service")
+router.register(
+    r"services/(?P<service_name>[^/]+)/binaries", ServiceBinaryViewSet, basename="service-binary"
+)
+router.register("binaries", BinaryVersionViewSet, basename="binary-version")
+router.register("environments", EnvironmentViewSet, basename="environment")
+router.register("deployments", DeploymentViewSet, basename="deployment")
+router.register("releases", ReleaseViewSet, basename="release")
+router.register("dockerfile-checks", DockerfileCheckViewSet, basename="dockerfile-check")
+router.register("image-requests", ImageRequestViewSet, basename="image-request")
+router.register("image-versions", ImageVersionViewSet, basename="image-version")
 
 urlpatterns = router.urls
+urlpatterns += deployments_urlpatterns

@@ -186,12 +186,13 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -211,6 +212,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "portal.tasks.reap_stale_jobs", "schedule": timedelta(seconds=30)},
+    "reconcile-image-requests": {
+        "task": "images.tasks.reconcile_requests",
+        "schedule": timedelta(seconds=60),
+    },
     "refresh-lifecycle": {
         "task": "images.tasks.refresh_lifecycle",
         "schedule": timedelta(hours=6),
@@ -227,6 +232,7 @@ JOB_LOG_MAX_CHARS = env_int("JOB_LOG_MAX_CHARS", 1_000_000)
 PORTAL_DEFAULT_REGISTRY_URL = os.environ.get("PORTAL_REGISTRY_URL", "http://127.0.0.1:5000")
 PORTAL_REGISTRY_TLS_VERIFY = env_bool("PORTAL_REGISTRY_TLS_VERIFY", True)
 PORTAL_POLICY_FILE = os.environ.get("PORTAL_POLICY_FILE", "")
+PORTAL_CATALOG_CACHE_SECONDS = env_int("PORTAL_CATALOG_CACHE_SECONDS", 5)
 PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:8000")
 
 LOGGING = {
@@ -237,3 +243,56 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Binary versions (deployments app): size limit, retention, storage.
+PORTAL_BINARY_MAX_BYTES = env_int("PORTAL_BINARY_MAX_BYTES", 2 * 1024**3)
+PORTAL_BINARY_KEEP = env_int("PORTAL_BINARY_KEEP", 10)
+# Uploads stream here while they are hashed; on the filesystem store's disk a save is a rename.
+PORTAL_UPLOAD_TEMP_DIR = os.environ.get("PORTAL_UPLOAD_TEMP_DIR", str(VAR_DIR / "upload-tmp"))
+PORTAL_BINARY_STORAGE = os.environ.get("PORTAL_BINARY_STORAGE", "filesystem")
+if PORTAL_BINARY_STORAGE == "s3":
+    STORAGES["binaries"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ.get("PORTAL_BINARY_S3_BUCKET", "portal-binaries"),
+            "endpoint_url": os.environ.get("PORTAL_BINARY_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("PORTAL_BINARY_S3_REGION") or None,
+            "access_key": os.environ.get("PORTAL_BINARY_S3_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("PORTAL_BINARY_S3_SECRET_ACCESS_KEY") or None,
+            "file_overwrite": True,  # content-addressed: the same name is the same bytes
+            "querystring_auth": False,
+        },
+    }
+elif PORTAL_BINARY_STORAGE == "filesystem":
+    # Files land in <PORTAL_BINARY_ROOT>/binaries/sha256/<aa>/<sha256>.
+    STORAGES["binaries"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": os.environ.get("PORTAL_BINARY_ROOT", str(VAR_DIR))},
+    }
+else:
+    raise ImproperlyConfigured(
+        f"PORTAL_BINARY_STORAGE must be 'filesystem' or 's3', got {PORTAL_BINARY_STORAGE!r}"
+    )
+CELERY_BEAT_SCHEDULE["purge-binaries"] = {
+    "task": "deployments.tasks.purge_binaries",
+    "schedule": timedelta(hours=1),
+}
+
+# Image builds (images app): buildah storage, time limits, bootstrap mirror, publish rule.
+PORTAL_BUILDAH_ROOT = os.environ.get("PORTAL_BUILDAH_ROOT", str(VAR_DIR / "buildah" / "storage"))
+PORTAL_BUILDAH_RUNROOT = os.environ.get("PORTAL_BUILDAH_RUNROOT", str(VAR_DIR / "buildah" / "run"))
+PORTAL_BUILD_WORK_DIR = os.environ.get("PORTAL_BUILD_WORK_DIR", str(VAR_DIR / "build-tmp"))
+PORTAL_BUILD_TIMEOUT_SECONDS = env_int("PORTAL_BUILD_TIMEOUT_SECONDS", 3600)
+# Registry unavailability during a build is retried in the job this many times, with
+# exponential backoff starting at PORTAL_BUILD_RETRY_BACKOFF_SECONDS (then 2x, 4x, ...).
+PORTAL_BUILD_REGISTRY_RETRIES = env_int("PORTAL_BUILD_REGISTRY_RETRIES", 4)
+PORTAL_BUILD_RETRY_BACKOFF_SECONDS = float(
+    os.environ.get("PORTAL_BUILD_RETRY_BACKOFF_SECONDS", "2")
+)
+# Bootstraps use the recipe's mirror, else this one, else this machine's apt sources (None).
+PORTAL_BOOTSTRAP_MIRROR = os.environ.get("PORTAL_BOOTSTRAP_MIRROR") or None
+# Reuse root filesystem tarballs keyed by the mmdebstrap command (tests and demos only).
+PORTAL_BOOTSTRAP_CACHE_DIR = os.environ.get("PORTAL_BOOTSTRAP_CACHE_DIR") or None
+# The "auto-publish" rule: publish a built candidate without a reviewer's second look. Off by
+# default; the scan gate (a later issue) will decide here instead.
+PORTAL_AUTO_PUBLISH = env_bool("PORTAL_AUTO_PUBLISH", False)

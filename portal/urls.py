@@ -14,6 +14,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("", include("images.urls")),
+    path("", include("deployments.urls")),
     path("", include("portal.ui_urls")),
     path("api/v1/", include(("portal.api_router", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

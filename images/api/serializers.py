@@ -2,7 +2,8 @@
 
 from rest_framework import serializers
 
-from ..models import BaseImage, ImageVersion
+from ..choices import ImageKind, OsFamily, RecipeKind
+from ..models import BaseImage, ImageRequest, ImageVersion
 
 
 class ImageVersionSerializer(serializers.ModelSerializer):
@@ -84,3 +85,169 @@ class ResolveSerializer(serializers.Serializer):
     eol_date = serializers.DateField(allow_null=True)
     replacement = serializers.DictField(allow_null=True)
     reasons = serializers.ListField(child=serializers.CharField())
+
+
+class DockerfileCheckRequestSerializer(serializers.Serializer):
+    """The JSON body of POST /dockerfile-checks/ (documentation; the view validates by hand)."""
+
+    dockerfile = serializers.CharField(help_text="The Dockerfile text (at most 256 KiB UTF-8).")
+    service = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="The service it belongs to (its language "
+        "and exceptions apply); 400 when no such service exists.",
+    )
+    purpose = serializers.ChoiceField(
+        choices=["service", "runtime-recipe", "build-recipe"], required=False, default="service"
+    )
+
+
+class DockerfileFindingSerializer(serializers.Serializer):
+    """One finding: rule id (BIPnnn, DLnnnn, SCnnnn), severity, line and the fix."""
+
+    rule = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["fail", "warn", "info"])
+    line = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class DockerfileStageSerializer(serializers.Serializer):
+    """One build stage with the catalog image it resolved to and its pinned reference."""
+
+    index = serializers.IntegerField()
+    name = serializers.CharField(allow_blank=True)
+    base = serializers.CharField(allow_blank=True)
+    line = serializers.IntegerField()
+    platform = serializers.CharField(allow_blank=True)
+    parent_stage = serializers.IntegerField(allow_null=True)
+    resolved_image = serializers.CharField(allow_null=True)
+    kind = serializers.CharField(allow_null=True)
+    pinned_ref = serializers.CharField(allow_null=True)
+
+
+class DockerfileCheckResultSerializer(serializers.Serializer):
+    """The answer of POST /dockerfile-checks/ (200 for every verdict)."""
+
+    verdict = serializers.ChoiceField(choices=["pass", "warn", "fail"])
+    findings = DockerfileFindingSerializer(many=True)
+    stages = DockerfileStageSerializer(many=True)
+
+
+# --- image requests and versions (the request → build → publish workflow) ---------------------
+
+
+class ImageVersionDetailSerializer(ImageVersionSerializer):
+    """One version with what built it: recipe, its sha256, the base digest and the build job."""
+
+    base_image = serializers.CharField(source="base_image.name", read_only=True)
+
+    class Meta(ImageVersionSerializer.Meta):
+        fields = [
+            *ImageVersionSerializer.Meta.fields,
+            "base_image",
+            "recipe",
+            "recipe_sha256",
+            "base_digest",
+            "build_job",
+            "updated_at",
+        ]
+
+
+class ImageRequestEventSerializer(serializers.Serializer):
+    """One timeline entry of a request."""
+
+    kind = serializers.CharField()
+    actor = serializers.CharField(source="actor_repr")
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ImageRequestSerializer(serializers.ModelSerializer):
+    """A base-image request with its policy report, build job, result and timeline."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:image-request-detail")
+    team = serializers.CharField(source="team.name", default=None, read_only=True)
+    requested_by = serializers.SerializerMethodField()
+    image_version = ImageVersionSerializer(read_only=True)
+    events = ImageRequestEventSerializer(many=True, read_only=True)
+    allowed_actions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImageRequest
+        fields = [
+            "id",
+            "url",
+            "name",
+            "tag",
+            "kind",
+            "os_family",
+            "os_version",
+            "toolchain",
+            "recipe_kind",
+            "recipe",
+            "justification",
+            "state",
+            "policy_verdict",
+            "policy_report",
+            "team",
+            "requested_by",
+            "reviewed_by_repr",
+            "build_job",
+            "image_version",
+            "error",
+            "allowed_actions",
+            "events",
+            "submitted_at",
+            "decided_at",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_requested_by(self, obj: ImageRequest) -> str | None:
+        if obj.requested_by_token_id:
+            return f"token:{obj.requested_by_token.name}"
+        return obj.requested_by.get_username() if obj.requested_by_id else None
+
+    def get_allowed_actions(self, obj: ImageRequest) -> list[str]:
+        from portal.actors import Actor
+
+        from ..workflow import image_request_allowed_actions
+
+        request = self.context.get("request")
+        if request is None:
+            return []
+        return image_request_allowed_actions(obj, Actor.from_request(request))
+
+
+class ImageRequestCreateSerializer(serializers.Serializer):
+    """The body of POST /image-requests/ (`submit: true` submits it at once)."""
+
+    name = serializers.CharField(max_length=200)
+    tag = serializers.CharField(max_length=128)
+    kind = serializers.ChoiceField(choices=ImageKind.choices)
+    os_family = serializers.ChoiceField(choices=OsFamily.choices)
+    os_version = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    toolchain = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    recipe_kind = serializers.ChoiceField(choices=RecipeKind.choices)
+    recipe = serializers.CharField(trim_whitespace=False, max_length=256 * 1024)
+    justification = serializers.CharField(max_length=10_000)
+    submit = serializers.BooleanField(required=False, default=False)
+
+
+class ImageRequestUpdateSerializer(serializers.Serializer):
+    """The body of PATCH /image-requests/{id}/ (drafts and requests sent back for changes)."""
+
+    tag = serializers.CharField(max_length=128, required=False)
+    os_version = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    toolchain = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    recipe_kind = serializers.ChoiceField(choices=RecipeKind.choices, required=False)
+    recipe = serializers.CharField(trim_whitespace=False, max_length=256 * 1024, required=False)
+    justification = serializers.CharField(max_length=10_000, required=False)
+
+
+class ImageRequestTextSerializer(serializers.Serializer):
+    """A comment, a reason for rejection, or what has to change."""
+
+    text = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
+    comment = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
+    reason = serializers.CharField(max_length=10_000, required=False, allow_blank=True)

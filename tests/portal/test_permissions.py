@@ -60,6 +60,55 @@ MATRIX = [
     row("GET", "/audit/", None, 302, 403, 403, 403, 200, 302, 302),
     row("GET", "/tokens/", None, 302, 200, 200, 200, 200, 302, 302),
     row("POST", "/registry-syncs/", None, 302, 403, 403, 403, 302, 302, 302),
+    # Image requests (a published request of the service team: every transition is a 409)
+    row("GET", "/api/v1/image-requests/", "images:read", 401, 200, 200, 200, 200, 200, 403),
+    row("POST", "/api/v1/image-requests/", "images:write", 401, 403, 400, 400, 400, 400, 403),
+    row(
+        "GET", "/api/v1/image-requests/{request}/", "images:read", 401, 200, 200, 200, 200, 200, 403
+    ),
+    row(
+        "POST",
+        "/api/v1/image-requests/{request}/submit/",
+        "images:write",
+        *(401, 403, 409, 409, 403, 409, 403),
+    ),
+    row(
+        "POST",
+        "/api/v1/image-requests/{request}/comment/",
+        "images:write",
+        *(401, 403, 400, 400, 400, 400, 403),
+    ),
+    row(
+        "POST",
+        "/api/v1/image-requests/{request}/approve/",
+        "images:write",
+        *(401, 403, 403, 403, 409, 403, 403),
+    ),
+    row(
+        "POST",
+        "/api/v1/image-requests/{request}/reject/",
+        "images:write",
+        *(401, 403, 403, 403, 400, 403, 403),
+    ),
+    row(
+        "POST",
+        "/api/v1/image-requests/{request}/request-changes/",
+        "images:write",
+        *(401, 403, 403, 403, 400, 403, 403),
+    ),
+    row(
+        "GET", "/api/v1/image-versions/{version}/", "images:read", 401, 200, 200, 200, 200, 200, 403
+    ),
+    row(
+        "POST",
+        "/api/v1/image-versions/{version}/publish/",
+        "images:write",
+        *(401, 403, 403, 403, 409, 403, 403),
+    ),
+    row("GET", "/image-requests/", None, 302, 200, 200, 200, 200, 302, 302),
+    row("GET", "/image-requests/?queue=review", None, 302, 403, 403, 403, 200, 302, 302),
+    row("GET", "/image-requests/new/", None, 302, 200, 200, 200, 200, 302, 302),
+    row("GET", "/image-requests/{request}/", None, 302, 200, 200, 200, 200, 302, 302),
 ]
 
 
@@ -77,10 +126,31 @@ def world(make_user, service_team, platform_team, admin_user, demo_catalog):
     team_job, _ = job_create(
         kind="portal.selftest", actor=Actor(user=admin_user), team=service_team
     )
+    from images.models import ImageRequest
+    from tests.images.factories import ImageVersionFactory
+
+    debian = BaseImage.objects.get(name="runtime/debian")
+    version = ImageVersionFactory(base_image=debian, registry=debian.registry, state="approved")
+    request = ImageRequest.objects.create(
+        name="runtime/debian-curl",
+        tag="12-1",
+        kind="runtime",
+        os_family="debian",
+        os_version="12",
+        recipe_kind="dockerfile",
+        recipe="FROM runtime/debian:12\n",
+        justification="matrix",
+        state="published",
+        team=service_team,
+        requested_by=users["developer"],
+        image_version=version,
+    )
     return {
         "users": users,
         "ids": {
-            "image": BaseImage.objects.get(name="runtime/debian").pk,
+            "request": request.pk,
+            "version": version.pk,
+            "image": debian.pk,
             "admin_job": admin_job.pk,
             "team_job": team_job.pk,
         },

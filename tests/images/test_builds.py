@@ -1,0 +1,208 @@
+"""Real builds: buildah and mmdebstrap, pushed to Debian's docker-registry started by the tests.
+
+The Debian base is bootstrapped once per session by the shared `debian_base_image` fixture
+(its rootfs tar is cached); the bootstrap job here reuses that tar through
+PORTAL_BOOTSTRAP_CACHE_DIR, and the Dockerfile builds run FROM that image.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from images.models import BaseImage, ImageRequest, ImageVersion, Registry
+from images.services import image_version_record
+from portal.actors import Actor
+from portal.jobs import job_create, job_execute
+from portal.models import Job
+from tests.fixtures.registry import CACHE_DIR
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+ENV_LINE = "ENV TZ=Asia/Shanghai LANG=en_US.utf8 LC_ALL=en_US.utf8\n"
+
+
+def skopeo_inspect(reference: str) -> dict:
+    out = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{reference}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.fixture
+def build_env(
+    settings, buildah_config, running_registry, debian_base_image, platform_team, tmp_path
+):
+    settings.PORTAL_BUILDAH_ROOT = buildah_config.storage_root
+    settings.PORTAL_BUILDAH_RUNROOT = buildah_config.run_root
+    settings.PORTAL_BUILD_WORK_DIR = str(tmp_path)
+    settings.PORTAL_BUILD_REGISTRY_RETRIES = 2
+    settings.PORTAL_BUILD_RETRY_BACKOFF_SECONDS = 0.1
+    settings.PORTAL_BOOTSTRAP_CACHE_DIR = str(CACHE_DIR)
+    settings.PORTAL_AUTO_PUBLISH = False
+    settings.JOB_HEARTBEAT_SECONDS = 3600  # the test transaction holds the job row
+    registry = Registry.objects.create(
+        name="test", url=running_registry.url, tls_verify=False, is_default=True
+    )
+    image = BaseImage.objects.create(
+        name="runtime/debian",
+        kind="runtime",
+        os_family="debian",
+        os_version="12",
+        owner_team=platform_team,
+        registry=registry,
+    )
+    reference, digest = debian_base_image
+    base, _ = image_version_record(
+        actor=Actor.system_actor("test"),
+        image=image,
+        registry=registry,
+        tag="12",
+        digest=digest,
+        size=None,
+        arch="amd64",
+        state="approved",
+    )
+    return {"registry": registry, "image": image, "base": base, "buildah": buildah_config}
+
+
+@pytest.fixture
+def clients(token_client, service_team, admin_user, api):
+    api.force_login(admin_user)
+    return {"dev": token_client(service_team, ["images:read", "images:write"]), "admin": api}
+
+
+def request_and_approve(clients, recipe: str, tag: str) -> tuple[int, int]:
+    body = {
+        "name": "runtime/debian-hello",
+        "tag": tag,
+        "kind": "runtime",
+        "os_family": "debian",
+        "os_version": "12",
+        "recipe_kind": "dockerfile",
+        "recipe": recipe,
+        "justification": "tests",
+        "submit": True,
+    }
+    response = clients["dev"].post("/api/v1/image-requests/", body, format="json")
+    assert response.status_code == 201, response.json()
+    request_id = response.json()["id"]
+    response = clients["admin"].post(f"/api/v1/image-requests/{request_id}/approve/")
+    assert response.status_code == 202, response.json()
+    return request_id, response.json()["job"]["id"]
+
+
+def test_bootstrap_job_pushes_and_records_the_registry_digest(build_env, platform_team):
+    registry = build_env["registry"]
+    image = BaseImage.objects.create(
+        name="runtime/debian-boot",
+        kind="runtime",
+        os_family="debian",
+        os_version="12",
+        owner_team=platform_team,
+        registry=registry,
+    )
+    job, _ = job_create(
+        kind="images.build",
+        actor=Actor.system_actor("test"),
+        params={
+            "image_id": image.pk,
+            "tag": "12",
+            "recipe_kind": "bootstrap",
+            "recipe": "suite: bookworm\nvariant: minbase\n",
+            "publish": True,
+        },
+    )
+    assert job_execute(job.pk) == "succeeded", Job.objects.get(pk=job.pk).error
+    job.refresh_from_db()
+    assert "reusing the cached root filesystem" in job.log
+    version = ImageVersion.objects.get(base_image=image)
+    assert version.state == "approved"  # the portal's own builds publish at once
+    inspected = skopeo_inspect(f"{registry.host}/runtime/debian-boot:12")
+    assert version.digest == inspected["Digest"]
+    assert version.arch == inspected["Architecture"] == "amd64"
+    labels = inspected["Labels"]
+    assert labels["io.baseimage.portal.recipe-sha256"] == version.recipe_sha256
+    assert labels["org.opencontainers.image.title"] == "runtime/debian-boot"
+    assert {"TZ=Asia/Shanghai", "LANG=en_US.utf8", "LC_ALL=en_US.utf8"} <= set(inspected["Env"])
+    assert version.build_job_id == job.pk and version.base_digest == ""
+    assert job.result["digest"] == version.digest
+
+
+def test_dockerfile_request_is_built_pushed_recorded_published_and_reused(build_env, clients):
+    recipe = f"FROM runtime/debian:12\n{ENV_LINE}RUN echo hello > /hello.txt\n"
+    request_id, job_id = request_and_approve(clients, recipe, "12-1")
+    assert job_execute(job_id) == "succeeded", Job.objects.get(pk=job_id).error
+    job = Job.objects.get(pk=job_id)
+    request = ImageRequest.objects.get(pk=request_id)
+    assert request.state == "scanning"
+    version = request.image_version
+    assert version.state == "candidate"
+    assert version.base_digest == build_env["base"].digest
+    assert version.recipe == recipe and len(version.recipe_sha256) == 64
+    assert "STEP 2/" in job.log and ": ENV TZ=Asia/Shanghai" in job.log
+    assert job.progress == 100
+    assert f"base pinned: {build_env['base'].pull_ref}" in job.log
+    inspected = skopeo_inspect(f"{build_env['registry'].host}/runtime/debian-hello:12-1")
+    assert inspected["Digest"] == version.digest
+    assert inspected["Labels"]["org.opencontainers.image.base.digest"] == version.base_digest
+    # The catalog entry was created for the new image name.
+    assert version.base_image.name == "runtime/debian-hello"
+    # Publish: candidate → approved, request → published.
+    response = clients["admin"].post(f"/api/v1/image-versions/{version.pk}/publish/")
+    assert response.status_code == 200, response.json()
+    assert ImageRequest.objects.get(pk=request_id).state == "published"
+    # The same recipe on the same base digest again: no rebuild, the version is reused.
+    count = ImageVersion.objects.count()
+    request_id, job_id = request_and_approve(clients, recipe, "12-1")
+    assert job_execute(job_id) == "succeeded"
+    job = Job.objects.get(pk=job_id)
+    assert "reusing existing version" in job.log and "no rebuild" in job.log
+    assert "STEP" not in job.log
+    assert ImageVersion.objects.count() == count
+    request = ImageRequest.objects.get(pk=request_id)
+    assert request.image_version_id == version.pk and request.state == "published"
+    assert job.result["reused"] is True
+
+
+def test_run_exit_1_fails_the_job_and_request_and_records_nothing(build_env, clients):
+    recipe = f"FROM runtime/debian:12\n{ENV_LINE}RUN echo about to fail && exit 1\n"
+    request_id, job_id = request_and_approve(clients, recipe, "12-broken")
+    assert job_execute(job_id) == "failed"
+    job = Job.objects.get(pk=job_id)
+    assert re.search(r"STEP 3/\d+: RUN echo about to fail && exit 1", job.error), job.error
+    assert "exit code 1" in job.error
+    assert "about to fail" in job.log
+    request = ImageRequest.objects.get(pk=request_id)
+    assert request.state == "failed" and request.error == job.error
+    assert request.image_version is None
+    assert not ImageVersion.objects.filter(base_image__name="runtime/debian-hello").exists()
+    assert [e.kind for e in request.events.all()][-1] == "failed"
+
+
+def test_registry_down_is_retried_then_fails_clearly(build_env, clients, running_registry):
+    config = build_env["buildah"]
+    pull = subprocess.run(
+        config.buildah_argv("pull", "--tls-verify=false", build_env["base"].pull_ref),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert pull.returncode == 0, pull.stderr
+    recipe = f"FROM runtime/debian:12\n{ENV_LINE}RUN echo offline > /offline.txt\n"
+    request_id, job_id = request_and_approve(clients, recipe, "12-offline")
+    with running_registry.down():
+        assert job_execute(job_id) == "failed"
+    job = Job.objects.get(pk=job_id)
+    assert "stayed unavailable after 3 attempts" in job.error, job.error
+    assert "retry 1 of 2" in job.log and "retry 2 of 2" in job.log
+    request = ImageRequest.objects.get(pk=request_id)
+    assert request.state == "failed" and "unavailable" in request.error
+    assert not ImageVersion.objects.filter(base_image__name="runtime/debian-hello").exists()

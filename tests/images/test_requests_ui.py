@@ -1,0 +1,107 @@
+"""The request pages: form, my requests, review queue, request page with allowed actions only."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from images.models import ImageRequest
+from portal.models import Job
+from tests.images.factories import BaseImageFactory, ImageVersionFactory, RegistryFactory
+from tests.images.test_workflow import DOCKERFILE
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalog(platform_team):
+    registry = RegistryFactory(url="http://127.0.0.1:5999", is_default=True)
+    image = BaseImageFactory(name="runtime/debian", owner_team=platform_team, registry=registry)
+    return ImageVersionFactory(base_image=image, tag="12", state="approved")
+
+
+@pytest.fixture
+def dev_client(developer):
+    client = Client()
+    client.force_login(developer)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+FORM = {
+    "name": "runtime/debian-curl",
+    "tag": "12-1",
+    "kind": "runtime",
+    "os_family": "debian",
+    "os_version": "12",
+    "toolchain": "",
+    "recipe_kind": "dockerfile",
+    "recipe": DOCKERFILE,
+    "justification": "curl for health checks",
+}
+
+
+def test_form_submit_my_requests_and_request_page(catalog, dev_client):
+    page = dev_client.get("/image-requests/new/")
+    assert page.status_code == 200
+    assert b'name="recipe"' in page.content and b"Submit for review" in page.content
+    response = dev_client.post("/image-requests/new/", {**FORM, "submit": "1"})
+    assert response.status_code == 302
+    request = ImageRequest.objects.get()
+    assert request.state == "submitted"
+    assert response["Location"] == f"/image-requests/{request.pk}/"
+    page = dev_client.get(response["Location"]).content.decode()
+    assert "Policy report" in page and "BIP010" in page  # the unpinned FROM warning
+    assert catalog.pull_ref in page  # the base it will be pinned to
+    assert "Submitted" in page and "Created" in page  # timeline
+    assert "Approve and build" not in page  # developers cannot approve
+    listing = dev_client.get("/image-requests/").content.decode()
+    assert "runtime/debian-curl:12-1" in listing
+    assert dev_client.get("/image-requests/?queue=review").status_code == 403
+
+
+def test_bad_form_is_400_with_the_error_on_the_field(catalog, dev_client):
+    response = dev_client.post("/image-requests/new/", {**FORM, "recipe": "RUN true\n"})
+    assert response.status_code == 400
+    assert "no FROM instruction" in response.content.decode()
+    assert not ImageRequest.objects.exists()
+
+
+def test_review_queue_approve_and_build_progress_partial(catalog, dev_client, admin_client):
+    dev_client.post("/image-requests/new/", {**FORM, "submit": "1"})
+    request = ImageRequest.objects.get()
+    queue = admin_client.get("/image-requests/?queue=review").content.decode()
+    assert "runtime/debian-curl:12-1" in queue
+    page = admin_client.get(f"/image-requests/{request.pk}/").content.decode()
+    assert "Approve and build" in page and "Request changes" in page and "Reject" in page
+    response = admin_client.post(f"/image-requests/{request.pk}/approve/", {"text": "ok"})
+    assert response.status_code == 302
+    job = Job.objects.get(kind="images.build")
+    request.refresh_from_db()
+    assert request.state == "approved" and request.build_job_id == job.pk
+    partial = dev_client.get(f"/image-requests/{request.pk}/", HTTP_HX_REQUEST="true")
+    body = partial.content.decode()
+    assert partial.status_code == 200 and body.startswith('<section id="build"')
+    assert f"Job #{job.pk}" in body and 'hx-trigger="every 2s"' in body
+    # Illegal from the UI: a flash message, nothing changes.
+    response = admin_client.post(
+        f"/image-requests/{request.pk}/reject/", {"text": "no"}, follow=True
+    )
+    assert "cannot become rejected" in response.content.decode()
+    request.refresh_from_db()
+    assert request.state == "approved"
+
+
+def test_requester_sees_no_approve_button_on_own_request(catalog, admin_client):
+    admin_client.post("/image-requests/new/", {**FORM, "submit": "1"})
+    request = ImageRequest.objects.get()
+    page = admin_client.get(f"/image-requests/{request.pk}/").content.decode()
+    assert "Approve and build" not in page and "Request changes" in page
+    response = admin_client.post(f"/image-requests/{request.pk}/approve/")
+    assert response.status_code == 403

@@ -1,0 +1,293 @@
+"""The image request workflow through the API: guards, reviewers, duplicates, publish."""
+
+from __future__ import annotations
+
+import pytest
+
+from deployments.choices import Role
+from images.models import ImageRequest, ImageRequestEvent, ImageVersion
+from images.recipes import RecipeError, dockerfile_from_lines, pin_dockerfile
+from portal.models import AuditEntry, Job
+from tests.images.factories import BaseImageFactory, ImageVersionFactory, RegistryFactory
+
+pytestmark = pytest.mark.django_db
+
+DOCKERFILE = (
+    "FROM runtime/debian:12\nENV TZ=Asia/Shanghai LANG=en_US.utf8 LC_ALL=en_US.utf8\n"
+    "RUN echo hello > /hello\n"
+)
+STATES = [
+    "draft",
+    "submitted",
+    "changes_requested",
+    "approved",
+    "rejected",
+    "building",
+    "scanning",
+    "published",
+    "failed",
+]
+ALLOWED = {
+    ("submit", "draft"),
+    ("submit", "changes_requested"),
+    ("approve", "submitted"),
+    ("reject", "submitted"),
+    ("request-changes", "submitted"),
+}
+BODIES = {"reject": {"reason": "no"}, "request-changes": {"comment": "fix"}, "approve": {}}
+
+
+@pytest.fixture
+def catalog(platform_team):
+    registry = RegistryFactory(url="http://127.0.0.1:5999", is_default=True)
+    image = BaseImageFactory(name="runtime/debian", owner_team=platform_team, registry=registry)
+    version = ImageVersionFactory(base_image=image, tag="12", state="approved")
+    return {"registry": registry, "image": image, "version": version}
+
+
+@pytest.fixture
+def dev_api(token_client, service_team):
+    return token_client(service_team, ["images:read", "images:write"])
+
+
+@pytest.fixture
+def admin_api(admin_user, api):
+    api.force_login(admin_user)
+    return api
+
+
+def payload(**overrides):
+    body = {
+        "name": "runtime/debian-tools",
+        "tag": "12-1",
+        "kind": "runtime",
+        "os_family": "debian",
+        "os_version": "12",
+        "recipe_kind": "dockerfile",
+        "recipe": DOCKERFILE,
+        "justification": "Our services need curl in the base.",
+    }
+    body.update(overrides)
+    return body
+
+
+def create(client, **overrides):
+    response = client.post("/api/v1/image-requests/", payload(**overrides), format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def test_create_submit_computes_policy_report_and_timeline(catalog, dev_api):
+    draft = create(dev_api)
+    assert draft["state"] == "draft"
+    assert draft["policy_report"] == {}
+    response = dev_api.post(f"/api/v1/image-requests/{draft['id']}/submit/")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["state"] == "submitted"
+    assert body["policy_verdict"] in ("pass", "warn")
+    assert body["policy_report"]["bases"][0]["pinned_ref"].endswith(catalog["version"].digest)
+    assert [e["kind"] for e in body["events"]] == ["created", "submitted"]
+    actions = set(
+        AuditEntry.objects.filter(object_id=str(draft["id"])).values_list("action", flat=True)
+    )
+    assert {"image_request.create", "image_request.submit"} <= actions
+
+
+def test_policy_report_fails_for_unknown_base_and_approve_is_refused(catalog, dev_api, admin_api):
+    body = create(dev_api, recipe="FROM docker.io/library/ubuntu:22.04\nRUN true\n", submit=True)
+    assert body["state"] == "submitted"
+    assert body["policy_verdict"] == "fail"
+    rules = {f["rule"] for f in body["policy_report"]["findings"]}
+    assert "BUILD001" in rules
+    response = admin_api.post(f"/api/v1/image-requests/{body['id']}/approve/")
+    assert response.status_code == 409
+    assert "policy report" in response.json()["detail"]
+    assert ImageRequest.objects.get(pk=body["id"]).state == "submitted"
+    assert not Job.objects.filter(kind="images.build").exists()
+
+
+def test_approve_returns_202_with_build_job(catalog, dev_api, admin_api):
+    body = create(dev_api, submit=True)
+    response = admin_api.post(f"/api/v1/image-requests/{body['id']}/approve/", {"comment": "ok"})
+    assert response.status_code == 202, response.json()
+    job = response.json()["job"]
+    assert response["Location"] == f"/api/v1/jobs/{job['id']}/"
+    assert job["kind"] == "images.build" and job["state"] == "queued"
+    assert job["queue"] == "builds"
+    request = ImageRequest.objects.get(pk=body["id"])
+    assert request.state == "approved" and request.build_job_id == job["id"]
+    # The requester's team sees the build job.
+    assert dev_api.get(f"/api/v1/jobs/{job['id']}/").status_code == 200
+
+
+def test_self_approval_is_forbidden(catalog, admin_api):
+    body = create(admin_api, submit=True)
+    response = admin_api.post(f"/api/v1/image-requests/{body['id']}/approve/")
+    assert response.status_code == 403
+    assert "another reviewer" in response.json()["detail"]
+    assert ImageRequest.objects.get(pk=body["id"]).state == "submitted"
+
+
+def test_self_approval_by_the_same_token_is_forbidden(catalog, token_client, platform_team):
+    client = token_client(platform_team, ["images:read", "images:write", "images:review"])
+    body = create(client, submit=True)
+    assert client.post(f"/api/v1/image-requests/{body['id']}/approve/").status_code == 403
+
+
+def test_duplicate_request_and_duplicate_approval_are_409(catalog, dev_api, admin_api):
+    first = create(dev_api, submit=True)
+    response = dev_api.post("/api/v1/image-requests/", payload(), format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "duplicate"
+    # A second draft of the same tag may exist, but cannot be submitted while one is open.
+    ImageRequest.objects.filter(pk=first["id"]).update(state="draft")
+    second = create(dev_api)
+    ImageRequest.objects.filter(pk=first["id"]).update(state="submitted")
+    response = dev_api.post(f"/api/v1/image-requests/{second['id']}/submit/")
+    assert response.status_code == 409, response.json()
+    assert ImageRequest.objects.get(pk=second["id"]).state == "draft"
+    # Approving twice: the second is an illegal transition and starts no second job.
+    assert admin_api.post(f"/api/v1/image-requests/{first['id']}/approve/").status_code == 202
+    response = admin_api.post(f"/api/v1/image-requests/{first['id']}/approve/")
+    assert response.status_code == 409
+    assert Job.objects.filter(kind="images.build").count() == 1
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_every_illegal_transition_is_409_and_changes_nothing(state, catalog, dev_api, admin_api):
+    body = create(dev_api)
+    ImageRequest.objects.filter(pk=body["id"]).update(state=state)
+    for action in ("submit", "approve", "reject", "request-changes"):
+        if (action, state) in ALLOWED:
+            continue
+        client = dev_api if action == "submit" else admin_api
+        events = ImageRequestEvent.objects.filter(request_id=body["id"]).count()
+        audits = AuditEntry.objects.count()
+        response = client.post(
+            f"/api/v1/image-requests/{body['id']}/{action}/", BODIES.get(action, {})
+        )
+        assert response.status_code == 409, (action, state, response.json())
+        assert response.json()["code"] in ("illegal_transition", "conflict")
+        assert ImageRequest.objects.get(pk=body["id"]).state == state
+        assert ImageRequestEvent.objects.filter(request_id=body["id"]).count() == events
+        assert AuditEntry.objects.count() == audits
+    assert not Job.objects.filter(kind="images.build").exists()
+
+
+def test_request_changes_edit_and_resubmit(catalog, dev_api, admin_api):
+    body = create(dev_api, submit=True)
+    url = f"/api/v1/image-requests/{body['id']}/"
+    assert admin_api.post(url + "request-changes/", {}).status_code == 400  # comment required
+    response = admin_api.post(url + "request-changes/", {"comment": "Pin apt packages."})
+    assert response.status_code == 200 and response.json()["state"] == "changes_requested"
+    response = dev_api.patch(url, {"recipe": DOCKERFILE + "RUN true\n"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert dev_api.post(url + "comment/", {"text": "Done, please look again."}).status_code == 201
+    response = dev_api.post(url + "submit/")
+    assert response.json()["state"] == "submitted"
+    kinds = [e["kind"] for e in response.json()["events"]]
+    assert kinds == ["created", "submitted", "changes_requested", "updated", "comment", "submitted"]
+    # Not editable once submitted.
+    assert dev_api.patch(url, {"recipe": DOCKERFILE}, format="json").status_code == 409
+
+
+def test_reject_needs_a_reason(catalog, dev_api, admin_api):
+    body = create(dev_api, submit=True)
+    url = f"/api/v1/image-requests/{body['id']}/reject/"
+    response = admin_api.post(url, {})
+    assert response.status_code == 400
+    assert "reason" in response.json()["detail"]
+    response = admin_api.post(url, {"reason": "Use runtime/debian as is."})
+    assert response.json()["state"] == "rejected"
+
+
+def test_reviewer_scope_and_role_are_required(catalog, dev_api, make_user, service_team, api):
+    body = create(dev_api, submit=True)
+    url = f"/api/v1/image-requests/{body['id']}/approve/"
+    assert dev_api.post(url).status_code == 403  # token without images:review
+    maintainer = make_user("mia", service_team, Role.MAINTAINER)
+    api.force_login(maintainer)
+    assert api.post(url).status_code == 403  # the role is not platform-admin
+    assert ImageRequest.objects.get(pk=body["id"]).state == "submitted"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"recipe": ""}, "recipe"),
+        ({"recipe": "RUN true\n"}, "no FROM"),
+        ({"recipe": "FROM $BASE\n"}, "build argument"),
+        ({"recipe_kind": "bootstrap", "recipe": "suite: [1"}, "not valid YAML"),
+        ({"recipe_kind": "bootstrap", "recipe": "suite: bookworm\nfoo: 1\n"}, "Unknown bootstrap"),
+        ({"recipe_kind": "bootstrap", "recipe": "suite: bookworm\npackages: [Bad!]"}, "package"),
+        ({"name": "Not A Name"}, "repository name"),
+        ({"tag": "-bad"}, "tag"),
+        ({"justification": " "}, "justification"),
+        ({"kind": "build"}, None),  # a new image may be of either kind
+    ],
+)
+def test_bad_input_is_400_with_a_clear_message(catalog, dev_api, overrides, message):
+    response = dev_api.post("/api/v1/image-requests/", payload(**overrides), format="json")
+    if message is None:
+        assert response.status_code == 201
+        return
+    assert response.status_code == 400, response.json()
+    assert message.lower() in response.json()["detail"].lower()
+    assert not ImageRequest.objects.exists()
+
+
+def test_kind_must_match_an_existing_catalog_entry(catalog, dev_api):
+    response = dev_api.post(
+        "/api/v1/image-requests/", payload(name="runtime/debian", kind="build"), format="json"
+    )
+    assert response.status_code == 400
+    assert "runtime image" in response.json()["detail"]
+
+
+def test_requests_of_other_teams_are_404(catalog, dev_api, token_client, make_user):
+    from deployments.models import Team
+
+    body = create(dev_api)
+    other = Team.objects.create(name="search")
+    client = token_client(other, ["images:read", "images:write"])
+    assert client.get(f"/api/v1/image-requests/{body['id']}/").status_code == 404
+    assert client.get("/api/v1/image-requests/").json()["count"] == 0
+
+
+def test_publish_supersedes_the_previous_approved_version(catalog, admin_api, dev_api):
+    image = catalog["image"]
+    old = catalog["version"]
+    candidate = ImageVersionFactory(base_image=image, tag="12", state="candidate")
+    request = ImageRequest.objects.get(pk=create(dev_api, submit=True)["id"])
+    ImageRequest.objects.filter(pk=request.pk).update(state="scanning", image_version=candidate)
+    response = dev_api.post(f"/api/v1/image-versions/{candidate.pk}/publish/")
+    assert response.status_code == 403  # images:review needed
+    response = admin_api.post(f"/api/v1/image-versions/{candidate.pk}/publish/")
+    assert response.status_code == 200, response.json()
+    assert response.json()["state"] == "approved"
+    old.refresh_from_db()
+    assert old.state == "superseded" and old.superseded_by_id == candidate.pk
+    assert ImageRequest.objects.get(pk=request.pk).state == "published"
+    assert admin_api.post(f"/api/v1/image-versions/{candidate.pk}/publish/").status_code == 409
+    detail = admin_api.get(f"/api/v1/image-versions/{candidate.pk}/").json()
+    assert detail["base_image"] == "runtime/debian"
+    assert ImageVersion.objects.filter(base_image=image, state="approved").count() == 1
+
+
+def test_recipe_helpers_find_and_pin_from_lines():
+    text = (
+        "# syntax\nFROM --platform=linux/amd64 build/gcc:12 AS builder\nRUN make \\\n"
+        "  FROM not-a-from\nFROM runtime/debian:12\nCOPY --from=builder /a /a\nFROM builder\n"
+    )
+    lines = dockerfile_from_lines(text)
+    assert [(f.line, f.image, f.external) for f in lines] == [
+        (2, "build/gcc:12", True),
+        (5, "runtime/debian:12", True),
+        (7, "builder", False),
+    ]
+    pinned = pin_dockerfile(text, {5: "r:5000/runtime/debian@sha256:" + "a" * 64})
+    assert "FROM r:5000/runtime/debian@sha256:" + "a" * 64 + "\n" in pinned
+    assert pinned.count("\n") == text.count("\n")
+    with pytest.raises(RecipeError, match="no FROM"):
+        dockerfile_from_lines("RUN true\n")
