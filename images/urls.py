@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import request_views, views
+from . import views
 
 app_name = "images"
 
@@ -11,27 +11,25 @@ urlpatterns = [
     path("base-images/<int:pk>/", views.BaseImageDetailView.as_view(), name="base-image-detail"),
     path("dockerfile-check/", views.DockerfileCheckView.as_view(), name="dockerfile-check"),
     # Image requests: the form, my requests / review queue, the request page and its actions.
-    path(
-        "image-requests/", request_views.ImageRequestListView.as_view(), name="image-request-list"
-    ),
+    path("image-requests/", views.ImageRequestListView.as_view(), name="image-request-list"),
     path(
         "image-requests/new/",
-        request_views.ImageRequestCreateView.as_view(),
+        views.ImageRequestCreateView.as_view(),
         name="image-request-create",
     ),
     path(
         "image-requests/<int:pk>/",
-        request_views.ImageRequestDetailView.as_view(),
+        views.ImageRequestDetailView.as_view(),
         name="image-request-detail",
     ),
     path(
         "image-requests/<int:pk>/edit/",
-        request_views.ImageRequestEditView.as_view(),
+        views.ImageRequestEditView.as_view(),
         name="image-request-edit",
     ),
     path(
         "image-requests/<int:pk>/<slug:action>/",
-        request_views.ImageRequestActionView.as_view(),
+        views.ImageRequestActionView.as_view(),
         name="image-request-action",
     ),
 ]
