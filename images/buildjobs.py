@@ -170,7 +170,8 @@ def builder_config(registry: Registry) -> BuilderConfig:
     return BuilderConfig(
         storage_root=settings.PORTAL_BUILDAH_ROOT,
         run_root=settings.PORTAL_BUILDAH_RUNROOT,
-        tls_verify=registry.tls_verify,
+        # buildah's --tls-verify=false is also what lets it speak plain HTTP at all.
+        tls_verify=registry.tls_verify and registry.uses_tls,
         registry_username=username,
         registry_password=password,
         timeout=settings.PORTAL_BUILD_TIMEOUT_SECONDS,

@@ -61,6 +61,11 @@ class Registry(models.Model):
         """host[:port] as used in image references."""
         return re.sub(r"^https?://", "", self.url).rstrip("/")
 
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the registry speaks HTTPS (a plain-HTTP registry has nothing to verify)."""
+        return self.url.lower().startswith("https://")
+
     def credentials(self) -> tuple[str | None, str | None]:
         """(username, password) from the environment, or (None, None)."""
         if not self.credentials_env:

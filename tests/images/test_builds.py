@@ -206,3 +206,19 @@ def test_registry_down_is_retried_then_fails_clearly(build_env, clients, running
     request = ImageRequest.objects.get(pk=request_id)
     assert request.state == "failed" and "unavailable" in request.error
     assert not ImageVersion.objects.filter(base_image__name="runtime/debian-hello").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "tls_verify", "expected"),
+    [
+        ("http://127.0.0.1:5000", True, False),  # plain HTTP: buildah must not try HTTPS
+        ("https://harbor.example.com", True, True),
+        ("https://harbor.example.com", False, False),
+    ],
+)
+def test_builder_config_follows_the_registry_scheme(url, tls_verify, expected, db):
+    from images.buildjobs import builder_config
+    from images.models import Registry
+
+    registry = Registry(name="r", url=url, tls_verify=tls_verify)
+    assert builder_config(registry).tls_verify is expected
