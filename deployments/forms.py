@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
 
-from .choices import BinaryState
-from .models import BinaryVersion, Deployment
+from .choices import BinaryState, DeliveryStrategy, DeploymentMode, Language
+from .models import BinaryVersion, Deployment, Environment, Service, Team
+
+
+def approved_runtime_versions() -> QuerySet[ImageVersion]:
+    """Runtime image versions a deployment or release may use (approved ones)."""
+    return (
+        ImageVersion.objects.filter(state=VersionState.APPROVED, base_image__kind=ImageKind.RUNTIME)
+        .select_related("base_image", "registry")
+        .order_by("base_image__name", "-created_at")
+    )
+
+
+class RuntimeVersionChoiceField(forms.ModelChoiceField):
+    """An approved runtime version, labelled `name:tag (sha256:abcdef…)`."""
+
+    def label_from_instance(self, obj: ImageVersion) -> str:
+        return f"{obj.base_image.name}:{obj.tag} ({obj.digest[:19]}…)"
+
+
+class BinaryVersionChoiceField(forms.ModelChoiceField):
+    """An active binary version, labelled `version (arch, sha256 prefix)`."""
+
+    def label_from_instance(self, obj: BinaryVersion) -> str:
+        return f"{obj.version} ({obj.arch}, {obj.short_sha256})"
 
 
 class BinaryUploadForm(forms.Form):
@@ -29,8 +55,12 @@ class BinaryUploadForm(forms.Form):
 class ReleaseCreateForm(forms.Form):
     """Create a release: optionally a new binary and/or runtime version."""
 
-    binary_version = forms.ModelChoiceField(queryset=BinaryVersion.objects.none(), required=False)
-    runtime_version = forms.ModelChoiceField(queryset=ImageVersion.objects.none(), required=False)
+    binary_version = BinaryVersionChoiceField(
+        queryset=BinaryVersion.objects.none(), required=False, label="Binary version"
+    )
+    runtime_version = RuntimeVersionChoiceField(
+        queryset=ImageVersion.objects.none(), required=False, label="Runtime image"
+    )
 
     def __init__(self, *args: Any, deployment: Deployment, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -38,7 +68,127 @@ class ReleaseCreateForm(forms.Form):
             state=BinaryState.ACTIVE
         ).select_related("service")
         self.fields["binary_version"].empty_label = "(keep the current binary)"
-        self.fields["runtime_version"].queryset = ImageVersion.objects.filter(
-            state=VersionState.APPROVED, base_image__kind=ImageKind.RUNTIME
-        ).select_related("base_image")
+        self.fields["runtime_version"].queryset = approved_runtime_versions()
         self.fields["runtime_version"].empty_label = "(keep the current runtime image)"
+
+
+class ServiceCreateForm(forms.Form):
+    """Register a service of one of the user's teams (the service checks the role)."""
+
+    name = forms.CharField(
+        max_length=63, help_text="A DNS-1123 label: lowercase letters, digits and '-'."
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
+    language = forms.ChoiceField(choices=Language.choices, initial=Language.OTHER)
+    default_mode = forms.ChoiceField(choices=DeploymentMode.choices, initial=DeploymentMode.VOLUME)
+    repo_url = forms.CharField(max_length=200, required=False, label="Repository URL")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args: Any, teams: Iterable[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = Team.objects.filter(pk__in=[t.pk for t in teams])
+
+
+class EnvironmentCreateForm(forms.Form):
+    """Add an environment (platform admins)."""
+
+    name = forms.CharField(max_length=50, help_text="dev, staging, prod … (a DNS-1123 label)")
+    namespace = forms.CharField(max_length=63)
+    k8s_version = forms.CharField(
+        max_length=20, label="Kubernetes version", initial="1.33", help_text="e.g. 1.33 or v1.35.2"
+    )
+    delivery_strategy = forms.ChoiceField(
+        choices=DeliveryStrategy.choices, initial=DeliveryStrategy.HOSTPATH
+    )
+    hostpath_root = forms.CharField(max_length=200, initial="/data/bin", label="hostPath root")
+    fetch_token_secret = forms.CharField(
+        max_length=253,
+        initial="portal-fetch-token",
+        label="Fetch-token Secret",
+        help_text="The Secret (key 'token') nodes and init containers download binaries with.",
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class DeploymentCreateForm(forms.Form):
+    """Put a service into an environment: the tuple its first release is rendered from.
+
+    Text fields are parsed into the service's shapes (args with shell quoting, one
+    ``NAME=value`` per env line, comma-separated ports); `deployment_create` checks the rest.
+    """
+
+    environment = forms.ModelChoiceField(queryset=Environment.objects.none(), empty_label=None)
+    mode = forms.ChoiceField(choices=DeploymentMode.choices)
+    runtime_version = RuntimeVersionChoiceField(
+        queryset=ImageVersion.objects.none(),
+        empty_label=None,
+        label="Runtime image version",
+        help_text="Approved runtime images of the catalog, pinned by digest.",
+    )
+    binary_version = BinaryVersionChoiceField(
+        queryset=BinaryVersion.objects.none(),
+        required=False,
+        label="Binary version",
+        empty_label="(none yet: choose one at the first release)",
+    )
+    args = forms.CharField(
+        max_length=1000,
+        required=False,
+        initial="-m release",
+        help_text="Arguments, shell-quoted (the standard's -m release by default).",
+    )
+    replicas = forms.IntegerField(min_value=0, max_value=1000, initial=1)
+    cpu_request = forms.CharField(max_length=20, required=False, initial="100m")
+    memory_request = forms.CharField(max_length=20, required=False, initial="128Mi")
+    cpu_limit = forms.CharField(max_length=20, required=False)
+    memory_limit = forms.CharField(max_length=20, required=False, initial="256Mi")
+    ports = forms.CharField(
+        max_length=200, required=False, help_text="Container ports, comma-separated: 8080, 9090"
+    )
+    env = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="Environment variables",
+        help_text="One NAME=value per line.",
+    )
+
+    def __init__(self, *args: Any, service: Service, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("mode", service.default_mode)
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].queryset = Environment.objects.exclude(
+            deployments__service=service
+        ).order_by("name")
+        self.fields["runtime_version"].queryset = approved_runtime_versions()
+        self.fields["binary_version"].queryset = service.binary_versions.filter(
+            state=BinaryState.ACTIVE
+        ).order_by("-created_at", "-id")
+
+    def clean_args(self) -> list[str]:
+        try:
+            return shlex.split(self.cleaned_data["args"])
+        except ValueError as exc:
+            raise forms.ValidationError(f"Cannot split the arguments: {exc}.") from exc
+
+    def clean_ports(self) -> list[int]:
+        text = self.cleaned_data["ports"].replace(",", " ").split()
+        try:
+            return [int(item) for item in text]
+        except ValueError as exc:
+            raise forms.ValidationError("Ports are numbers, e.g. 8080, 9090.") from exc
+
+    def clean_env(self) -> list[dict[str, str]]:
+        env = []
+        for number, line in enumerate(self.cleaned_data["env"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, sep, value = line.partition("=")
+            if not sep:
+                raise forms.ValidationError(f"Line {number} is not NAME=value: {line!r}.")
+            env.append({"name": name.strip(), "value": value})
+        return env
+
+    def resources(self) -> dict[str, str]:
+        """The non-empty resource fields in the service's shape."""
+        keys = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
+        return {k: self.cleaned_data[k].strip() for k in keys if self.cleaned_data[k].strip()}

@@ -34,6 +34,9 @@ import yaml
 
 __all__ = [
     "DEFAULT_ARGS",
+    "FETCH_TOKEN_ENV",
+    "FETCH_TOKEN_KEY",
+    "FETCH_TOKEN_SECRET",
     "IMAGE_VOLUME_MIN_K8S",
     "STRATEGIES",
     "DaemonSetEntry",
@@ -43,6 +46,7 @@ __all__ = [
     "render_app_dockerfile",
     "render_deployment",
     "render_hostpath_daemonset",
+    "resource_errors",
     "sync_script",
     "to_yaml",
 ]
@@ -86,7 +90,14 @@ _QUANTITY_SUFFIX = {
     "Pi": Decimal(2) ** 50,
     "Ei": Decimal(2) ** 60,
 }
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _K8S_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?$")
+
+# The download endpoint needs a token with binaries:read: the DaemonSet and the init container
+# read it from this Secret (created by the platform admin, never rendered with a value).
+FETCH_TOKEN_SECRET = "portal-fetch-token"  # noqa: S105 - a Secret's name, not a secret
+FETCH_TOKEN_KEY = "token"  # noqa: S105 - the Secret's key name
+FETCH_TOKEN_ENV = "PORTAL_TOKEN"  # noqa: S105 - an environment variable's name
 
 # The DaemonSet / init container see these paths inside their own filesystem.
 _SYNC_CONFIG_DIR = "/etc/binary-sync"
@@ -126,6 +137,8 @@ class ManifestInput:
         ports: container ports (TCP).
         arch: binary architecture in ``uname -m`` spelling; sets a
             ``kubernetes.io/arch`` node selector when known.
+        fetch_token_secret: name of the Secret (key ``token``) holding the portal token
+            the initFetch container downloads with (``Authorization: Bearer``).
     """
 
     service: str
@@ -154,6 +167,7 @@ class ManifestInput:
     mount_path: str = "/opt/app"
     portal_url: str = ""
     arch: str = ""
+    fetch_token_secret: str = FETCH_TOKEN_SECRET
 
 
 DaemonSetEntry = tuple[str, str, str, str, str]
@@ -247,16 +261,52 @@ check_entry() {
   case "$5" in http://* | https://*) ;; *) fail "refusing URL: $5"; return 1 ;; esac
 }
 
-# fetch URL FILE: download with curl, or wget when the image has no curl.
+# check_token: PORTAL_TOKEN (from the fetch-token Secret) is set and fits in one header.
+check_token() {
+  if [ -z "${PORTAL_TOKEN:-}" ]; then
+    fail "PORTAL_TOKEN is empty: create the fetch-token Secret (key 'token') in this namespace;" \
+      "the portal's environment page shows the kubectl command"
+    return 1
+  fi
+  case "$PORTAL_TOKEN" in
+    *[!A-Za-z0-9._~+/=-]*)
+      fail "PORTAL_TOKEN holds characters a bearer token cannot contain"
+      return 1 ;;
+  esac
+}
+
+# fetch URL FILE: download with curl, or wget when the image has no curl, sending the
+# portal token as "Authorization: Bearer" (curl reads it from stdin, not the command line).
 fetch() {
   if command -v curl >/dev/null 2>&1; then
-    curl --fail --silent --show-error --location --retry 3 --connect-timeout 10 \
-      --max-time "${FETCH_TIMEOUT:-900}" --output "$2" --url "$1" </dev/null
+    code=$(printf 'header = "Authorization: Bearer %s"\n' "$PORTAL_TOKEN" | curl --config - \
+      --fail --silent --show-error --location --retry 3 --connect-timeout 10 \
+      --max-time "${FETCH_TIMEOUT:-900}" --output "$2" --write-out '%{http_code}' \
+      --url "$1") && return 0
+    refused "$1" "$code"
   elif command -v wget >/dev/null 2>&1; then
-    wget -q -T 60 -O "$2" -- "$1" </dev/null
+    wget -q -T 60 --header="Authorization: Bearer $PORTAL_TOKEN" -O "$2" -- "$1" </dev/null \
+      && return 0
+    wget_status=$?
+    if [ "$wget_status" -eq 6 ]; then
+      refused "$1" 401
+    else
+      fail "wget failed (exit $wget_status) for $1"
+    fi
   else
     fail "neither curl nor wget is available in this image"
   fi
+}
+
+# refused URL HTTP_STATUS: explain a refused download.
+refused() {
+  case "$2" in
+    401 | 403)
+      fail "the portal refused PORTAL_TOKEN (HTTP $2) for $1: check the fetch-token Secret;" \
+        "its token must be live and have the binaries:read scope" ;;
+    000 | '') fail "no HTTP response from $1" ;;
+    *) fail "HTTP $2 from $1" ;;
+  esac
 }
 
 # verify SHA256 FILE: sha256sum -c against the expected digest.
@@ -272,7 +322,7 @@ verify() {
 _FETCH_SCRIPT = (
     r"""#!/bin/sh
 # Init container: download the release's binary into the shared emptyDir, verify it, and
-# make it executable. Inputs: BINARY_URL BINARY_SHA256 BINARY_FILENAME DEST_DIR.
+# make it executable. Inputs: BINARY_URL BINARY_SHA256 BINARY_FILENAME DEST_DIR PORTAL_TOKEN.
 set -eu
 umask 022
 PROG=binary-fetch
@@ -280,6 +330,7 @@ PROG=binary-fetch
     + _FETCH_FUNCTIONS
     + r"""
 : "${BINARY_URL:?}" "${BINARY_SHA256:?}" "${BINARY_FILENAME:?}" "${DEST_DIR:?}"
+check_token || exit 2
 check_entry fetch current "$BINARY_SHA256" "$BINARY_FILENAME" "$BINARY_URL" || exit 2
 part="$DEST_DIR/.$BINARY_FILENAME.part"
 rm -f "$part"
@@ -301,7 +352,8 @@ echo "$PROG: $BINARY_FILENAME verified (sha256 $BINARY_SHA256)"
 _SYNC_SCRIPT = (
     r"""#!/bin/sh
 # DaemonSet: keep <HOSTPATH_ROOT>/<service>/<version>/<file> present and verified on this
-# node for every line of ENTRIES_FILE (tab-separated: service version sha256 file url).
+# node for every line of ENTRIES_FILE (tab-separated: service version sha256 file url),
+# downloading with the portal token in PORTAL_TOKEN.
 # A version directory appears only once its file is complete and verified (atomic rename).
 # SYNC_ONCE=1 runs one pass and exits non-zero if any entry failed.
 set -eu
@@ -311,6 +363,7 @@ PROG=binary-sync
     + _FETCH_FUNCTIONS
     + r"""
 : "${HOSTPATH_ROOT:?}" "${ENTRIES_FILE:?}"
+check_token || exit 2
 TAB=$(printf '\t')
 
 sync_one() {
@@ -426,6 +479,39 @@ def _check_text(errors: list[str], field: str, value: object) -> None:
         errors.append(f"{field} must not contain NUL characters")
 
 
+def resource_errors(
+    *, cpu_request: str = "", memory_request: str = "", cpu_limit: str = "", memory_limit: str = ""
+) -> list[str]:
+    """Problems with requests/limits ("" = not set): bad quantities, a limit below its request."""
+    values = {
+        "cpu_request": cpu_request,
+        "memory_request": memory_request,
+        "cpu_limit": cpu_limit,
+        "memory_limit": memory_limit,
+    }
+    errors: list[str] = []
+    for kind in ("cpu", "memory"):
+        parsed = {}
+        for field in (f"{kind}_request", f"{kind}_limit"):
+            value = values[field]
+            if value == "":
+                continue
+            amount = _quantity(value) if isinstance(value, str) else None
+            if amount is None:
+                errors.append(
+                    f"{field} must be a Kubernetes quantity such as 250m, 1, 512Mi, 2Gi, "
+                    f"got {value!r}"
+                )
+            else:
+                parsed[field] = amount
+        if len(parsed) == 2 and parsed[f"{kind}_limit"] < parsed[f"{kind}_request"]:
+            errors.append(
+                f"{kind}_limit {values[kind + '_limit']} is below "
+                f"{kind}_request {values[kind + '_request']}"
+            )
+    return errors
+
+
 def _check_input(m: ManifestInput) -> list[str]:
     errors: list[str] = []
     for field in ("service", "environment", "namespace"):
@@ -463,6 +549,8 @@ def _check_input(m: ManifestInput) -> list[str]:
         required=m.strategy in {"hostPath", "initFetch"},
     )
     _check_url(errors, "portal_url", m.portal_url, required=False)
+    if m.strategy == "initFetch":
+        _check_secret_name(errors, "fetch_token_secret", m.fetch_token_secret)
     if m.strategy == "imageVolume":
         _check_pinned(errors, "binary_artifact_ref", m.binary_artifact_ref)
     if m.strategy == "image":
@@ -490,23 +578,14 @@ def _check_input(m: ManifestInput) -> list[str]:
             errors.append(f"ports must be integers 1-65535, got {port!r}")
     if isinstance(m.replicas, bool) or not isinstance(m.replicas, int) or m.replicas < 0:
         errors.append(f"replicas must be an integer >= 0, got {m.replicas!r}")
-    for kind in ("cpu", "memory"):
-        request = getattr(m, f"{kind}_request")
-        limit = getattr(m, f"{kind}_limit")
-        parsed = {}
-        for field, value in ((f"{kind}_request", request), (f"{kind}_limit", limit)):
-            if value == "":
-                continue
-            amount = _quantity(value)
-            if amount is None:
-                errors.append(
-                    f"{field} must be a Kubernetes quantity such as 250m, 1, 512Mi, 2Gi, "
-                    f"got {value!r}"
-                )
-            else:
-                parsed[field] = amount
-        if len(parsed) == 2 and parsed[f"{kind}_limit"] < parsed[f"{kind}_request"]:
-            errors.append(f"{kind}_limit {limit} is below {kind}_request {request}")
+    errors.extend(
+        resource_errors(
+            cpu_request=m.cpu_request,
+            memory_request=m.memory_request,
+            cpu_limit=m.cpu_limit,
+            memory_limit=m.memory_limit,
+        )
+    )
     _check_path(errors, "hostpath_root", m.hostpath_root)
     _check_path(errors, "mount_path", m.mount_path)
     if m.mount_path == "/tmp":  # noqa: S108 - a path compared, not a temp file
@@ -621,6 +700,22 @@ def _app_container(m: ManifestInput, *, image: str) -> dict[str, Any]:
     return container
 
 
+def _token_env(secret_name: str) -> dict[str, Any]:
+    """PORTAL_TOKEN from the fetch-token Secret (the pod does not start until it exists)."""
+    return {
+        "name": FETCH_TOKEN_ENV,
+        "valueFrom": {"secretKeyRef": {"name": secret_name, "key": FETCH_TOKEN_KEY}},
+    }
+
+
+def _check_secret_name(errors: list[str], field: str, name: object) -> None:
+    if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        errors.append(
+            f"{field} must be a Secret name (DNS-1123 subdomain: lowercase letters, digits, "
+            f"'-' and '.', at most 253 characters), got {name!r}"
+        )
+
+
 def _fetch_init_container(m: ManifestInput) -> dict[str, Any]:
     return {
         "name": "fetch-binary",
@@ -632,6 +727,7 @@ def _fetch_init_container(m: ManifestInput) -> dict[str, Any]:
             {"name": "BINARY_SHA256", "value": m.binary_sha256},
             {"name": "BINARY_FILENAME", "value": m.binary_filename},
             {"name": "DEST_DIR", "value": _FETCH_DIR},
+            _token_env(m.fetch_token_secret),
         ],
         "resources": {
             "requests": {"cpu": "50m", "memory": "64Mi"},
@@ -737,6 +833,7 @@ def render_hostpath_daemonset(
     *,
     hostpath_root: str = "/data/bin",
     sync_interval_seconds: int = 60,
+    fetch_token_secret: str = FETCH_TOKEN_SECRET,
 ) -> str:
     """Render the ConfigMap + DaemonSet that keep an environment's binaries on every node.
 
@@ -754,6 +851,9 @@ def render_hostpath_daemonset(
         fetch_image: digest-pinned image the DaemonSet runs.
         hostpath_root: node directory holding ``<service>/<version>/<file>``.
         sync_interval_seconds: pause between passes.
+        fetch_token_secret: name of the Secret in `namespace` whose key ``token`` holds
+            a portal token with ``binaries:read`` (sent as ``Authorization: Bearer``);
+            the Secret is created by the platform admin, never rendered here.
 
     Raises:
         ManifestError: any invalid value (every problem is listed).
@@ -767,6 +867,7 @@ def render_hostpath_daemonset(
     _check_url(errors, "portal_url", portal_url, required=False)
     _check_pinned(errors, "fetch_image", fetch_image)
     _check_path(errors, "hostpath_root", hostpath_root)
+    _check_secret_name(errors, "fetch_token_secret", fetch_token_secret)
     if (
         isinstance(sync_interval_seconds, bool)
         or not isinstance(sync_interval_seconds, int)
@@ -863,6 +964,7 @@ def render_hostpath_daemonset(
                                     "value": f"{_SYNC_CONFIG_DIR}/entries.tsv",
                                 },
                                 {"name": "SYNC_INTERVAL", "value": str(sync_interval_seconds)},
+                                _token_env(fetch_token_secret),
                             ],
                             "resources": {
                                 "requests": {"cpu": "10m", "memory": "32Mi"},

@@ -71,6 +71,11 @@ sha256_validator = RegexValidator(r"^[0-9a-f]{64}$", "A sha256 is 64 lowercase h
 k8s_version_validator = RegexValidator(
     r"^v?\d+\.\d+(?:\.\d+)?$", "Give a Kubernetes version such as 1.33 or v1.35.2."
 )
+secret_name_validator = RegexValidator(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    "Use a Kubernetes Secret name: lowercase letters, digits, '-' and '.', at most 253 "
+    "characters, starting and ending with a letter or digit.",
+)
 abs_path_validator = RegexValidator(
     r"^/[A-Za-z0-9._/-]*$", "Give an absolute path of letters, digits and . _ / -."
 )
@@ -166,7 +171,13 @@ class BinaryVersion(models.Model):
 
 
 class Environment(models.Model):
-    """A target cluster/namespace (dev, staging, prod …) and how volume mode delivers binaries."""
+    """A target cluster/namespace (dev, staging, prod …) and how volume mode delivers binaries.
+
+    `fetch_token_secret` names the Secret (key ``token``) in `namespace` that the hostPath
+    DaemonSet and initFetch containers read their portal download token from; the platform
+    admin creates it (`environment_fetch_token_create` gives the command), manifests only
+    reference it.
+    """
 
     name = models.CharField(max_length=50, unique=True, validators=[dns_label_validator])
     namespace = models.CharField(max_length=63, validators=[dns_label_validator])
@@ -176,6 +187,12 @@ class Environment(models.Model):
     )
     hostpath_root = models.CharField(
         max_length=200, default="/data/bin", validators=[abs_path_validator]
+    )
+    fetch_token_secret = models.CharField(
+        max_length=253,
+        default="portal-fetch-token",
+        validators=[secret_name_validator],
+        help_text="Secret (key 'token') holding the portal token nodes download binaries with.",
     )
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -200,6 +200,7 @@ def environment_hostpath_sync_yaml(environment: Environment) -> str:
             entries,
             fetch.pull_ref,
             hostpath_root=environment.hostpath_root,
+            fetch_token_secret=environment.fetch_token_secret,
         )
     except ManifestError as exc:
         raise ValueError(str(exc)) from exc

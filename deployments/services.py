@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
 from images.choices import ImageKind, VersionState
@@ -24,7 +26,10 @@ from images.models import ImageVersion
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
+from portal.auth import token_create
+from portal.choices import Scope
 from portal.jobs import IllegalTransition
+from portal.models import ApiToken
 
 from .choices import (
     BinaryState,
@@ -36,10 +41,13 @@ from .choices import (
 )
 from .elf import BinaryAnalysisError, analyze_binary
 from .manifests import (
+    FETCH_TOKEN_KEY,
+    FETCH_TOKEN_SECRET,
     ManifestError,
     ManifestInput,
     render_app_dockerfile,
     render_deployment,
+    resource_errors,
 )
 from .models import BinaryVersion, Deployment, Environment, Release, Service, Team
 from .storage import binary_delete, binary_store
@@ -53,6 +61,15 @@ _PINNED = re.compile(
 )
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 RESOURCE_KEYS = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
+# Names the UI uses as path segments (/services/new/, /environments/new/).
+RESERVED_NAMES = frozenset({"new"})
+
+
+def _refuse_reserved(name: str, what: str) -> None:
+    if name in RESERVED_NAMES:
+        raise ValidationError(
+            {"name": f"{name!r} is reserved (the page /{what}/{name}/); choose another name."}
+        )
 
 
 # --- permissions --------------------------------------------------------------------------
@@ -91,6 +108,7 @@ def service_create(
 ) -> Service:
     """Register a service of `team` (maintainers and above)."""
     require_team_role(actor=actor, team=team, minimum=Role.MAINTAINER, what="create its services")
+    _refuse_reserved(name, "services")
     if Service.objects.filter(name=name).exists():
         raise Conflict(f"A service named {name!r} already exists.", code="duplicate")
     service = Service(
@@ -392,11 +410,13 @@ def environment_create(
     k8s_version: str,
     delivery_strategy: str = DeliveryStrategy.HOSTPATH,
     hostpath_root: str = "/data/bin",
+    fetch_token_secret: str = FETCH_TOKEN_SECRET,
     description: str = "",
 ) -> Environment:
     """Add an environment (platform admins: environments are shared by every team)."""
     if not actor.is_platform_admin:
         raise PermissionDenied("Only platform admins may create environments.")
+    _refuse_reserved(name, "environments")
     if Environment.objects.filter(name=name).exists():
         raise Conflict(f"An environment named {name!r} already exists.", code="duplicate")
     environment = Environment(
@@ -405,6 +425,7 @@ def environment_create(
         k8s_version=k8s_version,
         delivery_strategy=delivery_strategy,
         hostpath_root=hostpath_root or "/data/bin",
+        fetch_token_secret=fetch_token_secret or FETCH_TOKEN_SECRET,
         description=description,
     )
     environment.full_clean()
@@ -420,9 +441,82 @@ def environment_create(
                 "k8s_version": k8s_version,
                 "delivery_strategy": delivery_strategy,
                 "hostpath_root": environment.hostpath_root,
+                "fetch_token_secret": environment.fetch_token_secret,
             },
         )
     return environment
+
+
+@dataclass(frozen=True)
+class FetchToken:
+    """A new download token for an environment's nodes; `secret` is shown once, never stored."""
+
+    token: ApiToken
+    secret: str
+    secret_name: str
+    namespace: str
+
+    @property
+    def kubectl_command(self) -> str:
+        """The command that puts the token into the environment's namespace."""
+        return (
+            f"kubectl create secret generic {self.secret_name} "
+            f"--from-literal={FETCH_TOKEN_KEY}={self.secret} -n {self.namespace}"
+        )
+
+
+def _platform_team_of(actor: Actor) -> Team:
+    if actor.token is not None:
+        return actor.token.team
+    if actor.user is not None:
+        for membership in actor.user.memberships.select_related("team"):
+            if membership.team.is_platform and membership.role == Role.PLATFORM_ADMIN:
+                return membership.team
+    team = Team.objects.filter(is_platform=True).order_by("pk").first()
+    if team is None:
+        raise ValidationError("No platform team exists to own the fetch token.")
+    return team
+
+
+def environment_fetch_token_create(*, environment: Environment, actor: Actor) -> FetchToken:
+    """Create the token an environment's nodes download binaries with (platform admins).
+
+    The token belongs to the platform team and has only `binaries:read`; its secret is
+    returned once with the `kubectl create secret` command that stores it as the
+    environment's fetch-token Secret. Calling again issues a new token (rotation); revoke
+    the old one on the tokens page once the Secret is replaced.
+
+    Raises:
+        PermissionDenied: the actor is not a platform admin.
+    """
+    if not actor.is_platform_admin:
+        raise PermissionDenied("Only platform admins may create an environment's fetch token.")
+    team = _platform_team_of(actor)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S-%f")
+    with transaction.atomic():
+        token, secret = token_create(
+            team=team,
+            name=f"fetch-{environment.name}-{stamp}",
+            scopes=[Scope.BINARIES_READ],
+            actor=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="environment.fetch_token_create",
+            obj=environment,
+            after={
+                "token": f"{team.name}/{token.name}",
+                "scopes": token.scopes,
+                "secret_name": environment.fetch_token_secret,
+                "namespace": environment.namespace,
+            },
+        )
+    return FetchToken(
+        token=token,
+        secret=secret,
+        secret_name=environment.fetch_token_secret,
+        namespace=environment.namespace,
+    )
 
 
 # --- deployments --------------------------------------------------------------------------
@@ -497,6 +591,8 @@ def _clean_spec(
         or not all(isinstance(v, str) for v in resources.values())
     ):
         errors["resources"] = f"resources takes string values for {', '.join(RESOURCE_KEYS)}."
+    elif problems := resource_errors(**resources):
+        errors["resources"] = "; ".join(problems) + "."
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
         errors["replicas"] = "replicas must be an integer >= 0."
     if errors:
@@ -625,6 +721,7 @@ def manifest_input_for(
         hostpath_root=environment.hostpath_root,
         portal_url=settings.PORTAL_URL,
         arch="" if binary.arch == "noarch" else binary.arch,
+        fetch_token_secret=environment.fetch_token_secret,
     )
 
 

@@ -8,10 +8,22 @@ app_name = "deployments"
 
 urlpatterns = [
     path("services/", views.ServiceListView.as_view(), name="service-list"),
+    path("services/new/", views.ServiceCreateView.as_view(), name="service-create"),
     path("services/<str:name>/", views.ServiceDetailView.as_view(), name="service-detail"),
     path("services/<str:name>/upload/", views.binary_upload_view, name="binary-upload"),
+    path(
+        "services/<str:name>/deploy/",
+        views.DeploymentCreateView.as_view(),
+        name="deployment-create",
+    ),
     path("binaries/<int:pk>/yank/", views.BinaryYankView.as_view(), name="binary-yank"),
     path("environments/", views.EnvironmentListView.as_view(), name="environment-list"),
+    path("environments/new/", views.EnvironmentCreateView.as_view(), name="environment-create"),
+    path(
+        "environments/<str:name>/",
+        views.EnvironmentDetailView.as_view(),
+        name="environment-detail",
+    ),
     path("deployments/<int:pk>/", views.DeploymentDetailView.as_view(), name="deployment-detail"),
     path("deployments/<int:pk>/diff/", views.ReleaseDiffView.as_view(), name="release-diff"),
     path("releases/<int:pk>/", views.ReleaseDetailView.as_view(), name="release-detail"),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,8 +23,15 @@ from portal.jobs import IllegalTransition
 
 from .choices import Role, role_at_least
 from .filtersets import BinaryVersionFilterSet, ServiceFilterSet
-from .forms import BinaryUploadForm, ReleaseCreateForm
-from .models import BinaryVersion, Deployment, Release
+from .forms import (
+    BinaryUploadForm,
+    DeploymentCreateForm,
+    EnvironmentCreateForm,
+    ReleaseCreateForm,
+    ServiceCreateForm,
+    approved_runtime_versions,
+)
+from .models import BinaryVersion, Deployment, Environment, Release, Team
 from .selectors import (
     BadServiceName,
     binary_version_list,
@@ -37,8 +45,12 @@ from .selectors import (
 from .services import (
     binary_version_upload,
     binary_version_yank,
+    deployment_create,
+    environment_create,
+    environment_fetch_token_create,
     release_create,
     release_rollback,
+    service_create,
 )
 from .uploads import FILE_FIELD, check_content_length, install_upload_handler
 
@@ -73,6 +85,25 @@ def _error_text(exc: Exception) -> str:
     return str(exc)
 
 
+def _show_errors(form: forms.Form, exc: ValidationError | APIException) -> int:
+    """Put a service's refusal on the form (per field when it names one); return its status."""
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            if field in form.fields and field not in form.errors:
+                form.add_error(field, errors)
+            else:
+                form.add_error(None, [f"{field}: {e}" for e in errors])
+    else:
+        form.add_error(None, _error_text(exc))
+    return getattr(exc, "status_code", 400)
+
+
+def _teams_at_least(actor: Actor, minimum: str) -> list[Team]:
+    """The teams in which the actor holds `minimum` or above."""
+    memberships = actor.user.memberships.select_related("team").order_by("team__name")
+    return [m.team for m in memberships if role_at_least(m.role, minimum)]
+
+
 class ServiceListView(LoginRequiredMixin, TemplateView):
     """Every service with its team, version count and last upload."""
 
@@ -88,6 +119,37 @@ class ServiceListView(LoginRequiredMixin, TemplateView):
             **_page(self.request, services),
         )
         return context
+
+
+class ServiceCreateView(LoginRequiredMixin, View):
+    """Register a service of one of the user's teams (maintainers and above)."""
+
+    template_name = "deployments/service_form.html"
+
+    def _teams(self, request: HttpRequest) -> list[Team]:
+        teams = _teams_at_least(Actor(user=request.user), Role.MAINTAINER)
+        if not teams:
+            raise PermissionDenied(
+                "Only team maintainers register services; ask a maintainer of your team."
+            )
+        return teams
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = ServiceCreateForm(teams=self._teams(request))
+        return render(request, self.template_name, {"form": form})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ServiceCreateForm(request.POST, teams=self._teams(request))
+        status = 400
+        if form.is_valid():
+            try:
+                service = service_create(actor=Actor(user=request.user), **form.cleaned_data)
+            except (ValidationError, APIException) as exc:
+                status = _show_errors(form, exc)
+            else:
+                messages.success(request, f"Service {service.name} registered.")
+                return redirect("deployments:service-detail", name=service.name)
+        return render(request, self.template_name, {"form": form}, status=status)
 
 
 class ServiceDetailView(LoginRequiredMixin, TemplateView):
@@ -110,6 +172,7 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
             filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
             deployments=deployment_list().filter(service=service),
             can_upload=role is not None and role_at_least(role, Role.DEVELOPER),
+            can_deploy=role is not None and role_at_least(role, Role.DEVELOPER),
             **_page(self.request, versions),
         )
         return context
@@ -189,7 +252,141 @@ class EnvironmentListView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["environments"] = environment_list()
+        context["can_create"] = Actor(user=self.request.user).is_platform_admin
         return context
+
+
+class EnvironmentCreateView(LoginRequiredMixin, View):
+    """Add an environment (platform admins)."""
+
+    template_name = "deployments/environment_form.html"
+
+    def _check(self, request: HttpRequest) -> Actor:
+        actor = Actor(user=request.user)
+        if not actor.is_platform_admin:
+            raise PermissionDenied("Only platform admins create environments.")
+        return actor
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        self._check(request)
+        return render(request, self.template_name, {"form": EnvironmentCreateForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        actor = self._check(request)
+        form = EnvironmentCreateForm(request.POST)
+        status = 400
+        if form.is_valid():
+            try:
+                environment = environment_create(actor=actor, **form.cleaned_data)
+            except (ValidationError, APIException) as exc:
+                status = _show_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Environment {environment.name} created. Create its fetch token next.",
+                )
+                return redirect("deployments:environment-detail", name=environment.name)
+        return render(request, self.template_name, {"form": form}, status=status)
+
+
+class EnvironmentDetailView(LoginRequiredMixin, View):
+    """An environment: its deployments, sync DaemonSet and fetch-token instructions.
+
+    POST (platform admins) creates a new fetch token and shows its secret once, inside the
+    `kubectl create secret` command.
+    """
+
+    template_name = "deployments/environment_detail.html"
+
+    def _render(
+        self, request: HttpRequest, name: str, extra: dict[str, Any], status: int = 200
+    ) -> HttpResponse:
+        environment = get_object_or_404(environment_list(), name=name)
+        context = {
+            "environment": environment,
+            "deployments": deployment_list().filter(environment=environment),
+            "is_platform_admin": Actor(user=request.user).is_platform_admin,
+            **extra,
+        }
+        response = render(request, self.template_name, context, status=status)
+        if "fetch" in extra:
+            response["Cache-Control"] = "no-store"
+        return response
+
+    def get(self, request: HttpRequest, name: str) -> HttpResponse:
+        return self._render(request, name, {})
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        environment = get_object_or_404(Environment, name=name)
+        try:
+            fetch = environment_fetch_token_create(
+                environment=environment, actor=Actor(user=request.user)
+            )
+        except (ValidationError, APIException) as exc:
+            status = getattr(exc, "status_code", 400)
+            return self._render(request, name, {"fetch_error": _error_text(exc)}, status=status)
+        return self._render(request, name, {"fetch": fetch})
+
+
+class DeploymentCreateView(LoginRequiredMixin, View):
+    """Put a service into an environment (developers of the service's team)."""
+
+    template_name = "deployments/deployment_form.html"
+
+    def _service(self, request: HttpRequest, name: str) -> Any:
+        service = _service_or_404(name)
+        role = Actor(user=request.user).role_in(service.team)
+        if role is None or not role_at_least(role, Role.DEVELOPER):
+            raise PermissionDenied(
+                f"Only developers of team {service.team.name} (or above) deploy {service.name}."
+            )
+        return service
+
+    def _render(
+        self, request: HttpRequest, service: Any, form: DeploymentCreateForm, status: int = 200
+    ) -> HttpResponse:
+        context = {
+            "service": service,
+            "form": form,
+            "no_environments": not Environment.objects.exists(),
+            "no_runtimes": not approved_runtime_versions().exists(),
+        }
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, name: str) -> HttpResponse:
+        service = self._service(request, name)
+        return self._render(request, service, DeploymentCreateForm(service=service))
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        service = self._service(request, name)
+        form = DeploymentCreateForm(request.POST, service=service)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                deployment = deployment_create(
+                    actor=Actor(user=request.user),
+                    service=service,
+                    environment=data["environment"],
+                    runtime_version=data["runtime_version"],
+                    binary_version=data["binary_version"],
+                    mode=data["mode"],
+                    args=data["args"],
+                    env=data["env"],
+                    ports=data["ports"],
+                    resources=form.resources(),
+                    replicas=data["replicas"],
+                )
+            except (ValidationError, APIException) as exc:
+                status = _show_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"{service.name} is deployed in {deployment.environment.name}: "
+                    "create its first release.",
+                )
+                return redirect("deployments:deployment-detail", pk=deployment.pk)
+        return self._render(request, service, form, status=status)
 
 
 class DeploymentDetailView(LoginRequiredMixin, View):
@@ -208,12 +405,15 @@ class DeploymentDetailView(LoginRequiredMixin, View):
         status: int = 200,
     ) -> HttpResponse:
         releases = list(release_list().filter(deployment=deployment))
-        return render(
-            request,
-            self.template_name,
-            {"deployment": deployment, "releases": releases, "form": form},
-            status=status,
-        )
+        role = Actor(user=request.user).role_in(deployment.service.team)
+        context = {
+            "deployment": deployment,
+            "releases": releases,
+            "form": form,
+            "can_release": role is not None and role_at_least(role, Role.DEVELOPER),
+            "has_binaries": deployment.service.binary_versions.filter(state="active").exists(),
+        }
+        return render(request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         deployment = self._deployment(pk)
@@ -232,8 +432,8 @@ class DeploymentDetailView(LoginRequiredMixin, View):
                 runtime_version=form.cleaned_data["runtime_version"],
             )
         except (ValidationError, APIException) as exc:
-            form.add_error(None, _error_text(exc))
-            return self._render(request, deployment, form, status=400)
+            status = _show_errors(form, exc)
+            return self._render(request, deployment, form, status=status)
         messages.success(request, f"Release #{release.number} created and validated.")
         return redirect("deployments:release-detail", pk=release.pk)
 

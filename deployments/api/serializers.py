@@ -118,6 +118,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         choices=DeliveryStrategy.choices, default=DeliveryStrategy.HOSTPATH
     )
     hostpath_root = serializers.CharField(default="/data/bin")
+    fetch_token_secret = serializers.CharField(default="portal-fetch-token")
     description = serializers.CharField(default="", allow_blank=True)
 
     class Meta:
@@ -129,6 +130,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
             "k8s_version",
             "delivery_strategy",
             "hostpath_root",
+            "fetch_token_secret",
             "description",
             "deployment_count",
             "hostpath_sync_url",
@@ -237,3 +239,22 @@ class ReleaseCreateSerializer(serializers.Serializer):
 
     binary_version = serializers.IntegerField(required=False, allow_null=True)
     runtime_version = serializers.IntegerField(required=False, allow_null=True)
+
+
+class FetchTokenSerializer(serializers.Serializer):
+    """The answer of POST /environments/{name}/fetch-token/ (the secret is shown once)."""
+
+    token = serializers.SerializerMethodField()
+    secret = serializers.CharField()
+    secret_name = serializers.CharField()
+    namespace = serializers.CharField()
+    kubectl_command = serializers.CharField()
+
+    def get_token(self, fetch: Any) -> dict[str, Any]:
+        token = fetch.token
+        return {
+            "id": token.pk,
+            "team": token.team.name,
+            "name": token.name,
+            "scopes": token.scopes,
+        }

@@ -38,6 +38,7 @@ from ..services import (
     binary_version_yank,
     deployment_create,
     environment_create,
+    environment_fetch_token_create,
     release_create,
     release_rollback,
     require_team_role,
@@ -50,6 +51,7 @@ from .serializers import (
     BinaryVersionSerializer,
     DeploymentSerializer,
     EnvironmentSerializer,
+    FetchTokenSerializer,
     ReleaseCreateSerializer,
     ReleaseDetailSerializer,
     ReleaseSerializer,
@@ -260,6 +262,7 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         "retrieve": Scope.DEPLOYMENTS_READ,
         "hostpath_sync": Scope.DEPLOYMENTS_READ,
         "create": Scope.DEPLOYMENTS_WRITE,
+        "fetch_token": Scope.DEPLOYMENTS_WRITE,
     }
     serializer_class = EnvironmentSerializer
     lookup_field = "name"
@@ -283,6 +286,21 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             EnvironmentSerializer(environment_list().get(pk=env.pk)).data,
             status=status.HTTP_201_CREATED,
         )
+
+    @extend_schema(request=None, responses={201: FetchTokenSerializer})
+    @action(detail=True, methods=["post"], url_path="fetch-token")
+    def fetch_token(self, request: Request, name: str | None = None) -> Response:
+        """A new `binaries:read` token for the environment's nodes (platform admins).
+
+        The answer holds the token's secret (shown once) and the `kubectl create secret`
+        command that stores it as the Secret the manifests read.
+        """
+        fetch = environment_fetch_token_create(
+            environment=self.get_object(), actor=Actor.from_request(request)
+        )
+        response = Response(FetchTokenSerializer(fetch).data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @extend_schema(responses={(200, "text/yaml"): str})
     def hostpath_sync(self, request: Request, name: str) -> HttpResponse:

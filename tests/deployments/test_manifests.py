@@ -41,6 +41,9 @@ GOLDEN = Path(__file__).parent / "golden"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 RUNTIME = f"registry.example.com/runtime/debian12@{DIGEST}"
 SHA = hashlib.sha256(b"orders binary").hexdigest()
+TOKEN_REF = {"valueFrom": {"secretKeyRef": {"name": "portal-fetch-token", "key": "token"}}}
+# The shape of a real portal token (bip_<prefix>_<urlsafe secret>).
+TOKEN = "bip_0123456789ab_" + "Zz-_" * 10
 HOSTILE = (
     "yes",
     "no",
@@ -236,8 +239,9 @@ def test_deployment_shape(strategy: str) -> None:
         init = pod["initContainers"][0]
         assert init["image"] == RUNTIME
         assert "sha256sum -c" in init["command"][2]
-        env = {e["name"]: e["value"] for e in init["env"]}
+        env = {e["name"]: e.get("value") for e in init["env"]}
         assert env["BINARY_SHA256"] == SHA
+        assert {"name": "PORTAL_TOKEN", **TOKEN_REF} in init["env"]
     elif strategy == "imageVolume":
         assert volumes["binary"]["image"] == {
             "reference": f"registry.example.com/binaries/orders@{DIGEST}",
@@ -392,6 +396,10 @@ def test_dockerfile_bad_input(kwargs: dict[str, Any], message: str) -> None:
         ({"hostpath_root": "/data/../etc"}, "hostpath_root must be an absolute"),
         ({"mount_path": "relative"}, "mount_path must be an absolute"),
         ({"arch": "z80"}, "arch 'z80' is not one of"),
+        (
+            {"strategy": "initFetch", "fetch_token_secret": "Bad_Name"},
+            "fetch_token_secret must be a Secret name",
+        ),
     ],
 )
 def test_bad_input_is_refused(changes: dict[str, Any], message: str) -> None:
@@ -450,25 +458,76 @@ def test_daemonset_bad_entries(entries: tuple[Any, ...], message: str) -> None:
 
 def test_daemonset_bad_image_and_env() -> None:
     with pytest.raises(ManifestError) as caught:
-        render_hostpath_daemonset("Prod", "ns", "", (), "busybox:latest")
+        render_hostpath_daemonset(
+            "Prod", "ns", "", (), "busybox:latest", fetch_token_secret="a/b\nkey: x"
+        )
     assert "environment must be a DNS-1123 label" in str(caught.value)
     assert "fetch_image must be a digest-pinned" in str(caught.value)
+    assert "fetch_token_secret must be a Secret name" in str(caught.value)
+
+
+def test_fetch_token_comes_from_a_secret_never_from_the_manifest() -> None:
+    """Both downloaders read PORTAL_TOKEN from the named Secret; no Secret object is rendered."""
+    config_map, daemon_set = yaml.safe_load_all(_daemonset_yaml())
+    sync = daemon_set["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "PORTAL_TOKEN", **TOKEN_REF} in sync["env"]
+    custom = yaml.safe_load_all(
+        render_hostpath_daemonset(
+            "prod", "ns", "", (), RUNTIME, fetch_token_secret="prod-fetch.token"
+        )
+    )
+    env = list(custom)[1]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env[-1]["valueFrom"]["secretKeyRef"] == {"name": "prod-fetch.token", "key": "token"}
+    m = base_input(strategy="initFetch", fetch_token_secret="orders-fetch")
+    init = deployment_object(m, k8s_version="1.33")["spec"]["template"]["spec"]["initContainers"]
+    assert init[0]["env"][-1]["valueFrom"]["secretKeyRef"]["name"] == "orders-fetch"
+    for strategy in STRATEGY_K8S:
+        text = render_deployment(base_input(strategy=strategy), k8s_version="1.35")
+        assert "kind: Secret" not in text and "bip_" not in text
+    assert "kind: Secret" not in _daemonset_yaml()
+    assert "Authorization: Bearer" in config_map["data"]["sync.sh"]
 
 
 # --- the shell scripts, run for real with sh against a local HTTP server ------------------
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _TokenHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files only to `Authorization: Bearer <TOKEN>`, like the download endpoint."""
+
+    seen_auth: list[str | None]
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return
 
+    def do_GET(self) -> None:
+        auth = self.headers.get("Authorization")
+        self.seen_auth.append(auth)
+        if auth != f"Bearer {TOKEN}":
+            body = b'{"detail": "Invalid token.", "code": "authentication_failed"}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("WWW-Authenticate", "Bearer")
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
 
 @pytest.fixture
-def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A directory served over HTTP on 127.0.0.1: (directory, base URL)."""
+def auth_log() -> list[str | None]:
+    """The Authorization header of every request `http_root` received, in order."""
+    return []
+
+
+@pytest.fixture
+def http_root(tmp_path: Path, auth_log: list[str | None]) -> Iterator[tuple[Path, str]]:
+    """A directory served over HTTP on 127.0.0.1 to bearer TOKEN only: (directory, base URL)."""
     served = tmp_path / "served"
     served.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(served))
+    handler = functools.partial(
+        type("Handler", (_TokenHandler,), {"seen_auth": auth_log}), directory=str(served)
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -479,6 +538,20 @@ def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def only_wget(tmp_path: Path) -> str:
+    """A PATH with wget but no curl (images that ship only wget take the other branch)."""
+    if not shutil.which("wget"):
+        pytest.skip("needs wget")
+    bin_dir = tmp_path / "bin-wget"
+    bin_dir.mkdir()
+    for tool in ("sh", "wget", "sha256sum", "cut", "rm", "mv", "chmod", "mkdir", "sleep", "cat"):
+        found = shutil.which(tool)
+        assert found, f"{tool} is missing"
+        (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
 
 
 def _sync_files(entries: tuple[Any, ...], tmp_path: Path) -> tuple[Path, Path]:
@@ -493,13 +566,17 @@ def _sync_files(entries: tuple[Any, ...], tmp_path: Path) -> tuple[Path, Path]:
     return script, listing
 
 
-def _run_sync(script: Path, listing: Path, root: Path) -> subprocess.CompletedProcess[str]:
+def _run_sync(
+    script: Path, listing: Path, root: Path, *, token: str | None = TOKEN, path: str = ""
+) -> subprocess.CompletedProcess[str]:
     env = {
-        "PATH": os.environ["PATH"],
+        "PATH": path or os.environ["PATH"],
         "HOSTPATH_ROOT": str(root),
         "ENTRIES_FILE": str(listing),
         "SYNC_ONCE": "1",
     }
+    if token is not None:
+        env["PORTAL_TOKEN"] = token
     return subprocess.run(
         ["sh", str(script)], env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -584,16 +661,23 @@ def test_sync_script_is_safe_against_hostile_values(
         assert fragment in result.stderr
 
 
-def _run_fetch(url: str, sha: str, dest: Path) -> subprocess.CompletedProcess[str]:
+def _run_fetch(
+    url: str, sha: str, dest: Path, *, token: str | None = TOKEN, path: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run the init container's command as rendered; the Secret's value plays PORTAL_TOKEN."""
     obj = deployment_object(
         base_input(strategy="initFetch", binary_download_url=url, binary_sha256=sha),
         k8s_version="1.33",
     )
     init = obj["spec"]["template"]["spec"]["initContainers"][0]
-    env = {e["name"]: e["value"] for e in init["env"]} | {
-        "PATH": os.environ["PATH"],
+    env = {e["name"]: e["value"] for e in init["env"] if "value" in e} | {
+        "PATH": path or os.environ["PATH"],
         "DEST_DIR": str(dest),
     }
+    secret_refs = [e for e in init["env"] if "valueFrom" in e]
+    assert [e["name"] for e in secret_refs] == ["PORTAL_TOKEN"]
+    if token is not None:
+        env["PORTAL_TOKEN"] = token
     return subprocess.run(
         init["command"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -620,6 +704,74 @@ def test_fetch_script_good_and_bad_sha(http_root: tuple[Path, str], tmp_path: Pa
     missing = _run_fetch(f"{base}/nope", "0" * 64, other)
     assert missing.returncode == 1 and "download failed" in missing.stderr
     assert list(other.iterdir()) == []
+
+
+@pytest.mark.parametrize("downloader", ["curl", "wget"])
+def test_fetch_script_sends_the_bearer_token(
+    downloader: str,
+    http_root: tuple[Path, str],
+    auth_log: list[str | None],
+    only_wget: str,
+    tmp_path: Path,
+) -> None:
+    served, base = http_root
+    payload = b"token-protected bytes" * 50
+    (served / "orders").write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    path = only_wget if downloader == "wget" else ""
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    good = _run_fetch(f"{base}/orders", digest, dest, path=path)
+    assert good.returncode == 0, good.stderr
+    assert (dest / "orders").read_bytes() == payload
+    assert auth_log == [f"Bearer {TOKEN}"]
+
+    for token, expected in (
+        ("bip_0123456789ab_wrong", "the portal refused PORTAL_TOKEN (HTTP 401)"),
+        (None, "PORTAL_TOKEN is empty: create the fetch-token Secret"),
+        ("", "PORTAL_TOKEN is empty"),
+        ("bip_x\nX-Evil: 1", "PORTAL_TOKEN holds characters a bearer token cannot contain"),
+    ):
+        refused = tmp_path / f"refused-{len(auth_log)}-{token is None}-{len(token or '')}"
+        refused.mkdir()
+        result = _run_fetch(f"{base}/orders", digest, refused, token=token, path=path)
+        assert result.returncode != 0, (token, result.stdout)
+        assert expected in result.stderr, result.stderr
+        assert list(refused.iterdir()) == []  # nothing written, not even a .part file
+    # only the wrong token reached the server: an empty or malformed one is refused locally
+    assert auth_log == [f"Bearer {TOKEN}", "Bearer bip_0123456789ab_wrong"]
+
+
+@pytest.mark.parametrize("downloader", ["curl", "wget"])
+def test_sync_script_needs_the_bearer_token(
+    downloader: str,
+    http_root: tuple[Path, str],
+    auth_log: list[str | None],
+    only_wget: str,
+    tmp_path: Path,
+) -> None:
+    served, base = http_root
+    payload = b"synced bytes"
+    (served / "orders-bin").write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    script, listing = _sync_files(
+        (("orders", "1.0.0", digest, f"{base}/orders-bin", "orders"),), tmp_path
+    )
+    path = only_wget if downloader == "wget" else ""
+    root = tmp_path / "root"
+    wrong = _run_sync(script, listing, root, token="bip_0123456789ab_wrong", path=path)
+    assert wrong.returncode == 1
+    assert "the portal refused PORTAL_TOKEN (HTTP 401)" in wrong.stderr
+    assert "download failed for orders 1.0.0" in wrong.stderr
+    assert not (root / "orders").exists()
+    assert not any((root / ".staging").iterdir())
+    missing = _run_sync(script, listing, root, token=None, path=path)
+    assert missing.returncode == 2 and "PORTAL_TOKEN is empty" in missing.stderr
+    assert auth_log == ["Bearer bip_0123456789ab_wrong"]
+    good = _run_sync(script, listing, root, path=path)
+    assert good.returncode == 0, good.stderr
+    assert (root / "orders" / "1.0.0" / "orders").read_bytes() == payload
+    assert auth_log[-1] == f"Bearer {TOKEN}"
 
 
 # --- validation ---------------------------------------------------------------------------

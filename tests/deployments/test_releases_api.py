@@ -130,7 +130,11 @@ def test_release_init_fetch_downloads_from_the_portal(deployer, service, runtime
     response = deployer.post(release_url(deployment), {}, format="json")
     assert response.status_code == 201, response.json()
     pod = yaml.safe_load(response.json()["manifest_yaml"])["spec"]["template"]["spec"]
-    init_env = {e["name"]: e["value"] for e in pod["initContainers"][0]["env"]}
+    init_env = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}
+    assert pod["initContainers"][0]["env"][-1] == {
+        "name": "PORTAL_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "portal-fetch-token", "key": "token"}},
+    }
     bv = deployment.binary_version
     assert init_env["BINARY_URL"] == (
         f"https://portal.example.com/api/v1/binaries/{bv.pk}/download/"

@@ -141,3 +141,156 @@ def test_environment_list(dev_client):
     EnvironmentFactory(name="prod")
     page = dev_client.get("/environments/").content.decode()
     assert "/api/v1/environments/prod/hostpath-sync.yaml" in page
+
+
+# --- create forms (the same services as the API) -------------------------------------------
+
+
+def test_service_create_form(client, make_user, service_team, developer):
+    maintainer = make_user("mia-maint", service_team, "maintainer")
+    client.force_login(developer)
+    assert client.get("/services/new/").status_code == 403
+    assert "registers a service" in client.get("/services/").content.decode()
+    client.force_login(maintainer)
+    page = client.get("/services/").content.decode()
+    assert 'href="/services/new/"' in page
+    form = {"name": "orders", "team": service_team.pk, "language": "go", "default_mode": "volume"}
+    response = client.post("/services/new/", form)
+    assert response.status_code == 302 and response["Location"] == "/services/orders/"
+    duplicate = client.post("/services/new/", form)
+    assert duplicate.status_code == 409
+    assert "A service named &#x27;orders&#x27; already exists." in duplicate.content.decode()
+    bad = client.post("/services/new/", {**form, "name": "Orders_1"})
+    assert bad.status_code == 400 and "Use a DNS-1123 label" in bad.content.decode()
+    reserved = client.post("/services/new/", {**form, "name": "new"})
+    assert reserved.status_code == 400 and "is reserved" in reserved.content.decode()
+    other = client.post("/services/new/", {**form, "name": "billing", "team": 99999})
+    assert other.status_code == 400 and "Select a valid choice" in other.content.decode()
+
+
+def test_environment_create_form_and_fetch_token(client, admin_user, developer):
+    client.force_login(developer)
+    assert client.get("/environments/new/").status_code == 403
+    assert client.post("/environments/new/", {"name": "x"}).status_code == 403
+    client.force_login(admin_user)
+    assert "Create the first environment" in client.get("/environments/").content.decode()
+    form = {
+        "name": "staging",
+        "namespace": "payments-staging",
+        "k8s_version": "1.34",
+        "delivery_strategy": "initFetch",
+        "hostpath_root": "/data/bin",
+        "fetch_token_secret": "portal-fetch-token",
+    }
+    bad = client.post("/environments/new/", {**form, "k8s_version": "latest"})
+    assert bad.status_code == 400 and "Give a Kubernetes version" in bad.content.decode()
+    response = client.post("/environments/new/", form)
+    assert response.status_code == 302 and response["Location"] == "/environments/staging/"
+    page = client.get("/environments/staging/").content.decode()
+    assert "portal-fetch-token" in page and 'id="fetch-token-form"' in page
+    assert "Nothing deployed here yet" in page
+    created = client.post("/environments/staging/")
+    text = created.content.decode()
+    assert created.status_code == 200 and created["Cache-Control"] == "no-store"
+    assert "kubectl create secret generic portal-fetch-token --from-literal=token=bip_" in text
+    assert "-n payments-staging" in text
+    assert "bip_" not in client.get("/environments/staging/").content.decode()  # shown once
+    assert client.post("/environments/new/", form).status_code == 409
+    client.force_login(developer)
+    page = client.get("/environments/staging/").content.decode()
+    assert 'id="fetch-token-form"' not in page
+    refused = client.post("/environments/staging/")
+    assert refused.status_code == 403 and "Only platform admins" in refused.content.decode()
+
+
+def test_deployment_create_form(dev_client, service_team, settings):
+    from deployments.models import Deployment
+    from tests.images.factories import ImageVersionFactory
+
+    settings.PORTAL_URL = "https://portal.example.com"
+    service = ServiceFactory(name="orders", team=service_team)
+    page = dev_client.get("/services/orders/").content.decode()
+    assert 'href="/services/orders/deploy/"' in page and "Not deployed anywhere yet" in page
+    assert "No environments yet" in dev_client.get("/services/orders/deploy/").content.decode()
+    env = EnvironmentFactory(name="dev", namespace="dev", delivery_strategy="initFetch")
+    assert (
+        "No approved runtime image" in dev_client.get("/services/orders/deploy/").content.decode()
+    )
+    runtime = ImageVersionFactory(base_image__name="runtime/debian")
+    draft = ImageVersionFactory(base_image=runtime.base_image, state="candidate")
+    binary = BinaryVersionFactory(service=service, version="1.0.0")
+    BinaryVersionFactory(service=service, version="0.9.0", state="yanked")
+    form_page = dev_client.get("/services/orders/deploy/").content.decode()
+    assert 'value="-m release"' in form_page
+    assert f'value="{runtime.pk}"' in form_page and f'value="{draft.pk}"' not in form_page
+    assert "1.0.0 (x86_64" in form_page and "0.9.0" not in form_page
+    data = {
+        "environment": env.pk,
+        "mode": "volume",
+        "runtime_version": runtime.pk,
+        "binary_version": binary.pk,
+        "args": "-m release --name 'a b'",
+        "replicas": 2,
+        "cpu_request": "100m",
+        "memory_request": "128Mi",
+        "memory_limit": "256Mi",
+        "ports": "8080, 9090",
+        "env": "TZ=Asia/Shanghai\nGREETING=a=b",
+    }
+    bad = dev_client.post("/services/orders/deploy/", {**data, "memory_limit": "64Mi"})
+    assert bad.status_code == 400
+    assert "memory_limit 64Mi is below memory_request 128Mi" in bad.content.decode()
+    quoting = dev_client.post("/services/orders/deploy/", {**data, "args": "'open"})
+    assert quoting.status_code == 400 and "Cannot split the arguments" in quoting.content.decode()
+    badenv = dev_client.post("/services/orders/deploy/", {**data, "env": "1X=y"})
+    assert (
+        badenv.status_code == 400
+        and "env name &#x27;1X&#x27; must match" in badenv.content.decode()
+    )
+    response = dev_client.post("/services/orders/deploy/", data)
+    assert response.status_code == 302
+    deployment = Deployment.objects.get()
+    assert response["Location"] == f"/deployments/{deployment.pk}/"
+    assert deployment.args == ["-m", "release", "--name", "a b"]
+    assert deployment.env == [
+        {"name": "TZ", "value": "Asia/Shanghai"},
+        {"name": "GREETING", "value": "a=b"},
+    ]
+    assert (deployment.ports, deployment.replicas) == ([8080, 9090], 2)
+    assert deployment.resources == {
+        "cpu_request": "100m",
+        "memory_request": "128Mi",
+        "memory_limit": "256Mi",
+    }
+    # the environment is taken now: the form says so instead of offering it again
+    assert "Deployed everywhere" in dev_client.get("/services/orders/deploy/").content.decode()
+    # the first release from the deployment page
+    release = dev_client.post(f"/deployments/{deployment.pk}/", {})
+    assert release.status_code == 302
+    assert "--name" in Release.objects.get().manifest_yaml
+
+
+def test_deployment_create_form_is_for_developers(client, make_user, service_team, admin_user):
+    ServiceFactory(name="orders", team=service_team)
+    client.force_login(make_user("vic-viewer", service_team, "viewer"))
+    assert client.get("/services/orders/deploy/").status_code == 403
+    assert 'href="/services/orders/deploy/"' not in client.get("/services/orders/").content.decode()
+    client.force_login(admin_user)  # not a member of the service's team
+    assert client.get("/services/orders/deploy/").status_code == 403
+    assert client.get("/services/Bad..Name/deploy/").status_code == 404
+
+
+def test_release_form_shows_field_and_permission_errors(client, make_user, service_team):
+    service = ServiceFactory(name="orders", team=service_team)
+    deployment = DeploymentFactory(service=service)
+    yanked = BinaryVersionFactory(service=service, version="0.1.0", state="yanked")
+    client.force_login(make_user("dev2", service_team, "developer"))
+    response = client.post(f"/deployments/{deployment.pk}/", {"binary_version": yanked.pk})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    client.force_login(make_user("vic-viewer", service_team, "viewer"))
+    page = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert 'id="release-form"' not in page and "create releases" in page
+    refused = client.post(f"/deployments/{deployment.pk}/", {})
+    assert refused.status_code == 403 and "only team payments" in refused.content.decode()
+    assert Release.objects.count() == 0

@@ -190,3 +190,49 @@ def test_permission_matrix(entry, world, make_token, service_team):
             body = response.json()
             assert set(body) >= {"detail", "code"}, body
     assert not failures, failures
+
+
+# --- deployments: services, environments, deployments, releases (UI forms + fetch token) ----
+# A service "orders" of the service team, an environment "prod" and a deployment of it.
+
+#        method  path                                scope          anon vie dev mai adm tok oth
+DEPLOYMENTS_MATRIX = [
+    row("GET", "/services/", None, 302, 200, 200, 200, 200, 302, 302),
+    row("GET", "/services/orders/", None, 302, 200, 200, 200, 200, 302, 302),
+    row("GET", "/services/new/", None, 302, 403, 403, 200, 200, 302, 302),
+    row("POST", "/services/new/", None, 302, 403, 403, 400, 400, 302, 302),
+    row("GET", "/services/orders/deploy/", None, 302, 403, 200, 200, 403, 302, 302),
+    row("POST", "/services/orders/deploy/", None, 302, 403, 400, 400, 403, 302, 302),
+    row("GET", "/environments/", None, 302, 200, 200, 200, 200, 302, 302),
+    row("GET", "/environments/new/", None, 302, 403, 403, 403, 200, 302, 302),
+    row("POST", "/environments/new/", None, 302, 403, 403, 403, 400, 302, 302),
+    row("GET", "/environments/prod/", None, 302, 200, 200, 200, 200, 302, 302),
+    row("POST", "/environments/prod/", None, 302, 403, 403, 403, 200, 302, 302),
+    row("GET", "/deployments/{deployment}/", None, 302, 200, 200, 200, 200, 302, 302),
+    row("POST", "/deployments/{deployment}/", None, 302, 403, 302, 302, 403, 302, 302),
+    row(
+        "POST",
+        "/api/v1/environments/prod/fetch-token/",
+        "deployments:write",
+        *(401, 403, 403, 403, 201, 403, 403),
+    ),
+]
+
+
+@pytest.fixture
+def deployments_world(world, service_team, settings):
+    from tests.deployments.factories import DeploymentFactory, EnvironmentFactory, ServiceFactory
+
+    settings.PORTAL_URL = "https://portal.example.com"
+    service = ServiceFactory(name="orders", team=service_team)
+    deployment = DeploymentFactory(
+        service=service,
+        environment=EnvironmentFactory(name="prod", namespace="payments-prod"),
+        runtime_version_id=world["ids"]["version"],
+    )
+    return {**world, "ids": {**world["ids"], "deployment": deployment.pk}}
+
+
+@pytest.mark.parametrize("entry", DEPLOYMENTS_MATRIX, ids=lambda r: f"{r.method} {r.path}")
+def test_deployments_permission_matrix(entry, deployments_world, make_token, service_team):
+    test_permission_matrix(entry, deployments_world, make_token, service_team)
