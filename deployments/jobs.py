@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import hashlib
+import re
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import IO, Any
 
+from django.conf import settings
+from django.utils import timezone
+
+from images.builder import (
+    BuildCancelled,
+    BuildError,
+    image_from_rootfs,
+    oci_labels,
+    push_image,
+    remove_image,
+)
+from images.buildjobs import JobLog, builder_config, retry_registry
+from images.models import Registry
+from images.registry import ManifestInfo, RegistryClient, RegistryError, RegistryNotFound
 from portal.actors import Actor
-from portal.jobs import JobContext, job_kind
+from portal.jobs import JobCancelled, JobContext, JobFailure, job_kind
 
-from .services import binary_versions_purge
+from .choices import BinaryState
+from .models import BinaryVersion
+from .services import (
+    ARTIFACT_JOB_KIND,
+    binary_version_artifact_set,
+    binary_versions_purge,
+)
+from .storage import binary_storage
+
+ARTIFACT_REPOSITORY = "binaries"
+SHA256_LABEL = "io.baseimage.portal.binary-sha256"
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_PINNED_REF = re.compile(r"^(?P<host>[^/]+)/(?P<repo>[^@]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+_CHUNK = 1 << 20
 
 
 @job_kind("deployments.purge_binaries", timeout_seconds=1800, max_attempts=2, title="Binary purge")
@@ -24,3 +57,233 @@ def purge_binaries(ctx: JobContext) -> dict[str, Any]:
     )
     ctx.log(f"purged {result['purged']} version(s), deleted {result['files_deleted']} file(s)")
     return result
+
+
+# --- binary → OCI artifact (image volumes) ------------------------------------------------
+
+
+def artifact_tag(version: str, arch: str) -> str:
+    """`<version>-<arch>` as a valid OCI tag (other characters become `_`, ≤ 128 chars)."""
+    tag = _TAG_UNSAFE.sub("_", f"{version}-{arch}")
+    if not tag or not re.match(r"[A-Za-z0-9_]", tag[0]):
+        tag = "v" + tag
+    return tag[:128]
+
+
+def artifact_repository(service: str) -> str:
+    """The registry repository holding a service's binaries: `binaries/<service>`."""
+    return f"{ARTIFACT_REPOSITORY}/{service}"
+
+
+class _HashingReader:
+    """A read-only file wrapper that hashes what is read through it (for `tarfile.addfile`)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+
+def write_binary_tar(binary: BinaryVersion, tar_path: Path) -> None:
+    """Write a tar holding only `/<filename>` (mode 0555, root) streamed from storage.
+
+    Raises:
+        JobFailure: the stored file is missing, shorter than recorded or not the recorded
+            sha256 (nothing is pushed then).
+    """
+    info = tarfile.TarInfo(name=binary.filename)
+    info.size = binary.size
+    info.mode = 0o555
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mtime = int(binary.created_at.timestamp())
+    try:
+        handle = binary_storage().open(binary.file, "rb")
+    except FileNotFoundError as exc:
+        raise JobFailure(f"The file of {binary} is missing from storage ({binary.file}).") from exc
+    with handle, tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
+        reader = _HashingReader(handle)
+        try:
+            tar.addfile(info, reader)  # copies in blocks: the file is never read whole
+        except OSError as exc:
+            raise JobFailure(
+                f"The stored file of {binary} is shorter than its recorded {binary.size} bytes: "
+                f"{exc}"
+            ) from exc
+        if handle.read(1):
+            raise JobFailure(f"The stored file of {binary} is longer than {binary.size} bytes.")
+    if reader.digest.hexdigest() != binary.sha256:
+        raise JobFailure(
+            f"The stored file of {binary} has sha256 {reader.digest.hexdigest()}, not the "
+            f"recorded {binary.sha256}: storage is corrupt; nothing was pushed."
+        )
+
+
+def _registry() -> Registry:
+    registry = Registry.objects.filter(is_default=True).first() or Registry.objects.first()
+    if registry is None:
+        raise JobFailure(
+            "No registry is configured to push binaries to; add one in the catalog "
+            "(Registry, is_default)."
+        )
+    return registry
+
+
+def _client(registry: Registry) -> RegistryClient:
+    username, password = registry.credentials()
+    return RegistryClient(
+        registry.url, username=username, password=password, verify=registry.tls_verify
+    )
+
+
+def _read_back(registry: Registry, repository: str, reference: str) -> ManifestInfo:
+    with _client(registry) as client:
+        return client.manifest_info(repository, reference)
+
+
+def _existing_artifact(ctx: JobContext, log: JobLog, binary: BinaryVersion) -> str | None:
+    """The binary's artifact_ref when it is set and its digest still resolves, else None."""
+    ref = binary.artifact_ref
+    if not ref:
+        return None
+    match = _PINNED_REF.match(ref)
+    registry = None
+    if match is not None:
+        registry = next((r for r in Registry.objects.all() if r.host == match.group("host")), None)
+    if match is None or registry is None:
+        log.portal(f"artifact_ref {ref} is not in a catalog registry: pushing a new artifact")
+        return None
+    try:
+        retry_registry(
+            ctx,
+            log,
+            f"check {ref}",
+            lambda: _read_back(registry, match.group("repo"), match.group("digest")),
+        )
+    except RegistryNotFound:
+        log.portal(f"artifact_ref {ref} no longer resolves: pushing it again")
+        return None
+    return ref
+
+
+def _push(ctx: JobContext, binary: BinaryVersion, actor: Actor) -> dict[str, Any]:
+    log = JobLog(ctx, span=(20, 60))
+    service = binary.service.name
+    log.progress(2, f"checking {service} {binary.version} ({binary.arch})")
+    if binary.state != BinaryState.ACTIVE:
+        raise JobFailure(
+            f"{binary} is {binary.state}; only active versions can be pushed as an OCI artifact."
+        )
+    existing = _existing_artifact(ctx, log, binary)
+    if existing is not None:
+        log.portal(f"{binary} is already pushed as {existing} (the digest resolves): nothing to do")
+        ctx.set_result_object(binary)
+        log.flush()
+        return {"binary_version": binary.pk, "artifact_ref": existing, "reused": True}
+    registry = _registry()
+    config = builder_config(registry)
+    repository = artifact_repository(service)
+    tag = artifact_tag(binary.version, binary.arch)
+    destination = f"{registry.host}/{repository}:{tag}"
+    local_tag = f"localhost/bip-artifact/{service}:bv{binary.pk}"
+    labels = oci_labels(
+        title=repository,
+        version=tag,
+        source_request=f"{settings.PORTAL_URL.rstrip('/')}/services/{service}/",
+        recipe_text=f"{binary.sha256}  /{binary.filename}\n",
+        created=timezone.now(),
+        revision=binary.commit,
+    )
+    labels[SHA256_LABEL] = binary.sha256
+    Path(settings.PORTAL_BUILD_WORK_DIR).mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(
+            prefix="bip-artifact-", dir=settings.PORTAL_BUILD_WORK_DIR
+        ) as work:
+            tar = Path(work) / "binary.tar"
+            log.progress(5, f"writing /{binary.filename} ({binary.size} bytes) into a layer")
+            write_binary_tar(binary, tar)
+            log.progress(20, "making the image FROM scratch with buildah")
+            image_from_rootfs(
+                str(tar),
+                tag=local_tag,
+                env={},
+                cmd=[],
+                labels=labels,
+                config=config,
+                log=log,
+                should_cancel=ctx.should_cancel,
+            )
+        log.progress(60, f"pushing to {destination}")
+        pushed = retry_registry(
+            ctx,
+            log,
+            f"push to {registry.host}",
+            lambda: push_image(
+                local_tag, destination, config=config, log=log, should_cancel=ctx.should_cancel
+            ),
+        )
+        log.progress(85, f"reading the pushed manifest back from {registry.host}")
+        info = retry_registry(
+            ctx,
+            log,
+            f"read back from {registry.host}",
+            lambda: _read_back(registry, repository, tag),
+        )
+    finally:
+        with contextlib.suppress(BuildError, ValueError):
+            remove_image(local_tag, config)
+    if info.digest != pushed:
+        log.portal(f"note: buildah reported {pushed}, the registry serves {info.digest}")
+    artifact_ref = f"{registry.host}/{repository}@{info.digest}"
+    log.progress(95, f"recording {artifact_ref}")
+    binary_version_artifact_set(actor=actor, binary_version=binary, artifact_ref=artifact_ref)
+    ctx.set_result_object(binary)
+    log.portal(f"pushed {destination} as {artifact_ref} ({info.size} bytes)")
+    log.flush()
+    return {
+        "binary_version": binary.pk,
+        "artifact_ref": artifact_ref,
+        "tag": destination,
+        "digest": info.digest,
+        "size": info.size,
+        "reused": False,
+    }
+
+
+@job_kind(
+    ARTIFACT_JOB_KIND,
+    queue="builds",
+    timeout_seconds=3600,
+    max_attempts=2,
+    title="Push binary as OCI artifact",
+)
+def push_artifact(ctx: JobContext) -> dict[str, Any]:
+    """Push a binary version to the default registry as a FROM-scratch image; record its ref.
+
+    Params: `binary_version_id`. The image holds only `/<filename>` (mode 0555, root) and is
+    pushed as `<registry>/binaries/<service>:<version>-<arch>`; the digest read back from the
+    registry becomes the version's `artifact_ref` (`<registry>/binaries/<service>@sha256:…`),
+    which imageVolume manifests mount. Nothing happens when `artifact_ref` already resolves.
+    """
+    binary = (
+        BinaryVersion.objects.select_related("service__team")
+        .filter(pk=ctx.params.get("binary_version_id"))
+        .first()
+    )
+    if binary is None:
+        raise JobFailure(f"Binary version #{ctx.params.get('binary_version_id')} does not exist.")
+    try:
+        return _push(ctx, binary, Actor.system_actor(f"job:{ctx.job.pk}"))
+    except (BuildCancelled, JobCancelled) as exc:
+        raise JobCancelled from exc
+    except BuildError as exc:
+        raise JobFailure(exc.message) from exc
+    except RegistryError as exc:
+        raise JobFailure(f"Registry error: {exc}") from exc

@@ -28,8 +28,8 @@ from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.auth import token_create
 from portal.choices import Scope
-from portal.jobs import IllegalTransition
-from portal.models import ApiToken
+from portal.jobs import IllegalTransition, job_create
+from portal.models import ApiToken, Job
 
 from .choices import (
     BinaryState,
@@ -43,6 +43,7 @@ from .elf import BinaryAnalysisError, analyze_binary
 from .manifests import (
     FETCH_TOKEN_KEY,
     FETCH_TOKEN_SECRET,
+    IMAGE_VOLUME_MIN_K8S,
     ManifestError,
     ManifestInput,
     render_app_dockerfile,
@@ -59,6 +60,8 @@ _COMMIT = re.compile(r"^[A-Za-z0-9._/-]{0,64}$")
 _PINNED = re.compile(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?(?:/[a-z0-9._-]+)+(?::[\w.-]+)?@sha256:[0-9a-f]{64}$"
 )
+_K8S_MINOR = re.compile(r"^v?(\d+)\.(\d+)")
+ARTIFACT_JOB_KIND = "deployments.push_artifact"
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 RESOURCE_KEYS = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
 # Names the UI uses as path segments (/services/new/, /environments/new/).
@@ -342,6 +345,80 @@ def binary_version_yank(*, actor: Actor, binary_version: BinaryVersion) -> Binar
             obj=binary_version,
             before={"state": BinaryState.ACTIVE},
             after={"state": BinaryState.YANKED},
+        )
+    return binary_version
+
+
+def binary_version_artifact_push(
+    *, actor: Actor, binary_version: BinaryVersion
+) -> tuple[Job, bool]:
+    """Start the job that pushes the binary to the registry as an OCI image; (job, created).
+
+    One live push per binary version (an idempotency key): asking again while one is queued
+    or running returns that job. The job does nothing when `artifact_ref` is already set and
+    its digest still resolves.
+
+    Raises:
+        PermissionDenied: the actor is not a developer (or above) of the service's team.
+        Conflict: the version is yanked or purged (its bytes are not for new releases).
+    """
+    service = binary_version.service
+    require_team_role(
+        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="push its binaries"
+    )
+    if binary_version.state != BinaryState.ACTIVE:
+        raise Conflict(
+            f"{binary_version} is {binary_version.state}; only active versions can be pushed "
+            "as an OCI artifact.",
+            code="not_active",
+        )
+    return job_create(
+        kind=ARTIFACT_JOB_KIND,
+        actor=actor,
+        params={"binary_version_id": binary_version.pk},
+        target=binary_version,
+        team=service.team,
+        idempotency_key=f"binary-artifact:{binary_version.pk}",
+    )
+
+
+def binary_version_artifact_set(
+    *, actor: Actor, binary_version: BinaryVersion, artifact_ref: str
+) -> BinaryVersion:
+    """Record the digest-pinned OCI artifact (`host/repo@sha256:…`) holding the binary.
+
+    Raises:
+        PermissionDenied: the actor is not a developer (or above) of the service's team.
+        ValidationError: `artifact_ref` is not digest-pinned.
+    """
+    require_team_role(
+        actor=actor,
+        team=binary_version.service.team,
+        minimum=Role.DEVELOPER,
+        what="record its artifacts",
+    )
+    if not _PINNED.match(artifact_ref):
+        raise ValidationError(
+            {
+                "artifact_ref": "artifact_ref must be a digest-pinned reference: "
+                f"registry/repo@sha256:<64 hex>, got {artifact_ref!r}."
+            }
+        )
+    with transaction.atomic():
+        before = (
+            BinaryVersion.objects.select_for_update()
+            .filter(pk=binary_version.pk)
+            .values_list("artifact_ref", flat=True)
+            .get()
+        )
+        BinaryVersion.objects.filter(pk=binary_version.pk).update(artifact_ref=artifact_ref)
+        binary_version.artifact_ref = artifact_ref
+        audit_record(
+            actor=actor,
+            action="binary_version.artifact",
+            obj=binary_version,
+            before={"artifact_ref": before},
+            after={"artifact_ref": artifact_ref},
         )
     return binary_version
 
@@ -770,6 +847,34 @@ def _render(m: ManifestInput, *, k8s_version: str, deployment: Deployment) -> tu
     )
 
 
+def _check_artifact(binary: BinaryVersion, deployment: Deployment) -> None:
+    """An imageVolume release mounts the binary's OCI artifact: refuse one without it.
+
+    Environments below Kubernetes 1.35 are left to the renderer, whose message (image
+    volumes need 1.35) is the one that helps there.
+    """
+    environment = deployment.environment
+    if (
+        deployment.mode != DeploymentMode.VOLUME
+        or environment.delivery_strategy != DeliveryStrategy.IMAGE_VOLUME
+        or binary.artifact_ref
+    ):
+        return
+    match = _K8S_MINOR.match(environment.k8s_version)
+    if match is None or (int(match.group(1)), int(match.group(2))) < IMAGE_VOLUME_MIN_K8S:
+        return
+    raise ValidationError(
+        {
+            "binary_version": (
+                f"{binary} has no OCI artifact (binary_artifact_ref), and environment "
+                f"{environment.name} delivers binaries as image volumes: push it as an OCI "
+                f'artifact first: POST /api/v1/binaries/{binary.pk}/artifact/ (or "Push as OCI '
+                f'artifact" on the service page), wait for the job, then create the release again.'
+            )
+        }
+    )
+
+
 def release_create(
     *,
     actor: Actor,
@@ -803,6 +908,7 @@ def release_create(
     _check_binary(binary, service)
     _check_runtime(runtime, allow_superseded=rollback_of is not None)
     environment = deployment.environment
+    _check_artifact(binary, deployment)
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         number = (locked.releases.aggregate(n=Max("number"))["n"] or 0) + 1

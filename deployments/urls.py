@@ -17,6 +17,7 @@ urlpatterns = [
         name="deployment-create",
     ),
     path("binaries/<int:pk>/yank/", views.BinaryYankView.as_view(), name="binary-yank"),
+    path("binaries/<int:pk>/artifact/", views.BinaryArtifactView.as_view(), name="binary-artifact"),
     path("environments/", views.EnvironmentListView.as_view(), name="environment-list"),
     path("environments/new/", views.EnvironmentCreateView.as_view(), name="environment-create"),
     path(

@@ -43,6 +43,7 @@ from .selectors import (
     service_list,
 )
 from .services import (
+    binary_version_artifact_push,
     binary_version_upload,
     binary_version_yank,
     deployment_create,
@@ -242,6 +243,28 @@ class BinaryYankView(LoginRequiredMixin, View):
         except (IllegalTransition, APIException) as exc:
             messages.error(request, _error_text(exc))
         return redirect("deployments:service-detail", name=binary.service.name)
+
+
+class BinaryArtifactView(LoginRequiredMixin, View):
+    """Push a binary version as an OCI artifact (image volumes); then follow the job."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        binary = get_object_or_404(BinaryVersion.objects.select_related("service__team"), pk=pk)
+        try:
+            job, created = binary_version_artifact_push(
+                actor=Actor(user=request.user), binary_version=binary
+            )
+        except APIException as exc:
+            if getattr(exc, "status_code", 0) == 403:
+                raise PermissionDenied(_error_text(exc)) from exc
+            messages.error(request, _error_text(exc))
+            return redirect("deployments:service-detail", name=binary.service.name)
+        messages.success(
+            request,
+            f"Pushing {binary} as an OCI artifact (job #{job.pk})"
+            + ("." if created else ": a push was already under way."),
+        )
+        return redirect("job-detail", job.pk)
 
 
 class EnvironmentListView(LoginRequiredMixin, TemplateView):

@@ -178,7 +178,7 @@ def builder_config(registry: Registry) -> BuilderConfig:
     )
 
 
-def _retrying(ctx: JobContext, log: JobLog, what: str, call: Callable[[], T]) -> T:
+def retry_registry(ctx: JobContext, log: JobLog, what: str, call: Callable[[], T]) -> T:
     """Run `call`, retrying registry unavailability with exponential backoff, then fail."""
     budget = max(0, int(settings.PORTAL_BUILD_REGISTRY_RETRIES))
     delay = float(settings.PORTAL_BUILD_RETRY_BACKOFF_SECONDS)
@@ -390,7 +390,7 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
             log.progress(5, "building the Dockerfile with buildah")
             context = Path(work) / "context"
             context.mkdir()
-            _retrying(
+            retry_registry(
                 ctx,
                 log,
                 "buildah bud",
@@ -408,7 +408,7 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
     try:
         destination = f"{registry.host}/{target.name}:{target.tag}"
         log.progress(75, f"pushing to {destination}")
-        pushed = _retrying(
+        pushed = retry_registry(
             ctx,
             log,
             f"push to {registry.host}",
@@ -417,7 +417,7 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
             ),
         )
         log.progress(88, f"reading the pushed manifest back from {registry.host}")
-        info = _retrying(
+        info = retry_registry(
             ctx, log, f"read back from {registry.host}", lambda: _read_back(registry, target)
         )
     finally:

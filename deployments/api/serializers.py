@@ -7,6 +7,8 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
+from portal.api.serializers import JobSerializer
+
 from ..choices import DeliveryStrategy, DeploymentMode, Language
 from ..models import BinaryVersion, Deployment, Environment, Release, Service
 
@@ -107,6 +109,12 @@ class BinaryUploadSerializer(serializers.Serializer):
     commit = serializers.CharField(required=False)
     build_url = serializers.CharField(required=False)
     artifact_ref = serializers.CharField(required=False)
+
+
+class ArtifactJobSerializer(serializers.Serializer):
+    """Answer of POST /binaries/{id}/artifact/: the push job (poll it at Location)."""
+
+    job = JobSerializer()
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):

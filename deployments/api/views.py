@@ -9,6 +9,7 @@ import yaml
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, renderers, status, viewsets
 from rest_framework.decorators import action
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 from deployments.choices import BinaryState
 from images.models import ImageVersion
 from portal.actors import Actor
+from portal.api.serializers import JobSerializer
 from portal.choices import Scope
 
 from ..filtersets import BinaryVersionFilterSet, DeploymentFilterSet, ServiceFilterSet
@@ -34,6 +36,7 @@ from ..selectors import (
     service_list,
 )
 from ..services import (
+    binary_version_artifact_push,
     binary_version_upload,
     binary_version_yank,
     deployment_create,
@@ -47,6 +50,7 @@ from ..services import (
 from ..storage import binary_storage
 from ..uploads import FILE_FIELD, check_content_length, install_upload_handler
 from .serializers import (
+    ArtifactJobSerializer,
     BinaryUploadSerializer,
     BinaryVersionSerializer,
     DeploymentSerializer,
@@ -208,13 +212,14 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
 class BinaryVersionViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    """Binary versions of every service: read, download, yank."""
+    """Binary versions of every service: read, download, yank, push as an OCI artifact."""
 
     required_scopes = {
         "list": Scope.BINARIES_READ,
         "retrieve": Scope.BINARIES_READ,
         "download": Scope.BINARIES_READ,
         "yank": Scope.BINARIES_WRITE,
+        "artifact": Scope.BINARIES_WRITE,
     }
     serializer_class = BinaryVersionSerializer
     filterset_class = BinaryVersionFilterSet
@@ -252,6 +257,24 @@ class BinaryVersionViewSet(
             actor=Actor.from_request(request), binary_version=self.get_object()
         )
         return Response(BinaryVersionSerializer(binary_version_list().get(pk=binary.pk)).data)
+
+    @extend_schema(request=None, responses={202: ArtifactJobSerializer})
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def artifact(self, request: Request, pk: str | None = None) -> Response:
+        """Push the binary to the registry as an OCI image for image volumes (202 + the job).
+
+        The job records `artifact_ref` (`<registry>/binaries/<service>@sha256:…`) when it
+        succeeds; poll `Location`. 409 for a yanked or purged version; while a push of this
+        version is queued or running, the same job is returned.
+        """
+        job, _ = binary_version_artifact_push(
+            actor=Actor.from_request(request), binary_version=self.get_object()
+        )
+        return Response(
+            {"job": JobSerializer(job, context={"request": request}).data},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("api:job-detail", args=[job.pk])},
+        )
 
 
 class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

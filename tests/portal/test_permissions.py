@@ -216,6 +216,14 @@ DEPLOYMENTS_MATRIX = [
         "deployments:write",
         *(401, 403, 403, 403, 201, 403, 403),
     ),
+    # push a binary as an OCI artifact: the owning team's developers (one live job, so 202 again)
+    row(
+        "POST",
+        "/api/v1/binaries/{binary}/artifact/",
+        "binaries:write",
+        *(401, 403, 202, 202, 403, 202, 403),
+    ),
+    row("POST", "/binaries/{binary}/artifact/", None, 302, 403, 302, 302, 403, 302, 302),
 ]
 
 
@@ -230,7 +238,14 @@ def deployments_world(world, service_team, settings):
         environment=EnvironmentFactory(name="prod", namespace="payments-prod"),
         runtime_version_id=world["ids"]["version"],
     )
-    return {**world, "ids": {**world["ids"], "deployment": deployment.pk}}
+    return {
+        **world,
+        "ids": {
+            **world["ids"],
+            "deployment": deployment.pk,
+            "binary": deployment.binary_version_id,
+        },
+    }
 
 
 @pytest.mark.parametrize("entry", DEPLOYMENTS_MATRIX, ids=lambda r: f"{r.method} {r.path}")
