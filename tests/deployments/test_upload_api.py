@@ -410,3 +410,337 @@ def test_create_service_via_api(token_client, service_team):
     bad = writer.post("/api/v1/services/", {"name": "Bad_Name"}, format="json")
     assert bad.status_code == 400
     assert "DNS-1123" in bad.json()["detail"]
+
+
+# --- the multipart parser of BinaryUploadHandler --------------------------------------------
+
+
+def parse(body: bytes, block_size: int | None = None, stream=None):
+    """Run the upload handler on `body` directly; (handler, POST, FILES)."""
+    from deployments.uploads import BinaryUploadHandler
+
+    handler = BinaryUploadHandler()
+    if block_size is not None:
+        handler.block_size = block_size
+    post, files = handler.handle_raw_input(
+        stream or io.BytesIO(body), {}, len(body), BOUNDARY.encode(), "utf-8"
+    )
+    return handler, post, files
+
+
+def file_part(content: bytes, name: str = "file", filename: str = "app") -> bytes:
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"'
+        "\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ).encode() + content
+
+
+def field_part(name: str, value: str) -> bytes:
+    return f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}'.encode()
+
+
+def join(*parts: bytes, close: bytes = f"\r\n--{BOUNDARY}--\r\n".encode()) -> bytes:
+    return b"\r\n".join(parts) + close
+
+
+# Data that looks like the start of a delimiter, CR/LF runs, and a boundary without CRLF.
+TRICKY = (
+    b"\r\n--"
+    + BOUNDARY.encode()[:-1]
+    + b"\r\n\r\n\r--\n--"
+    + BOUNDARY.encode()
+    + b"\r\r\n-"
+    + bytes(range(256)) * 3
+    + b"\r\n--"
+    + BOUNDARY.encode()[:5]
+)
+
+
+@pytest.mark.parametrize("block_size", [None, 1, 250, 251, 263, 300, 333, 512, 1000])
+def test_parser_round_trips_data_split_at_any_block_edge(store, block_size):
+    content = TRICKY * 4 + b"\r\n"
+    body = join(field_part("version", "1.2.3"), file_part(content), field_part("arch", "x86_64"))
+    handler, post, files = parse(body, block_size)
+    upload = files["file"]
+    assert upload.read() == content
+    assert upload.size == len(content)
+    assert upload.sha256 == hashlib.sha256(content).hexdigest()
+    assert upload.name == "app"
+    assert upload.content_type == "application/octet-stream"
+    assert (post["version"], post["arch"]) == ("1.2.3", "x86_64")  # a field after the file
+    assert not handler.interrupted
+    upload.close()
+    assert list(store["temp"].iterdir()) == []
+
+
+def test_parser_every_block_size_around_the_delimiter(store):
+    content = b"x" * 700 + b"\r\n-" + b"y" * 50
+    body = join(file_part(content), field_part("sha256", "abc"))
+    for block_size in range(248, 248 + 2 * 40):  # the delimiter lands on every offset
+        _, post, files = parse(body, block_size)
+        assert files["file"].read() == content, block_size
+        assert post["sha256"] == "abc"
+        files["file"].close()
+
+
+def test_parser_ignores_preamble_and_epilogue(store):
+    body = b"This is a preamble.\r\n" + join(
+        field_part("version", "1"),
+        file_part(b"data"),
+        close=f"\r\n--{BOUNDARY}--\r\nand an epilogue\r\n--{BOUNDARY}\r\n".encode(),
+    )
+    _, post, files = parse(body, 256)
+    assert post["version"] == "1"
+    assert files["file"].read() == b"data"
+    files["file"].close()
+
+
+def test_parser_accepts_an_empty_file_and_transport_padding(store):
+    body = join(field_part("version", "1"), file_part(b"")).replace(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file'.encode(),
+        f'--{BOUNDARY} \t\r\nContent-Disposition: form-data; name="file'.encode(),
+    )
+    _, post, files = parse(body)
+    upload = files["file"]
+    assert (upload.size, upload.read()) == (0, b"")
+    assert upload.sha256 == hashlib.sha256(b"").hexdigest()
+    upload.close()
+
+
+def test_parser_skips_a_file_input_left_empty(store):
+    body = join(file_part(b"", name="other", filename=""), file_part(b"data"))
+    _, _, files = parse(body)
+    assert list(files) == ["file"]
+    files["file"].close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        join(field_part("version", "1"), file_part(TRICKY), close=b""),  # no closing boundary
+        join(field_part("version", "1"), file_part(TRICKY), close=f"\r\n--{BOUNDARY}".encode()),
+        join(file_part(TRICKY), field_part("version", "1"), close=b"\r\n"),  # ends in a field
+        join(file_part(TRICKY))[:-40],  # cut inside the file
+        file_part(b"abc")[:30],  # cut inside the headers
+        b"no boundary anywhere",
+    ],
+)
+def test_parser_body_ending_early_is_interrupted_and_keeps_nothing(store, body):
+    handler, post, files = parse(body, 256)
+    assert handler.interrupted
+    assert not files
+    assert list(store["temp"].iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (join(file_part(b"a"), file_part(b"b")), "Send exactly one file"),
+        (join(file_part(b"a", name="other")), "got a file in 'other'"),
+        (
+            join(file_part(b"abc"), f"--{BOUNDARY}\r\n\r\nvalue".encode()),
+            "a part has no Content-Disposition header",
+        ),
+        (
+            join(f"--{BOUNDARY}\r\nContent-Type: text/plain\r\n\r\nvalue".encode()),
+            "a part has no Content-Disposition header",
+        ),
+        (
+            join(f"--{BOUNDARY}\r\nno colon here\r\n\r\nvalue".encode()),
+            "has no 'Name:'",
+        ),
+        (
+            join(f"--{BOUNDARY}\r\nContent-Disposition: attachment\r\n\r\nvalue".encode()),
+            "not form-data with a name",
+        ),
+        (
+            join(file_part(b"abc"), field_part("x", "1")).replace(
+                f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="x'.encode(),
+                f'\r\n--{BOUNDARY}junk\r\nContent-Disposition: form-data; name="x'.encode(),
+            ),
+            "a boundary line is followed by other text",
+        ),
+        (
+            join(
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n'
+                "Content-Transfer-Encoding: base64\r\n\r\nYWJj".encode()
+            ),
+            "Content-Transfer-Encoding 'base64' is not supported",
+        ),
+        (
+            join(
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\nX: '.encode()
+                + b"y" * 20_000
+                + b"\r\n\r\nv"
+            ),
+            "the headers of a part is longer than",
+        ),
+    ],
+)
+def test_parser_malformed_framing_is_400_and_keeps_nothing(store, body, message):
+    from deployments.uploads import UploadRejected
+
+    with pytest.raises(UploadRejected) as caught:
+        parse(body, 256)
+    assert caught.value.status_code == 400
+    assert message in str(caught.value.detail)
+    assert list(store["temp"].iterdir()) == []
+
+
+def test_parser_limits_the_form_fields(store, settings):
+    from deployments.uploads import UploadRejected
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    with pytest.raises(UploadRejected) as caught:
+        parse(join(file_part(b"abc"), field_part("commit", "c" * 200)), 256)
+    assert caught.value.status_code == 413
+    assert "The form fields are larger than" in str(caught.value.detail)
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    with pytest.raises(UploadRejected, match="Too many form fields"):
+        parse(join(*(field_part(f"f{i}", "1") for i in range(4))))
+    assert list(store["temp"].iterdir()) == []
+
+
+def test_parser_over_the_limit_in_small_blocks_is_413(store, settings):
+    from portal.api.errors import PayloadTooLarge
+
+    settings.PORTAL_BINARY_MAX_BYTES = 1000
+    with pytest.raises(PayloadTooLarge, match="limit of 1000 bytes"):
+        parse(join(file_part(b"z" * 1001)), 256)
+    assert list(store["temp"].iterdir()) == []
+
+
+def test_missing_final_boundary_through_the_api_is_400(uploader, orders, store, elf_files):
+    content = elf_files["hello"].read_bytes()
+    fields = {"version": "1", "arch": "x86_64", "sha256": hashlib.sha256(content).hexdigest()}
+    body = multipart(fields, content)
+    body = body[: body.rindex(b"--")]  # "...\r\n--BOUNDARY" without the closing "--"
+    response = raw_post(uploader, body)
+    assert response.status_code == 400
+    assert "truncated request body" in response.json()["detail"]
+    assert_nothing_kept(store)
+
+
+def test_malformed_framing_through_the_api_is_400(uploader, orders, store):
+    body = join(f"--{BOUNDARY}\r\nContent-Disposition: attachment\r\n\r\nvalue".encode())
+    response = raw_post(uploader, body)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_upload"
+    assert "Malformed multipart/form-data body" in response.json()["detail"]
+    assert_nothing_kept(store)
+
+
+# --- reading straight from gunicorn's socket ------------------------------------------------
+
+
+def gunicorn_request(body: bytes, held: bytes, sent: bytes):
+    """A WSGIRequest over gunicorn's real body reader on a socketpair.
+
+    `held` plays the body bytes gunicorn read together with the headers; `sent` is what the
+    client still sends on the socket.
+    """
+    import socket
+    import threading
+
+    from django.core.handlers.wsgi import WSGIRequest
+    from gunicorn.http.body import Body, LengthReader
+    from gunicorn.http.unreader import SocketUnreader
+
+    server, client = socket.socketpair()
+    sender = threading.Thread(target=client.sendall, args=(sent,), daemon=True)
+    sender.start()
+    unreader = SocketUnreader(server)
+    unreader.unread(held)
+    wsgi_input = Body(LengthReader(unreader, len(body)))
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": wsgi_input,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+    }
+    return WSGIRequest(environ), wsgi_input, (server, client, sender)
+
+
+@pytest.mark.parametrize("held_bytes", [0, 10, 300])
+def test_gunicorn_socket_is_read_directly_and_bookkeeping_kept(store, monkeypatch, held_bytes):
+    from gunicorn.http.body import Body
+
+    from deployments.uploads import install_upload_handler
+
+    def not_this_way(*args):
+        raise AssertionError("the body was read through gunicorn's Body.read")
+
+    monkeypatch.setattr(Body, "read", not_this_way)
+    content = TRICKY * 2000
+    body = join(field_part("version", "9"), file_part(content), field_part("arch", "noarch"))
+    pipelined = b"GET /next HTTP/1.1\r\n\r\n"
+    request, wsgi_input, (server, client, sender) = gunicorn_request(
+        body, body[:held_bytes], body[held_bytes:] + pipelined
+    )
+    try:
+        handler = install_upload_handler(request)
+        handler.block_size = 4096
+        upload = request.FILES["file"]
+        assert upload.read() == content
+        assert upload.sha256 == hashlib.sha256(content).hexdigest()
+        assert (request.POST["version"], request.POST["arch"]) == ("9", "noarch")
+        # gunicorn and Django both know the body is consumed; the next request is untouched.
+        assert wsgi_input.reader.length == 0
+        assert request._stream._pos == len(body)
+        sender.join(5)
+        assert wsgi_input.reader.unreader.read(len(pipelined)) == pipelined
+        upload.close()
+    finally:
+        server.close()
+        client.close()
+
+
+def test_gunicorn_socket_closed_early_is_interrupted(store):
+    from deployments.uploads import install_upload_handler
+
+    body = join(file_part(TRICKY * 100))
+    request, _, (server, client, sender) = gunicorn_request(body, b"", body[:5000])
+    try:
+        sender.join(5)
+        client.close()  # the client went away
+        handler = install_upload_handler(request)
+        assert "file" not in request.FILES
+        assert handler.interrupted
+        assert list(store["temp"].iterdir()) == []
+    finally:
+        server.close()
+
+
+class Trickle(io.BytesIO):
+    """A stream that returns at most `step` bytes per read, like a slow socket."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        super().__init__(data)
+        self.step = step
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(self.step if size is None or size < 0 else min(size, self.step))
+
+
+@pytest.mark.parametrize("step", [1, 7, 100])
+def test_parser_handles_short_reads(store, step):
+    content = TRICKY * 3
+    body = join(field_part("version", "1"), file_part(content), field_part("arch", "noarch"))
+    _, post, files = parse(body, 256, stream=Trickle(body, step))
+    assert files["file"].read() == content
+    assert post["arch"] == "noarch"
+    files["file"].close()
+
+
+def test_write_error_is_raised_and_keeps_nothing(store, monkeypatch):
+    def disk_full(fd: int, data: memoryview) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("deployments.uploads.os.write", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        parse(join(file_part(TRICKY * 50)), 256)
+    assert list(store["temp"].iterdir()) == []
