@@ -185,6 +185,22 @@ def binary_upload_view(request: HttpRequest, name: str) -> HttpResponse:
     """The upload form. The body is parsed by the streaming handler, then CSRF is checked."""
     if request.method == "POST":
         handler = install_upload_handler(request)  # before anything reads request.POST
+        try:
+            # Parse the body here, so a refused body (413, malformed) is answered with the form
+            # and its message; csrf_protect below would otherwise hit it first, unhandled.
+            check_content_length(request.META)
+            request.POST  # noqa: B018 - reading it parses the body
+        except (ValidationError, APIException) as exc:
+            return render(
+                request,
+                "deployments/binaryversion_upload.html",
+                {
+                    "service": _service_or_404(name),
+                    "form": BinaryUploadForm(),
+                    "body_error": _error_text(exc),
+                },
+                status=getattr(exc, "status_code", 400),
+            )
         return _binary_upload(request, name, handler)
     return _binary_upload(request, name, None)
 

@@ -81,6 +81,24 @@ def test_upload_form_uses_the_same_service(dev_client, service_team, binary_stor
     assert list(binary_store_dir["temp"].iterdir()) == []
 
 
+def test_upload_form_over_the_limit_answers_413_with_the_form(
+    dev_client, service_team, binary_store_dir, elf_files, settings
+):
+    settings.PORTAL_BINARY_MAX_BYTES = 1024
+    ServiceFactory(name="orders", team=service_team)
+    path = elf_files["hello-static"]
+    with path.open("rb") as fh:
+        response = dev_client.post(
+            "/services/orders/upload/",
+            {"file": fh, "version": "1", "arch": "amd64", "sha256": "0" * 64},
+        )
+    assert response.status_code == 413
+    assert "limit" in response.content.decode()
+    assert 'name="version"' in response.content.decode()  # the form, not an error page
+    assert BinaryVersion.objects.count() == 0
+    assert list(binary_store_dir["temp"].iterdir()) == []
+
+
 def test_upload_form_checks_csrf(client, developer, service_team, binary_store_dir, elf_files):
     from django.test import Client
 
