@@ -13,6 +13,7 @@ from .buildjobs import build_image
 from .models import BaseImage
 from .registry import RegistryClient, RegistryError, RegistryUnavailable
 from .services import image_version_record
+from .workflow import image_request_build_failed
 
 
 @job_kind("images.registry_sync", timeout_seconds=1800, max_attempts=3, title="Registry sync")
@@ -80,6 +81,7 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
     timeout_seconds=settings.PORTAL_BUILD_TIMEOUT_SECONDS + 600,
     max_attempts=2,
     title="Image build",
+    on_failure=image_request_build_failed,
 )
 def image_build(ctx: JobContext) -> dict[str, Any]:
     """Build a request's (or the portal's own) recipe, push it and record the candidate.

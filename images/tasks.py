@@ -15,11 +15,3 @@ def refresh_lifecycle() -> int:
     for image in BaseImage.objects.select_related("replacement"):
         base_image_apply_lifecycle(image=image, actor=actor)
     return BaseImage.objects.count()
-
-
-@shared_task(name="images.tasks.reconcile_requests")
-def reconcile_requests() -> int:
-    """Fail image requests whose build job ended without a build (e.g. a reaped worker)."""
-    from .workflow import image_request_reconcile
-
-    return image_request_reconcile()

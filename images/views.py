@@ -38,7 +38,6 @@ from .workflow import (
     image_request_comment,
     image_request_create,
     image_request_list_for_actor,
-    image_request_reconcile,
     image_request_reject,
     image_request_request_changes,
     image_request_review_queue,
@@ -188,7 +187,6 @@ class ImageRequestListView(LoginRequiredMixin, View):
             filterset = None
         else:
             requests = image_request_list_for_actor(actor)
-            image_request_reconcile(requests)
             filterset = ImageRequestFilterSet(request.GET or None, queryset=requests)
             if filterset.is_bound and filterset.is_valid():
                 requests = filterset.qs
@@ -285,7 +283,6 @@ class ImageRequestDetailView(LoginRequiredMixin, View):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         actor = Actor(user=request.user)
         requests = image_request_list_for_actor(actor)
-        image_request_reconcile(requests.filter(pk=pk))
         obj = get_object_or_404(requests.prefetch_related("events"), pk=pk)
         context = {
             "obj": obj,

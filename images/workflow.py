@@ -615,27 +615,21 @@ def image_request_mark_failed(*, request_id: int, actor: Actor, error: str) -> I
     return request
 
 
-def image_request_reconcile(requests: QuerySet[ImageRequest] | None = None) -> int:
-    """Fail requests whose build job ended without building (reaped, cancelled, crashed).
+def image_request_build_failed(job: Job) -> None:
+    """`on_failure` of the build job kind: a failed or cancelled build fails its request.
 
-    The job framework's reaper knows nothing of requests: a build whose worker was SIGKILLed
-    and whose attempts are spent leaves the job `failed`; this moves its request along. Called
-    by the request pages and the build job kind. Returns how many requests it failed.
+    However the job ended (the build broke, the reaper gave up on a lost worker, a user
+    cancelled it), the request moves on with the job's error instead of staying `building`.
     """
-    requests = requests if requests is not None else ImageRequest.objects.all()
-    stuck = requests.filter(
-        state__in=[RequestState.APPROVED, RequestState.BUILDING],
-        build_job__state__in=["failed", "cancelled"],
-    ).select_related("build_job")
-    count = 0
-    for request in stuck:
-        job = request.build_job
-        error = job.error or f"The build job #{job.pk} was {job.state}."
-        if image_request_mark_failed(
-            request_id=request.pk, actor=Actor.system_actor("reconcile"), error=error
-        ):
-            count += 1
-    return count
+    requests = ImageRequest.objects.filter(
+        build_job=job, state__in=[RequestState.APPROVED, RequestState.BUILDING]
+    )
+    for request in requests:
+        image_request_mark_failed(
+            request_id=request.pk,
+            actor=Actor.system_actor(f"job:{job.pk}"),
+            error=job.error or f"The build job #{job.pk} was {job.state}.",
+        )
 
 
 # --- publish --------------------------------------------------------------------------------------

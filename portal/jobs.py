@@ -59,6 +59,7 @@ class JobKind:
     timeout_seconds: int
     max_attempts: int
     title: str
+    on_failure: Callable[[Job], None] | None = None
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -71,13 +72,21 @@ def job_kind(
     timeout_seconds: int = 3600,
     max_attempts: int = 3,
     title: str = "",
+    on_failure: Callable[[Job], None] | None = None,
 ) -> Callable[[Callable[[JobContext], dict[str, Any] | None]], Callable[..., Any]]:
-    """Register a handler for a job kind (decorator)."""
+    """Register a handler for a job kind (decorator).
+
+    `on_failure(job)` is called whenever a job of this kind ends failed or cancelled, however
+    that happened (the handler raised, the reaper gave up on a lost worker, a user cancelled),
+    inside the transaction of that change: the place to move the job's domain object along.
+    """
     if queue not in settings.CELERY_TASK_QUEUES_NAMES:
         raise ValueError(f"Unknown queue {queue!r}")
 
     def register(handler: Callable[[JobContext], dict[str, Any] | None]) -> Callable[..., Any]:
-        _KINDS[name] = JobKind(name, handler, queue, timeout_seconds, max_attempts, title or name)
+        _KINDS[name] = JobKind(
+            name, handler, queue, timeout_seconds, max_attempts, title or name, on_failure
+        )
         return handler
 
     return register
@@ -226,20 +235,28 @@ def job_mark_succeeded(*, job_id: int, result: dict[str, Any] | None = None) -> 
 
 def job_mark_failed(*, job_id: int, error: str, from_states: set[str] | None = None) -> Job:
     """running (or queued, for the reaper) → failed, with the error shown to users."""
-    job = _transition(
-        job_id,
-        from_states=from_states or {JobState.RUNNING},
-        to=JobState.FAILED,
-        error=error[:10000],
-        finished_at=timezone.now(),
-    )
-    audit_record(
-        actor=Actor.system_actor(job.worker or "reaper"),
-        action="job.failed",
-        obj=job,
-        after={"state": "failed", "error": error[:500]},
-    )
+    with transaction.atomic():
+        job = _transition(
+            job_id,
+            from_states=from_states or {JobState.RUNNING},
+            to=JobState.FAILED,
+            error=error[:10000],
+            finished_at=timezone.now(),
+        )
+        audit_record(
+            actor=Actor.system_actor(job.worker or "reaper"),
+            action="job.failed",
+            obj=job,
+            after={"state": "failed", "error": error[:500]},
+        )
+        _notify_failure(job)
     return job
+
+
+def _notify_failure(job: Job) -> None:
+    spec = get_job_kind(job.kind)
+    if spec.on_failure is not None:
+        spec.on_failure(job)
 
 
 def job_requeue(*, job_id: int, reason: str) -> Job:
@@ -283,6 +300,7 @@ def job_cancel(*, job: Job, actor: Actor) -> Job:
             before={"state": before},
             after={"state": "cancelled"},
         )
+        _notify_failure(job)
     return job
 
 

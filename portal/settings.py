@@ -179,6 +179,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per choice set (several models have a `state` or a mode field).
+    "ENUM_NAME_OVERRIDES": {
+        "JobStateEnum": "portal.choices.JobState",
+        "VersionStateEnum": "images.choices.VersionState",
+        "RequestStateEnum": "images.choices.RequestState",
+        "BinaryStateEnum": "deployments.choices.BinaryState",
+        "DeploymentModeEnum": "deployments.choices.DeploymentMode",
+    },
 }
 
 # Celery: the message is a wake-up carrying a Job id; the Job row is the source of truth.
@@ -212,10 +220,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "portal.tasks.reap_stale_jobs", "schedule": timedelta(seconds=30)},
-    "reconcile-image-requests": {
-        "task": "images.tasks.reconcile_requests",
-        "schedule": timedelta(seconds=60),
-    },
     "refresh-lifecycle": {
         "task": "images.tasks.refresh_lifecycle",
         "schedule": timedelta(hours=6),

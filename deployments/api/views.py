@@ -154,6 +154,8 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
         return super().get_parsers()
 
     def get_queryset(self) -> QuerySet[BinaryVersion]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
+            return BinaryVersion.objects.none()
         return binary_version_list(_service_or_400(self.kwargs["service_name"]))
 
     def list(self, request: Request, service_name: str) -> Response:

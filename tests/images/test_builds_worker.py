@@ -80,7 +80,7 @@ def test_worker_killed_mid_build_leaves_job_and_request_failed(build_env, client
     wait_for(lambda: bool(job_reap_stale(stale_after=STALE)), 30, "the reaper to act")
     job = Job.objects.get(pk=job_id)
     assert job.state == "failed" and "stopped answering" in job.error
-    # The request page reconciles: the request is failed with the job's error, not building.
+    # The reaper failing the job fails the request too (on_failure), with the job's error.
     response = clients["dev"].get(f"/api/v1/image-requests/{request_id}/")
     assert response.json()["state"] == "failed"
     assert "stopped answering" in response.json()["error"]

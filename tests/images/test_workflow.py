@@ -121,6 +121,16 @@ def test_approve_returns_202_with_build_job(catalog, dev_api, admin_api):
     assert dev_api.get(f"/api/v1/jobs/{job['id']}/").status_code == 200
 
 
+def test_cancelling_the_build_job_fails_the_request(catalog, dev_api, admin_api):
+    body = create(dev_api, submit=True)
+    job_id = admin_api.post(f"/api/v1/image-requests/{body['id']}/approve/").json()["job"]["id"]
+    response = admin_api.post(f"/api/v1/jobs/{job_id}/cancel/")
+    assert response.json()["state"] == "cancelled"
+    request = ImageRequest.objects.get(pk=body["id"])
+    assert request.state == "failed"
+    assert request.error == f"The build job #{job_id} was cancelled."
+
+
 def test_self_approval_is_forbidden(catalog, admin_api):
     body = create(admin_api, submit=True)
     response = admin_api.post(f"/api/v1/image-requests/{body['id']}/approve/")
