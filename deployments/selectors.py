@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
@@ -13,9 +12,14 @@ from images.models import ImageVersion
 
 from .choices import DeliveryStrategy, DeploymentMode
 from .manifests import DaemonSetEntry, ManifestError, render_hostpath_daemonset
-from .models import BinaryVersion, Deployment, Environment, Release, Service
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+from .models import (
+    BinaryVersion,
+    Deployment,
+    Environment,
+    Release,
+    Service,
+    dns_label_validator,
+)
 
 
 class BadServiceName(ValueError):
@@ -29,7 +33,7 @@ def service_get(name: str) -> Service:
         BadServiceName: `name` is not a DNS-1123 label (e.g. contains '/', '..', '%').
         Http404: no such service.
     """
-    if not _DNS_LABEL.match(name or ""):
+    if not dns_label_validator.regex.match(name or ""):
         raise BadServiceName(
             f"{name!r} is not a service name: service names are DNS-1123 labels (lowercase "
             "letters, digits and '-'; no '/', '.', or other path characters)."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,6 +19,7 @@ from .choices import (
     RequestState,
     VersionState,
 )
+from .references import registry_host
 
 image_name_validator = RegexValidator(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$",
@@ -59,7 +59,7 @@ class Registry(models.Model):
     @property
     def host(self) -> str:
         """host[:port] as used in image references."""
-        return re.sub(r"^https?://", "", self.url).rstrip("/")
+        return registry_host(self.url)
 
     @property
     def uses_tls(self) -> bool:

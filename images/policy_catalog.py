@@ -9,7 +9,6 @@ rebuild costs 3 queries whatever the size of the catalog.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import defaultdict
@@ -21,14 +20,9 @@ from django.db.models import Count, Max
 
 from .models import BaseImage, ImageVersion, Registry
 from .policy import Catalog, CatalogImage, CatalogVersion
+from .references import registry_host
 
 DEFAULT_CACHE_SECONDS = 5.0
-_SCHEME_RE = re.compile(r"^https?://", re.IGNORECASE)
-
-
-def registry_host(url: str) -> str:
-    """`host[:port]` of a registry URL, as image references spell it (cf. `Registry.host`)."""
-    return _SCHEME_RE.sub("", url or "").rstrip("/")
 
 
 def _fingerprint() -> tuple[Any, ...]:

@@ -22,6 +22,14 @@ _HOST_RE = re.compile(
 )
 
 
+_SCHEME_RE = re.compile(r"^https?://", re.IGNORECASE)
+
+
+def registry_host(url: str) -> str:
+    """`host[:port]` of a registry URL, as image references spell it."""
+    return _SCHEME_RE.sub("", url or "").rstrip("/")
+
+
 class ReferenceError(ValueError):  # noqa: A001 - the domain's own name, not the builtin
     """The text is not a valid image reference; the message says what is wrong."""
 

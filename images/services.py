@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -254,7 +253,6 @@ def image_version_record(
 
 # --- Dockerfile checks (the API endpoint and the UI page call this) -----------------------------
 
-SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 POLICY_FALLBACK_RULE = "BIP031"
 _policy_logger = logging.getLogger("images.policy")
 
@@ -285,14 +283,14 @@ def dockerfile_service_context(name: str | None, *, today: dt.date) -> ServiceCo
     Raises:
         DockerfileInputError: the name is malformed or no such service exists (400).
     """
-    from deployments.models import Service
+    from deployments.models import Service, dns_label_validator
 
     from .models import PolicyException
 
     if name is None or not name.strip():
         return None
     name = name.strip()
-    if not SERVICE_NAME_RE.match(name):
+    if not dns_label_validator.regex.match(name):
         raise DockerfileInputError(
             f"The service name {name[:80]!r} is not a DNS-1123 label (lowercase letters, "
             "digits and '-', at most 63 characters)."

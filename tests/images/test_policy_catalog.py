@@ -12,8 +12,8 @@ from images.policy_catalog import (
     policy_catalog,
     policy_catalog_build,
     policy_catalog_clear,
-    registry_host,
 )
+from images.references import registry_host
 from tests.images.factories import BaseImageFactory, ImageVersionFactory, RegistryFactory
 
 
