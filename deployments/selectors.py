@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 
 from images.choices import ImageKind, ImageStatus, VersionState
@@ -208,8 +208,3 @@ def environment_hostpath_sync_yaml(environment: Environment) -> str:
         )
     except ManifestError as exc:
         raise ValueError(str(exc)) from exc
-
-
-def deployments_using(binary: BinaryVersion) -> QuerySet[Deployment]:
-    """Deployments whose current binary is `binary`."""
-    return Deployment.objects.filter(Q(binary_version=binary)).select_related("environment")

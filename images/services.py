@@ -173,31 +173,6 @@ def base_image_create(
     return image
 
 
-def base_image_update(*, image: BaseImage, actor: Actor, **changes: Any) -> BaseImage:
-    """Change catalog fields (status, description, replacement…), then re-derive the status."""
-    before = _snapshot(image)
-    for field, value in changes.items():
-        setattr(image, field, value)
-    derived = derive_status(
-        os_family=image.os_family,
-        os_version=image.os_version,
-        status=image.status,
-        today=timezone.localdate(),
-    )
-    image.status, image.status_note, image.eol_date = derived.status, derived.note, derived.eol_date
-    image.full_clean()
-    with transaction.atomic():
-        image.save()
-        audit_record(
-            actor=actor,
-            action="base_image.update",
-            obj=image,
-            before=before,
-            after=_snapshot(image),
-        )
-    return image
-
-
 def image_version_record(
     *,
     actor: Actor,

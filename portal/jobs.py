@@ -290,7 +290,6 @@ def job_cancel(*, job: Job, actor: Actor) -> Job:
             job.pk,
             from_states={JobState.QUEUED, JobState.RUNNING},
             to=JobState.CANCELLED,
-            cancel_requested=True,
             finished_at=timezone.now(),
         )
         audit_record(
