@@ -60,7 +60,6 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from deployments.models import Team
     from images.builder import (
         RUNTIME_ENV,
         BuilderConfig,
@@ -74,7 +73,7 @@ def main() -> int:
     from images.services import image_version_record
     from portal.actors import Actor
     from portal.jobs import job_create, job_execute
-    from portal.models import Job
+    from portal.models import Job, Team
     from tests.fixtures.registry import BASE_SPEC, LocalRegistry, cached_rootfs
 
     call_command("migrate", verbosity=0)

@@ -1,17 +1,13 @@
 from django.contrib import admin
 
-from .models import BinaryVersion, Deployment, Environment, Membership, Release, Service, Team
-
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 1
-
-
-@admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_platform"]
-    inlines = [MembershipInline]
+from .models import (
+    BinaryVersion,
+    Deployment,
+    Environment,
+    PolicyException,
+    Release,
+    Service,
+)
 
 
 @admin.register(Service)
@@ -51,3 +47,9 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
         return False
+
+
+@admin.register(PolicyException)
+class PolicyExceptionAdmin(admin.ModelAdmin):
+    list_display = ["service", "subject", "expires_at", "approved_by"]
+    search_fields = ["service__name", "subject"]

@@ -11,9 +11,10 @@ from django.db.models import QuerySet
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
+from portal.models import Team
 
 from .choices import BinaryState, DeliveryStrategy, DeploymentMode, Language
-from .models import BinaryVersion, Deployment, Environment, Service, Team
+from .models import BinaryVersion, Deployment, Environment, Service
 
 
 def approved_runtime_versions() -> QuerySet[ImageVersion]:

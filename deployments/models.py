@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from portal.validators import dns_label_validator
+
 from .choices import (
     BinaryState,
     DeliveryStrategy,
@@ -11,57 +13,9 @@ from .choices import (
     FileType,
     Language,
     Linkage,
-    Role,
 )
 
 DEFAULT_ARGS = ["-m", "release"]
-
-dns_label_validator = RegexValidator(
-    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
-    "Use a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters, "
-    "starting and ending with a letter or digit.",
-)
-
-
-class Team(models.Model):
-    """A group of people who own services and base images.
-
-    A platform team (`is_platform`) may hold the platform-admin role and issue tokens with the
-    `images:review` scope; service teams cannot.
-    """
-
-    name = models.CharField(max_length=63, unique=True, validators=[dns_label_validator])
-    display_name = models.CharField(max_length=200, blank=True)
-    is_platform = models.BooleanField(default=False)
-    members = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Membership(models.Model):
-    """A user's role in one team."""
-
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
-    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} in {self.team} as {self.role}"
-
 
 version_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$",
@@ -89,7 +43,7 @@ class Service(models.Model):
     """An application a team deploys; its name is a DNS-1123 label used in every manifest."""
 
     name = models.CharField(max_length=63, unique=True, validators=[dns_label_validator])
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
+    team = models.ForeignKey("portal.Team", on_delete=models.PROTECT, related_name="services")
     language = models.CharField(max_length=10, choices=Language.choices, default=Language.OTHER)
     repo_url = models.URLField(blank=True)
     default_mode = models.CharField(
@@ -103,6 +57,29 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PolicyException(models.Model):
+    """A waiver of one Dockerfile policy rule for one service, with a reason and an expiry.
+
+    `subject` names what is waived: a rule id (`BIP004`, `DL3008`), a catalog image name
+    (`runtime/alpine`) or an OS family (`alpine`). Only platform admins grant them.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="policy_exceptions")
+    subject = models.CharField(max_length=100)
+    justification = models.TextField()
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["service", "subject"]
+
+    def __str__(self) -> str:
+        return f"{self.service} may use {self.subject} until {self.expires_at:%Y-%m-%d}"
 
 
 class BinaryVersion(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 
 from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
@@ -9,17 +10,12 @@ from django.http import Http404
 
 from images.choices import ImageKind, ImageStatus, VersionState
 from images.models import ImageVersion
+from images.policy import DockerfileInputError, ServiceContext
+from portal.validators import dns_label_validator
 
 from .choices import DeliveryStrategy, DeploymentMode
 from .manifests import DaemonSetEntry, ManifestError, render_hostpath_daemonset
-from .models import (
-    BinaryVersion,
-    Deployment,
-    Environment,
-    Release,
-    Service,
-    dns_label_validator,
-)
+from .models import BinaryVersion, Deployment, Environment, PolicyException, Release, Service
 
 
 class BadServiceName(ValueError):
@@ -42,6 +38,30 @@ def service_get(name: str) -> Service:
     if service is None:
         raise Http404(f"No service named {name!r}.")
     return service
+
+
+def service_policy_context(name: str, today: dt.date) -> ServiceContext:
+    """What the Dockerfile check needs to know of service `name`: its language and the
+    subjects of its unexpired policy exceptions (registered with the images app at start).
+
+    Raises:
+        DockerfileInputError: the name is malformed or no such service exists (400).
+    """
+    if not dns_label_validator.regex.match(name):
+        raise DockerfileInputError(
+            f"The service name {name[:80]!r} is not a DNS-1123 label (lowercase letters, "
+            "digits and '-', at most 63 characters)."
+        )
+    service = Service.objects.filter(name=name).first()
+    if service is None:
+        raise DockerfileInputError(
+            f"Unknown service {name!r}: no service of that name is registered in the portal."
+        )
+    now = dt.datetime.combine(today, dt.time.min, tzinfo=dt.UTC)
+    subjects = PolicyException.objects.filter(service=service, expires_at__gt=now).values_list(
+        "subject", flat=True
+    )
+    return ServiceContext(name=name, language=service.language, exceptions=frozenset(subjects))
 
 
 def service_list() -> QuerySet[Service]:

@@ -27,18 +27,11 @@ from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.auth import token_create
-from portal.choices import Scope
+from portal.choices import Role, Scope, role_at_least
 from portal.jobs import IllegalTransition, job_create
-from portal.models import ApiToken, Job
+from portal.models import ApiToken, Job, Team
 
-from .choices import (
-    BinaryState,
-    DeliveryStrategy,
-    DeploymentMode,
-    Role,
-    normalize_arch,
-    role_at_least,
-)
+from .choices import BinaryState, DeliveryStrategy, DeploymentMode, normalize_arch
 from .elf import BinaryAnalysisError, analyze_binary
 from .manifests import (
     FETCH_TOKEN_KEY,
@@ -50,7 +43,7 @@ from .manifests import (
     render_deployment,
     resource_errors,
 )
-from .models import BinaryVersion, Deployment, Environment, Release, Service, Team
+from .models import BinaryVersion, Deployment, Environment, Release, Service
 from .storage import binary_delete, binary_store
 from .validation import validate_manifest
 

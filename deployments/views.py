@@ -19,9 +19,10 @@ from django.views.generic import TemplateView
 from rest_framework.exceptions import APIException
 
 from portal.actors import Actor
+from portal.choices import Role, role_at_least
 from portal.jobs import IllegalTransition
+from portal.models import Team
 
-from .choices import Role, role_at_least
 from .filtersets import BinaryVersionFilterSet, ServiceFilterSet
 from .forms import (
     BinaryUploadForm,
@@ -31,7 +32,7 @@ from .forms import (
     ServiceCreateForm,
     approved_runtime_versions,
 )
-from .models import BinaryVersion, Deployment, Environment, Release, Team
+from .models import BinaryVersion, Deployment, Environment, Release
 from .selectors import (
     BadServiceName,
     binary_version_list,

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import BaseImage, ImageVersion, PolicyException, Registry
+from .models import BaseImage, ImageVersion, Registry
 
 
 @admin.register(Registry)
@@ -20,9 +20,3 @@ class ImageVersionAdmin(admin.ModelAdmin):
     list_display = ["base_image", "tag", "digest", "state", "arch", "size"]
     list_filter = ["state"]
     readonly_fields = ["digest"]
-
-
-@admin.register(PolicyException)
-class PolicyExceptionAdmin(admin.ModelAdmin):
-    list_display = ["service", "subject", "expires_at", "approved_by"]
-    search_fields = ["service__name", "subject"]

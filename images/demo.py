@@ -10,9 +10,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from deployments.choices import Role
-from deployments.models import Membership, Team
 from portal.actors import Actor
+from portal.choices import Role
+from portal.models import Membership, Team
 
 from .models import BaseImage, Registry
 from .services import base_image_apply_lifecycle, base_image_create

@@ -87,7 +87,7 @@ class BaseImage(models.Model):
     os_version = models.CharField(max_length=40, blank=True)
     toolchain = models.CharField(max_length=100, blank=True)
     owner_team = models.ForeignKey(
-        "deployments.Team", on_delete=models.PROTECT, related_name="base_images"
+        "portal.Team", on_delete=models.PROTECT, related_name="base_images"
     )
     description = models.TextField(blank=True)
     status = models.CharField(
@@ -212,7 +212,7 @@ class ImageRequest(models.Model):
     policy_verdict = models.CharField(max_length=10, blank=True)
     policy_report = models.JSONField(default=dict, blank=True)
     team = models.ForeignKey(
-        "deployments.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "portal.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -281,28 +281,3 @@ class ImageRequestEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id}: {self.kind} by {self.actor_repr}"
-
-
-class PolicyException(models.Model):
-    """A waiver of one Dockerfile policy rule for one service, with a reason and an expiry.
-
-    `subject` names what is waived: a rule id (`BIP004`, `DL3008`), a catalog image name
-    (`runtime/alpine`) or an OS family (`alpine`). Only platform admins grant them.
-    """
-
-    service = models.ForeignKey(
-        "deployments.Service", on_delete=models.CASCADE, related_name="policy_exceptions"
-    )
-    subject = models.CharField(max_length=100)
-    justification = models.TextField()
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    expires_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["service", "subject"]
-
-    def __str__(self) -> str:
-        return f"{self.service} may use {self.subject} until {self.expires_at:%Y-%m-%d}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -251,6 +252,21 @@ class DockerfileCheck:
         return to_sarif(self.result, filename=filename, policy=self.policy)
 
 
+ServiceContextResolver = Callable[[str, dt.date], ServiceContext]
+_service_context_resolver: ServiceContextResolver | None = None
+
+
+def dockerfile_service_resolver_register(resolver: ServiceContextResolver | None) -> None:
+    """Tell the Dockerfile check how to turn a service name into a ServiceContext.
+
+    Services and their policy exceptions live in the deployments app, a layer above this one;
+    it registers its resolver when Django starts (`DeploymentsConfig.ready`), so the check can
+    name a service without `images` importing `deployments`.
+    """
+    global _service_context_resolver
+    _service_context_resolver = resolver
+
+
 def dockerfile_service_context(name: str | None, *, today: dt.date) -> ServiceContext | None:
     """The ServiceContext of the service named `name` (None when no name is given): its
     language and the subjects of its unexpired policy exceptions.
@@ -258,28 +274,14 @@ def dockerfile_service_context(name: str | None, *, today: dt.date) -> ServiceCo
     Raises:
         DockerfileInputError: the name is malformed or no such service exists (400).
     """
-    from deployments.models import Service, dns_label_validator
-
-    from .models import PolicyException
-
     if name is None or not name.strip():
         return None
-    name = name.strip()
-    if not dns_label_validator.regex.match(name):
+    if _service_context_resolver is None:
         raise DockerfileInputError(
-            f"The service name {name[:80]!r} is not a DNS-1123 label (lowercase letters, "
-            "digits and '-', at most 63 characters)."
+            "This portal has no services installed, so a Dockerfile cannot be checked for one; "
+            "leave the service out."
         )
-    service = Service.objects.filter(name=name).first()
-    if service is None:
-        raise DockerfileInputError(
-            f"Unknown service {name!r}: no service of that name is registered in the portal."
-        )
-    now = dt.datetime.combine(today, dt.time.min, tzinfo=dt.UTC)
-    subjects = PolicyException.objects.filter(service=service, expires_at__gt=now).values_list(
-        "subject", flat=True
-    )
-    return ServiceContext(name=name, language=service.language, exceptions=frozenset(subjects))
+    return _service_context_resolver(name.strip(), today)
 
 
 def _policy_or_default() -> tuple[PolicyConfig, str | None]:

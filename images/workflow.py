@@ -20,13 +20,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from deployments.choices import Role, role_at_least
-from deployments.models import Team
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
+from portal.choices import Role, role_at_least
 from portal.jobs import IllegalTransition, job_create
-from portal.models import Job
+from portal.models import Job, Team
 
 from .builder import RUNTIME_ENV
 from .choices import (

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from deployments.choices import ROLE_RANK, Role
+from .choices import ROLE_RANK, Role
 
 if TYPE_CHECKING:
-    from deployments.models import Team
-    from portal.models import ApiToken
+    from portal.models import ApiToken, Team
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,17 @@
 from django.contrib import admin
 
-from .models import ApiToken, AuditEntry, Job
+from .models import ApiToken, AuditEntry, Job, Membership, Team
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_platform"]
+    inlines = [MembershipInline]
 
 
 @admin.register(ApiToken)

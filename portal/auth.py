@@ -15,11 +15,9 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from deployments.choices import role_at_least
-
 from .actors import Actor
 from .audit import audit_record
-from .choices import SCOPE_MIN_ROLE, Scope
+from .choices import SCOPE_MIN_ROLE, Scope, role_at_least
 from .models import ApiToken
 
 TOKEN_PREFIX = "bip_"  # noqa: S105 - a public prefix, not a secret

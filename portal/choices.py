@@ -1,6 +1,23 @@
-"""Choices of the portal package: job states and API token scopes."""
+"""Choices of the portal package: team roles, job states and API token scopes."""
 
 from django.db import models
+
+
+class Role(models.TextChoices):
+    """A member's role in a team, lowest first; each role includes the ones below it."""
+
+    VIEWER = "viewer", "Viewer"
+    DEVELOPER = "developer", "Developer"
+    MAINTAINER = "maintainer", "Maintainer"
+    PLATFORM_ADMIN = "platform-admin", "Platform admin"
+
+
+ROLE_RANK = {Role.VIEWER: 1, Role.DEVELOPER: 2, Role.MAINTAINER: 3, Role.PLATFORM_ADMIN: 4}
+
+
+def role_at_least(role: str, minimum: str) -> bool:
+    """Whether `role` includes `minimum`."""
+    return ROLE_RANK.get(role, 0) >= ROLE_RANK[minimum]
 
 
 class JobState(models.TextChoices):
@@ -40,14 +57,14 @@ class Scope(models.TextChoices):
 
 # The minimum team role a scope needs: a token can never do more than its team's role allows.
 SCOPE_MIN_ROLE = {
-    Scope.IMAGES_READ: "viewer",
-    Scope.IMAGES_WRITE: "developer",
-    Scope.IMAGES_REVIEW: "platform-admin",
-    Scope.DOCKERFILE_CHECK: "viewer",
-    Scope.SERVICES_READ: "viewer",
-    Scope.SERVICES_WRITE: "maintainer",
-    Scope.BINARIES_READ: "viewer",
-    Scope.BINARIES_WRITE: "developer",
-    Scope.DEPLOYMENTS_READ: "viewer",
-    Scope.DEPLOYMENTS_WRITE: "developer",
+    Scope.IMAGES_READ: Role.VIEWER,
+    Scope.IMAGES_WRITE: Role.DEVELOPER,
+    Scope.IMAGES_REVIEW: Role.PLATFORM_ADMIN,
+    Scope.DOCKERFILE_CHECK: Role.VIEWER,
+    Scope.SERVICES_READ: Role.VIEWER,
+    Scope.SERVICES_WRITE: Role.MAINTAINER,
+    Scope.BINARIES_READ: Role.VIEWER,
+    Scope.BINARIES_WRITE: Role.DEVELOPER,
+    Scope.DEPLOYMENTS_READ: Role.VIEWER,
+    Scope.DEPLOYMENTS_WRITE: Role.DEVELOPER,
 }

@@ -1,4 +1,4 @@
-"""Models of the portal package: API tokens, the audit log and jobs."""
+"""Models of the portal package: teams and memberships, API tokens, the audit log and jobs."""
 
 import json
 
@@ -8,7 +8,48 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
-from .choices import JobState, Scope
+from .choices import JobState, Role, Scope
+from .validators import dns_label_validator
+
+
+class Team(models.Model):
+    """A group of people who own services and base images.
+
+    A platform team (`is_platform`) may hold the platform-admin role and issue tokens with the
+    `images:review` scope; service teams cannot.
+    """
+
+    name = models.CharField(max_length=63, unique=True, validators=[dns_label_validator])
+    display_name = models.CharField(max_length=200, blank=True)
+    is_platform = models.BooleanField(default=False)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in one team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} as {self.role}"
 
 
 class ApiToken(models.Model):
@@ -19,7 +60,7 @@ class ApiToken(models.Model):
     """
 
     name = models.CharField(max_length=100)
-    team = models.ForeignKey("deployments.Team", on_delete=models.CASCADE, related_name="tokens")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="tokens")
     scopes = models.JSONField(default=list)
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
@@ -114,7 +155,7 @@ class Job(models.Model):
         ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     team = models.ForeignKey(
-        "deployments.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     target_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -14,14 +14,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 from django.views.generic import DetailView, TemplateView
 
-from deployments.models import Team
-
 from .actors import Actor
 from .auth import token_create, token_revoke
 from .choices import JobState
 from .forms import TokenCreateForm
 from .jobs import IllegalTransition, job_cancel, job_create, job_kinds
-from .models import ApiToken
+from .models import ApiToken, Team
 from .selectors import audit_list, job_list_for_actor
 
 

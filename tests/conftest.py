@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from deployments.choices import Role
-from deployments.models import Membership, Team
 from portal.actors import Actor
 from portal.auth import token_create
+from portal.choices import Role
+from portal.models import Membership, Team
 
 pytest_plugins = ["tests.fixtures.registry"]
 

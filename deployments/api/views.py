@@ -22,9 +22,10 @@ from images.models import ImageVersion
 from portal.actors import Actor
 from portal.api.serializers import JobSerializer
 from portal.choices import Scope
+from portal.models import Team
 
 from ..filtersets import BinaryVersionFilterSet, DeploymentFilterSet, ServiceFilterSet
-from ..models import BinaryVersion, Deployment, Environment, Release, Team
+from ..models import BinaryVersion, Deployment, Environment, Release
 from ..selectors import (
     BadServiceName,
     binary_version_list,

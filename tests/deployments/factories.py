@@ -4,7 +4,8 @@ import hashlib
 
 import factory
 
-from deployments.models import BinaryVersion, Deployment, Environment, Service, Team
+from deployments.models import BinaryVersion, Deployment, Environment, Service
+from portal.models import Team
 from tests.images.factories import ImageVersionFactory
 
 

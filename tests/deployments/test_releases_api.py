@@ -275,7 +275,7 @@ def test_rollback_may_return_to_superseded_but_not_revoked(deployer, service, ru
 
 
 def test_other_team_cannot_release(token_client, service, runtime):
-    from deployments.models import Team
+    from portal.models import Team
 
     deployment = make_deployment(service, runtime)
     other = token_client(Team.objects.create(name="search"), ["deployments:write"])

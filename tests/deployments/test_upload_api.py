@@ -262,7 +262,7 @@ def test_bytes_beyond_content_length_are_never_read(uploader, orders, store, elf
 
 
 def test_wrong_team_is_403(token_client, make_user, api, orders, store, elf_files):
-    from deployments.models import Team
+    from portal.models import Team
 
     other = Team.objects.create(name="search")
     response = post_file(token_client(other, ["binaries:write"]), elf_files["hello"])

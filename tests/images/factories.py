@@ -4,8 +4,8 @@ import hashlib
 
 import factory
 
-from deployments.models import Team
 from images.models import BaseImage, ImageVersion, Registry
+from portal.models import Team
 
 
 class TeamFactory(factory.django.DjangoModelFactory):

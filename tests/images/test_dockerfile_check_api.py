@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from deployments.models import Service, Team
+from deployments.models import Service
 from images.api.views import MAX_CHECK_BODY_BYTES
 from images.models import BaseImage
 from images.policy import MAX_DOCKERFILE_BYTES
 from images.policy_catalog import policy_catalog_clear
+from portal.models import Team
 from tests.images.factories import ImageVersionFactory
 
 URL = "/api/v1/dockerfile-checks/"
@@ -389,7 +390,7 @@ def test_alpine_fails_unless_the_service_has_an_active_exception(client: APIClie
 
     from django.utils import timezone
 
-    from images.models import PolicyException
+    from deployments.models import PolicyException
 
     service = Service.objects.create(
         name="legacy", team=Team.objects.get(name="payments"), language="go"

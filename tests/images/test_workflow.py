@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.choices import Role
 from images.models import ImageRequest, ImageRequestEvent, ImageVersion
 from images.recipes import RecipeError, dockerfile_from_lines, pin_dockerfile
+from portal.choices import Role
 from portal.models import AuditEntry, Job
 from tests.images.factories import BaseImageFactory, ImageVersionFactory, RegistryFactory
 
@@ -256,7 +256,7 @@ def test_kind_must_match_an_existing_catalog_entry(catalog, dev_api):
 
 
 def test_requests_of_other_teams_are_404(catalog, dev_api, token_client, make_user):
-    from deployments.models import Team
+    from portal.models import Team
 
     body = create(dev_api)
     other = Team.objects.create(name="search")

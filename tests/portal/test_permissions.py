@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from deployments.choices import Role
 from portal.actors import Actor
+from portal.choices import Role
 from portal.jobs import job_create
 
 pytestmark = pytest.mark.django_db

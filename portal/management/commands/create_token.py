@@ -5,9 +5,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from deployments.models import Team
 from portal.actors import Actor
 from portal.auth import token_create
+from portal.models import Team
 
 
 class Command(BaseCommand):
