@@ -22,6 +22,8 @@ from elftools.common.utils import struct_parse
 from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
+from elftools.elf.sections import NoteSection
+from elftools.elf.segments import InterpSegment
 
 __all__ = [
     "BinaryAnalysisError",
@@ -192,7 +194,7 @@ def _libc_kind(elf: ELFFile, interpreter: str, needed: tuple[str, ...], min_glib
         return "glibc"
     if not interpreter and not needed:
         for section in elf.iter_sections():
-            if section["sh_type"] != "SHT_NOTE":
+            if not isinstance(section, NoteSection):
                 continue
             for note in section.iter_notes():
                 if note["n_type"] == "NT_GNU_ABI_TAG" and note["n_name"] == "GNU":
@@ -251,11 +253,12 @@ def _analyze_elf(stream: BinaryIO, file_size: int) -> BinaryFacts:
     dynamic: DynamicSegment | None = None
     for segment in elf.iter_segments():
         p_type = segment["p_type"]
-        if p_type == "PT_INTERP":
+        if p_type == "PT_INTERP" and isinstance(segment, InterpSegment):
             interpreter = segment.get_interp_name()
         elif p_type == "PT_DYNAMIC" and isinstance(segment, DynamicSegment):
             dynamic = segment
-            needed.extend(tag.needed for tag in segment.iter_tags("DT_NEEDED"))
+            # pyelftools sets a DT_NEEDED tag's name as an attribute when it parses the tag.
+            needed.extend(tag.needed for tag in segment.iter_tags("DT_NEEDED"))  # type: ignore[attr-defined]
 
     version_names = _required_versions(elf, dynamic)
     glibc_names = [

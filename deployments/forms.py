@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
+from portal.forms import model_choice_field
 from portal.models import Team
 
 from .choices import BinaryState, DeliveryStrategy, DeploymentMode, Language
@@ -65,12 +66,14 @@ class ReleaseCreateForm(forms.Form):
 
     def __init__(self, *args: Any, deployment: Deployment, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["binary_version"].queryset = deployment.service.binary_versions.filter(
+        binary = model_choice_field(self, "binary_version")
+        binary.queryset = deployment.service.binary_versions.filter(
             state=BinaryState.ACTIVE
         ).select_related("service")
-        self.fields["binary_version"].empty_label = "(keep the current binary)"
-        self.fields["runtime_version"].queryset = approved_runtime_versions()
-        self.fields["runtime_version"].empty_label = "(keep the current runtime image)"
+        binary.empty_label = "(keep the current binary)"
+        runtime = model_choice_field(self, "runtime_version")
+        runtime.queryset = approved_runtime_versions()
+        runtime.empty_label = "(keep the current runtime image)"
 
 
 class ServiceCreateForm(forms.Form):
@@ -87,7 +90,9 @@ class ServiceCreateForm(forms.Form):
 
     def __init__(self, *args: Any, teams: Iterable[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = Team.objects.filter(pk__in=[t.pk for t in teams])
+        model_choice_field(self, "team").queryset = Team.objects.filter(
+            pk__in=[t.pk for t in teams]
+        )
 
 
 class EnvironmentCreateForm(forms.Form):
@@ -157,11 +162,11 @@ class DeploymentCreateForm(forms.Form):
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("mode", service.default_mode)
         super().__init__(*args, **kwargs)
-        self.fields["environment"].queryset = Environment.objects.exclude(
+        model_choice_field(self, "environment").queryset = Environment.objects.exclude(
             deployments__service=service
         ).order_by("name")
-        self.fields["runtime_version"].queryset = approved_runtime_versions()
-        self.fields["binary_version"].queryset = service.binary_versions.filter(
+        model_choice_field(self, "runtime_version").queryset = approved_runtime_versions()
+        model_choice_field(self, "binary_version").queryset = service.binary_versions.filter(
             state=BinaryState.ACTIVE
         ).order_by("-created_at", "-id")
 

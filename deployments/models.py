@@ -142,9 +142,9 @@ class BinaryVersion(models.Model):
     @property
     def uploader(self) -> str:
         """Who uploaded it: a username or token:<team>/<name>."""
-        if self.uploaded_by_token_id:
+        if self.uploaded_by_token is not None:
             return f"token:{self.uploaded_by_token.name}"
-        return self.uploaded_by.get_username() if self.uploaded_by_id else "—"
+        return self.uploaded_by.get_username() if self.uploaded_by is not None else "—"
 
 
 class Environment(models.Model):
@@ -277,6 +277,6 @@ class Release(models.Model):
     @property
     def created_by_repr(self) -> str:
         """Who created it."""
-        if self.created_by_token_id:
+        if self.created_by_token is not None:
             return f"token:{self.created_by_token.name}"
-        return self.created_by.get_username() if self.created_by_id else "system"
+        return self.created_by.get_username() if self.created_by is not None else "system"

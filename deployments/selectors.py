@@ -11,7 +11,7 @@ from django.http import Http404
 from images.choices import ImageKind, ImageStatus, VersionState
 from images.models import ImageVersion
 from images.policy import DockerfileInputError, ServiceContext
-from portal.validators import dns_label_validator
+from portal.validators import is_dns_label
 
 from .choices import DeliveryStrategy, DeploymentMode
 from .manifests import DaemonSetEntry, ManifestError, render_hostpath_daemonset
@@ -29,7 +29,7 @@ def service_get(name: str) -> Service:
         BadServiceName: `name` is not a DNS-1123 label (e.g. contains '/', '..', '%').
         Http404: no such service.
     """
-    if not dns_label_validator.regex.match(name or ""):
+    if not is_dns_label(name or ""):
         raise BadServiceName(
             f"{name!r} is not a service name: service names are DNS-1123 labels (lowercase "
             "letters, digits and '-'; no '/', '.', or other path characters)."
@@ -47,7 +47,7 @@ def service_policy_context(name: str, today: dt.date) -> ServiceContext:
     Raises:
         DockerfileInputError: the name is malformed or no such service exists (400).
     """
-    if not dns_label_validator.regex.match(name):
+    if not is_dns_label(name):
         raise DockerfileInputError(
             f"The service name {name[:80]!r} is not a DNS-1123 label (lowercase letters, "
             "digits and '-', at most 63 characters)."

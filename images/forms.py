@@ -31,7 +31,7 @@ class DockerfileCheckForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         upload = data.get("file")
         if upload is not None:
             if upload.size > MAX_DOCKERFILE_BYTES:

@@ -192,7 +192,7 @@ class RegistryClient:
         self.url = f"{parts.scheme}://{parts.netloc}"
         self.host = parts.netloc
         self.timeout = timeout
-        self._credentials = (username, password) if username is not None else None
+        self._credentials = (username, password or "") if username is not None else None
         self._session = requests.Session()
         self._session.verify = verify
         self._session.headers["User-Agent"] = "base-image-portal/1"
@@ -463,7 +463,7 @@ class RegistryClient:
             raise RegistryError(
                 f"{self.host}: {repository}:{reference}: a layer has no valid size"
             ) from exc
-        config = self._blob_json(repository, config_ref.get("digest"), MAX_CONFIG_BYTES)
+        config = self._blob_json(repository, str(config_ref.get("digest")), MAX_CONFIG_BYTES)
         if not isinstance(config, dict):
             raise RegistryError(f"{self.host}: {repository}:{reference}: config is not an object")
         return ManifestInfo(

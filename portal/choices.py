@@ -12,7 +12,12 @@ class Role(models.TextChoices):
     PLATFORM_ADMIN = "platform-admin", "Platform admin"
 
 
-ROLE_RANK = {Role.VIEWER: 1, Role.DEVELOPER: 2, Role.MAINTAINER: 3, Role.PLATFORM_ADMIN: 4}
+ROLE_RANK: dict[str, int] = {
+    Role.VIEWER: 1,
+    Role.DEVELOPER: 2,
+    Role.MAINTAINER: 3,
+    Role.PLATFORM_ADMIN: 4,
+}
 
 
 def role_at_least(role: str, minimum: str) -> bool:
@@ -56,7 +61,7 @@ class Scope(models.TextChoices):
 
 
 # The minimum team role a scope needs: a token can never do more than its team's role allows.
-SCOPE_MIN_ROLE = {
+SCOPE_MIN_ROLE: dict[str, str] = {
     Scope.IMAGES_READ: Role.VIEWER,
     Scope.IMAGES_WRITE: Role.DEVELOPER,
     Scope.IMAGES_REVIEW: Role.PLATFORM_ADMIN,

@@ -33,6 +33,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 class PlatformAdminRequiredMixin(LoginRequiredMixin, UserPassesTestMixin):
     """Only platform admins."""
 
+    request: HttpRequest
+
     def test_func(self) -> bool:
         return Actor(user=self.request.user).is_platform_admin
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.urls import reverse
 from rest_framework import serializers
@@ -144,7 +144,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
             "hostpath_sync_url",
             "created_at",
         ]
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"name": {"validators": []}}
 
     def get_hostpath_sync_url(self, env: Environment) -> str:
         return reverse("api:environment-hostpath-sync", kwargs={"name": env.name})
@@ -163,12 +163,12 @@ class DeploymentSerializer(serializers.ModelSerializer):
     )
     runtime_image = serializers.CharField(source="runtime_version.pull_ref", read_only=True)
     latest_release = serializers.IntegerField(read_only=True, default=None)
-    command = serializers.JSONField(required=False, default=list)
+    command = serializers.JSONField(required=False, default=list)  # type: ignore[arg-type]  # DRF calls a callable default; the stubs want a Mapping
     args = serializers.JSONField(required=False, default=None)
-    env = serializers.JSONField(required=False, default=list)
-    ports = serializers.JSONField(required=False, default=list)
+    env = serializers.JSONField(required=False, default=list)  # type: ignore[arg-type]  # DRF calls a callable default; the stubs want a Mapping
+    ports = serializers.JSONField(required=False, default=list)  # type: ignore[arg-type]  # DRF calls a callable default; the stubs want a Mapping
     resources = serializers.JSONField(required=False, default=dict)
-    replicas = serializers.JSONField(required=False, default=1)
+    replicas = serializers.JSONField(required=False, default=1)  # type: ignore[arg-type]  # any JSON value is a valid default; the stubs want a Mapping
     app_image = serializers.CharField(required=False, allow_blank=True, default="")
 
     class Meta:

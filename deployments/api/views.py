@@ -127,9 +127,10 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 raise exceptions.ValidationError({"team": "Give the owning team's name."})
             team = actor.token.team
         else:
-            team = Team.objects.filter(name=team_name).first()
-            if team is None:
+            found = Team.objects.filter(name=team_name).first()
+            if found is None:
                 raise exceptions.ValidationError({"team": f"No team named {team_name!r}."})
+            team = found
         service = service_create(actor=actor, team=team, **values)
         body = ServiceSerializer(service_list().get(pk=service.pk), context={"request": request})
         return Response(body.data, status=status.HTTP_201_CREATED)

@@ -204,9 +204,9 @@ class ImageRequestSerializer(serializers.ModelSerializer):
         ]
 
     def get_requested_by(self, obj: ImageRequest) -> str | None:
-        if obj.requested_by_token_id:
+        if obj.requested_by_token is not None:
             return f"token:{obj.requested_by_token.name}"
-        return obj.requested_by.get_username() if obj.requested_by_id else None
+        return obj.requested_by.get_username() if obj.requested_by is not None else None
 
     def get_allowed_actions(self, obj: ImageRequest) -> list[str]:
         from portal.actors import Actor

@@ -403,8 +403,8 @@ def _base_hits(
                 "pull the catalog image from an approved registry.",
             )
         )
-    image = resolve(catalog, ref, needed)
-    if image is None:
+    resolved = resolve(catalog, ref, needed)
+    if resolved is None:
         hits.append(
             (
                 NOT_APPROVED,
@@ -415,10 +415,10 @@ def _base_hits(
             )
         )
         return None, None
-    hits.extend(_image_hits(catalog, image, shown, line, service, today))
-    version_hits, pinned = _version_hits(catalog, image, ref, line, shown)
+    hits.extend(_image_hits(catalog, resolved, shown, line, service, today))
+    version_hits, pinned = _version_hits(catalog, resolved, ref, line, shown)
     hits.extend(version_hits)
-    return image, pinned
+    return resolved, pinned
 
 
 def _kind_hits(

@@ -42,6 +42,6 @@ class JobSerializer(serializers.ModelSerializer):
         return job.log[-LOG_TAIL_CHARS:]
 
     def get_created_by(self, job: Job) -> str | None:
-        if job.created_by_token_id:
+        if job.created_by_token is not None:
             return f"token:{job.created_by_token.name}"
-        return job.created_by.get_username() if job.created_by_id else None
+        return job.created_by.get_username() if job.created_by is not None else None
