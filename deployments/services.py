@@ -27,9 +27,10 @@ from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.auth import token_create
-from portal.choices import Role, Scope, role_at_least
+from portal.choices import Role, Scope
 from portal.jobs import IllegalTransition, job_create
 from portal.models import ApiToken, Job, Team
+from portal.teams import require_team_role
 
 from .choices import BinaryState, DeliveryStrategy, DeploymentMode, normalize_arch
 from .elf import BinaryAnalysisError, analyze_binary
@@ -66,27 +67,6 @@ def _refuse_reserved(name: str, what: str) -> None:
         raise ValidationError(
             {"name": f"{name!r} is reserved (the page /{what}/{name}/); choose another name."}
         )
-
-
-# --- permissions --------------------------------------------------------------------------
-
-
-def require_team_role(*, actor: Actor, team: Team, minimum: str, what: str) -> None:
-    """Refuse (403) unless the actor holds at least `minimum` in `team`.
-
-    Tokens act for their own team only (as its maintainer at most); platform admins of
-    another team are not members and are refused like anyone else.
-    """
-    role = actor.role_in(team)
-    if role is None or not role_at_least(role, minimum):
-        who = (
-            "This token belongs to another team"
-            if actor.token is not None
-            else (f"You are not a {minimum} of team {team.name}")
-        )
-        if actor.token is not None and actor.token.team_id == team.pk:
-            who = f"This token's team role is below {minimum}"
-        raise PermissionDenied(f"{who}: only team {team.name} ({minimum} or above) may {what}.")
 
 
 # --- services -----------------------------------------------------------------------------

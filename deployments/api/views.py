@@ -23,6 +23,7 @@ from portal.actors import Actor
 from portal.api.serializers import JobSerializer
 from portal.choices import Scope
 from portal.models import Team
+from portal.teams import require_team_role
 
 from ..filtersets import BinaryVersionFilterSet, DeploymentFilterSet, ServiceFilterSet
 from ..models import BinaryVersion, Deployment, Environment, Release
@@ -45,7 +46,6 @@ from ..services import (
     environment_fetch_token_create,
     release_create,
     release_rollback,
-    require_team_role,
     service_create,
 )
 from ..storage import binary_storage
