@@ -1,0 +1,139 @@
+"""Writes of environments: create one, and mint the fetch token its nodes download with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.exceptions import PermissionDenied
+
+from portal.actors import Actor
+from portal.api.errors import Conflict
+from portal.audit import audit_record
+from portal.auth import token_create
+from portal.choices import Role, Scope
+from portal.models import ApiToken, Team
+
+from ..choices import DeliveryStrategy
+from ..manifests import FETCH_TOKEN_KEY, FETCH_TOKEN_SECRET
+from ..models import Environment
+from ._common import refuse_reserved
+
+
+def environment_create(
+    *,
+    actor: Actor,
+    name: str,
+    namespace: str,
+    k8s_version: str,
+    delivery_strategy: str = DeliveryStrategy.HOSTPATH,
+    hostpath_root: str = "/data/bin",
+    fetch_token_secret: str = FETCH_TOKEN_SECRET,
+    description: str = "",
+) -> Environment:
+    """Add an environment (platform admins: environments are shared by every team)."""
+    if not actor.is_platform_admin:
+        raise PermissionDenied("Only platform admins may create environments.")
+    refuse_reserved(name, "environments")
+    if Environment.objects.filter(name=name).exists():
+        raise Conflict(f"An environment named {name!r} already exists.", code="duplicate")
+    environment = Environment(
+        name=name,
+        namespace=namespace,
+        k8s_version=k8s_version,
+        delivery_strategy=delivery_strategy,
+        hostpath_root=hostpath_root or "/data/bin",
+        fetch_token_secret=fetch_token_secret or FETCH_TOKEN_SECRET,
+        description=description,
+    )
+    environment.full_clean()
+    with transaction.atomic():
+        environment.save()
+        audit_record(
+            actor=actor,
+            action="environment.create",
+            obj=environment,
+            after={
+                "name": name,
+                "namespace": namespace,
+                "k8s_version": k8s_version,
+                "delivery_strategy": delivery_strategy,
+                "hostpath_root": environment.hostpath_root,
+                "fetch_token_secret": environment.fetch_token_secret,
+            },
+        )
+    return environment
+
+
+@dataclass(frozen=True)
+class FetchToken:
+    """A new download token for an environment's nodes; `secret` is shown once, never stored."""
+
+    token: ApiToken
+    secret: str
+    secret_name: str
+    namespace: str
+
+    @property
+    def kubectl_command(self) -> str:
+        """The command that puts the token into the environment's namespace."""
+        return (
+            f"kubectl create secret generic {self.secret_name} "
+            f"--from-literal={FETCH_TOKEN_KEY}={self.secret} -n {self.namespace}"
+        )
+
+
+def _platform_team_of(actor: Actor) -> Team:
+    if actor.token is not None:
+        return actor.token.team
+    if actor.user is not None:
+        for membership in actor.user.memberships.select_related("team"):
+            if membership.team.is_platform and membership.role == Role.PLATFORM_ADMIN:
+                return membership.team
+    team = Team.objects.filter(is_platform=True).order_by("pk").first()
+    if team is None:
+        raise ValidationError("No platform team exists to own the fetch token.")
+    return team
+
+
+def environment_fetch_token_create(*, environment: Environment, actor: Actor) -> FetchToken:
+    """Create the token an environment's nodes download binaries with (platform admins).
+
+    The token belongs to the platform team and has only `binaries:read`; its secret is
+    returned once with the `kubectl create secret` command that stores it as the
+    environment's fetch-token Secret. Calling again issues a new token (rotation); revoke
+    the old one on the tokens page once the Secret is replaced.
+
+    Raises:
+        PermissionDenied: the actor is not a platform admin.
+    """
+    if not actor.is_platform_admin:
+        raise PermissionDenied("Only platform admins may create an environment's fetch token.")
+    team = _platform_team_of(actor)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S-%f")
+    with transaction.atomic():
+        token, secret = token_create(
+            team=team,
+            name=f"fetch-{environment.name}-{stamp}",
+            scopes=[Scope.BINARIES_READ],
+            actor=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="environment.fetch_token_create",
+            obj=environment,
+            after={
+                "token": f"{team.name}/{token.name}",
+                "scopes": token.scopes,
+                "secret_name": environment.fetch_token_secret,
+                "namespace": environment.namespace,
+            },
+        )
+    return FetchToken(
+        token=token,
+        secret=secret,
+        secret_name=environment.fetch_token_secret,
+        namespace=environment.namespace,
+    )
