@@ -14,7 +14,7 @@ from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.auth import token_create
 from portal.choices import Role, Scope
-from portal.models import ApiToken, Team
+from portal.models import ApiToken, Membership, Team
 
 from ..choices import DeliveryStrategy
 from ..manifests import FETCH_TOKEN_KEY, FETCH_TOKEN_SECRET
@@ -86,10 +86,12 @@ class FetchToken:
 
 
 def _platform_team_of(actor: Actor) -> Team:
+    """The platform team a new fetch token belongs to: the actor's, else the first one."""
     if actor.token is not None:
         return actor.token.team
     if actor.user is not None:
-        for membership in actor.user.memberships.select_related("team"):
+        # The same query as `actor.user.memberships`, typed (Actor.user is Any).
+        for membership in Membership.objects.filter(user=actor.user).select_related("team"):
             if membership.team.is_platform and membership.role == Role.PLATFORM_ADMIN:
                 return membership.team
     team = Team.objects.filter(is_platform=True).order_by("pk").first()

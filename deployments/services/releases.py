@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -82,7 +83,9 @@ def manifest_input_for(
     )
 
 
-def _render(m: ManifestInput, *, k8s_version: str, deployment: Deployment) -> tuple[str, str, dict]:
+def _render(
+    m: ManifestInput, *, k8s_version: str, deployment: Deployment
+) -> tuple[str, str, dict[str, Any]]:
     """(manifest YAML, Dockerfile, validation) or ValidationError with every problem."""
     dockerfile = ""
     manifest = ""
