@@ -319,7 +319,8 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         """A new `binaries:read` token for the environment's nodes (platform admins).
 
         The answer holds the token's secret (shown once) and the `kubectl create secret`
-        command that stores it as the Secret the manifests read.
+        command that stores it as the Secret the manifests read. The environment's previous
+        fetch tokens are revoked (`revoked_tokens`, `revoked_notice`): replace the Secret.
         """
         fetch = environment_fetch_token_create(
             environment=self.get_object(), actor=Actor.from_request(request)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import PermissionDenied
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
-from portal.auth import token_create
+from portal.auth import token_create, token_revoke
 from portal.choices import Role, Scope
 from portal.models import ApiToken, Membership, Team
 
@@ -67,14 +70,38 @@ def environment_create(
     return environment
 
 
+# A fetch token is the platform-team token named fetch-<environment>-<UTC stamp> with only
+# binaries:read. The stamp's fixed shape keeps prod's tokens apart from prod-eu's.
+_FETCH_STAMP_FORMAT = "%Y%m%d-%H%M%S-%f"
+_FETCH_STAMP_PATTERN = r"[0-9]{8}-[0-9]{6}-[0-9]{6}"
+
+
+def _fetch_token_name(environment: Environment, when: datetime) -> str:
+    return f"fetch-{environment.name}-{when.strftime(_FETCH_STAMP_FORMAT)}"
+
+
+def _live_fetch_tokens(environment: Environment) -> QuerySet[ApiToken]:
+    """The environment's fetch tokens that are not revoked (see `_fetch_token_name`)."""
+    return ApiToken.objects.filter(
+        team__is_platform=True,
+        name__regex=rf"^fetch-{re.escape(environment.name)}-{_FETCH_STAMP_PATTERN}$",
+        scopes=[Scope.BINARIES_READ],
+        revoked_at__isnull=True,
+    )
+
+
 @dataclass(frozen=True)
 class FetchToken:
-    """A new download token for an environment's nodes; `secret` is shown once, never stored."""
+    """A new download token for an environment's nodes; `secret` is shown once, never stored.
+
+    `revoked` holds the environment's previous fetch tokens, revoked by this rotation.
+    """
 
     token: ApiToken
     secret: str
     secret_name: str
     namespace: str
+    revoked: tuple[ApiToken, ...] = ()
 
     @property
     def kubectl_command(self) -> str:
@@ -82,6 +109,20 @@ class FetchToken:
         return (
             f"kubectl create secret generic {self.secret_name} "
             f"--from-literal={FETCH_TOKEN_KEY}={self.secret} -n {self.namespace}"
+        )
+
+    @property
+    def revoked_notice(self) -> str:
+        """What the rotation revoked and what to do now; empty for the first token."""
+        if not self.revoked:
+            return ""
+        names = ", ".join(f"{t.team.name}/{t.name} (prefix bip_{t.prefix}_…)" for t in self.revoked)
+        which = "token" if len(self.revoked) == 1 else "tokens"
+        was = "was" if len(self.revoked) == 1 else "were"
+        return (
+            f"The previous {which} {names} {was} revoked; update the Secret "
+            f"{self.secret_name} in namespace {self.namespace} now: nodes still using the "
+            f"old {which} get 401."
         )
 
 
@@ -105,8 +146,10 @@ def environment_fetch_token_create(*, environment: Environment, actor: Actor) ->
 
     The token belongs to the platform team and has only `binaries:read`; its secret is
     returned once with the `kubectl create secret` command that stores it as the
-    environment's fetch-token Secret. Calling again issues a new token (rotation); revoke
-    the old one on the tokens page once the Secret is replaced.
+    environment's fetch-token Secret. Calling again rotates: the new token is created and
+    the environment's previous fetch tokens are revoked (each audited as `token.revoke`)
+    in the same transaction, so the Secret in the cluster must be replaced at once.
+    Rotations of one environment are serialised on its row.
 
     Raises:
         PermissionDenied: the actor is not a platform admin.
@@ -114,14 +157,16 @@ def environment_fetch_token_create(*, environment: Environment, actor: Actor) ->
     if not actor.is_platform_admin:
         raise PermissionDenied("Only platform admins may create an environment's fetch token.")
     team = _platform_team_of(actor)
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S-%f")
     with transaction.atomic():
+        Environment.objects.select_for_update().filter(pk=environment.pk).get()
+        previous = list(_live_fetch_tokens(environment).select_for_update(of=("self",)))
         token, secret = token_create(
             team=team,
-            name=f"fetch-{environment.name}-{stamp}",
+            name=_fetch_token_name(environment, timezone.now()),
             scopes=[Scope.BINARIES_READ],
             actor=actor,
         )
+        revoked = tuple(token_revoke(token=old, actor=actor) for old in previous)
         audit_record(
             actor=actor,
             action="environment.fetch_token_create",
@@ -131,6 +176,7 @@ def environment_fetch_token_create(*, environment: Environment, actor: Actor) ->
                 "scopes": token.scopes,
                 "secret_name": environment.fetch_token_secret,
                 "namespace": environment.namespace,
+                "revoked": [f"{old.team.name}/{old.name}" for old in revoked],
             },
         )
     return FetchToken(
@@ -138,4 +184,5 @@ def environment_fetch_token_create(*, environment: Environment, actor: Actor) ->
         secret=secret,
         secret_name=environment.fetch_token_secret,
         namespace=environment.namespace,
+        revoked=revoked,
     )
