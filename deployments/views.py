@@ -333,7 +333,7 @@ class EnvironmentDetailView(LoginRequiredMixin, View):
     """An environment: its deployments, sync DaemonSet and fetch-token instructions.
 
     POST (platform admins) creates a new fetch token and shows its secret once, inside the
-    `kubectl create secret` command.
+    `kubectl create secret` command, and says which previous token the rotation revoked.
     """
 
     template_name = "deployments/environment_detail.html"

@@ -257,6 +257,8 @@ class FetchTokenSerializer(serializers.Serializer):
     secret_name = serializers.CharField()
     namespace = serializers.CharField()
     kubectl_command = serializers.CharField()
+    revoked_tokens = serializers.SerializerMethodField()
+    revoked_notice = serializers.CharField()
 
     def get_token(self, fetch: Any) -> dict[str, Any]:
         token = fetch.token
@@ -266,3 +268,10 @@ class FetchTokenSerializer(serializers.Serializer):
             "name": token.name,
             "scopes": token.scopes,
         }
+
+    def get_revoked_tokens(self, fetch: Any) -> list[dict[str, Any]]:
+        """The environment's previous fetch tokens, revoked by this rotation."""
+        return [
+            {"id": t.pk, "team": t.team.name, "name": t.name, "prefix": t.prefix}
+            for t in fetch.revoked
+        ]

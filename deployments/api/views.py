@@ -23,6 +23,7 @@ from portal.actors import Actor
 from portal.api.serializers import JobSerializer
 from portal.choices import Scope
 from portal.models import Team
+from portal.teams import require_team_role
 
 from ..filtersets import BinaryVersionFilterSet, DeploymentFilterSet, ServiceFilterSet
 from ..models import BinaryVersion, Deployment, Environment, Release
@@ -45,7 +46,6 @@ from ..services import (
     environment_fetch_token_create,
     release_create,
     release_rollback,
-    require_team_role,
     service_create,
 )
 from ..storage import binary_storage
@@ -320,7 +320,8 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         """A new `binaries:read` token for the environment's nodes (platform admins).
 
         The answer holds the token's secret (shown once) and the `kubectl create secret`
-        command that stores it as the Secret the manifests read.
+        command that stores it as the Secret the manifests read. The environment's previous
+        fetch tokens are revoked (`revoked_tokens`, `revoked_notice`): replace the Secret.
         """
         fetch = environment_fetch_token_create(
             environment=self.get_object(), actor=Actor.from_request(request)

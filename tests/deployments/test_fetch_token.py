@@ -16,7 +16,7 @@ from deployments.selectors import environment_hostpath_sync_yaml
 from deployments.services import environment_fetch_token_create, release_create
 from deployments.storage import binary_store
 from portal.actors import Actor
-from portal.auth import token_revoke
+from portal.auth import token_create, token_revoke
 from portal.models import ApiToken, AuditEntry
 from tests.deployments.factories import (
     BinaryVersionFactory,
@@ -53,9 +53,20 @@ def test_fetch_token_api_is_for_platform_admins(token_client, platform_team, ser
     entry = AuditEntry.objects.get(action="environment.fetch_token_create")
     assert body["secret"] not in str(entry.after) and entry.after["secret_name"] == "prod-fetch"
     assert body["secret"] not in str(list(ApiToken.objects.values()))
-    # a second call rotates: a new token, the first one untouched
+    assert (body["revoked_tokens"], body["revoked_notice"]) == ([], "")  # nothing to rotate yet
+    # a second call rotates: a new token, and the first one is revoked and named
     again = token_client(platform_team, ["deployments:write"]).post(url)
     assert again.status_code == 201 and again.json()["token"]["id"] != token.pk
+    assert again.json()["revoked_tokens"] == [
+        {"id": token.pk, "team": "platform", "name": token.name, "prefix": token.prefix}
+    ]
+    assert again.json()["revoked_notice"] == (
+        f"The previous token platform/{token.name} (prefix bip_{token.prefix}_…) was revoked; "
+        "update the Secret prod-fetch in namespace payments-prod now: nodes still using the "
+        "old token get 401."
+    )
+    token.refresh_from_db()
+    assert token.revoked_at is not None
     missing = token_client(platform_team, ["deployments:write"]).post(
         "/api/v1/environments/nope/fetch-token/"
     )
@@ -80,6 +91,118 @@ def test_fetch_token_can_download_and_nothing_else(api, admin_user, service_team
     assert api.get("/api/v1/deployments/").status_code == 403
     api.credentials()
     assert api.get(f"/api/v1/binaries/{binary.pk}/download/").status_code == 401
+
+
+@pytest.fixture
+def downloadable(service_team, binary_store_dir):
+    payload = b"downloadable"
+    sha = hashlib.sha256(payload).hexdigest()
+    name, _ = binary_store(sha256=sha, content=ContentFile(payload))
+    return BinaryVersionFactory(
+        service=ServiceFactory(team=service_team), sha256=sha, file=name, size=len(payload)
+    )
+
+
+def _download_status(api, secret: str, binary) -> int:
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    try:
+        return api.get(f"/api/v1/binaries/{binary.pk}/download/").status_code
+    finally:
+        api.credentials()
+
+
+@pytest.mark.django_db
+def test_rotation_revokes_the_previous_token(api, admin_user, downloadable):
+    env = EnvironmentFactory(name="prod")
+    admin = Actor(user=admin_user)
+    first = environment_fetch_token_create(environment=env, actor=admin)
+    assert first.revoked == () and first.revoked_notice == ""
+    assert _download_status(api, first.secret, downloadable) == 200
+
+    second = environment_fetch_token_create(environment=env, actor=admin)
+
+    assert [t.pk for t in second.revoked] == [first.token.pk]
+    assert f"prefix bip_{first.token.prefix}_…) was revoked" in second.revoked_notice
+    assert _download_status(api, first.secret, downloadable) == 401
+    assert _download_status(api, second.secret, downloadable) == 200
+    revocation = AuditEntry.objects.get(action="token.revoke")
+    assert (revocation.object_id, revocation.actor_user) == (str(first.token.pk), admin_user)
+    assert (revocation.before, revocation.after) == ({"revoked": False}, {"revoked": True})
+    rotation = AuditEntry.objects.filter(action="environment.fetch_token_create").first()
+    assert rotation.after["revoked"] == [f"platform/{first.token.name}"]
+    assert rotation.after["token"] == f"platform/{second.token.name}"
+
+    # a token already revoked by hand is not revoked again (the audit log stays truthful)
+    token_revoke(token=second.token, actor=admin)
+    third = environment_fetch_token_create(environment=env, actor=admin)
+    assert third.revoked == () and third.revoked_notice == ""
+    assert AuditEntry.objects.filter(action="token.revoke").count() == 2
+    assert _download_status(api, third.secret, downloadable) == 200
+
+
+@pytest.mark.django_db
+def test_rotation_revokes_only_this_environments_fetch_tokens(
+    api, admin_user, service_team, platform_team, downloadable
+):
+    prod, prod_eu = EnvironmentFactory(name="prod"), EnvironmentFactory(name="prod-eu")
+    admin = Actor(user=admin_user)
+    eu = environment_fetch_token_create(environment=prod_eu, actor=admin)  # fetch-prod-eu-…
+    system = Actor.system_actor("test")
+    look_alikes = [  # named like prod's fetch tokens, but not issued by the rotation
+        token_create(team=service_team, name=eu.token.name.replace("-eu", ""),
+                     scopes=["binaries:read"], actor=system)[0],
+        token_create(team=platform_team, name=eu.token.name.replace("-eu", "") + "-ci",
+                     scopes=["binaries:read"], actor=system)[0],
+        token_create(team=platform_team, name="fetch-prod-ci", scopes=["binaries:read"],
+                     actor=system)[0],
+    ]  # fmt: skip
+
+    first = environment_fetch_token_create(environment=prod, actor=admin)
+    second = environment_fetch_token_create(environment=prod, actor=admin)
+
+    assert first.revoked == ()
+    assert [t.pk for t in second.revoked] == [first.token.pk]
+    live = ApiToken.objects.filter(revoked_at__isnull=True)
+    assert set(live.values_list("pk", flat=True)) == {
+        eu.token.pk,
+        second.token.pk,
+        *(t.pk for t in look_alikes),
+    }
+    assert _download_status(api, eu.secret, downloadable) == 200
+
+
+@pytest.mark.django_db
+def test_refused_rotation_revokes_nothing(token_client, admin_user, service_team):
+    env = EnvironmentFactory(name="prod")
+    fetch = environment_fetch_token_create(environment=env, actor=Actor(user=admin_user))
+    url = "/api/v1/environments/prod/fetch-token/"
+    assert token_client(service_team, ["deployments:write"]).post(url).status_code == 403
+    fetch.token.refresh_from_db()
+    assert fetch.token.revoked_at is None
+    assert not AuditEntry.objects.filter(action="token.revoke").exists()
+
+
+@pytest.mark.django_db
+def test_environment_page_says_the_previous_token_was_revoked(client, admin_user):
+    EnvironmentFactory(name="prod", namespace="payments-prod", fetch_token_secret="prod-fetch")
+    client.force_login(admin_user)
+    page = client.get("/environments/prod/").content.decode()
+    assert "A new token revokes this environment's previous fetch token" in page
+    first = client.post("/environments/prod/").content.decode()
+    assert 'id="fetch-token-revoked"' not in first
+    old = ApiToken.objects.get()
+
+    second = client.post("/environments/prod/")
+
+    text = second.content.decode()
+    assert second.status_code == 200 and second["Cache-Control"] == "no-store"
+    assert (
+        f"The previous token platform/{old.name} (prefix bip_{old.prefix}_…) was revoked; "
+        "update the Secret prod-fetch in namespace payments-prod now"
+    ) in text
+    assert "kubectl delete secret prod-fetch -n payments-prod" in text
+    old.refresh_from_db()
+    assert old.revoked_at is not None
 
 
 @pytest.mark.django_db

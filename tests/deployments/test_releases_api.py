@@ -186,14 +186,14 @@ def test_release_image_mode_gives_a_dockerfile(deployer, service, runtime):
 
 def test_validation_failure_stores_nothing(deployer, service, runtime, monkeypatch):
     """A renderer regression (an unknown field) is caught by the real strict validator."""
-    from deployments import services
+    from deployments.services import releases
 
-    real = services.render_deployment
+    real = releases.render_deployment
 
     def regressed(m, *, k8s_version):
         return real(m, k8s_version=k8s_version).replace("replicas:", "replicaz:", 1)
 
-    monkeypatch.setattr(services, "render_deployment", regressed)
+    monkeypatch.setattr(releases, "render_deployment", regressed)
     deployment = make_deployment(service, runtime)
     response = deployer.post(release_url(deployment), {}, format="json")
     assert response.status_code == 400

@@ -324,7 +324,7 @@ def test_failed_row_write_removes_the_stored_file(uploader, orders, store, elf_f
     def broken_audit(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("deployments.services.audit_record", broken_audit)
+    monkeypatch.setattr("deployments.services.binaries.audit_record", broken_audit)
     assert audit.audit_record is not broken_audit
     with pytest.raises(RuntimeError):
         post_file(uploader, elf_files["hello"])
@@ -336,7 +336,7 @@ def test_failed_row_write_keeps_a_file_other_rows_use(
 ):
     assert post_file(uploader, elf_files["hello"], version="1.0.0").status_code == 201
     monkeypatch.setattr(
-        "deployments.services.audit_record",
+        "deployments.services.binaries.audit_record",
         lambda **kw: (_ for _ in ()).throw(RuntimeError("boom")),
     )
     with pytest.raises(RuntimeError):

@@ -1,0 +1,46 @@
+"""Writes of the deployments app, one module per entity.
+
+`services` (service_create), `binaries` (binary versions: upload, yank, OCI artifact,
+retention), `environments` (environments and their fetch tokens), `deployments`
+(deployment_create) and `releases` (release_create, rollback and the renderer's input).
+
+Every function is keyword-only, checks who acts (`Actor`) against the owning team, validates
+before writing, writes inside one transaction and records an audit row in it. Import from
+this package, not from its modules.
+"""
+
+from ._common import RESERVED_NAMES
+from .binaries import (
+    ARTIFACT_JOB_KIND,
+    binary_version_artifact_push,
+    binary_version_artifact_set,
+    binary_version_upload,
+    binary_version_yank,
+    binary_versions_in_use,
+    binary_versions_purge,
+)
+from .deployments import RESOURCE_KEYS, deployment_create
+from .environments import FetchToken, environment_create, environment_fetch_token_create
+from .releases import binary_download_url, manifest_input_for, release_create, release_rollback
+from .services import service_create
+
+__all__ = [
+    "ARTIFACT_JOB_KIND",
+    "RESERVED_NAMES",
+    "RESOURCE_KEYS",
+    "FetchToken",
+    "binary_download_url",
+    "binary_version_artifact_push",
+    "binary_version_artifact_set",
+    "binary_version_upload",
+    "binary_version_yank",
+    "binary_versions_in_use",
+    "binary_versions_purge",
+    "deployment_create",
+    "environment_create",
+    "environment_fetch_token_create",
+    "manifest_input_for",
+    "release_create",
+    "release_rollback",
+    "service_create",
+]

@@ -1,0 +1,371 @@
+"""Writes of binary versions: upload, yank, OCI artifact push and record, retention purge."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from portal.actors import Actor
+from portal.api.errors import Conflict
+from portal.audit import audit_record
+from portal.choices import Role
+from portal.jobs import IllegalTransition, job_create
+from portal.models import Job
+from portal.teams import require_team_role
+
+from ..choices import BinaryState, normalize_arch
+from ..elf import BinaryAnalysisError, analyze_binary
+from ..models import BinaryVersion, Deployment, Release, Service
+from ..storage import binary_delete, binary_store
+from ._common import PINNED_REF
+
+ARTIFACT_JOB_KIND = "deployments.push_artifact"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")
+_COMMIT = re.compile(r"^[A-Za-z0-9._/-]{0,64}$")
+
+
+def _clean_filename(name: str, fallback: str) -> str:
+    base = (name or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    return base if _FILENAME.match(base) and base not in {".", ".."} else fallback
+
+
+def _upload_errors(
+    *, version: str, arch: str, sha256: str, commit: str, build_url: str, artifact_ref: str
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not version:
+        errors["version"] = "Give the version (e.g. 1.4.2 or 2024.06.01-3)."
+    elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$", version):
+        errors["version"] = (
+            f"{version!r} is not a version: use 1-128 letters, digits and . _ + -, "
+            "starting with a letter or digit."
+        )
+    if not arch:
+        errors["arch"] = "Give the architecture (x86_64/amd64, aarch64/arm64, … or noarch)."
+    elif normalize_arch(arch) is None:
+        errors["arch"] = f"Unknown architecture {arch!r}: use x86_64 (amd64), aarch64 (arm64), …"
+    if not sha256:
+        errors["sha256"] = "Give the file's sha256 (64 hex digits) so the upload can be checked."
+    elif not _SHA256.match(sha256.lower()):
+        errors["sha256"] = f"{sha256!r} is not a sha256: expected 64 hex digits."
+    if not _COMMIT.match(commit):
+        errors["commit"] = "A commit is at most 64 letters, digits and . _ / -."
+    if build_url:
+        try:
+            URLValidator(schemes=["http", "https"])(build_url)
+        except ValidationError:
+            errors["build_url"] = f"{build_url!r} is not an http(s) URL."
+    if artifact_ref and not PINNED_REF.match(artifact_ref):
+        errors["artifact_ref"] = (
+            "artifact_ref must be a digest-pinned reference: registry/repo@sha256:<64 hex>."
+        )
+    return errors
+
+
+def binary_version_upload(
+    *,
+    actor: Actor,
+    service: Service,
+    upload: Any,
+    version: str,
+    arch: str,
+    sha256: str,
+    commit: str = "",
+    build_url: str = "",
+    artifact_ref: str = "",
+) -> tuple[BinaryVersion, bool]:
+    """Record an uploaded binary: check it, store it by hash, create the row; (row, created).
+
+    `upload` is the streamed `HashedUploadedFile` (its `sha256` and `size` were computed while
+    it was written). The file and the row appear together or not at all: the file is stored
+    first, and removed again when the row cannot be written (unless another row uses the
+    same bytes). Re-sending an existing (version, arch) with the same bytes returns the
+    existing row (created=False).
+
+    Raises:
+        PermissionDenied: the actor is not a developer (or above) of the service's team.
+        ValidationError: a missing or malformed field, a checksum mismatch, a corrupt ELF
+            file, or an architecture that is not the file's.
+        Conflict: the (version, arch) already exists with other bytes.
+    """
+    require_team_role(
+        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="upload its binaries"
+    )
+    version, arch, sha256 = version.strip(), arch.strip(), sha256.strip()
+    commit, build_url, artifact_ref = commit.strip(), build_url.strip(), artifact_ref.strip()
+    errors = _upload_errors(
+        version=version,
+        arch=arch,
+        sha256=sha256,
+        commit=commit,
+        build_url=build_url,
+        artifact_ref=artifact_ref,
+    )
+    if upload is None:
+        errors["file"] = "Attach the binary as the multipart form field 'file'."
+    if errors:
+        raise ValidationError(errors)
+    claimed = sha256.lower()
+    actual = upload.sha256
+    if claimed != actual:
+        raise ValidationError(
+            {
+                "sha256": f"Checksum mismatch: you sent {claimed}, the received file's sha256 "
+                f"is {actual} ({upload.size} bytes). Nothing was stored."
+            }
+        )
+    try:
+        facts = analyze_binary(upload.temporary_file_path())
+    except BinaryAnalysisError as exc:
+        raise ValidationError({"file": f"Cannot read this binary: {exc}."}) from exc
+    arch_name = normalize_arch(arch) or arch
+    if facts.is_elf and facts.machine != arch_name:
+        raise ValidationError(
+            {
+                "arch": f"The file is a {facts.machine} ELF binary, but arch says {arch} "
+                f"({arch_name})."
+            }
+        )
+    existing = BinaryVersion.objects.filter(
+        service=service, version=version, arch=arch_name
+    ).first()
+    if existing is not None:
+        return _same_or_conflict(existing, actual)
+
+    filename = _clean_filename(upload.name, service.name)
+    name, stored_now = binary_store(sha256=actual, content=upload)
+    row = BinaryVersion(
+        service=service,
+        version=version,
+        arch=arch_name,
+        filename=filename,
+        file=name,
+        sha256=actual,
+        size=upload.size,
+        file_type=facts.file_type,
+        linkage=facts.linkage,
+        interpreter=facts.interpreter,
+        needed=list(facts.needed),
+        min_glibc=facts.min_glibc,
+        libc=facts.libc,
+        commit=commit,
+        build_url=build_url,
+        artifact_ref=artifact_ref,
+        uploaded_by=actor.user if actor.user is not None and actor.user.pk else None,
+        uploaded_by_token=actor.token,
+    )
+    try:
+        row.full_clean(validate_constraints=False)
+        with transaction.atomic():
+            row.save()
+            audit_record(
+                actor=actor,
+                action="binary_version.upload",
+                obj=row,
+                after={
+                    "service": service.name,
+                    "version": version,
+                    "arch": arch_name,
+                    "sha256": actual,
+                    "size": upload.size,
+                    "file_type": facts.file_type,
+                    "linkage": facts.linkage,
+                    "min_glibc": facts.min_glibc,
+                },
+            )
+    except IntegrityError:
+        _forget_file(name, actual, stored_now)
+        existing = BinaryVersion.objects.filter(
+            service=service, version=version, arch=arch_name
+        ).first()
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, actual)
+    except BaseException:
+        _forget_file(name, actual, stored_now)
+        raise
+    return row, True
+
+
+def _same_or_conflict(existing: BinaryVersion, sha256: str) -> tuple[BinaryVersion, bool]:
+    if existing.sha256 == sha256:
+        return existing, False
+    raise Conflict(
+        f"{existing.service.name} {existing.version} ({existing.arch}) already exists with "
+        f"sha256 {existing.sha256}; versions are immutable: upload a new version.",
+        code="duplicate",
+    )
+
+
+def _forget_file(name: str, sha256: str, stored_now: bool) -> None:
+    """Remove a file stored for a row that was not written (unless a row uses the bytes)."""
+    if (
+        stored_now
+        and not BinaryVersion.objects.filter(sha256=sha256)
+        .exclude(state=BinaryState.PURGED)
+        .exists()
+    ):
+        binary_delete(name)
+
+
+def binary_version_yank(*, actor: Actor, binary_version: BinaryVersion) -> BinaryVersion:
+    """Hide a version from new releases; releases that use it keep working."""
+    require_team_role(
+        actor=actor,
+        team=binary_version.service.team,
+        minimum=Role.DEVELOPER,
+        what="yank its binaries",
+    )
+    with transaction.atomic():
+        updated = BinaryVersion.objects.filter(
+            pk=binary_version.pk, state=BinaryState.ACTIVE
+        ).update(state=BinaryState.YANKED)
+        if not updated:
+            binary_version.refresh_from_db(fields=["state"])
+            raise IllegalTransition(
+                f"{binary_version} is {binary_version.state}; only active versions can be yanked."
+            )
+        binary_version.state = BinaryState.YANKED
+        audit_record(
+            actor=actor,
+            action="binary_version.yank",
+            obj=binary_version,
+            before={"state": BinaryState.ACTIVE},
+            after={"state": BinaryState.YANKED},
+        )
+    return binary_version
+
+
+def binary_version_artifact_push(
+    *, actor: Actor, binary_version: BinaryVersion
+) -> tuple[Job, bool]:
+    """Start the job that pushes the binary to the registry as an OCI image; (job, created).
+
+    One live push per binary version (an idempotency key): asking again while one is queued
+    or running returns that job. The job does nothing when `artifact_ref` is already set and
+    its digest still resolves.
+
+    Raises:
+        PermissionDenied: the actor is not a developer (or above) of the service's team.
+        Conflict: the version is yanked or purged (its bytes are not for new releases).
+    """
+    service = binary_version.service
+    require_team_role(
+        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="push its binaries"
+    )
+    if binary_version.state != BinaryState.ACTIVE:
+        raise Conflict(
+            f"{binary_version} is {binary_version.state}; only active versions can be pushed "
+            "as an OCI artifact.",
+            code="not_active",
+        )
+    return job_create(
+        kind=ARTIFACT_JOB_KIND,
+        actor=actor,
+        params={"binary_version_id": binary_version.pk},
+        target=binary_version,
+        team=service.team,
+        idempotency_key=f"binary-artifact:{binary_version.pk}",
+    )
+
+
+def binary_version_artifact_set(
+    *, actor: Actor, binary_version: BinaryVersion, artifact_ref: str
+) -> BinaryVersion:
+    """Record the digest-pinned OCI artifact (`host/repo@sha256:…`) holding the binary.
+
+    Raises:
+        PermissionDenied: the actor is not a developer (or above) of the service's team.
+        ValidationError: `artifact_ref` is not digest-pinned.
+    """
+    require_team_role(
+        actor=actor,
+        team=binary_version.service.team,
+        minimum=Role.DEVELOPER,
+        what="record its artifacts",
+    )
+    if not PINNED_REF.match(artifact_ref):
+        raise ValidationError(
+            {
+                "artifact_ref": "artifact_ref must be a digest-pinned reference: "
+                f"registry/repo@sha256:<64 hex>, got {artifact_ref!r}."
+            }
+        )
+    with transaction.atomic():
+        before = (
+            BinaryVersion.objects.select_for_update()
+            .filter(pk=binary_version.pk)
+            .values_list("artifact_ref", flat=True)
+            .get()
+        )
+        BinaryVersion.objects.filter(pk=binary_version.pk).update(artifact_ref=artifact_ref)
+        binary_version.artifact_ref = artifact_ref
+        audit_record(
+            actor=actor,
+            action="binary_version.artifact",
+            obj=binary_version,
+            before={"artifact_ref": before},
+            after={"artifact_ref": artifact_ref},
+        )
+    return binary_version
+
+
+def binary_versions_in_use() -> set[int]:
+    """Ids of binary versions a live release (newest per deployment) or a deployment uses."""
+    live = Release.objects.filter(
+        pk__in=Deployment.objects.annotate(last=Max("releases__id")).values("last")
+    ).values_list("binary_version_id", flat=True)
+    current = Deployment.objects.exclude(binary_version=None).values_list(
+        "binary_version_id", flat=True
+    )
+    return set(live) | set(current)
+
+
+def binary_versions_purge(
+    *, actor: Actor, keep: int | None = None, log: Callable[[str], None] = lambda _: None
+) -> dict[str, int]:
+    """Retention: per service keep the newest `keep` versions plus every version in use.
+
+    Older versions become `purged` (row kept for history) and their file is deleted unless
+    a remaining version has the same bytes.
+    """
+    keep = settings.PORTAL_BINARY_KEEP if keep is None else keep
+    in_use = binary_versions_in_use()
+    purged = files = 0
+    for service in Service.objects.order_by("name"):
+        versions = list(
+            service.binary_versions.exclude(state=BinaryState.PURGED).order_by("-created_at", "-id")
+        )
+        for bv in versions[keep:]:
+            if bv.pk in in_use:
+                continue
+            with transaction.atomic():
+                updated = BinaryVersion.objects.filter(pk=bv.pk, state=bv.state).update(
+                    state=BinaryState.PURGED
+                )
+                if not updated:
+                    continue
+                audit_record(
+                    actor=actor,
+                    action="binary_version.purge",
+                    obj=bv,
+                    before={"state": bv.state},
+                    after={"state": BinaryState.PURGED},
+                )
+            purged += 1
+            still_used = BinaryVersion.objects.filter(sha256=bv.sha256).exclude(
+                state=BinaryState.PURGED
+            )
+            if not still_used.exists():
+                binary_delete(bv.file)
+                files += 1
+            log(f"purged {bv} ({bv.sha256[:12]})")
+    return {"purged": purged, "files_deleted": files, "kept_in_use": len(in_use)}

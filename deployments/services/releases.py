@@ -1,0 +1,255 @@
+"""Writes of releases: render, validate and store the next one, or roll back to an old one."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.urls import reverse
+
+from images.models import ImageVersion
+from portal.actors import Actor
+from portal.audit import audit_record
+from portal.choices import Role
+from portal.teams import require_team_role
+
+from ..choices import DeliveryStrategy, DeploymentMode
+from ..manifests import (
+    IMAGE_VOLUME_MIN_K8S,
+    ManifestError,
+    ManifestInput,
+    render_app_dockerfile,
+    render_deployment,
+)
+from ..models import BinaryVersion, Deployment, Release
+from ..validation import validate_manifest
+from ._common import check_binary, check_runtime
+
+_K8S_MINOR = re.compile(r"^v?(\d+)\.(\d+)")
+
+
+def binary_download_url(binary: BinaryVersion) -> str:
+    """The absolute URL nodes and init containers download the binary from."""
+    path = reverse("api:binary-version-download", kwargs={"pk": binary.pk})
+    return settings.PORTAL_URL.rstrip("/") + path
+
+
+def manifest_input_for(
+    *,
+    deployment: Deployment,
+    number: int,
+    binary: BinaryVersion,
+    runtime: ImageVersion,
+) -> ManifestInput:
+    """The renderer's plain values for a release of `deployment` (no I/O beyond reads)."""
+    environment = deployment.environment
+    service = deployment.service
+    strategy = (
+        environment.delivery_strategy if deployment.mode == DeploymentMode.VOLUME else "image"
+    )
+    resources = deployment.resources or {}
+    return ManifestInput(
+        service=service.name,
+        team=service.team.name,
+        environment=environment.name,
+        namespace=environment.namespace,
+        release=number,
+        strategy=strategy,
+        runtime_image=runtime.pull_ref,
+        binary_version=binary.version,
+        binary_sha256=binary.sha256,
+        binary_filename=binary.filename,
+        binary_download_url=binary_download_url(binary),
+        binary_artifact_ref=binary.artifact_ref,
+        app_image=deployment.app_image,
+        command=tuple(deployment.command),
+        args=tuple(deployment.args),
+        env=tuple((item["name"], item["value"]) for item in deployment.env),
+        ports=tuple(deployment.ports),
+        replicas=deployment.replicas,
+        cpu_request=resources.get("cpu_request", ""),
+        memory_request=resources.get("memory_request", ""),
+        cpu_limit=resources.get("cpu_limit", ""),
+        memory_limit=resources.get("memory_limit", ""),
+        hostpath_root=environment.hostpath_root,
+        portal_url=settings.PORTAL_URL,
+        arch="" if binary.arch == "noarch" else binary.arch,
+        fetch_token_secret=environment.fetch_token_secret,
+    )
+
+
+def _render(
+    m: ManifestInput, *, k8s_version: str, deployment: Deployment
+) -> tuple[str, str, dict[str, Any]]:
+    """(manifest YAML, Dockerfile, validation) or ValidationError with every problem."""
+    dockerfile = ""
+    manifest = ""
+    try:
+        if m.strategy == "image":
+            dockerfile = render_app_dockerfile(
+                m.runtime_image, m.binary_filename, m.command, m.args
+            )
+            if not m.app_image:
+                return (
+                    "",
+                    dockerfile,
+                    {
+                        "valid": True,
+                        "errors": [],
+                        "k8s_version_used": "",
+                        "note": "Image mode: build this Dockerfile and set the deployment's "
+                        "app_image to get a Deployment manifest.",
+                    },
+                )
+        manifest = render_deployment(m, k8s_version=k8s_version)
+    except ManifestError as exc:
+        raise ValidationError({"manifest": list(exc.errors)}) from exc
+    result = validate_manifest(manifest, k8s_version)
+    if not result.valid:
+        raise ValidationError(
+            {
+                "manifest": [
+                    f"Kubernetes {result.k8s_version_used} strict validation failed: "
+                    + "; ".join(result.errors)
+                ]
+            }
+        )
+    return (
+        manifest,
+        dockerfile,
+        {
+            "valid": True,
+            "errors": [],
+            "k8s_version_used": result.k8s_version_used,
+        },
+    )
+
+
+def _check_artifact(binary: BinaryVersion, deployment: Deployment) -> None:
+    """An imageVolume release mounts the binary's OCI artifact: refuse one without it.
+
+    Environments below Kubernetes 1.35 are left to the renderer, whose message (image
+    volumes need 1.35) is the one that helps there.
+    """
+    environment = deployment.environment
+    if (
+        deployment.mode != DeploymentMode.VOLUME
+        or environment.delivery_strategy != DeliveryStrategy.IMAGE_VOLUME
+        or binary.artifact_ref
+    ):
+        return
+    match = _K8S_MINOR.match(environment.k8s_version)
+    if match is None or (int(match.group(1)), int(match.group(2))) < IMAGE_VOLUME_MIN_K8S:
+        return
+    raise ValidationError(
+        {
+            "binary_version": (
+                f"{binary} has no OCI artifact (binary_artifact_ref), and environment "
+                f"{environment.name} delivers binaries as image volumes: push it as an OCI "
+                f'artifact first: POST /api/v1/binaries/{binary.pk}/artifact/ (or "Push as OCI '
+                f'artifact" on the service page), wait for the job, then create the release again.'
+            )
+        }
+    )
+
+
+def release_create(
+    *,
+    actor: Actor,
+    deployment: Deployment,
+    binary_version: BinaryVersion | None = None,
+    runtime_version: ImageVersion | None = None,
+    rollback_of: Release | None = None,
+) -> Release:
+    """Render, validate and store the next release of `deployment`.
+
+    The binary and runtime versions default to the deployment's current ones; the new
+    tuple becomes the deployment's current one. A yanked or purged binary and a runtime
+    version that is not approved are refused (a rollback may return to a superseded
+    runtime version, never to a revoked one). Nothing is stored when rendering or strict
+    validation fails.
+
+    Raises:
+        PermissionDenied: the actor is not a developer of the service's team.
+        ValidationError: refused versions, bad values, or the validator's errors.
+    """
+    service = deployment.service
+    require_team_role(
+        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="release this service"
+    )
+    binary = binary_version or deployment.binary_version
+    runtime = runtime_version or deployment.runtime_version
+    if binary is None:
+        raise ValidationError(
+            {"binary_version": f"{deployment} has no binary version yet: give binary_version."}
+        )
+    check_binary(binary, service)
+    check_runtime(runtime, allow_superseded=rollback_of is not None)
+    environment = deployment.environment
+    _check_artifact(binary, deployment)
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        number = (locked.releases.aggregate(n=Max("number"))["n"] or 0) + 1
+        m = manifest_input_for(deployment=deployment, number=number, binary=binary, runtime=runtime)
+        manifest, dockerfile, validation = _render(
+            m, k8s_version=environment.k8s_version, deployment=deployment
+        )
+        release = Release(
+            deployment=deployment,
+            number=number,
+            strategy=m.strategy,
+            binary_version=binary,
+            runtime_version=runtime,
+            binary_sha256=binary.sha256,
+            base_digest=runtime.digest,
+            manifest_yaml=manifest,
+            dockerfile=dockerfile,
+            manifest_sha256=hashlib.sha256(manifest.encode()).hexdigest() if manifest else "",
+            k8s_version=environment.k8s_version,
+            validation=validation,
+            created_by=actor.user if actor.user is not None and actor.user.pk else None,
+            created_by_token=actor.token,
+            rollback_of=rollback_of,
+        )
+        release.full_clean(validate_constraints=False)
+        release.save()
+        before = {
+            "binary_version": locked.binary_version_id,
+            "runtime_version": locked.runtime_version_id,
+        }
+        Deployment.objects.filter(pk=deployment.pk).update(
+            binary_version=binary, runtime_version=runtime
+        )
+        deployment.binary_version, deployment.runtime_version = binary, runtime
+        audit_record(
+            actor=actor,
+            action="release.create",
+            obj=release,
+            before=before,
+            after={
+                "number": number,
+                "binary_version": binary.pk,
+                "runtime_version": runtime.pk,
+                "binary_sha256": binary.sha256,
+                "base_digest": runtime.digest,
+                "manifest_sha256": release.manifest_sha256,
+                "rollback_of": rollback_of.number if rollback_of else None,
+            },
+        )
+    return release
+
+
+def release_rollback(*, actor: Actor, release: Release) -> Release:
+    """A new release of the same deployment with `release`'s binary and runtime versions."""
+    return release_create(
+        actor=actor,
+        deployment=release.deployment,
+        binary_version=release.binary_version,
+        runtime_version=release.runtime_version,
+        rollback_of=release,
+    )

@@ -1,0 +1,31 @@
+"""Teams and roles: the one check every app's services make before they write for a team."""
+
+from __future__ import annotations
+
+from rest_framework.exceptions import PermissionDenied
+
+from .actors import Actor
+from .choices import role_at_least
+from .models import Team
+
+
+def require_team_role(*, actor: Actor, team: Team, minimum: str, what: str) -> None:
+    """Refuse (403) unless the actor holds at least `minimum` in `team`.
+
+    Tokens act for their own team only (as its maintainer at most); platform admins of
+    another team are not members and are refused like anyone else.
+
+    Raises:
+        PermissionDenied: the actor's role in `team` is missing or below `minimum`; the
+            message says who may `what`.
+    """
+    role = actor.role_in(team)
+    if role is None or not role_at_least(role, minimum):
+        who = (
+            "This token belongs to another team"
+            if actor.token is not None
+            else (f"You are not a {minimum} of team {team.name}")
+        )
+        if actor.token is not None and actor.token.team_id == team.pk:
+            who = f"This token's team role is below {minimum}"
+        raise PermissionDenied(f"{who}: only team {team.name} ({minimum} or above) may {what}.")

@@ -1,0 +1,66 @@
+"""require_team_role: the team/role check every app's services make before they write."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.exceptions import PermissionDenied
+
+from portal.actors import Actor
+from portal.auth import token_create
+from portal.choices import Role, Scope
+from portal.teams import require_team_role
+
+pytestmark = pytest.mark.django_db
+
+
+def _token_actor(team) -> Actor:
+    token, _ = token_create(
+        team=team, name="ci", scopes=[Scope.SERVICES_READ], actor=Actor.system_actor("test")
+    )
+    return Actor(token=token)
+
+
+@pytest.mark.parametrize(
+    ("role", "minimum", "allowed"),
+    [
+        (Role.VIEWER, Role.DEVELOPER, False),
+        (Role.DEVELOPER, Role.DEVELOPER, True),
+        (Role.MAINTAINER, Role.DEVELOPER, True),
+        (Role.DEVELOPER, Role.MAINTAINER, False),
+    ],
+)
+def test_members_need_the_minimum_role(make_user, service_team, role, minimum, allowed):
+    actor = Actor(user=make_user("member", service_team, role))
+    if allowed:
+        require_team_role(actor=actor, team=service_team, minimum=minimum, what="deploy")
+        return
+    with pytest.raises(PermissionDenied) as refused:
+        require_team_role(actor=actor, team=service_team, minimum=minimum, what="deploy")
+    assert str(refused.value.detail) == (
+        f"You are not a {minimum} of team payments: only team payments ({minimum} or above) "
+        "may deploy."
+    )
+
+
+def test_platform_admins_of_another_team_are_refused(admin_user, service_team):
+    with pytest.raises(PermissionDenied, match="You are not a developer of team payments"):
+        require_team_role(
+            actor=Actor(user=admin_user), team=service_team, minimum=Role.DEVELOPER, what="deploy"
+        )
+
+
+def test_tokens_act_for_their_own_team_as_maintainer_at_most(service_team, platform_team):
+    own = _token_actor(service_team)
+    require_team_role(actor=own, team=service_team, minimum=Role.MAINTAINER, what="create services")
+    with pytest.raises(PermissionDenied) as below:
+        require_team_role(
+            actor=own, team=service_team, minimum=Role.PLATFORM_ADMIN, what="review images"
+        )
+    assert str(below.value.detail).startswith("This token's team role is below platform-admin:")
+    with pytest.raises(PermissionDenied) as other:
+        require_team_role(
+            actor=_token_actor(platform_team), team=service_team, minimum=Role.VIEWER, what="read"
+        )
+    assert str(other.value.detail) == (
+        "This token belongs to another team: only team payments (viewer or above) may read."
+    )
