@@ -43,9 +43,9 @@ from .manifests import (
     render_deployment,
     resource_errors,
 )
+from .manifests.validation import validate_manifest
 from .models import BinaryVersion, Deployment, Environment, Release, Service
 from .storage import binary_delete, binary_store
-from .validation import validate_manifest
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")

@@ -20,7 +20,10 @@ through environment variables or a data file, never by text substitution.
 
 Modules: `inputs` (`ManifestInput`, its constants, `ManifestError`), `checks` (the input
 checks), `dumper` (YAML), `pod` (pod blocks shared by the renderers), one module per renderer
-(`deployment`, `daemonset`, `dockerfile`) and `scripts` (``fetch.sh``, ``sync.sh``, ``lib.sh``).
+(`deployment`, `daemonset`, `dockerfile`), `scripts` (``fetch.sh``, ``sync.sh``, ``lib.sh``)
+and `validation`: strict offline schema validation of rendered YAML. Import that one from
+``deployments.manifests.validation``: it is not re-exported here, so rendering does not pay
+for loading jsonschema and the Kubernetes schemas.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from deployments.manifests import (
     render_deployment,
     render_hostpath_daemonset,
 )
-from deployments.validation import (
+from deployments.manifests.validation import (
     schema_version_for,
     supported_versions,
     validate_manifest,
