@@ -125,7 +125,7 @@ def render_hostpath_daemonset(
     }
     annotations = {ANNOTATION_PORTAL: portal_url} if portal_url else {}
     entries_text = "".join(f"{line}\n" for line in sorted(lines))
-    config_map = {
+    config_map: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},

@@ -95,7 +95,8 @@ def _app_container(m: ManifestInput, *, image: str) -> dict[str, Any]:
     resources = _resources(m)
     if resources:
         container["resources"] = resources
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - the pod's own emptyDir
+    # S108: /tmp here is the pod's own emptyDir, not a shared temporary directory.
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108
     if m.strategy != "image":
         mounts.insert(0, {"name": "binary", "mountPath": m.mount_path, "readOnly": True})
     container["volumeMounts"] = mounts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import yaml
@@ -33,13 +33,15 @@ class _Dumper(yaml.SafeDumper):
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     tag = "tag:yaml.org,2002:str"
+    # types-PyYAML leaves BaseResolver.resolve unannotated; it returns the resolved tag.
+    resolve: Callable[[type[yaml.Node], str, tuple[bool, bool]], str] = dumper.resolve
     if isinstance(value, _Literal) and "\n" in value:
         return dumper.represent_scalar(tag, str(value), style="|")
     if (
         _PLAIN_SAFE.match(value)
         and value.lower() not in _YAML_KEYWORDS
         and not value.endswith(":")
-        and dumper.resolve(yaml.ScalarNode, value, (True, False)) == tag
+        and resolve(yaml.ScalarNode, value, (True, False)) == tag
     ):
         return dumper.represent_scalar(tag, value)
     printable_ascii = all(" " <= char <= "~" for char in value)
