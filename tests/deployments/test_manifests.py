@@ -520,6 +520,29 @@ def test_rendered_scripts_are_the_sh_files() -> None:
         assert not set(defined) & set(functions), f"{name} redefines a lib.sh function"
 
 
+def test_rendered_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    """What pods run (lib.sh spliced in) passes shellcheck, not only the files in the tree."""
+    if not shutil.which("shellcheck"):
+        pytest.skip("needs shellcheck (scripts/ensure-system-packages installs it)")
+    config_map = next(yaml.safe_load_all(_daemonset_yaml()))
+    text = render_deployment(base_input(strategy="initFetch"), k8s_version="1.33")
+    init = yaml.safe_load(text)["spec"]["template"]["spec"]["initContainers"][0]
+    for name, script in (
+        ("sync.sh", config_map["data"]["sync.sh"]),
+        ("fetch.sh", init["command"][2]),
+    ):
+        path = tmp_path / name
+        path.write_text(script, encoding="utf-8")
+        result = subprocess.run(
+            ["shellcheck", "--shell=sh", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 # --- the shell scripts, run for real with sh against a local HTTP server ------------------
 
 

@@ -22,7 +22,10 @@ sync_one() {
     return 0
   fi
   stage="$HOSTPATH_ROOT/.staging/$1.$2.$$"
-  rm -rf "$stage" && mkdir -p "$stage" || { fail "cannot create $stage"; return 1; }
+  if ! { rm -rf "$stage" && mkdir -p "$stage"; }; then
+    fail "cannot create $stage"
+    return 1
+  fi
   if ! fetch "$5" "$stage/$4"; then
     rm -rf "$stage"
     fail "download failed for $1 $2: $5"
@@ -32,8 +35,11 @@ sync_one() {
     rm -rf "$stage"
     return 1
   fi
-  chmod 0555 "$stage/$4" && chmod 0755 "$stage" && mkdir -p "$HOSTPATH_ROOT/$1" \
-    || { rm -rf "$stage"; fail "cannot prepare $dir"; return 1; }
+  if ! { chmod 0555 "$stage/$4" && chmod 0755 "$stage" && mkdir -p "$HOSTPATH_ROOT/$1"; }; then
+    rm -rf "$stage"
+    fail "cannot prepare $dir"
+    return 1
+  fi
   if [ -e "$dir" ]; then
     rm -rf "$dir" || { fail "cannot replace $dir"; return 1; }
   fi
