@@ -26,8 +26,8 @@ from ..manifests import (
     render_app_dockerfile,
     render_deployment,
 )
+from ..manifests.validation import validate_manifest
 from ..models import BinaryVersion, Deployment, Release
-from ..validation import validate_manifest
 from ._common import check_binary, check_runtime
 
 _K8S_MINOR = re.compile(r"^v?(\d+)\.(\d+)")

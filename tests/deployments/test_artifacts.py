@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deployments.manifests.validation import validate_manifest
 from deployments.models import BinaryVersion, Service
-from deployments.validation import validate_manifest
 from images.models import Registry
 from portal.jobs import job_execute
 from portal.models import AuditEntry, Job

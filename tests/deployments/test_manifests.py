@@ -8,6 +8,7 @@ import http.server
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -31,13 +32,14 @@ from deployments.manifests import (
     render_deployment,
     render_hostpath_daemonset,
 )
-from deployments.validation import (
+from deployments.manifests.validation import (
     schema_version_for,
     supported_versions,
     validate_manifest,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
+SCRIPTS = Path(__file__).resolve().parents[2] / "deployments" / "manifests" / "scripts"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 RUNTIME = f"registry.example.com/runtime/debian12@{DIGEST}"
 SHA = hashlib.sha256(b"orders binary").hexdigest()
@@ -486,6 +488,59 @@ def test_fetch_token_comes_from_a_secret_never_from_the_manifest() -> None:
         assert "kind: Secret" not in text and "bip_" not in text
     assert "kind: Secret" not in _daemonset_yaml()
     assert "Authorization: Bearer" in config_map["data"]["sync.sh"]
+
+
+# --- the shell scripts are their .sh files ------------------------------------------------
+
+
+def _shipped(name: str) -> str:
+    """What a pod runs for scripts/<name>: the file, with lib.sh's body where it sources lib.sh."""
+    script = (SCRIPTS / name).read_text(encoding="utf-8")
+    library = (SCRIPTS / "lib.sh").read_text(encoding="utf-8").split("\n\n", 1)[1]
+    source = '# shellcheck source=SCRIPTDIR/lib.sh\n. "$(dirname "$0")/lib.sh"\n'
+    assert script.count(source) == 1, f"{name} must source lib.sh once"
+    return script.replace(source, library)
+
+
+def test_rendered_scripts_are_the_sh_files() -> None:
+    config_map = next(yaml.safe_load_all(_daemonset_yaml()))
+    assert config_map["data"]["sync.sh"] == _shipped("sync.sh")
+    text = render_deployment(base_input(strategy="initFetch"), k8s_version="1.33")
+    init = yaml.safe_load(text)["spec"]["template"]["spec"]["initContainers"][0]
+    assert init["command"] == ["sh", "-c", _shipped("fetch.sh")]
+    # One source for the shared functions: they are defined in lib.sh only.
+    functions = re.findall(
+        r"^(\w+)\(\) \{$", (SCRIPTS / "lib.sh").read_text(encoding="utf-8"), re.MULTILINE
+    )
+    assert {"fail", "check_entry", "check_token", "fetch", "refused", "verify"} <= set(functions)
+    for name in ("fetch.sh", "sync.sh"):
+        defined = re.findall(
+            r"^(\w+)\(\) \{$", (SCRIPTS / name).read_text(encoding="utf-8"), re.MULTILINE
+        )
+        assert not set(defined) & set(functions), f"{name} redefines a lib.sh function"
+
+
+def test_rendered_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    """What pods run (lib.sh spliced in) passes shellcheck, not only the files in the tree."""
+    if not shutil.which("shellcheck"):
+        pytest.skip("needs shellcheck (scripts/ensure-system-packages installs it)")
+    config_map = next(yaml.safe_load_all(_daemonset_yaml()))
+    text = render_deployment(base_input(strategy="initFetch"), k8s_version="1.33")
+    init = yaml.safe_load(text)["spec"]["template"]["spec"]["initContainers"][0]
+    for name, script in (
+        ("sync.sh", config_map["data"]["sync.sh"]),
+        ("fetch.sh", init["command"][2]),
+    ):
+        path = tmp_path / name
+        path.write_text(script, encoding="utf-8")
+        result = subprocess.run(
+            ["shellcheck", "--shell=sh", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- the shell scripts, run for real with sh against a local HTTP server ------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from deployments.manifests.validation import validate_manifest
 from deployments.models import Deployment, Environment, Release
-from deployments.validation import validate_manifest
 from tests.deployments.factories import (
     BinaryVersionFactory,
     DeploymentFactory,

@@ -1,0 +1,225 @@
+"""Checks of the input values: every problem is collected as a message naming the field.
+
+`_check_input` checks a whole `ManifestInput`; the ``_check_*`` helpers append to an error
+list and are shared by the renderers that take plain arguments (DaemonSet, Dockerfile).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+from .inputs import _ARCH_TO_GOARCH, STRATEGIES, ManifestInput
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_PINNED_IMAGE = re.compile(
+    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+)"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"@(?P<digest>sha256:[0-9a-f]{64})$"
+)
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
+_QUANTITY = re.compile(r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[A-Za-z]{0,2})$")
+_QUANTITY_SUFFIX = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_K8S_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?$")
+
+
+def _quantity(value: str) -> Decimal | None:
+    match = _QUANTITY.match(value)
+    if match is None or match.group("suffix") not in _QUANTITY_SUFFIX:
+        return None
+    try:
+        return Decimal(match.group("number")) * _QUANTITY_SUFFIX[match.group("suffix")]
+    except InvalidOperation:
+        return None
+
+
+def _k8s_minor(version: str) -> tuple[int, int] | None:
+    match = _K8S_VERSION.match(version.strip())
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def _check_url(errors: list[str], field: str, url: str, *, required: bool) -> None:
+    if not url:
+        if required:
+            errors.append(f"{field} is required")
+        return
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.netloc
+        or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url)
+    ):
+        errors.append(f"{field} must be an http(s) URL without spaces or control characters")
+
+
+def _check_path(errors: list[str], field: str, path: str) -> None:
+    if not _PATH.match(path) or posixpath.normpath(path) != path or path == "/":
+        errors.append(
+            f"{field} must be an absolute, normalised path of letters, digits and ._-/ "
+            f"(not '/'), got {path!r}"
+        )
+
+
+def _check_pinned(errors: list[str], field: str, ref: str) -> None:
+    if not _PINNED_IMAGE.match(ref):
+        errors.append(
+            f"{field} must be a digest-pinned reference like "
+            f"registry.example.com/team/image@sha256:<64 hex>, got {ref!r}"
+        )
+
+
+def _check_text(errors: list[str], field: str, value: object) -> None:
+    if not isinstance(value, str):
+        errors.append(f"{field} must be a string, got {type(value).__name__}")
+    elif "\x00" in value:
+        errors.append(f"{field} must not contain NUL characters")
+
+
+def resource_errors(
+    *, cpu_request: str = "", memory_request: str = "", cpu_limit: str = "", memory_limit: str = ""
+) -> list[str]:
+    """Problems with requests/limits ("" = not set): bad quantities, a limit below its request."""
+    values = {
+        "cpu_request": cpu_request,
+        "memory_request": memory_request,
+        "cpu_limit": cpu_limit,
+        "memory_limit": memory_limit,
+    }
+    errors: list[str] = []
+    for kind in ("cpu", "memory"):
+        parsed = {}
+        for field in (f"{kind}_request", f"{kind}_limit"):
+            value = values[field]
+            if value == "":
+                continue
+            amount = _quantity(value) if isinstance(value, str) else None
+            if amount is None:
+                errors.append(
+                    f"{field} must be a Kubernetes quantity such as 250m, 1, 512Mi, 2Gi, "
+                    f"got {value!r}"
+                )
+            else:
+                parsed[field] = amount
+        if len(parsed) == 2 and parsed[f"{kind}_limit"] < parsed[f"{kind}_request"]:
+            errors.append(
+                f"{kind}_limit {values[kind + '_limit']} is below "
+                f"{kind}_request {values[kind + '_request']}"
+            )
+    return errors
+
+
+def _check_input(m: ManifestInput) -> list[str]:
+    errors: list[str] = []
+    for field in ("service", "environment", "namespace"):
+        value = getattr(m, field)
+        if not isinstance(value, str) or not _DNS_LABEL.match(value):
+            errors.append(
+                f"{field} must be a DNS-1123 label (lowercase letters, digits, '-', "
+                f"at most 63 characters), got {value!r}"
+            )
+    if not _LABEL_VALUE.match(m.team) or not m.team:
+        errors.append(f"team must be a valid label value (at most 63 characters), got {m.team!r}")
+    if not errors and len(f"{m.service}-{m.environment}") > 63:
+        errors.append("service and environment names together exceed 62 characters")
+    if isinstance(m.release, bool) or not isinstance(m.release, int) or m.release < 1:
+        errors.append(f"release must be a positive integer, got {m.release!r}")
+    if m.strategy not in STRATEGIES:
+        errors.append(f"strategy must be one of {', '.join(STRATEGIES)}, got {m.strategy!r}")
+    _check_pinned(errors, "runtime_image", m.runtime_image)
+    if not _VERSION.match(m.binary_version):
+        errors.append(
+            "binary_version must be 1-128 letters, digits and ._+- starting with a letter or "
+            f"digit, got {m.binary_version!r}"
+        )
+    if not _SHA256.match(m.binary_sha256):
+        errors.append(f"binary_sha256 must be 64 lowercase hex digits, got {m.binary_sha256!r}")
+    if not _FILENAME.match(m.binary_filename):
+        errors.append(
+            "binary_filename must be a plain file name (letters, digits, ._+-, no '/'), "
+            f"got {m.binary_filename!r}"
+        )
+    _check_url(
+        errors,
+        "binary_download_url",
+        m.binary_download_url,
+        required=m.strategy in {"hostPath", "initFetch"},
+    )
+    _check_url(errors, "portal_url", m.portal_url, required=False)
+    if m.strategy == "initFetch":
+        _check_secret_name(errors, "fetch_token_secret", m.fetch_token_secret)
+    if m.strategy == "imageVolume":
+        _check_pinned(errors, "binary_artifact_ref", m.binary_artifact_ref)
+    if m.strategy == "image":
+        _check_pinned(errors, "app_image", m.app_image)
+    for index, item in enumerate(m.command):
+        _check_text(errors, f"command[{index}]", item)
+    for index, item in enumerate(m.args):
+        _check_text(errors, f"args[{index}]", item)
+    seen: set[str] = set()
+    for index, pair in enumerate(m.env):
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            errors.append(f"env[{index}] must be a (name, value) pair")
+            continue
+        name, value = pair
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            errors.append(f"env[{index}] name must match [-._a-zA-Z][-._a-zA-Z0-9]*, got {name!r}")
+        elif name in seen:
+            errors.append(f"env name {name!r} appears twice")
+        seen.add(name if isinstance(name, str) else "")
+        _check_text(errors, f"env {name!r} value", value)
+    if len(set(m.ports)) != len(m.ports):
+        errors.append("ports must not repeat")
+    for port in m.ports:
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            errors.append(f"ports must be integers 1-65535, got {port!r}")
+    if isinstance(m.replicas, bool) or not isinstance(m.replicas, int) or m.replicas < 0:
+        errors.append(f"replicas must be an integer >= 0, got {m.replicas!r}")
+    errors.extend(
+        resource_errors(
+            cpu_request=m.cpu_request,
+            memory_request=m.memory_request,
+            cpu_limit=m.cpu_limit,
+            memory_limit=m.memory_limit,
+        )
+    )
+    _check_path(errors, "hostpath_root", m.hostpath_root)
+    _check_path(errors, "mount_path", m.mount_path)
+    if m.mount_path == "/tmp":  # noqa: S108 - a path compared, not a temp file
+        errors.append("mount_path must not be /tmp (the pod's scratch space)")
+    if m.arch and m.arch not in _ARCH_TO_GOARCH:
+        errors.append(f"arch {m.arch!r} is not one of {', '.join(sorted(_ARCH_TO_GOARCH))}")
+    return errors
+
+
+def _check_secret_name(errors: list[str], field: str, name: object) -> None:
+    if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        errors.append(
+            f"{field} must be a Secret name (DNS-1123 subdomain: lowercase letters, digits, "
+            f"'-' and '.', at most 253 characters), got {name!r}"
+        )

@@ -1,0 +1,65 @@
+"""The YAML dumper: kubectl-style indentation, strings no YAML reader can mistake."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import yaml
+
+
+class _Literal(str):
+    """A multi-line text (script, data file) emitted in literal block style when possible."""
+
+    __slots__ = ()
+
+
+# Plain (unquoted) only for strings nobody's YAML parser can read as anything but a string:
+# starts with a letter or '/', no ': ' or ' #', and not a YAML 1.1 / 1.2 keyword.
+_PLAIN_SAFE = re.compile(r"^[A-Za-z/][A-Za-z0-9._/@:+-]*$")
+_YAML_KEYWORDS = frozenset(
+    "y n yes no on off true false null nan inf".split()  # go-yaml v2 reads y/n as booleans
+)
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that never lets a string be re-read as another type by any YAML reader."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        # Indent sequences inside mappings (kubectl style) instead of PyYAML's flush style.
+        super().increase_indent(flow, False)
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    tag = "tag:yaml.org,2002:str"
+    # types-PyYAML leaves BaseResolver.resolve unannotated; it returns the resolved tag.
+    resolve: Callable[[type[yaml.Node], str, tuple[bool, bool]], str] = dumper.resolve
+    if isinstance(value, _Literal) and "\n" in value:
+        return dumper.represent_scalar(tag, str(value), style="|")
+    if (
+        _PLAIN_SAFE.match(value)
+        and value.lower() not in _YAML_KEYWORDS
+        and not value.endswith(":")
+        and resolve(yaml.ScalarNode, value, (True, False)) == tag
+    ):
+        return dumper.represent_scalar(tag, value)
+    printable_ascii = all(" " <= char <= "~" for char in value)
+    return dumper.represent_scalar(tag, value, style="'" if printable_ascii else '"')
+
+
+_Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(_Literal, _represent_str)
+
+
+def to_yaml(documents: Iterable[dict[str, Any]]) -> str:
+    """Serialise Kubernetes objects as multi-document YAML, keys in insertion order."""
+    return yaml.dump_all(
+        list(documents),
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        explicit_start=True,
+        width=4096,
+    )
