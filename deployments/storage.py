@@ -31,7 +31,7 @@ def binary_storage_name(sha256: str) -> str:
     return f"{PREFIX}/{sha256[:2]}/{sha256}"
 
 
-def binary_store(*, sha256: str, content: File) -> tuple[str, bool]:
+def binary_store(*, sha256: str, content: File[bytes]) -> tuple[str, bool]:
     """Store `content` under its hash; return (name, stored_now).
 
     `stored_now` is False when the same bytes were already stored (nothing written), so the

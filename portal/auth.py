@@ -213,5 +213,5 @@ def required_scope(request: Any, view: Any) -> str | None:
     action = getattr(view, "action", None)
     for key in (action, request.method, "*"):
         if key is not None and key in scopes:
-            return scopes[key]
+            return str(scopes[key])
     raise exceptions.PermissionDenied("This endpoint declares no scope for this operation.")
