@@ -16,6 +16,7 @@ from django.utils import timezone
 from portal.actors import Actor
 from portal.audit import audit_record
 
+from .catalog_cache import policy_catalog
 from .choices import ImageStatus, OsFamily, VersionState
 from .lifecycle import lifecycle_for
 from .models import BaseImage, ImageVersion, Registry
@@ -32,7 +33,6 @@ from .policy import (
 )
 from .policy.engine import decode_dockerfile
 from .policy.rules import PURPOSES
-from .policy_catalog import policy_catalog
 
 SCRATCH_NOTE = "Not recommended: only for static C/C++ binaries (no libc, no shell, no CA certs)."
 ALPINE_NOTE = (
