@@ -65,14 +65,14 @@ from .recipes import (
 from .references import ReferenceError
 from .registry import ManifestInfo, RegistryClient, RegistryError, RegistryUnavailable
 from .selectors import base_image_resolve
-from .services import base_image_create, image_version_record
-from .workflow import (
-    USABLE_BASE_STATES,
+from .services import (
     auto_publish_enabled,
+    base_image_create,
     image_request_mark_building,
     image_request_mark_built,
     image_request_mark_failed,
     image_version_publish,
+    image_version_record,
     runtime_env_for,
 )
 
@@ -287,7 +287,7 @@ def resolve_recipe(target: BuildTarget) -> ResolvedRecipe:
         except ReferenceError as exc:
             raise JobFailure(f"Line {line.line}: {exc}") from exc
         version = res.version
-        if version is None or version.state not in USABLE_BASE_STATES:
+        if version is None or version.state not in VersionState.usable_as_base():
             why = "; ".join(res.reasons) or "no approved or candidate version"
             raise JobFailure(
                 f"Line {line.line}: FROM {line.image} is not an approved (or candidate) image "

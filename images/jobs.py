@@ -12,8 +12,7 @@ from portal.jobs import JobContext, JobFailure, job_kind
 from .buildjobs import build_image
 from .models import BaseImage
 from .registry import RegistryClient, RegistryError, RegistryUnavailable
-from .services import image_version_record
-from .workflow import image_request_build_failed
+from .services import image_request_build_failed, image_version_record
 
 
 @job_kind("images.registry_sync", timeout_seconds=1800, max_attempts=3, title="Registry sync")
