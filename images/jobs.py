@@ -21,10 +21,10 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
 
     Params: `image_ids` (optional list) limits the sync to those catalog entries.
     """
-    images = BaseImage.objects.select_related("registry").exclude(registry=None).order_by("name")
+    query = BaseImage.objects.select_related("registry").exclude(registry=None).order_by("name")
     if ctx.params.get("image_ids"):
-        images = images.filter(pk__in=ctx.params["image_ids"])
-    images = list(images)
+        query = query.filter(pk__in=ctx.params["image_ids"])
+    images = list(query)
     actor = Actor.system_actor(f"job:{ctx.job.pk}")
     found = created = 0
     missing: list[str] = []
@@ -33,6 +33,8 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
         ctx.check_cancelled()
         ctx.progress(int(100 * index / max(1, len(images))), f"{image.name}: listing tags")
         registry = image.registry
+        if registry is None:  # excluded by the query; the type cannot know
+            continue
         if registry.pk not in clients:
             username, password = registry.credentials()
             clients[registry.pk] = RegistryClient(
