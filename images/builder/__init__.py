@@ -10,6 +10,7 @@ Each function takes a `log` callback (one line at a time, in the caller's thread
 * `bootstrap`: a root filesystem tarball with mmdebstrap.
 * `buildah`: images committed to buildah's storage (from a rootfs, from a Dockerfile), removed.
 * `push`: a local image pushed to a registry.
+* `platform`: architecture names as image configs spell them.
 """
 
 from .bootstrap import (
@@ -23,6 +24,7 @@ from .bootstrap import (
 from .buildah import ImageResult, build_dockerfile, image_from_rootfs, oci_labels, remove_image
 from .config import BuilderConfig, CancelFn, LogFn
 from .errors import BuildCancelled, BuildError, BuildTimeout, PullUnavailable, PushUnavailable
+from .platform import OCI_ARCHITECTURES, oci_architecture
 from .push import push_image
 
 __all__ = [
@@ -37,12 +39,14 @@ __all__ = [
     "CancelFn",
     "ImageResult",
     "LogFn",
+    "OCI_ARCHITECTURES",
     "PullUnavailable",
     "PushUnavailable",
     "bootstrap_command",
     "bootstrap_rootfs",
     "build_dockerfile",
     "image_from_rootfs",
+    "oci_architecture",
     "oci_labels",
     "push_image",
     "remove_image",

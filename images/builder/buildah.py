@@ -19,6 +19,7 @@ from portal.commands import run_command
 
 from .config import BuilderConfig, CancelFn, LogFn, check_env, check_labels, check_tag
 from .errors import BuildError, PullUnavailable
+from .platform import OCI_ARCHITECTURES
 from .run import auth_file, run_tool, tls_flag, tool_env
 
 
@@ -98,11 +99,19 @@ def image_from_rootfs(
     config: BuilderConfig,
     log: LogFn,
     should_cancel: CancelFn | None = None,
+    arch: str | None = None,
 ) -> ImageResult:
-    """Turn a rootfs tarball into an image: from scratch, add, config, commit."""
+    """Turn a rootfs tarball into an image: from scratch, add, config, commit.
+
+    Args:
+        arch: the OCI architecture the image config records (`arm64`; see
+            `oci_architecture`); None leaves buildah's default, the build machine's.
+    """
     check_tag(tag)
     check_env(env)
     check_labels(labels)
+    if arch is not None and arch not in OCI_ARCHITECTURES:
+        raise ValueError(f"invalid architecture {arch!r}: an OCI name such as amd64 or arm64")
     if isinstance(cmd, str) or not all(isinstance(c, str) for c in cmd):
         raise ValueError("cmd must be a list of strings (exec form), not a shell string")
     if not Path(tar_path).is_file():
@@ -128,7 +137,10 @@ def image_from_rootfs(
                 settings += ["--env", f"{key}={value}"]
             for key, value in labels.items():
                 settings += ["--label", f"{key}={value}"]
-            settings += ["--cmd", json.dumps(list(cmd)), "--os", "linux", container]
+            settings += ["--cmd", json.dumps(list(cmd)), "--os", "linux"]
+            if arch is not None:
+                settings += ["--arch", arch]
+            settings.append(container)
             steps.append(("buildah config", config.buildah_argv(*settings)))
             steps.append(
                 (
