@@ -17,6 +17,7 @@ from images.builder import (
     BuildCancelled,
     BuildError,
     image_from_rootfs,
+    oci_architecture,
     oci_labels,
     push_image,
     remove_image,
@@ -219,6 +220,7 @@ def _push(ctx: JobContext, binary: BinaryVersion, actor: Actor) -> dict[str, Any
                 config=config,
                 log=log,
                 should_cancel=ctx.should_cancel,
+                arch=oci_architecture(binary.arch),
             )
         log.progress(60, f"pushing to {destination}")
         pushed = retry_registry(

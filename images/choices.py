@@ -42,6 +42,11 @@ class VersionState(models.TextChoices):
     SUPERSEDED = "superseded", "Superseded"
     REVOKED = "revoked", "Revoked"
 
+    @classmethod
+    def usable_as_base(cls) -> frozenset[str]:
+        """States in which a version may be built FROM (pinned by digest)."""
+        return frozenset({cls.APPROVED, cls.CANDIDATE})
+
 
 class RecipeKind(models.TextChoices):
     """How an image is made: a Dockerfile on an approved base, or an OS bootstrap."""
@@ -69,6 +74,11 @@ class RequestState(models.TextChoices):
         return frozenset(
             {cls.SUBMITTED, cls.CHANGES_REQUESTED, cls.APPROVED, cls.BUILDING, cls.SCANNING}
         )
+
+    @classmethod
+    def editable(cls) -> frozenset[str]:
+        """States in which the requester's team may still edit and submit a request."""
+        return frozenset({cls.DRAFT, cls.CHANGES_REQUESTED})
 
 
 class RequestEventKind(models.TextChoices):

@@ -190,7 +190,7 @@ def demo_builds_start(actor: Actor | None = None) -> list[tuple[str, Any, str]]:
     from portal.jobs import job_create
 
     from .models import ImageVersion
-    from .workflow import BUILD_JOB_KIND, build_idempotency_key
+    from .services import BUILD_JOB_KIND, build_idempotency_key
 
     actor = actor or Actor.system_actor("make run")
     started: list[tuple[str, Any, str]] = []

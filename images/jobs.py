@@ -12,8 +12,7 @@ from portal.jobs import JobContext, JobFailure, job_kind
 from .buildjobs import build_image
 from .models import BaseImage
 from .registry import RegistryClient, RegistryError, RegistryUnavailable
-from .services import image_version_record
-from .workflow import image_request_build_failed
+from .services import image_request_build_failed, image_version_record
 
 
 @job_kind("images.registry_sync", timeout_seconds=1800, max_attempts=3, title="Registry sync")
@@ -22,10 +21,10 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
 
     Params: `image_ids` (optional list) limits the sync to those catalog entries.
     """
-    images = BaseImage.objects.select_related("registry").exclude(registry=None).order_by("name")
+    query = BaseImage.objects.select_related("registry").exclude(registry=None).order_by("name")
     if ctx.params.get("image_ids"):
-        images = images.filter(pk__in=ctx.params["image_ids"])
-    images = list(images)
+        query = query.filter(pk__in=ctx.params["image_ids"])
+    images = list(query)
     actor = Actor.system_actor(f"job:{ctx.job.pk}")
     found = created = 0
     missing: list[str] = []
@@ -34,6 +33,8 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
         ctx.check_cancelled()
         ctx.progress(int(100 * index / max(1, len(images))), f"{image.name}: listing tags")
         registry = image.registry
+        if registry is None:  # excluded by the query; the type cannot know
+            continue
         if registry.pk not in clients:
             username, password = registry.credentials()
             clients[registry.pk] = RegistryClient(

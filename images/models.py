@@ -178,7 +178,7 @@ tag_validator = RegexValidator(
 class ImageRequest(models.Model):
     """A user's request for a new base image, or a new version (tag) of one.
 
-    Allowed transitions (each a guarded conditional update in `images.workflow`):
+    Allowed transitions (each a guarded conditional update in `images.services`):
 
         draft             -> submitted          (the requester's team submits; policy report)
         changes_requested -> submitted          (resubmitted after an edit)

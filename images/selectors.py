@@ -1,4 +1,8 @@
-"""Reads of the images app: the catalog list, one entry, and reference resolution."""
+"""Reads of the images app: the catalog, reference resolution, and image requests.
+
+The request reads include who may do what on a request (`image_request_is_requester`,
+`image_request_may_edit`): the services' guards and the UI's buttons ask the same questions.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from .choices import ImageStatus, VersionState
-from .models import BaseImage, ImageVersion, Registry
+from portal.actors import Actor
+from portal.choices import Role, role_at_least
+
+from .choices import ImageStatus, RequestState, VersionState
+from .models import BaseImage, ImageRequest, ImageVersion, Registry
 from .references import ImageReference, parse_reference
 
 
@@ -95,7 +102,7 @@ def base_image_resolve(ref: str) -> Resolution:
     elif parsed.tag:
         tagged = [v for v in versions if parsed.tag in v.tags or v.tag == parsed.tag]
         approved = [v for v in tagged if v.state == VersionState.APPROVED]
-        result.version = (approved or tagged or [None])[0]
+        result.version = approved[0] if approved else tagged[0] if tagged else None
         if result.version is None:
             result.reasons.append(f"{image.name} has no version tagged {parsed.tag!r}.")
         if parsed.tag == "latest":
@@ -117,6 +124,70 @@ def base_image_resolve(ref: str) -> Resolution:
     )
     if image.replacement is not None:
         result.replacement_version = image_version_current(
-            base_image_detail().get(pk=image.replacement_id)
+            base_image_detail().get(pk=image.replacement.pk)
         )
     return result
+
+
+# --- image requests -----------------------------------------------------------------------------
+
+
+def image_request_list_for_actor(actor: Actor) -> QuerySet[ImageRequest]:
+    """Requests the actor may see: all for platform admins, else its own and its teams'."""
+    requests = ImageRequest.objects.select_related(
+        "team", "requested_by", "requested_by_token", "build_job", "image_version", "base_image"
+    ).defer("build_job__log")
+    if actor.is_platform_admin:
+        return requests
+    mine = Q(team_id__in=actor.team_ids)
+    if actor.user is not None:
+        mine |= Q(requested_by=actor.user)
+    if actor.token is not None:
+        mine |= Q(requested_by_token=actor.token)
+    return requests.filter(mine)
+
+
+def image_request_review_queue() -> QuerySet[ImageRequest]:
+    """Submitted requests waiting for a reviewer, oldest first."""
+    return (
+        ImageRequest.objects.select_related("team", "requested_by", "requested_by_token")
+        .filter(state=RequestState.SUBMITTED)
+        .order_by("submitted_at", "id")
+    )
+
+
+def image_request_is_requester(request: ImageRequest, actor: Actor) -> bool:
+    """Whether `actor` (its user, or its token) opened `request`."""
+    if actor.user is not None and request.requested_by_id == actor.user.pk:
+        return True
+    return actor.token is not None and request.requested_by_token_id == actor.token.pk
+
+
+def image_request_may_edit(request: ImageRequest, actor: Actor) -> bool:
+    """The requester, or a developer (or more) of the request's team."""
+    if image_request_is_requester(request, actor):
+        return True
+    role = actor.role_in(request.team) if request.team_id else None
+    return role is not None and role_at_least(role, Role.DEVELOPER)
+
+
+def image_request_allowed_actions(request: ImageRequest, actor: Actor) -> list[str]:
+    """The transitions `actor` may make on `request` now (for the UI's buttons)."""
+    actions: list[str] = []
+    if request.state in RequestState.editable() and image_request_may_edit(request, actor):
+        actions += ["edit", "submit"]
+    if request.state == RequestState.SUBMITTED and actor.is_platform_admin:
+        if not image_request_is_requester(request, actor):
+            actions.append("approve")
+        actions += ["request-changes", "reject"]
+    if (
+        request.state == RequestState.SCANNING
+        and actor.is_platform_admin
+        and not image_request_is_requester(request, actor)
+        and request.image_version is not None
+        and request.image_version.state == VersionState.CANDIDATE
+    ):
+        actions.append("publish")
+    if image_request_may_edit(request, actor) or actor.is_platform_admin:
+        actions.append("comment")
+    return actions

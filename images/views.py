@@ -29,22 +29,26 @@ from .forms import DockerfileCheckForm, ImageRequestForm
 from .models import BaseImage, ImageRequest
 from .policy import DockerfileInputError, Finding
 from .policy.config import SEVERITIES
-from .selectors import base_image_detail, base_image_list, image_version_current
-from .services import dockerfile_check
-from .snippets import render_from_line, render_volume_pod
-from .workflow import (
+from .selectors import (
+    base_image_detail,
+    base_image_list,
     image_request_allowed_actions,
+    image_request_list_for_actor,
+    image_request_review_queue,
+    image_version_current,
+)
+from .services import (
+    dockerfile_check,
     image_request_approve,
     image_request_comment,
     image_request_create,
-    image_request_list_for_actor,
     image_request_reject,
     image_request_request_changes,
-    image_request_review_queue,
     image_request_submit,
     image_request_update,
     image_version_publish,
 )
+from .snippets import render_from_line, render_volume_pod
 
 PAGE_SIZES = (10, 25, 50, 100)
 

@@ -4,21 +4,30 @@ Pure module, no Django. Every command runs from an argument list (never a shell 
 new session, so that its whole process tree can be killed together on timeout or cancel. The
 merged stdout/stderr is streamed line by line to a callback *in the calling thread* (so the
 callback may use the caller's database connection), and only a bounded tail is kept in memory.
+
+A command's process group outlives the process that started it when that process is killed
+(SIGKILL, OOM): nothing is left to enforce its timeout. Inside `watch_process_groups(...)`
+every command reports its `ProcessGroup` when it starts and when it is gone, so that someone
+else (the job reaper) can find it and end it with `process_group_end`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import signal
+import socket
 import subprocess  # noqa: S404 - argument lists only, never a shell
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import IO
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
+from typing import IO, Any
 
 CANCEL_POLL_SECONDS = 0.5
 """How often `should_cancel` is asked."""
@@ -31,6 +40,8 @@ MAX_LINE_CHARS = 8192
 DEFAULT_TAIL_CHARS = 20_000
 _QUEUE_LINES = 10_000
 _EOF = object()
+
+logger = logging.getLogger(__name__)
 
 
 class CommandNotFound(FileNotFoundError):
@@ -175,6 +186,155 @@ def kill_process_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE_
         proc.wait(timeout=grace)
 
 
+# --- process groups that outlive their starter -------------------------------------------------
+
+
+def this_node() -> str:
+    """Where a process id means the same process: this kernel boot and this PID namespace."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            boot = handle.read().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # pragma: no cover - no procfs: the host name is all there is
+        return f"host:{socket.gethostname()}"
+    return f"{boot}/{namespace}"
+
+
+def _proc_stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), None if no such."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live (non-zombie) processes whose process group is `pgid` (no signal needed)."""
+    members = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = _proc_stat(int(name))
+            if fields is not None and len(fields) > 2 and int(fields[2]) == pgid:
+                if fields[0] != b"Z":
+                    members.append(int(name))
+    return members
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """A command's process group, recognisable later from another process on the same node.
+
+    Attributes:
+        node: `this_node()` where it runs: only there does `pgid` name it.
+        host: the host name (for people, and to tell a rebooted host from another host).
+        pgid: the process group id (the command's pid: it leads its own session).
+        started: the leader's start time in clock ticks after boot, so that a pid reused by
+            an unrelated process is never taken for the group.
+        program: argv[0], for logs.
+    """
+
+    node: str
+    host: str
+    pgid: int
+    started: int
+    program: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pgid, int) or self.pgid <= 1:
+            raise ValueError(f"not a process group a command could lead: {self.pgid!r}")
+
+    @classmethod
+    def of(cls, pid: int, program: str) -> ProcessGroup:
+        """The group led by `pid` (a command started in its own session), on this node."""
+        fields = _proc_stat(pid)
+        started = int(fields[19]) if fields is not None and len(fields) > 19 else 0
+        return cls(this_node(), socket.gethostname(), pid, started, program)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessGroup:
+        """The group `as_dict` described. Raises KeyError, TypeError or ValueError."""
+        return cls(
+            node=str(data["node"]),
+            host=str(data["host"]),
+            pgid=int(data["pgid"]),
+            started=int(data["started"]),
+            program=str(data["program"]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able description (what a Job row keeps)."""
+        return asdict(self)
+
+    def is_here(self) -> bool:
+        """Whether the group runs on this node (so this process can see and signal it)."""
+        return self.node == this_node()
+
+    def members(self) -> list[int]:
+        """Its live processes; empty once it is gone (or when its pid now names another)."""
+        if not self.is_here() or self.pgid == os.getpgrp():
+            return []
+        leader = _proc_stat(self.pgid)
+        if leader is not None and self.started and len(leader) > 19:
+            if int(leader[19]) != self.started:
+                return []  # the pid was reused, so the group it led is long gone
+        # No leader: while members remain, the kernel keeps the pid for them, so they are ours.
+        return _group_members(self.pgid)
+
+
+def process_group_end(group: ProcessGroup, grace: float = KILL_GRACE_SECONDS) -> bool:
+    """SIGTERM the group, SIGKILL what is left after `grace` s; True once nothing of it lives.
+
+    False when it cannot be ended from here: it runs on another node, it belongs to another
+    user, or something of it survived SIGKILL (stuck in the kernel).
+    """
+    if not group.is_here():
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not group.members():
+            return True
+        try:
+            os.killpg(group.pgid, sig)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and group.members():
+            time.sleep(0.05)
+    return not group.members()
+
+
+ProcessGroupHook = Callable[[ProcessGroup], None]
+
+
+@dataclass(frozen=True)
+class _Watch:
+    on_start: ProcessGroupHook
+    on_exit: ProcessGroupHook
+
+
+_watch: ContextVar[_Watch | None] = ContextVar("portal_commands_watch", default=None)
+
+
+@contextmanager
+def watch_process_groups(
+    *, on_start: ProcessGroupHook, on_exit: ProcessGroupHook
+) -> Iterator[None]:
+    """Within the block, every `run_command` in this thread reports its process group.
+
+    `on_start(group)` is called in the calling thread right after the command started, before
+    any output is read; when it raises, the command is killed and the error propagates (a
+    command nobody can find must not run). `on_exit(group)` is called once the group is gone;
+    its errors are logged, not raised.
+    """
+    token = _watch.set(_Watch(on_start, on_exit))
+    try:
+        yield
+    finally:
+        _watch.reset(token)
+
+
 def run_command(
     argv: Sequence[str],
     *,
@@ -240,7 +400,12 @@ def run_command(
     exited_at: float | None = None
     killed_at = 0.0
     timed_out = cancelled = killed = False
+    watch = _watch.get()
+    group: ProcessGroup | None = None
     try:
+        if watch is not None:
+            group = ProcessGroup.of(proc.pid, args[0])
+            watch.on_start(group)
         while True:
             try:
                 item = lines.get(timeout=0.1)
@@ -292,6 +457,11 @@ def run_command(
         raise
     finally:
         reader.join(timeout=kill_grace)
+        if watch is not None and group is not None:
+            try:
+                watch.on_exit(group)
+            except Exception:  # the group is gone either way; a stale record is recognised
+                logger.exception("reporting the end of %s (pid %s) failed", args[0], proc.pid)
     return CommandResult(
         returncode=returncode,
         output_tail=tail.text(),

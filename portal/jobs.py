@@ -5,6 +5,11 @@ on commit. The task (`portal.tasks.run_job`) claims it with `job_mark_running`, 
 handler with a `JobContext`, and ends it with `job_mark_succeeded` / `job_mark_failed`. Every
 transition is a conditional UPDATE: zero rows means someone else moved the job first, and the
 caller is refused with `IllegalTransition`.
+
+External commands a handler runs (`portal.commands.run_command`) are recorded in the job's
+`process_group` while they run. They run in their own session, so a worker killed mid-command
+leaves its command running; the reaper ends that process group before it requeues or fails
+the job, so a second attempt never overlaps the first one's command.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from django.utils import timezone
 from .actors import Actor
 from .audit import audit_record
 from .choices import JobState
+from .commands import ProcessGroup, process_group_end, watch_process_groups
 from .models import Job
 
 logger = logging.getLogger(__name__)
@@ -176,7 +182,7 @@ def _send_on_commit(job: Job) -> None:
     from .tasks import run_job
 
     job_id, queue = job.pk, job.queue
-    transaction.on_commit(lambda: run_job.apply_async(args=[job_id], queue=queue))
+    transaction.on_commit(lambda: run_job.apply_async(args=(job_id,), queue=queue))
 
 
 def _transition(job_id: int, *, from_states: set[str], to: str, **fields: Any) -> Job:
@@ -268,6 +274,7 @@ def job_requeue(*, job_id: int, reason: str) -> Job:
             to=JobState.QUEUED,
             worker="",
             heartbeat_at=None,
+            process_group={},
             step=f"requeued: {reason}"[:200],
         )
         job_append_log(job_id=job_id, text=f"[portal] requeued: {reason}\n")
@@ -329,12 +336,16 @@ def job_heartbeat(*, job_id: int) -> bool:
 def job_reap_stale(*, stale_after: timedelta | None = None) -> list[int]:
     """Requeue (or fail, when attempts are spent) running jobs whose heartbeat is stale.
 
-    Also fails running jobs past their own timeout. Returns the ids it acted on.
+    Also fails running jobs past their own timeout. Before either, the external command the
+    job's worker left running is ended (`_end_lost_command`); a job whose command may still be
+    running stays `running` until a later round can end it. Returns the ids it acted on.
     """
     stale_after = stale_after or timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS)
     now = timezone.now()
     acted = []
     for job in Job.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=now - stale_after):
+        if not _end_lost_command(job):
+            continue
         try:
             if job.attempts >= job.max_attempts:
                 job_mark_failed(
@@ -353,13 +364,64 @@ def job_reap_stale(*, stale_after: timedelta | None = None) -> list[int]:
         except IllegalTransition:
             continue  # it finished or was cancelled meanwhile
     for job in Job.objects.filter(state=JobState.RUNNING, started_at__isnull=False):
-        if job.started_at + timedelta(seconds=job.timeout_seconds + 60) < now:
-            try:
-                job_mark_failed(job_id=job.pk, error=f"Timed out after {job.timeout_seconds} s.")
-                acted.append(job.pk)
-            except IllegalTransition:
-                continue
+        started_at = job.started_at
+        if started_at is None or started_at + timedelta(seconds=job.timeout_seconds + 60) >= now:
+            continue
+        if not _end_lost_command(job):
+            continue
+        try:
+            job_mark_failed(job_id=job.pk, error=f"Timed out after {job.timeout_seconds} s.")
+            acted.append(job.pk)
+        except IllegalTransition:
+            continue
     return acted
+
+
+def _end_lost_command(job: Job) -> bool:
+    """End the external command recorded in `job.process_group`; False while it may still run.
+
+    A command on this node is ended (SIGTERM, then SIGKILL). One recorded on this host before
+    a reboot (or by a container since replaced) is gone with it. One on another host can only
+    be ended there: the job stays `running`, with a note in its step and log, until a reaper
+    on that host ends it (or someone cancels the job).
+    """
+    if not job.process_group:
+        return True
+    try:
+        group = ProcessGroup.from_dict(job.process_group)
+    except (KeyError, TypeError, ValueError):
+        logger.warning("job %s: unreadable process_group %r", job.pk, job.process_group)
+        return True
+    what = f"{group.program} (process group {group.pgid} on {group.host})"
+    if not group.is_here():
+        if group.host == socket.gethostname():
+            return True  # this host since rebooted, or a new container: the group died with it
+        _note_waiting(job, f"its command {what} may still run; only a reaper there can end it")
+        return False
+    if not group.members():
+        return True
+    if not process_group_end(group):
+        _note_waiting(job, f"its command {what} could not be ended")
+        return False
+    job_append_log(
+        job_id=job.pk, text=f"[portal] reaper: ended {what}, left running by the lost worker\n"
+    )
+    audit_record(
+        actor=Actor.system_actor("reaper"),
+        action="job.command_ended",
+        obj=job,
+        after={"process_group": group.as_dict()},
+    )
+    return True
+
+
+def _note_waiting(job: Job, why: str) -> None:
+    """Say (once) in the job's step and log why the reaper leaves it running."""
+    logger.warning("job %s not reaped yet: %s", job.pk, why)
+    step = f"reaper waiting: {why}"[:200]
+    if job.step != step:
+        Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(step=step)
+        job_append_log(job_id=job.pk, text=f"[portal] reaper: not requeued or failed yet: {why}\n")
 
 
 class JobContext:
@@ -453,7 +515,13 @@ def job_execute(job_id: int) -> str:
     ctx = JobContext(job)
     ctx.log(f"[portal] attempt {job.attempts} of {job.max_attempts} on {job.worker}")
     try:
-        with Heartbeat(job_id, settings.JOB_HEARTBEAT_SECONDS):
+        with (
+            Heartbeat(job_id, settings.JOB_HEARTBEAT_SECONDS),
+            watch_process_groups(
+                on_start=lambda group: _command_started(job_id, group),
+                on_exit=lambda group: _command_ended(job_id, group),
+            ),
+        ):
             result = spec.handler(ctx)
     except JobCancelled:
         ctx.log("[portal] stopped: the job was cancelled")
@@ -480,6 +548,16 @@ def job_execute(job_id: int) -> str:
     except IllegalTransition:
         return Job.objects.get(pk=job_id).state
     return JobState.SUCCEEDED
+
+
+def _command_started(job_id: int, group: ProcessGroup) -> None:
+    Job.objects.filter(pk=job_id).update(process_group=group.as_dict())
+
+
+def _command_ended(job_id: int, group: ProcessGroup) -> None:
+    Job.objects.filter(
+        pk=job_id, process_group__node=group.node, process_group__pgid=group.pgid
+    ).update(process_group={})
 
 
 def _fail(job_id: int, error: str) -> str:

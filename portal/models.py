@@ -129,6 +129,12 @@ class Job(models.Model):
         running -> cancelled  (a user cancelled; the handler stops at its next check)
 
     succeeded, failed and cancelled are final.
+
+    While the handler runs an external command, `process_group` names it (node, host, pgid,
+    leader start time). The command lives in its own session, so it outlives a worker that is
+    killed; the reaper ends that group before it requeues or fails the job, and leaves the job
+    running while it cannot (the group runs on another host), so that no second attempt starts
+    while the first attempt's tool still runs.
     """
 
     kind = models.CharField(max_length=64, db_index=True)
@@ -147,6 +153,11 @@ class Job(models.Model):
     step = models.CharField(max_length=200, blank=True)
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    process_group = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The external command running for the job now (portal.commands.ProcessGroup).",
+    )
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -21,7 +21,7 @@ PASSWORD = "correct-horse-battery"
 @pytest.fixture(autouse=True)
 def _fast_passwords_and_fresh_catalog(settings: object) -> None:
     """MD5 hashing in tests (seed_demo hashes passwords), and no catalog cached across tests."""
-    from images.policy_catalog import policy_catalog_clear
+    from images.catalog_cache import policy_catalog_clear
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     policy_catalog_clear()

@@ -211,7 +211,7 @@ class ImageRequestSerializer(serializers.ModelSerializer):
     def get_allowed_actions(self, obj: ImageRequest) -> list[str]:
         from portal.actors import Actor
 
-        from ..workflow import image_request_allowed_actions
+        from ..selectors import image_request_allowed_actions
 
         request = self.context.get("request")
         if request is None:

@@ -26,13 +26,17 @@ from ..filtersets import BaseImageFilterSet, ImageRequestFilterSet
 from ..models import BaseImage, ImageRequest, ImageVersion
 from ..policy import MAX_DOCKERFILE_BYTES, DockerfileInputError
 from ..references import ReferenceError
-from ..selectors import base_image_detail, base_image_list, base_image_resolve
-from ..services import dockerfile_check
-from ..workflow import (
+from ..selectors import (
+    base_image_detail,
+    base_image_list,
+    base_image_resolve,
+    image_request_list_for_actor,
+)
+from ..services import (
+    dockerfile_check,
     image_request_approve,
     image_request_comment,
     image_request_create,
-    image_request_list_for_actor,
     image_request_reject,
     image_request_request_changes,
     image_request_submit,

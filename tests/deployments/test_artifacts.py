@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deployments.choices import ARCH_ALIASES
 from deployments.manifests.validation import validate_manifest
 from deployments.models import BinaryVersion, Service
+from images.builder import oci_architecture
 from images.models import Registry
 from portal.jobs import job_execute
 from portal.models import AuditEntry, Job
@@ -31,6 +33,19 @@ from tests.images.factories import ImageVersionFactory
 pytestmark = pytest.mark.django_db
 
 BINARIES = "/api/v1/services/orders/binaries/"
+EM_AARCH64 = 183
+
+
+def skopeo_raw(reference: str, *flags: str) -> bytes:
+    """The exact bytes skopeo reads (`--raw` manifest, or with `--config` the config blob)."""
+    result = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--raw", *flags, f"docker://{reference}"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def sha256_of(path: Path) -> str:
@@ -72,11 +87,11 @@ def artifact_env(settings, buildah_config, running_registry, binary_store_dir, t
     return {"registry": registry, "oci": running_registry, "buildah": buildah_config}
 
 
-def upload(client, path: Path, version: str = "1.0.0") -> BinaryVersion:
+def upload(client, path: Path, version: str = "1.0.0", arch: str = "x86_64") -> BinaryVersion:
     with path.open("rb") as fh:
         response = client.post(
             BINARIES,
-            {"file": fh, "version": version, "arch": "x86_64", "sha256": sha256_of(path)},
+            {"file": fh, "version": version, "arch": arch, "sha256": sha256_of(path)},
             format="multipart",
         )
     assert response.status_code == 201, response.json()
@@ -141,6 +156,7 @@ def test_push_artifact_then_release_an_image_volume(artifact_env, dev, orders, e
     assert job.result["reused"] is False
     assert inspected["Labels"]["io.baseimage.portal.binary-sha256"] == binary.sha256
     assert inspected["Labels"]["org.opencontainers.image.title"] == "binaries/orders"
+    assert (inspected["Os"], inspected["Architecture"]) == ("linux", "amd64")
     assert "pushing to" in job.log and job.progress == 100
     audit = AuditEntry.objects.filter(action="binary_version.artifact").get()
     assert audit.after == {"artifact_ref": binary.artifact_ref}
@@ -184,6 +200,42 @@ def test_push_artifact_then_release_an_image_volume(artifact_env, dev, orders, e
         "reused": True,
     }
     assert "nothing to do" in again.log
+
+
+@pytest.mark.slow
+def test_an_aarch64_binary_is_an_arm64_image(artifact_env, dev, orders, elf_files, tmp_path):
+    # No cross compiler here: the static x86-64 hello with EM_AARCH64 in its ELF header is an
+    # aarch64 binary to everything that reads headers (the upload's analysis, the push).
+    arm = tmp_path / "hello-arm"
+    data = bytearray(elf_files["hello-static"].read_bytes())
+    data[18:20] = EM_AARCH64.to_bytes(2, "little")
+    arm.write_bytes(bytes(data))
+    binary = upload(dev, arm, arch="arm64")
+    assert binary.arch == "aarch64"  # stored in uname -m spelling
+    job = push(dev, binary)
+    assert job_execute(job.pk) == "succeeded", Job.objects.get(pk=job.pk).log[-3000:]
+    binary.refresh_from_db()
+
+    # the config blob the pushed manifest names (what a node's platform is matched against)
+    raw_config = skopeo_raw(binary.artifact_ref, "--config")
+    config = json.loads(raw_config)
+    assert (config["os"], config["architecture"]) == ("linux", "arm64")
+    manifest = json.loads(skopeo_raw(binary.artifact_ref))
+    assert manifest["config"]["digest"] == f"sha256:{hashlib.sha256(raw_config).hexdigest()}"
+    tag_ref = f"{artifact_env['registry'].host}/binaries/orders:1.0.0-aarch64"
+    inspected = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{tag_ref}"))
+    assert binary.artifact_ref.endswith(f"@{inspected['Digest']}")
+    assert inspected["Architecture"] == "arm64"
+    members, contents, _ = layer_members(binary.artifact_ref, tmp_path / "copy")
+    assert [m.name for m in members] == ["hello-arm"]
+    assert hashlib.sha256(contents["hello-arm"]).hexdigest() == binary.sha256
+
+
+@pytest.mark.parametrize("arch", sorted(set(ARCH_ALIASES.values())))
+def test_every_stored_arch_has_an_image_architecture(arch):
+    """The push job turns each architecture a binary can be stored with into an OCI name."""
+    expected = {"x86_64": "amd64", "aarch64": "arm64", "i386": "386", "loongarch64": "loong64"}
+    assert oci_architecture(arch) == (None if arch == "noarch" else expected.get(arch, arch))
 
 
 @pytest.mark.slow

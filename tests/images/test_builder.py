@@ -25,6 +25,7 @@ from images.builder import (
     bootstrap_rootfs,
     build_dockerfile,
     image_from_rootfs,
+    oci_architecture,
     oci_labels,
     push_image,
     remove_image,
@@ -157,6 +158,32 @@ def test_buildah_argv_always_names_storage() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "oci"),
+    [
+        ("x86_64", "amd64"),
+        ("amd64", "amd64"),
+        ("aarch64", "arm64"),
+        ("ARM64", "arm64"),
+        (" armhf ", "arm"),
+        ("i686", "386"),
+        ("ppc64el", "ppc64le"),
+        ("s390x", "s390x"),
+        ("riscv64", "riscv64"),
+        ("loongarch64", "loong64"),
+        ("noarch", None),
+    ],
+)
+def test_oci_architecture(name: str, oci: str | None) -> None:
+    assert oci_architecture(name) == oci
+
+
+@pytest.mark.parametrize("name", ["", "sparc", "x86-64", "arm64; rm -rf /", "arm64\0"])
+def test_unknown_architecture_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="unknown architecture"):
+        oci_architecture(name)
+
+
 def test_bad_inputs_fail_before_running_anything(
     buildah_config: BuilderConfig, tmp_path: Path
 ) -> None:
@@ -175,6 +202,10 @@ def test_bad_inputs_fail_before_running_anything(
         image_from_rootfs(str(tar), tag="a/b:1", env={}, cmd="bash", labels={}, **common)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="invalid label key"):
         image_from_rootfs(str(tar), tag="a/b:1", env={}, cmd=[], labels={"": "x"}, **common)
+    with pytest.raises(ValueError, match="invalid architecture 'aarch64'"):  # an OCI name only
+        image_from_rootfs(
+            str(tar), tag="a/b:1", env={}, cmd=[], labels={}, arch="aarch64", **common
+        )
     with pytest.raises(ValueError, match="Dockerfile is empty"):
         build_dockerfile(
             " \n", context_dir=str(tmp_path), tag="a/b:1", labels={}, build_args={}, **common

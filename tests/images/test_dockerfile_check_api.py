@@ -18,9 +18,9 @@ from rest_framework.test import APIClient
 
 from deployments.models import Service
 from images.api.views import MAX_CHECK_BODY_BYTES
+from images.catalog_cache import policy_catalog_clear
 from images.models import BaseImage
 from images.policy import MAX_DOCKERFILE_BYTES
-from images.policy_catalog import policy_catalog_clear
 from portal.models import Team
 from tests.images.factories import ImageVersionFactory
 

@@ -9,9 +9,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from images.catalog_cache import policy_catalog_clear
 from images.models import BaseImage
 from images.policy import MAX_DOCKERFILE_BYTES
-from images.policy_catalog import policy_catalog_clear
 from images.views import dockerfile_lines
 from portal.models import Team
 from tests.images.factories import ImageVersionFactory

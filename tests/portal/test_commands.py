@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+import signal
+import socket
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from portal.commands import CommandNotFound, run_command
+from portal.commands import (
+    CommandNotFound,
+    ProcessGroup,
+    process_group_end,
+    run_command,
+    this_node,
+    watch_process_groups,
+)
 
 PY = sys.executable
 
@@ -226,3 +239,118 @@ def test_callback_error_kills_the_command() -> None:
     with pytest.raises(RuntimeError, match="callback failed"):
         run_command(["sh", "-c", "echo $$; sleep 100"], timeout=60, on_output=explode)
     assert _pids_in_group(int(pids[0])) == []
+
+
+# --- process groups that outlive their starter ----------------------------------------------
+
+# A leader that ignores SIGTERM (kept across exec) and a child: what a lost worker leaves.
+ORPHAN = "trap '' TERM; sleep 100 & echo $!; exec sleep 100"
+
+
+@pytest.fixture
+def orphan() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A process group of its own (leader + child), as `run_command` starts tools."""
+    proc = subprocess.Popen(["sh", "-c", ORPHAN], stdout=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    yield proc, child
+    if _pids_in_group(proc.pid):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def test_a_process_group_is_recognised_by_its_leaders_start_time(orphan) -> None:
+    proc, child = orphan
+    group = ProcessGroup.of(proc.pid, "sh")
+    assert (group.node, group.host, group.pgid, group.program) == (
+        this_node(),
+        socket.gethostname(),
+        proc.pid,
+        "sh",
+    )
+    assert group.started > 0
+    assert ProcessGroup.from_dict(group.as_dict()) == group
+    assert sorted(group.members()) == sorted([proc.pid, child])
+    # The same pid with another start time is some later process: not the group.
+    assert dataclasses.replace(group, started=group.started - 1).members() == []
+    # Another node's pids mean nothing here, and never this process's own group.
+    assert dataclasses.replace(group, node="other-boot/1").members() == []
+    assert dataclasses.replace(group, pgid=os.getpgrp()).members() == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"node": "n", "host": "h", "pgid": 0, "started": 1, "program": "x"},
+        {"node": "n", "host": "h", "pgid": 1, "started": 1, "program": "x"},
+        {"node": "n", "host": "h", "pgid": -7, "started": 1, "program": "x"},
+        {"node": "n", "host": "h", "pgid": "many", "started": 1, "program": "x"},
+        {"node": "n", "host": "h", "pgid": 10, "started": None, "program": "x"},
+    ],
+)
+def test_a_bad_process_group_record_is_refused(data: dict) -> None:
+    with pytest.raises((KeyError, TypeError, ValueError)):
+        ProcessGroup.from_dict(data)
+
+
+def test_process_group_end_kills_the_tree_even_a_term_ignorer(orphan) -> None:
+    proc, child = orphan
+    group = ProcessGroup.of(proc.pid, "sh")
+    start = time.monotonic()
+    assert process_group_end(group, grace=0.5) is True
+    assert time.monotonic() - start < 5
+    assert group.members() == [] and _pids_in_group(proc.pid) == []
+    assert process_group_end(group, grace=0.5) is True  # already gone: nothing to do
+
+
+def test_process_group_end_cannot_reach_another_node(orphan) -> None:
+    proc, child = orphan
+    elsewhere = dataclasses.replace(ProcessGroup.of(proc.pid, "sh"), node="other-boot/1")
+    assert process_group_end(elsewhere, grace=0.5) is False
+    assert sorted(_pids_in_group(proc.pid)) == sorted([proc.pid, child])
+
+
+def test_watched_commands_report_their_group_while_they_run() -> None:
+    events: list[tuple[str, ProcessGroup]] = []
+    lines: list[str] = []
+
+    def on_output(line: str) -> None:
+        lines.append(line)
+        assert [kind for kind, _ in events] == ["start"]  # reported before any output
+
+    with watch_process_groups(
+        on_start=lambda g: events.append(("start", g)), on_exit=lambda g: events.append(("exit", g))
+    ):
+        run_command(["sh", "-c", "echo $$"], timeout=30, on_output=on_output)
+    (start, started), (end, ended) = events
+    assert (start, end) == ("start", "exit") and started == ended
+    assert started.pgid == int(lines[0]) and started.program == "sh"
+    run_command(["true"], timeout=30)  # outside the block: nobody is told
+    assert len(events) == 2
+
+
+def test_a_command_that_cannot_be_reported_does_not_run() -> None:
+    def refuse(group: ProcessGroup) -> None:
+        refuse.group = group  # type: ignore[attr-defined]
+        raise RuntimeError("no database")
+
+    with (
+        watch_process_groups(on_start=refuse, on_exit=lambda g: None),
+        pytest.raises(RuntimeError, match="no database"),
+    ):
+        run_command(["sleep", "100"], timeout=60)
+    assert _pids_in_group(refuse.group.pgid) == []  # type: ignore[attr-defined]
+
+
+def test_a_failing_exit_report_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    def fail(group: ProcessGroup) -> None:
+        raise RuntimeError("no database")
+
+    with (
+        caplog.at_level(logging.ERROR),
+        watch_process_groups(on_start=lambda g: None, on_exit=fail),
+    ):
+        result = run_command(["echo", "hi"], timeout=30)
+    assert result.ok
+    assert "reporting the end of echo" in caplog.text

@@ -1,11 +1,18 @@
 """The job framework: guarded transitions, idempotency, log, progress, the reaper."""
 
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from portal.actors import Actor
+from portal.commands import ProcessGroup
 from portal.jobs import (
     IllegalTransition,
     job_append_log,
@@ -18,6 +25,7 @@ from portal.jobs import (
     job_set_progress,
 )
 from portal.models import AuditEntry, Job
+from tests.portal.tool_jobs import TOOL_KIND
 
 pytestmark = pytest.mark.django_db
 
@@ -125,6 +133,99 @@ def test_reaper_requeues_then_fails_stale_jobs():
     job.refresh_from_db()
     assert job.state == "failed"
     assert "all 2 attempts are spent" in job.error
+
+
+@pytest.fixture
+def lost_command() -> Iterator[ProcessGroup]:
+    """A tool's process group (leader and child) whose worker is gone: nobody will stop it."""
+    proc = subprocess.Popen(
+        ["sh", "-c", "sleep 100 & echo $!; exec sleep 100"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the child is there
+    group = ProcessGroup.of(proc.pid, "sh")
+    yield group
+    if group.members():
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def stale_running_job(group: ProcessGroup | dict, max_attempts: int = 2) -> Job:
+    job = make_job()
+    Job.objects.filter(pk=job.pk).update(max_attempts=max_attempts)
+    job_mark_running(job_id=job.pk, worker="lost-host:123")
+    record = group.as_dict() if isinstance(group, ProcessGroup) else group
+    Job.objects.filter(pk=job.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=5), process_group=record
+    )
+    return job
+
+
+@pytest.mark.parametrize("max_attempts", [2, 1])
+def test_reaper_ends_the_lost_command_before_requeueing_or_failing(lost_command, max_attempts):
+    job = stale_running_job(lost_command, max_attempts=max_attempts)
+    assert len(lost_command.members()) == 2
+    assert job_reap_stale(stale_after=timedelta(seconds=30)) == [job.pk]
+    job.refresh_from_db()
+    assert job.state == ("queued" if max_attempts == 2 else "failed")
+    assert lost_command.members() == []
+    assert f"reaper: ended sh (process group {lost_command.pgid} on " in job.log
+    assert AuditEntry.objects.filter(action="job.command_ended", object_id=str(job.pk)).exists()
+    if job.state == "queued":
+        assert job.process_group == {}  # the next attempt starts with no record
+
+
+def test_reaper_leaves_a_job_whose_command_runs_on_another_host(lost_command):
+    elsewhere = dataclasses.replace(lost_command, node="other-boot/1", host="build-7")
+    job = stale_running_job(elsewhere)
+    assert job_reap_stale(stale_after=timedelta(seconds=30)) == []
+    assert job_reap_stale(stale_after=timedelta(seconds=30)) == []
+    job.refresh_from_db()
+    assert job.state == "running"  # no second attempt while the first one's tool may run
+    assert job.step.startswith("reaper waiting: its command sh (process group ")
+    assert job.log.count("only a reaper there can end it") == 1  # said once
+    assert len(lost_command.members()) == 2  # not ours to signal: its pid means another process
+    # The time limit does not free it either.
+    Job.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(days=1))
+    assert job_reap_stale(stale_after=timedelta(seconds=30)) == []
+    assert Job.objects.get(pk=job.pk).state == "running"
+
+
+def test_a_command_recorded_before_this_host_rebooted_is_gone():
+    rebooted = {"node": "old-boot/1", "host": socket.gethostname(), "pgid": 4242,
+                "started": 1, "program": "buildah"}  # fmt: skip
+    job = stale_running_job(rebooted)
+    assert job_reap_stale(stale_after=timedelta(seconds=30)) == [job.pk]
+    assert Job.objects.get(pk=job.pk).state == "queued"
+
+
+def test_a_reused_pid_is_not_taken_for_the_lost_command(lost_command):
+    # The recorded leader started earlier than the process that has its pid now.
+    job = stale_running_job(dataclasses.replace(lost_command, started=lost_command.started - 1))
+    assert job_reap_stale(stale_after=timedelta(seconds=30)) == [job.pk]
+    assert Job.objects.get(pk=job.pk).state == "queued"
+    assert len(lost_command.members()) == 2  # an unrelated process: left alone
+
+
+@pytest.mark.parametrize("record", [{"pgid": 1}, {"node": "x", "pgid": "all"}, ["a"]])
+def test_an_unreadable_record_does_not_stop_the_reaper(record):
+    job = stale_running_job(record)
+    assert job_reap_stale(stale_after=timedelta(seconds=30)) == [job.pk]
+    assert Job.objects.get(pk=job.pk).state == "queued"
+
+
+def test_a_running_command_is_recorded_in_its_job_and_cleared_after():
+    job, _ = job_create(
+        kind=TOOL_KIND, actor=SYSTEM, params={"argv": ["sh", "-c", "echo $$; sleep 0.2"]}
+    )
+    assert job_execute(job.pk) == "succeeded"
+    job.refresh_from_db()
+    seen = job.result["process_group"]
+    assert seen["pgid"] == int(job.log.split("running the tool\n", 1)[1].split()[0])
+    assert ProcessGroup.from_dict(seen).is_here() and seen["program"] == "sh"
+    assert job.process_group == {}
 
 
 def test_reaper_leaves_fresh_jobs_alone():

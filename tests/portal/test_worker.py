@@ -1,7 +1,9 @@
-"""A real Celery worker on real Redis: SIGKILL mid-run never leaves a job stuck running."""
+"""A real Celery worker on real Redis: SIGKILL mid-run never leaves a job stuck running, nor
+its external command running under a second attempt."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,8 +19,10 @@ from django.db import connection
 
 from portal.actors import Actor
 from portal.celery import app as celery_app
-from portal.jobs import job_create, job_reap_stale
+from portal.commands import ProcessGroup
+from portal.jobs import job_cancel, job_create, job_reap_stale
 from portal.models import Job
+from tests.portal.tool_jobs import TOOL_KIND
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -63,6 +67,8 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen]]:
                 "1",
                 "--without-gossip",
                 "--without-mingle",
+                "--include",
+                "tests.portal.tool_jobs",
                 "-l",
                 "info",
             ],
@@ -141,3 +147,78 @@ def test_killed_worker_job_past_max_attempts_fails(start_worker):
     start_worker()
     time.sleep(3)
     assert state_of(job) == "failed"
+
+
+# The fake tool: a leader with a child in its own session, as buildah runs a RUN step. On
+# start it writes `<pid> <child pid>` to runs/run-<pid>, after noting in `overlap` any earlier
+# run's process still alive (zombies aside): a second run beside a first one's tool.
+TOOL = """
+import os, subprocess, sys, time
+runs, overlap = sys.argv[1], sys.argv[2]
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+earlier = []
+for name in os.listdir(runs):
+    if name.startswith("run-"):
+        earlier += [int(p) for p in open(os.path.join(runs, name)).read().split()]
+if any(alive(p) for p in earlier):
+    open(overlap, "w").write(" ".join(str(p) for p in earlier if alive(p)))
+child = subprocess.Popen(["sleep", "300"])
+with open(os.path.join(runs, ".tmp"), "w") as handle:
+    handle.write(f"{os.getpid()} {child.pid}")
+os.rename(os.path.join(runs, ".tmp"), os.path.join(runs, f"run-{os.getpid()}"))
+print("tool started", flush=True)
+time.sleep(300)
+"""
+
+
+def test_killed_workers_command_is_ended_before_the_job_runs_again(start_worker, tmp_path):
+    runs, overlap = tmp_path / "runs", tmp_path / "overlap"
+    runs.mkdir()
+    job, _ = job_create(
+        kind=TOOL_KIND,
+        actor=Actor.system_actor("test"),
+        params={"argv": [sys.executable, "-c", TOOL, str(runs), str(overlap)]},
+        max_attempts=2,
+    )
+
+    def tool_pids() -> list[int]:
+        return [int(p) for run in runs.glob("run-*") for p in run.read_text().split()]
+
+    try:
+        worker = start_worker()
+        wait_for(lambda: len(list(runs.glob("run-*"))) == 1, 60, "the first run's tool")
+        wait_for(lambda: bool(Job.objects.get(pk=job.pk).process_group), 10, "its record")
+        group = ProcessGroup.from_dict(Job.objects.get(pk=job.pk).process_group)
+        leader, child = tool_pids()
+        assert group.pgid == leader and sorted(group.members()) == sorted([leader, child])
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        time.sleep(1)
+        # The tool has its own session: it outlives the worker, and nothing times it out now.
+        assert sorted(group.members()) == sorted([leader, child])
+        assert state_of(job) == "running"
+
+        wait_for(lambda: bool(job_reap_stale(stale_after=STALE)), 30, "the reaper to act")
+        job.refresh_from_db()
+        assert job.state == "queued"
+        assert group.members() == []  # ended before the job was requeued
+        assert f"reaper: ended {sys.executable} (process group {leader} on " in job.log
+        assert job.process_group == {}
+
+        start_worker()
+        wait_for(lambda: len(list(runs.glob("run-*"))) == 2, 60, "the second run's tool")
+        assert not overlap.exists(), f"the second run saw {overlap.read_text()} alive"
+        assert Job.objects.get(pk=job.pk).attempts == 2
+        job_cancel(job=Job.objects.get(pk=job.pk), actor=Actor.system_actor("test"))
+        wait_for(lambda: not Job.objects.get(pk=job.pk).process_group, 30, "the cancelled tool")
+    finally:
+        for pid in tool_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

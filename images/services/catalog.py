@@ -1,14 +1,11 @@
-"""Writes of the images app: catalog entries, derived status, versions found in registries."""
+"""Catalog writes: entries and their derived status, versions found in (or pushed to) registries."""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -16,23 +13,9 @@ from django.utils import timezone
 from portal.actors import Actor
 from portal.audit import audit_record
 
-from .choices import ImageStatus, OsFamily, VersionState
-from .lifecycle import lifecycle_for
-from .models import BaseImage, ImageVersion, Registry
-from .policy import (
-    CheckResult,
-    DockerfileInputError,
-    Finding,
-    PolicyConfig,
-    PolicyError,
-    ServiceContext,
-    check_dockerfile,
-    load_policy,
-    to_sarif,
-)
-from .policy.engine import decode_dockerfile
-from .policy.rules import PURPOSES
-from .policy_catalog import policy_catalog
+from ..choices import ImageStatus, OsFamily, VersionState
+from ..lifecycle import lifecycle_for
+from ..models import BaseImage, ImageVersion, Registry
 
 SCRATCH_NOTE = "Not recommended: only for static C/C++ binaries (no libc, no shell, no CA certs)."
 ALPINE_NOTE = (
@@ -60,7 +43,7 @@ def derive_status(*, os_family: str, os_version: str, status: str, today: dt.dat
     life = lifecycle_for(os_family, os_version) if os_family != OsFamily.NONE else None
     eol = life.eol if life else None
     if os_family == OsFamily.ALPINE:
-        new_status = (
+        new_status: str = (
             ImageStatus.BLOCKED if status == ImageStatus.BLOCKED else ImageStatus.RESTRICTED
         )
         return DerivedStatus(new_status, ALPINE_NOTE, eol, "debian", "12")
@@ -91,7 +74,7 @@ def _snapshot(image: BaseImage) -> dict[str, Any]:
         ],
     )
     data["eol_date"] = image.eol_date.isoformat() if image.eol_date else None
-    data["replacement"] = image.replacement.name if image.replacement_id else None
+    data["replacement"] = image.replacement.name if image.replacement is not None else None
     return data
 
 
@@ -225,120 +208,3 @@ def image_version_record(
             after={"tag": tag, "digest": digest, "size": size, "arch": arch, "state": state},
         )
     return version, True
-
-
-# --- Dockerfile checks (the API endpoint and the UI page call this) -----------------------------
-
-POLICY_FALLBACK_RULE = "BIP031"
-_policy_logger = logging.getLogger("images.policy")
-
-
-@dataclass(frozen=True)
-class DockerfileCheck:
-    """A check's result with what it was checked with (for SARIF and the UI)."""
-
-    result: CheckResult
-    policy: PolicyConfig
-    service: ServiceContext | None
-    purpose: str
-    text: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The API body: `{"verdict", "findings", "stages"}`."""
-        return self.result.to_dict()
-
-    def to_sarif(self, filename: str = "Dockerfile") -> dict[str, Any]:
-        """The SARIF 2.1.0 log of this check."""
-        return to_sarif(self.result, filename=filename, policy=self.policy)
-
-
-ServiceContextResolver = Callable[[str, dt.date], ServiceContext]
-_service_context_resolver: ServiceContextResolver | None = None
-
-
-def dockerfile_service_resolver_register(resolver: ServiceContextResolver | None) -> None:
-    """Tell the Dockerfile check how to turn a service name into a ServiceContext.
-
-    Services and their policy exceptions live in the deployments app, a layer above this one;
-    it registers its resolver when Django starts (`DeploymentsConfig.ready`), so the check can
-    name a service without `images` importing `deployments`.
-    """
-    global _service_context_resolver
-    _service_context_resolver = resolver
-
-
-def dockerfile_service_context(name: str | None, *, today: dt.date) -> ServiceContext | None:
-    """The ServiceContext of the service named `name` (None when no name is given): its
-    language and the subjects of its unexpired policy exceptions.
-
-    Raises:
-        DockerfileInputError: the name is malformed or no such service exists (400).
-    """
-    if name is None or not name.strip():
-        return None
-    if _service_context_resolver is None:
-        raise DockerfileInputError(
-            "This portal has no services installed, so a Dockerfile cannot be checked for one; "
-            "leave the service out."
-        )
-    return _service_context_resolver(name.strip(), today)
-
-
-def _policy_or_default() -> tuple[PolicyConfig, str | None]:
-    """The admin policy (settings.PORTAL_POLICY_FILE), or the defaults and why."""
-    path = getattr(settings, "PORTAL_POLICY_FILE", "") or None
-    try:
-        return load_policy(path), None
-    except PolicyError as exc:
-        _policy_logger.error("Policy file unusable, default policy applied: %s", exc)
-        return load_policy(None), str(exc)
-
-
-def dockerfile_check(
-    *,
-    text: str | bytes,
-    service_name: str | None = None,
-    purpose: str = "service",
-    today: dt.date | None = None,
-) -> DockerfileCheck:
-    """Check a Dockerfile against the catalog and the standard (+ hadolint).
-
-    The admin policy file (`settings.PORTAL_POLICY_FILE`) decides severities and ignores.
-    When that file is missing or invalid the check does not fail: the default policy is
-    applied, the error is logged, and a `BIP031` warning on line 1 says so (so the verdict is
-    at least `warn` until the platform team fixes the file).
-
-    Raises:
-        DockerfileInputError: empty, non-UTF-8, NUL or over 256 KiB input (400/413), an
-            unknown purpose or service (400).
-    """
-    if purpose not in PURPOSES:
-        raise DockerfileInputError(
-            f"Unknown purpose {str(purpose)[:40]!r}; use one of {', '.join(sorted(PURPOSES))}."
-        )
-    today = today or timezone.localdate()
-    decoded = decode_dockerfile(text)
-    service = dockerfile_service_context(service_name, today=today)
-    policy, policy_problem = _policy_or_default()
-    result = check_dockerfile(
-        decoded,
-        catalog=policy_catalog(),
-        service=service,
-        purpose=purpose,
-        policy=policy,
-        today=today,
-    )
-    if policy_problem is not None:
-        finding = Finding(
-            POLICY_FALLBACK_RULE,
-            "warn",
-            1,
-            "The portal's policy file could not be loaded, so the default policy was applied; "
-            "the platform team has been told through the server log.",
-        )
-        findings = (finding, *result.findings)
-        verdict = result.verdict if result.verdict == "fail" else "warn"
-        result = replace(result, findings=findings, verdict=verdict)
-    return DockerfileCheck(
-        result=result, policy=policy, service=service, purpose=purpose, text=decoded
-    )

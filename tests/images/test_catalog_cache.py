@@ -1,4 +1,4 @@
-"""images.policy_catalog: the engine's Catalog from the database, in few queries, cached."""
+"""images.catalog_cache: the engine's Catalog from the database, in few queries, cached."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from images.models import BaseImage, Registry
-from images.policy_catalog import (
+from images.catalog_cache import (
     policy_catalog,
     policy_catalog_build,
     policy_catalog_clear,
 )
+from images.models import BaseImage, Registry
 from images.references import registry_host
 from tests.images.factories import BaseImageFactory, ImageVersionFactory, RegistryFactory
 

@@ -1,4 +1,7 @@
-"""The policy engine's `Catalog`, built from the database and cached briefly per process.
+"""The policy engine's `Catalog` built from the database, cached briefly per process.
+
+`images.policy.catalog` defines the pure `Catalog` dataclasses the engine checks against; this
+module fills one from BaseImage, ImageVersion and Registry rows and keeps it.
 
 `policy_catalog()` is what request handlers call: it answers from a per-process cache for
 `PORTAL_CATALOG_CACHE_SECONDS` (default 5 s) without touching the database, then revalidates

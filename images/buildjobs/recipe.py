@@ -1,0 +1,171 @@
+"""What a build job builds: its target (a request, or the portal's own build) and the recipe
+resolved for building (FROM lines pinned by digest, or a bootstrap spec)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from portal.jobs import JobContext, JobFailure
+
+from ..builder import BootstrapSpec
+from ..choices import RecipeKind, VersionState
+from ..models import BaseImage, ImageRequest, ImageVersion, Registry
+from ..recipes import (
+    RecipeError,
+    dockerfile_from_lines,
+    parse_bootstrap_recipe,
+    pin_dockerfile,
+    recipe_sha256,
+)
+from ..references import ReferenceError
+from ..selectors import base_image_resolve
+from ..services import auto_publish_enabled, runtime_env_for
+
+
+@dataclass(frozen=True)
+class BuildTarget:
+    """What to build, whichever way the job was started."""
+
+    name: str
+    tag: str
+    kind: str
+    recipe_kind: str
+    recipe: str
+    image: BaseImage | None
+    team: Any
+    request_id: int | None
+    publish: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class ResolvedRecipe:
+    """A recipe ready to build: the text to build, its sha256 and its base's digest."""
+
+    sha256: str
+    hashed_text: str
+    build_text: str
+    base_digest: str
+    bases: tuple[str, ...]
+    bootstrap_spec: BootstrapSpec | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    cmd: tuple[str, ...] = ()
+
+
+def build_target(ctx: JobContext) -> BuildTarget:
+    params = ctx.params
+    if params.get("request_id"):
+        request = (
+            ImageRequest.objects.select_related("base_image", "team")
+            .filter(pk=params["request_id"])
+            .first()
+        )
+        if request is None:
+            raise JobFailure(f"Image request #{params['request_id']} does not exist.")
+        return BuildTarget(
+            name=request.name,
+            tag=request.tag,
+            kind=request.kind,
+            recipe_kind=request.recipe_kind,
+            recipe=request.recipe,
+            image=request.base_image or BaseImage.objects.filter(name=request.name).first(),
+            team=request.team,
+            request_id=request.pk,
+            publish=auto_publish_enabled(),
+            source=f"{settings.PORTAL_URL.rstrip('/')}/image-requests/{request.pk}/",
+        )
+    image = BaseImage.objects.select_related("registry").filter(pk=params.get("image_id")).first()
+    if image is None:
+        raise JobFailure(f"Catalog image #{params.get('image_id')} does not exist.")
+    return BuildTarget(
+        name=image.name,
+        tag=str(params.get("tag") or ""),
+        kind=image.kind,
+        recipe_kind=str(params.get("recipe_kind") or ""),
+        recipe=str(params.get("recipe") or ""),
+        image=image,
+        team=image.owner_team,
+        request_id=None,
+        publish=bool(params.get("publish")) or auto_publish_enabled(),
+        source=str(params.get("source") or f"job:{ctx.job.pk}"),
+    )
+
+
+def registry_for(target: BuildTarget) -> Registry:
+    if target.image is not None and target.image.registry is not None:
+        return target.image.registry
+    registry = Registry.objects.filter(is_default=True).first() or Registry.objects.first()
+    if registry is None:
+        raise JobFailure("No registry is configured to push to; add one (Registry, is_default).")
+    return registry
+
+
+def resolve_recipe(target: BuildTarget) -> ResolvedRecipe:
+    """Parse the recipe; pin every external FROM to an approved or candidate version.
+
+    Raises:
+        JobFailure: the recipe is invalid or names a base the portal cannot build on.
+    """
+    try:
+        if target.recipe_kind == RecipeKind.BOOTSTRAP:
+            recipe = parse_bootstrap_recipe(target.recipe, default_env=runtime_env_for(target.kind))
+            canonical = recipe.canonical()
+            return ResolvedRecipe(
+                sha256=recipe_sha256(canonical),
+                hashed_text=canonical,
+                build_text=canonical,
+                base_digest="",
+                bases=(),
+                bootstrap_spec=recipe.spec,
+                env=tuple(recipe.env.items()),
+                cmd=recipe.cmd,
+            )
+        if target.recipe_kind != RecipeKind.DOCKERFILE:
+            raise JobFailure(f"Unknown recipe kind {target.recipe_kind!r}.")
+        lines = dockerfile_from_lines(target.recipe)
+    except RecipeError as exc:
+        raise JobFailure(f"The recipe is invalid: {exc}") from exc
+    pins: dict[int, str] = {}
+    digests: list[str] = []
+    for line in lines:
+        if not line.external:
+            continue
+        try:
+            res = base_image_resolve(line.image)
+        except ReferenceError as exc:
+            raise JobFailure(f"Line {line.line}: {exc}") from exc
+        version = res.version
+        if version is None or version.state not in VersionState.usable_as_base():
+            why = "; ".join(res.reasons) or "no approved or candidate version"
+            raise JobFailure(
+                f"Line {line.line}: FROM {line.image} is not an approved (or candidate) image "
+                f"version in the portal's registry: {why}"
+            )
+        pins[line.line] = version.pull_ref
+        digests.append(version.digest)
+    if not digests:
+        raise JobFailure("The Dockerfile builds FROM no catalog image (scratch only).")
+    return ResolvedRecipe(
+        sha256=recipe_sha256(target.recipe),
+        hashed_text=target.recipe,
+        build_text=pin_dockerfile(target.recipe, pins),
+        base_digest=digests[-1],
+        bases=tuple(pins.values()),
+    )
+
+
+def existing_version(target: BuildTarget, recipe: ResolvedRecipe) -> ImageVersion | None:
+    return (
+        ImageVersion.objects.select_related("base_image", "registry")
+        .filter(
+            base_image__name=target.name,
+            recipe_sha256=recipe.sha256,
+            base_digest=recipe.base_digest,
+            state__in=[VersionState.CANDIDATE, VersionState.APPROVED],
+        )
+        .order_by("-created_at")
+        .first()
+    )

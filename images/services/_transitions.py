@@ -1,0 +1,93 @@
+"""How every image request service moves a request: guards, the guarded UPDATE, its record.
+
+Every transition is a guarded conditional UPDATE (`filter(pk=, state__in=old).update(...)`;
+zero rows → `IllegalTransition`, a 409) and writes a timeline event and an audit row in the
+same transaction. The allowed transitions are listed in the `ImageRequest` docstring.
+
+Private to `images.services`: the request, build and publish services share these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal.actors import Actor
+from portal.api.errors import Conflict
+from portal.audit import audit_record
+from portal.jobs import IllegalTransition
+
+from ..models import ImageRequest, ImageRequestEvent
+from ..selectors import image_request_is_requester, image_request_may_edit
+
+
+def require_editor(request: ImageRequest, actor: Actor, what: str) -> None:
+    """Refuse (403) unless `actor` is the requester or a developer of the request's team."""
+    if not image_request_may_edit(request, actor):
+        raise PermissionDenied(
+            f"Only the requester or a developer of team {request.team or '?'} may {what} "
+            "this request."
+        )
+
+
+def require_reviewer(request: ImageRequest, actor: Actor, what: str) -> None:
+    """Refuse (403) unless `actor` is a platform admin (and, to approve or publish, not the
+    requester: four eyes)."""
+    if not actor.is_platform_admin:
+        raise PermissionDenied(f"Only a platform admin may {what} image requests.")
+    if what in ("approve", "publish") and image_request_is_requester(request, actor):
+        raise PermissionDenied(
+            f"You requested {request.reference}; another reviewer must {what} it."
+        )
+
+
+def record_event(
+    request: ImageRequest, kind: str, actor: Actor, text: str = ""
+) -> ImageRequestEvent:
+    """Add an event to the request's timeline."""
+    return ImageRequestEvent.objects.create(
+        request=request,
+        kind=kind,
+        actor_user=actor.user if actor.user is not None and actor.user.pk else None,
+        actor_repr=str(actor)[:200],
+        text=text,
+    )
+
+
+def record_audit(request: ImageRequest, actor: Actor, verb: str, before: str, **after: Any) -> None:
+    """Audit a state change of the request (`image_request.<verb>`)."""
+    audit_record(
+        actor=actor,
+        action=f"image_request.{verb}",
+        obj=request,
+        before={"state": before},
+        after={"state": request.state, **after},
+    )
+
+
+def transition(
+    request: ImageRequest, *, from_states: set[str], to: str, **fields: Any
+) -> ImageRequest:
+    """Guarded state change; raises IllegalTransition (409) when the request is elsewhere."""
+    try:
+        with transaction.atomic():  # a savepoint: a constraint violation must not poison the caller
+            updated = ImageRequest.objects.filter(pk=request.pk, state__in=from_states).update(
+                state=to, updated_at=timezone.now(), **fields
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Another request for {request.reference} is already open; finish or withdraw it "
+            "first.",
+            code="duplicate",
+        ) from exc
+    current = ImageRequest.objects.get(pk=request.pk)
+    if not updated:
+        allowed = ", ".join(sorted(from_states))
+        raise IllegalTransition(
+            f"Request #{request.pk} is {current.state}; it cannot become {to} "
+            f"(allowed from: {allowed})."
+        )
+    return current

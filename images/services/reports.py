@@ -1,0 +1,115 @@
+"""The policy report of an image request's recipe, computed when the request is submitted.
+
+A Dockerfile recipe gets the Dockerfile check plus a `BUILD001` failure for every FROM that
+is not an approved (or candidate) version in the portal's registry; a bootstrap recipe gets
+the mmdebstrap and lifecycle rules (`BUILD002`–`BUILD004`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from ..choices import ImageKind, ImageStatus, OsFamily, RecipeKind, VersionState
+from ..models import ImageRequest
+from ..policy import DockerfileInputError
+from ..recipes import dockerfile_from_lines, parse_bootstrap_recipe
+from ..references import ReferenceError
+from ..selectors import base_image_resolve
+from .catalog import derive_status
+from .dockerfile import dockerfile_check
+
+BOOTSTRAP_FAMILIES = frozenset({OsFamily.DEBIAN, OsFamily.UBUNTU})
+
+
+def _finding(rule: str, severity: str, line: int, message: str) -> dict[str, Any]:
+    return {"rule": rule, "severity": severity, "line": line, "message": message}
+
+
+def _verdict(findings: list[dict[str, Any]]) -> str:
+    severities = {f["severity"] for f in findings}
+    return "fail" if "fail" in severities else "warn" if "warn" in severities else "pass"
+
+
+def _dockerfile_report(request: ImageRequest) -> dict[str, Any]:
+    purpose = "runtime-recipe" if request.kind == ImageKind.RUNTIME else "build-recipe"
+    try:
+        report = dockerfile_check(text=request.recipe, purpose=purpose).to_dict()
+    except DockerfileInputError as exc:
+        return {"verdict": "fail", "findings": [_finding("BIP000", "fail", 1, exc.message)]}
+    findings = list(report.get("findings", []))
+    bases = []
+    for line in dockerfile_from_lines(request.recipe):
+        if not line.external:
+            continue
+        entry: dict[str, Any] = {"line": line.line, "image": line.image, "pinned_ref": None}
+        try:
+            res = base_image_resolve(line.image)
+        except ReferenceError as exc:
+            findings.append(_finding("BUILD001", "fail", line.line, str(exc)))
+            bases.append(entry)
+            continue
+        version = res.version
+        if version is None or version.state not in VersionState.usable_as_base():
+            why = "; ".join(res.reasons) or "no approved or candidate version"
+            findings.append(
+                _finding(
+                    "BUILD001",
+                    "fail",
+                    line.line,
+                    f"FROM {line.image} cannot be built: it must be an approved (or candidate) "
+                    f"image version in the portal's registry ({why}).",
+                )
+            )
+        else:
+            entry.update(pinned_ref=version.pull_ref, state=version.state)
+        bases.append(entry)
+    report["findings"] = findings
+    report["bases"] = bases
+    report["verdict"] = _verdict(findings)
+    return report
+
+
+def _bootstrap_report(request: ImageRequest) -> dict[str, Any]:
+    findings: list[dict[str, Any]] = []
+    recipe = parse_bootstrap_recipe(request.recipe, default_env={})
+    if request.os_family not in BOOTSTRAP_FAMILIES:
+        findings.append(
+            _finding(
+                "BUILD002",
+                "fail",
+                1,
+                f"Bootstraps use mmdebstrap, which makes Debian or Ubuntu systems only; "
+                f"{request.get_os_family_display()} needs a Dockerfile recipe.",
+            )
+        )
+    derived = derive_status(
+        os_family=request.os_family,
+        os_version=request.os_version,
+        status=ImageStatus.APPROVED,
+        today=timezone.localdate(),
+    )
+    if derived.status != ImageStatus.APPROVED:
+        findings.append(_finding("BUILD003", "fail", 1, derived.note or derived.status))
+    if recipe.spec.variant not in ("minbase", "buildd", "apt", "essential"):
+        findings.append(
+            _finding("BUILD004", "warn", 1, f"Variant {recipe.spec.variant} is unusual.")
+        )
+    return {
+        "verdict": _verdict(findings),
+        "findings": findings,
+        "stages": [],
+        "bootstrap": {
+            "suite": recipe.spec.suite,
+            "variant": recipe.spec.variant,
+            "packages": list(recipe.spec.packages),
+        },
+    }
+
+
+def image_request_policy_report(request: ImageRequest) -> dict[str, Any]:
+    """The policy report of a request's recipe (`{"verdict", "findings", ...}`)."""
+    if request.recipe_kind == RecipeKind.BOOTSTRAP:
+        return _bootstrap_report(request)
+    return _dockerfile_report(request)
