@@ -213,5 +213,6 @@ def required_scope(request: Any, view: Any) -> str | None:
     action = getattr(view, "action", None)
     for key in (action, request.method, "*"):
         if key is not None and key in scopes:
-            return str(scopes[key])
+            scope: str | None = scopes[key]
+            return scope
     raise exceptions.PermissionDenied("This endpoint declares no scope for this operation.")

@@ -65,7 +65,7 @@ class BaseImageDetailSerializer(BaseImageSerializer):
     """A catalog entry with its versions."""
 
     versions = ImageVersionSerializer(many=True, read_only=True)
-    version_count = None  # type: ignore[assignment]
+    version_count = None  # type: ignore[assignment]  # DRF drops a parent's field set to None
 
     class Meta(BaseImageSerializer.Meta):
         fields = [f for f in BaseImageSerializer.Meta.fields if f != "version_count"] + ["versions"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 MAX_STAGES = 50
 
@@ -373,7 +374,7 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
     global_args: dict[str, str | None] = {}
     names: dict[str, int] = {}
     stages: list[ParsedStage] = []
-    current: dict | None = None
+    current: dict[str, Any] | None = None
     body: list[Instruction] = []
     too_many = False
     kept: list[Instruction] = []

@@ -1,0 +1,192 @@
+"""Running a job in a worker: the JobContext handlers get, the heartbeat thread, and
+`job_execute` (claim, run the kind's handler, record the outcome)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import close_old_connections, models
+
+from ..choices import JobState
+from ..commands import ProcessGroup, watch_process_groups
+from ..models import Job
+from .kinds import (
+    IllegalTransition,
+    JobCancelled,
+    JobFailure,
+    get_job_kind,
+    job_kind,
+)
+from .states import (
+    job_append_log,
+    job_heartbeat,
+    job_mark_failed,
+    job_mark_running,
+    job_mark_succeeded,
+    job_requeue,
+    job_set_progress,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class JobContext:
+    """What a handler gets: the job, progress and log helpers, and cancellation checks."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.params = job.params
+        self._cancel_checked_at = 0.0
+        self._cancelled = False
+
+    def log(self, text: str) -> None:
+        """Append a line (or lines) to the job log."""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        job_append_log(job_id=self.job.pk, text=text)
+
+    def progress(self, percent: int, step: str = "") -> None:
+        """Report progress; also a heartbeat."""
+        job_set_progress(job_id=self.job.pk, percent=percent, step=step)
+        if step:
+            self.log(f"[portal] {percent:3d}% {step}")
+
+    def should_cancel(self) -> bool:
+        """Whether the job was cancelled (checked at most once a second)."""
+        if self._cancelled:
+            return True
+        now = time.monotonic()
+        if now - self._cancel_checked_at >= 1.0:
+            self._cancel_checked_at = now
+            state = Job.objects.filter(pk=self.job.pk).values_list("state", flat=True).first()
+            self._cancelled = state != JobState.RUNNING
+        return self._cancelled
+
+    def check_cancelled(self) -> None:
+        """Raise JobCancelled if the job was cancelled."""
+        if self.should_cancel():
+            raise JobCancelled
+
+    def set_result_object(self, obj: models.Model) -> None:
+        """Link the object this job created."""
+        Job.objects.filter(pk=self.job.pk).update(
+            result_type=ContentType.objects.get_for_model(obj), result_id=str(obj.pk)
+        )
+
+
+class Heartbeat:
+    """A thread that touches the job's heartbeat while the handler runs."""
+
+    def __init__(self, job_id: int, interval: float) -> None:
+        self.job_id = job_id
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                job_heartbeat(job_id=self.job_id)
+            except Exception:  # a database hiccup must not kill the heartbeat
+                logger.exception("heartbeat for job %s failed", self.job_id)
+            finally:
+                close_old_connections()
+
+
+def worker_name() -> str:
+    """host:pid of this process."""
+    import os
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_execute(job_id: int) -> str:
+    """Claim and run one job in this process. Returns the final state (or 'skipped')."""
+    try:
+        job = job_mark_running(job_id=job_id, worker=worker_name())
+    except IllegalTransition:
+        return "skipped"  # a duplicate or late message: the row says it's not ours to run
+    except Job.DoesNotExist:
+        logger.warning("job %s does not exist (rolled back?)", job_id)
+        return "skipped"
+    spec = get_job_kind(job.kind)
+    ctx = JobContext(job)
+    ctx.log(f"[portal] attempt {job.attempts} of {job.max_attempts} on {job.worker}")
+    try:
+        with (
+            Heartbeat(job_id, settings.JOB_HEARTBEAT_SECONDS),
+            watch_process_groups(
+                on_start=lambda group: _command_started(job_id, group),
+                on_exit=lambda group: _command_ended(job_id, group),
+            ),
+        ):
+            result = spec.handler(ctx)
+    except JobCancelled:
+        ctx.log("[portal] stopped: the job was cancelled")
+        return JobState.CANCELLED
+    except JobFailure as exc:
+        ctx.log(f"[portal] error: {exc}")
+        if exc.retry and job.attempts < job.max_attempts:
+            delay = min(60, 2**job.attempts)
+            time.sleep(delay)  # backoff before the next attempt
+            try:
+                job_requeue(job_id=job_id, reason=str(exc))
+                return JobState.QUEUED
+            except IllegalTransition:
+                return Job.objects.get(pk=job_id).state
+        return _fail(job_id, str(exc))
+    except Exception as exc:
+        logger.exception("job %s (%s) crashed", job_id, job.kind)
+        ctx.log(f"[portal] internal error: {type(exc).__name__}: {exc}")
+        return _fail(job_id, f"Internal error: {type(exc).__name__}: {exc}")
+    if ctx.should_cancel() and Job.objects.get(pk=job_id).state == JobState.CANCELLED:
+        return JobState.CANCELLED
+    try:
+        job_mark_succeeded(job_id=job_id, result=result or {})
+    except IllegalTransition:
+        return Job.objects.get(pk=job_id).state
+    return JobState.SUCCEEDED
+
+
+def _command_started(job_id: int, group: ProcessGroup) -> None:
+    Job.objects.filter(pk=job_id).update(process_group=group.as_dict())
+
+
+def _command_ended(job_id: int, group: ProcessGroup) -> None:
+    Job.objects.filter(
+        pk=job_id, process_group__node=group.node, process_group__pgid=group.pgid
+    ).update(process_group={})
+
+
+def _fail(job_id: int, error: str) -> str:
+    try:
+        job_mark_failed(job_id=job_id, error=error)
+    except IllegalTransition:
+        return Job.objects.get(pk=job_id).state
+    return JobState.FAILED
+
+
+@job_kind("portal.selftest", timeout_seconds=600, max_attempts=1, title="Worker self-test")
+def selftest(ctx: JobContext) -> dict[str, Any]:
+    """Prove a worker picks jobs up: walk `steps` steps of `seconds` each, with progress."""
+    steps = max(1, min(100, int(ctx.params.get("steps", 5))))
+    seconds = max(0.0, min(60.0, float(ctx.params.get("seconds", 0.2))))
+    for i in range(steps):
+        ctx.check_cancelled()
+        ctx.progress(int(100 * i / steps), f"step {i + 1} of {steps}")
+        time.sleep(seconds)
+    return {"steps": steps, "worker": worker_name()}
