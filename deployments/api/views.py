@@ -225,6 +225,8 @@ class BinaryVersionViewSet(
         "yank": Scope.BINARIES_WRITE,
         "artifact": Scope.BINARIES_WRITE,
     }
+    # The one action an environment's fetch token may call (portal.auth refuses it elsewhere).
+    fetch_token_actions = frozenset({"download"})
     serializer_class = BinaryVersionSerializer
     filterset_class = BinaryVersionFilterSet
 

@@ -21,13 +21,19 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
     Requests waiting in `scanning` for this version become `published`.
 
     Raises:
-        PermissionDenied: not a platform admin, or the requester of the build (403).
+        PermissionDenied: not a platform admin, a token with no person behind it, or the
+            person who requested the build, by session or by token (403).
         IllegalTransition: the version is not a candidate (409).
     """
     waiting = list(ImageRequest.objects.filter(image_version=version, state=RequestState.SCANNING))
     if not actor.is_system:
         if not actor.is_platform_admin:
             raise PermissionDenied("Only a platform admin may publish image versions.")
+        if actor.person is None:
+            raise PermissionDenied(
+                "This token has no person behind it, so it cannot publish; use a token a "
+                "platform admin created."
+            )
         for request in waiting:
             require_reviewer(request, actor, "publish")
     with transaction.atomic():

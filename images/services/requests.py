@@ -121,7 +121,7 @@ def image_request_create(
         recipe=recipe or "",
         justification=justification or "",
         team=team,
-        requested_by=actor.user if actor.user is not None else None,
+        requested_by=actor.person,  # a token's request is its creator's (four eyes)
         requested_by_token=actor.token,
     )
     _clean_fields(request)
