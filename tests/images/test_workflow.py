@@ -301,3 +301,112 @@ def test_recipe_helpers_find_and_pin_from_lines():
     assert pinned.count("\n") == text.count("\n")
     with pytest.raises(RecipeError, match="no FROM"):
         dockerfile_from_lines("RUN true\n")
+
+
+# --- H1: four eyes compare persons, across session and token, in both directions ---------------
+
+
+def _ui_create_and_submit(client) -> ImageRequest:
+    body = payload()
+    body.update(submit="1", toolchain="")
+    response = client.post("/image-requests/new/", body)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    request = ImageRequest.objects.get()
+    assert request.state == "submitted"
+    return request
+
+
+def _tokens_page_secret(client, team, scopes) -> str:
+    response = client.post("/tokens/", {"team": team.pk, "name": "mine", "scopes": scopes})
+    html = response.content.decode()
+    return html.split('<pre id="token-secret"><code>')[1].split("</code>")[0]
+
+
+def _to_scanning(request: ImageRequest, catalog) -> ImageVersion:
+    candidate = ImageVersionFactory(base_image=catalog["image"], tag="12-1", state="candidate")
+    ImageRequest.objects.filter(pk=request.pk).update(state="scanning", image_version=candidate)
+    return candidate
+
+
+def test_h1_token_of_requester_cannot_approve(catalog, client, api, admin_user, platform_team):
+    """UI request, then the same person's token from the Tokens page: approve and publish 403."""
+    client.force_login(admin_user)
+    request = _ui_create_and_submit(client)
+    secret = _tokens_page_secret(client, platform_team, ["images:read", "images:review"])
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = api.post(f"/api/v1/image-requests/{request.pk}/approve/")
+    assert response.status_code == 403
+    assert "another reviewer must approve it" in response.json()["detail"]
+    assert ImageRequest.objects.get(pk=request.pk).state == "submitted"
+    assert not Job.objects.filter(kind="images.build").exists()
+    candidate = _to_scanning(request, catalog)
+    response = api.post(f"/api/v1/image-versions/{candidate.pk}/publish/")
+    assert response.status_code == 403
+    assert "another reviewer must publish it" in response.json()["detail"]
+    candidate.refresh_from_db()
+    assert candidate.state == "candidate"
+
+
+def test_h1_request_by_token_cannot_be_approved_in_the_ui_by_its_creator(
+    catalog, client, api, admin_user, platform_team, make_token
+):
+    secret = make_token(platform_team, ["images:read", "images:write"], user=admin_user)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    body = create(api, submit=True)
+    assert body["state"] == "submitted"
+    request = ImageRequest.objects.get(pk=body["id"])
+    client.force_login(admin_user)
+    assert client.post(f"/image-requests/{request.pk}/approve/").status_code == 403
+    assert "approve" not in client.get(f"/image-requests/{request.pk}/").context["actions"]
+    assert request.requested_by == admin_user  # the token's request is its creator's
+    assert ImageRequest.objects.get(pk=request.pk).state == "submitted"
+    candidate = _to_scanning(request, catalog)
+    assert client.post(f"/image-requests/{request.pk}/publish/").status_code == 403
+    candidate.refresh_from_db()
+    assert candidate.state == "candidate"
+
+
+def test_h1_legacy_request_of_a_token_counts_as_its_creators(catalog, admin_user, platform_team):
+    """Requests stored before requested_by was set for tokens: the token's creator counts."""
+    from django.core.exceptions import PermissionDenied
+
+    from images.services import image_request_approve
+    from portal.actors import Actor
+    from portal.auth import token_create
+
+    token, _ = token_create(
+        team=platform_team, name="old", scopes=["images:write"], actor=Actor(user=admin_user)
+    )
+    request = ImageRequest.objects.create(
+        **{k: v for k, v in payload().items()},
+        state="submitted",
+        team=platform_team,
+        requested_by_token=token,
+    )
+    with pytest.raises(PermissionDenied, match="another reviewer"):
+        image_request_approve(request=request, actor=Actor(user=admin_user))
+
+
+def test_h1_another_admins_token_approves_and_a_token_of_nobody_cannot(
+    catalog, api, dev_api, make_user, make_token, platform_team
+):
+    from portal.actors import Actor
+    from portal.auth import token_create
+
+    body = create(dev_api, submit=True)
+    url = f"/api/v1/image-requests/{body['id']}/approve/"
+    _, nobody = token_create(
+        team=platform_team,
+        name="legacy",
+        scopes=["images:read", "images:review"],
+        actor=Actor.system_actor("create_token"),
+    )
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {nobody}")
+    response = api.post(url)
+    assert response.status_code == 403
+    assert "no person behind it" in response.json()["detail"]
+    reviewer = make_user("bob-admin", platform_team, Role.PLATFORM_ADMIN)
+    api.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {make_token(platform_team, ['images:review'], user=reviewer)}"
+    )
+    assert api.post(url).status_code == 202
