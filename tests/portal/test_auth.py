@@ -398,3 +398,26 @@ def test_h2_platform_viewer_token_sees_only_its_teams_image_requests(
     )
     assert response.status_code == 404
     assert not request.events.filter(kind="comment").exists()
+
+
+def test_readme_set_up_works_with_the_demo_users(demo_catalog, api, capsys):
+    """The README's create_token lines, against seed_demo's people (one per role)."""
+    from django.core.management import call_command
+
+    from portal.models import Membership
+
+    roles = dict(Membership.objects.values_list("user__username", "role"))
+    assert roles == {
+        "platform-admin": "platform-admin",
+        "payments-lead": "maintainer",
+        "payments-dev": "developer",
+    }
+    for user, scopes in (
+        ("payments-dev", "images:read,images:write"),
+        ("platform-admin", "images:read,images:review"),
+        ("payments-lead", "services:read,services:write"),
+    ):
+        call_command("create_token", "--user", user, "--scopes", scopes, "--name", user)
+        secret = capsys.readouterr().out.strip()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        assert api.get("/api/v1/jobs/").status_code == 200, user
