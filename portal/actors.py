@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from portal.models import ApiToken, Team
 
 
+_UNKNOWN: Any = object()
+
+
 def _rank(role: str) -> int:
     return ROLE_RANK[role]
 
@@ -63,7 +66,7 @@ class Actor:
     def _token_role(self) -> str | None:
         """The token's role in its own team: min(team cap, its creator's current role).
 
-        Read at use (the creator's memberships are loaded with the token on every request), so
+        Read at use (the creator's role is loaded with the token on every request), so
         a demotion or a removal takes effect on the creator's next call. A fetch token is a
         viewer whatever its creator: it is accepted by the binary download only.
         """
@@ -71,14 +74,22 @@ class Actor:
         assert token is not None  # noqa: S101 - only called for token actors
         if token.kind == TokenKind.FETCH:
             return Role.VIEWER
-        creator = token.created_by
-        if creator is None:
+        if token.created_by_id is None:
             return None
-        roles = [m.role for m in creator.memberships.all() if m.team_id == token.team_id]
-        if not roles:
+        # `token_authenticate` annotates the role (one query per request); elsewhere, ask.
+        role: str | None = getattr(token, "creator_role", _UNKNOWN)
+        if role is _UNKNOWN:
+            from portal.models import Membership
+
+            role = (
+                Membership.objects.filter(user_id=token.created_by_id, team_id=token.team_id)
+                .values_list("role", flat=True)
+                .first()
+            )
+        if role is None:
             return None
         cap = Role.PLATFORM_ADMIN if token.team.is_platform else Role.MAINTAINER
-        return min(max(roles, key=_rank), cap, key=_rank)
+        return min(role, cap, key=_rank)
 
     @property
     def token_refusal(self) -> str:

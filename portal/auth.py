@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -18,7 +19,7 @@ from rest_framework.permissions import BasePermission
 from .actors import Actor
 from .audit import audit_record
 from .choices import SCOPE_MIN_ROLE, Role, Scope, TokenKind, role_at_least
-from .models import ApiToken
+from .models import ApiToken, Membership
 
 TOKEN_PREFIX = "bip_"  # noqa: S105 - a public prefix, not a secret
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -166,9 +167,14 @@ def token_authenticate(secret: str) -> ApiToken:
     parts = secret.split("_")
     if not secret.startswith(TOKEN_PREFIX) or len(parts) < 3:
         raise exceptions.AuthenticationFailed("Malformed token: expected bip_<prefix>_<secret>.")
+    # The creator's current role in the token's team comes with the token, in the same query:
+    # `Actor` caps the token by it on every request, so demotion and removal act at once.
+    creator_role = Membership.objects.filter(
+        user_id=OuterRef("created_by_id"), team_id=OuterRef("team_id")
+    ).values("role")[:1]
     token = (
         ApiToken.objects.select_related("team", "created_by")
-        .prefetch_related("created_by__memberships")  # the creator's current roles (Actor)
+        .annotate(creator_role=Subquery(creator_role))
         .filter(prefix=parts[1])
         .first()
     )
