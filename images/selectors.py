@@ -160,14 +160,14 @@ def image_request_is_requester(request: ImageRequest, actor: Actor) -> bool:
     """Whether the person behind `actor` opened `request`: persons, not credentials.
 
     A token means its creator, on both sides: a request opened in the UI and one opened with
-    a token of the same person are the same person's. A token with no person behind it counts
-    as the requester of everything, so it can never approve or publish.
+    a token of the same person are the same person's. (A token with no person behind it has
+    no role at all, and `require_reviewer` refuses it outright.)
     """
     if actor.token is not None and request.requested_by_token_id == actor.token.pk:
         return True
     person = actor.person
     if person is None:
-        return not actor.is_system
+        return False
     requester_id = request.requested_by_id
     if requester_id is None and request.requested_by_token is not None:
         requester_id = request.requested_by_token.created_by_id

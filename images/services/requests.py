@@ -245,7 +245,7 @@ def image_request_reject(*, request: ImageRequest, actor: Actor, reason: str) ->
             from_states={RequestState.SUBMITTED},
             to=RequestState.REJECTED,
             decided_at=timezone.now(),
-            reviewed_by=actor.user,
+            reviewed_by=actor.person,
             reviewed_by_repr=str(actor)[:200],
         )
         record_event(request, RequestEventKind.REJECTED, actor, reason)
@@ -276,7 +276,7 @@ def image_request_approve(
             from_states={RequestState.SUBMITTED},
             to=RequestState.APPROVED,
             decided_at=timezone.now(),
-            reviewed_by=actor.user,
+            reviewed_by=actor.person,
             reviewed_by_repr=str(actor)[:200],
             error="",
         )

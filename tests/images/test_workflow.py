@@ -410,3 +410,4 @@ def test_h1_another_admins_token_approves_and_a_token_of_nobody_cannot(
         HTTP_AUTHORIZATION=f"Bearer {make_token(platform_team, ['images:review'], user=reviewer)}"
     )
     assert api.post(url).status_code == 202
+    assert ImageRequest.objects.get(pk=body["id"]).reviewed_by == reviewer  # the token's person
