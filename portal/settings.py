@@ -243,6 +243,9 @@ JOB_LOG_MAX_CHARS = env_int("JOB_LOG_MAX_CHARS", 1_000_000)
 # Registries and tools
 PORTAL_DEFAULT_REGISTRY_URL = os.environ.get("PORTAL_REGISTRY_URL", "http://127.0.0.1:5000")
 PORTAL_REGISTRY_TLS_VERIFY = env_bool("PORTAL_REGISTRY_TLS_VERIFY", True)
+# Token services (Bearer realm hosts) besides the registries themselves that may receive
+# registry credentials, over https only; e.g. "auth.docker.io".
+PORTAL_REGISTRY_TOKEN_HOSTS = env_list("PORTAL_REGISTRY_TOKEN_HOSTS", "")
 PORTAL_POLICY_FILE = os.environ.get("PORTAL_POLICY_FILE", "")
 PORTAL_CATALOG_CACHE_SECONDS = env_int("PORTAL_CATALOG_CACHE_SECONDS", 5)
 PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:8000")
