@@ -129,20 +129,33 @@ def _nest(depth: int) -> list:
     return value
 
 
-def test_l1_deeply_nested_json_on_request_actions(admin_api, dev_api, service_team):
-    created = dev_api.post(
-        "/api/v1/image-requests/",
-        {"name": "runtime/nested", "tag": "1", "justification": "x", "recipe": "FROM scratch\n"},
-        format="json",
-    )
-    pk = created.json().get("id", 1) if created.status_code == 201 else 1
-    for suffix in ("", "comment/", "approve/", "reject/", "request-changes/"):
-        method = dev_api.patch if suffix == "" else admin_api.post
-        response = method(
-            f"/api/v1/image-requests/{pk}/{suffix}", "[" * 5000, content_type="application/json"
-        )
-        assert response.status_code in (400, 404), (suffix, response.status_code)
-        assert response["Content-Type"].startswith("application/json")
+def test_l1_deeply_nested_json_on_request_actions(admin_api, dev_api, service_team, developer):
+    from images.models import ImageRequest
+
+    common = {
+        "name": "runtime/nested",
+        "kind": "runtime",
+        "os_family": "debian",
+        "recipe_kind": "dockerfile",
+        "recipe": "FROM scratch\n",
+        "justification": "x",
+        "team": service_team,
+        "requested_by": developer,
+    }
+    draft = ImageRequest.objects.create(tag="1", state="draft", **common)
+    submitted = ImageRequest.objects.create(tag="2", state="submitted", **common)
+    cases = [
+        (dev_api.patch, draft, ""),
+        (dev_api.post, draft, "comment/"),
+        (admin_api.post, submitted, "approve/"),
+        (admin_api.post, submitted, "reject/"),
+        (admin_api.post, submitted, "request-changes/"),
+    ]
+    for method, request, suffix in cases:
+        url = f"/api/v1/image-requests/{request.pk}/{suffix}"
+        response = method(url, "[" * 5000, content_type="application/json")
+        assert_json_error(response, 400, "parse_error")
+    assert ImageRequest.objects.get(pk=submitted.pk).state == "submitted"
 
 
 # --- L1: NUL characters --------------------------------------------------------------------
