@@ -40,7 +40,7 @@ from .storage import binary_storage
 ARTIFACT_REPOSITORY = "binaries"
 SHA256_LABEL = "io.baseimage.portal.binary-sha256"
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-_PINNED_REF = re.compile(r"^(?P<host>[^/]+)/(?P<repo>[^@]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+_PINNED_REF = re.compile(r"^(?P<host>[^/]+)/(?P<repo>[^@]+)@(?P<digest>sha256:[0-9a-f]{64})\Z")
 _CHUNK = 1 << 20
 
 

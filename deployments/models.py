@@ -18,20 +18,20 @@ from .choices import (
 DEFAULT_ARGS = ["-m", "release"]
 
 version_validator = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$",
+    r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z",
     "Use 1-128 letters, digits and . _ + - for a version, starting with a letter or digit.",
 )
-sha256_validator = RegexValidator(r"^[0-9a-f]{64}$", "A sha256 is 64 lowercase hex digits.")
+sha256_validator = RegexValidator(r"^[0-9a-f]{64}\Z", "A sha256 is 64 lowercase hex digits.")
 k8s_version_validator = RegexValidator(
-    r"^v?\d+\.\d+(?:\.\d+)?$", "Give a Kubernetes version such as 1.33 or v1.35.2."
+    r"^v?\d+\.\d+(?:\.\d+)?\Z", "Give a Kubernetes version such as 1.33 or v1.35.2."
 )
 secret_name_validator = RegexValidator(
-    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    r"^(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z",
     "Use a Kubernetes Secret name: lowercase letters, digits, '-' and '.', at most 253 "
     "characters, starting and ending with a letter or digit.",
 )
 abs_path_validator = RegexValidator(
-    r"^/[A-Za-z0-9._/-]*$", "Give an absolute path of letters, digits and . _ / -."
+    r"^/[A-Za-z0-9._/-]*\Z", "Give an absolute path of letters, digits and . _ / -."
 )
 
 

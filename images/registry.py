@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,10 +36,10 @@ MAX_CONFIG_BYTES = 8 * 1024 * 1024
 MAX_LISTING_BYTES = 16 * 1024 * 1024
 
 _REPOSITORY_RE = re.compile(
-    r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$"
+    r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\Z"
 )
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 _CHALLENGE_PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -126,7 +126,7 @@ def parse_created(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     text = value.strip().replace("z", "Z")
-    match = re.match(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$", text)
+    match = re.match(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?\Z", text)
     if not match:
         return None
     base, fraction, zone = match.groups()
@@ -166,6 +166,8 @@ class RegistryClient:
         password: the password or token secret.
         verify: TLS verification: True, False, or a CA bundle path.
         timeout: seconds for each HTTP request (connect and read).
+        token_hosts: hosts (`host` or `host:port`) of token services other than the registry
+            itself that may receive the credentials, over https only.
     """
 
     def __init__(
@@ -176,6 +178,7 @@ class RegistryClient:
         password: str | None = None,
         verify: bool | str = True,
         timeout: float = 10,
+        token_hosts: Iterable[str] = (),
     ) -> None:
         parts = urlsplit(url.strip() if isinstance(url, str) else "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -191,6 +194,7 @@ class RegistryClient:
             raise RegistryError(f"timeout must be positive, got {timeout!r}")
         self.url = f"{parts.scheme}://{parts.netloc}"
         self.host = parts.netloc
+        self._token_hosts = frozenset(h.strip().lower() for h in token_hosts if h.strip())
         self.timeout = timeout
         self._credentials = (username, password or "") if username is not None else None
         self._session = requests.Session()
@@ -214,17 +218,38 @@ class RegistryClient:
 
     # --- HTTP plumbing -------------------------------------------------------------------
 
+    def _may_send_credentials(self, realm: str) -> bool:
+        """Whether the token service at `realm` may see the registry credentials.
+
+        Yes for the registry's own origin (the scheme and host the admin configured: on a
+        plain-http registry the credentials already travel that way), and for https on the
+        registry's host or a configured token host. Never for plain http to any other host,
+        and never for another host that nobody configured: a challenge alone must not be able
+        to send the credentials elsewhere.
+        """
+        parts = urlsplit(realm)
+        host = parts.netloc.lower()
+        if f"{parts.scheme}://{host}" == self.url.lower():
+            return True
+        if parts.scheme != "https":
+            return False
+        return (
+            host in self._token_hosts
+            or (parts.hostname or "") in self._token_hosts
+            or (host == self.host.lower())
+        )
+
     def _fetch_token(self, params: dict[str, str], scope: str) -> str:
         realm = params.get("realm")
         if not realm or urlsplit(realm).scheme not in ("http", "https"):
             raise RegistryError(f"{self.host}: Bearer challenge without a usable realm: {realm!r}")
+        # Elsewhere the token is asked for anonymously (enough for public pulls).
+        auth = self._credentials if self._may_send_credentials(realm) else None
         query = {"service": params["service"]} if params.get("service") else {}
         if scope:
             query["scope"] = scope
         try:
-            response = self._session.get(
-                realm, params=query, auth=self._credentials, timeout=self.timeout
-            )
+            response = self._session.get(realm, params=query, auth=auth, timeout=self.timeout)
         except requests.RequestException as exc:
             raise RegistryUnavailable(
                 f"{self.host}: token service {realm} unreachable: {exc}"

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from deployments.choices import BinaryState
 from images.models import ImageVersion
 from portal.actors import Actor
+from portal.api.params import parse_id
 from portal.api.serializers import JobSerializer
 from portal.choices import Scope
 from portal.models import Team
@@ -427,9 +428,7 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         releases = release_list()
         deployment = self.request.query_params.get("deployment")
         if self.action == "list" and deployment:
-            if not deployment.isdigit():
-                raise exceptions.ValidationError({"deployment": "Give a deployment id."})
-            releases = releases.filter(deployment_id=int(deployment))
+            releases = releases.filter(deployment_id=parse_id(deployment, field="deployment"))
         return releases.defer(None) if self.action != "list" else releases
 
     def get_serializer_class(self) -> type:

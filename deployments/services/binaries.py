@@ -27,9 +27,9 @@ from ..storage import binary_delete, binary_store
 from ._common import PINNED_REF
 
 ARTIFACT_JOB_KIND = "deployments.push_artifact"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")
-_COMMIT = re.compile(r"^[A-Za-z0-9._/-]{0,64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}\Z")
+_COMMIT = re.compile(r"^[A-Za-z0-9._/-]{0,64}\Z")
 
 
 def _clean_filename(name: str, fallback: str) -> str:
@@ -43,7 +43,7 @@ def _upload_errors(
     errors: dict[str, str] = {}
     if not version:
         errors["version"] = "Give the version (e.g. 1.4.2 or 2024.06.01-3)."
-    elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$", version):
+    elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z", version):
         errors["version"] = (
             f"{version!r} is not a version: use 1-128 letters, digits and . _ + -, "
             "starting with a letter or digit."

@@ -175,7 +175,11 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
 def _read_back(registry: Registry, target: BuildTarget) -> ManifestInfo:
     username, password = registry.credentials()
     with RegistryClient(
-        registry.url, username=username, password=password, verify=registry.tls_verify
+        registry.url,
+        username=username,
+        password=password,
+        verify=registry.tls_verify,
+        token_hosts=settings.PORTAL_REGISTRY_TOKEN_HOSTS,
     ) as client:
         return client.manifest_info(target.name, target.tag)
 
