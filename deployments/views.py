@@ -44,6 +44,7 @@ from .selectors import (
     release_list_for_actor,
     service_get,
     service_list_for_actor,
+    team_readable,
 )
 from .services import (
     binary_version_artifact_push,
@@ -266,11 +267,18 @@ def _binary_upload(request: HttpRequest, name: str, handler: Any) -> HttpRespons
     return redirect("deployments:service-detail", name=service.name)
 
 
+def _binary_or_404(request: HttpRequest, pk: int) -> BinaryVersion:
+    """The binary version `pk` of a service the user may read (another team's: 404)."""
+    readable = team_readable(_reader(request), "service__team")
+    binaries = BinaryVersion.objects.select_related("service__team").filter(readable)
+    return get_object_or_404(binaries, pk=pk)
+
+
 class BinaryYankView(LoginRequiredMixin, View):
     """Yank a binary version from the service page."""
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        binary = get_object_or_404(BinaryVersion.objects.select_related("service__team"), pk=pk)
+        binary = _binary_or_404(request, pk)
         try:
             binary_version_yank(actor=Actor(user=request.user), binary_version=binary)
             messages.success(request, f"{binary} yanked: it can no longer go into new releases.")
@@ -283,7 +291,7 @@ class BinaryArtifactView(LoginRequiredMixin, View):
     """Push a binary version as an OCI artifact (image volumes); then follow the job."""
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        binary = get_object_or_404(BinaryVersion.objects.select_related("service__team"), pk=pk)
+        binary = _binary_or_404(request, pk)
         try:
             job, created = binary_version_artifact_push(
                 actor=Actor(user=request.user), binary_version=binary
@@ -513,7 +521,9 @@ class ReleaseRollbackView(LoginRequiredMixin, View):
     """Roll back: a new release with an older release's binary and runtime versions."""
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        old = get_object_or_404(Release.objects.select_related("deployment"), pk=pk)
+        readable = team_readable(_reader(request), "deployment__service__team")
+        releases = Release.objects.select_related("deployment").filter(readable)
+        old = get_object_or_404(releases, pk=pk)
         try:
             release = release_rollback(actor=Actor(user=request.user), release=old)
         except (ValidationError, APIException) as exc:

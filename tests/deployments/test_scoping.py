@@ -174,6 +174,14 @@ def test_m4_ui_answers_404_for_another_teams_objects(world, client, admin_user):
     ):
         assert client.get(url).status_code == 404, url
     assert client.post(f"/deployments/{deployment}/", {}).status_code == 404
+    # ids addressed by a button: another team's binary and release are 404 as well
+    binary = orders["binary"].pk
+    for url in (f"/binaries/{binary}/yank/", f"/binaries/{binary}/artifact/"):
+        assert client.post(url).status_code == 404, url
+    assert client.post(f"/releases/{release}/rollback/").status_code == 404
+    assert orders["deployment"].releases.count() == 1
+    orders["binary"].refresh_from_db()
+    assert orders["binary"].state == "active"
     environment = client.get("/environments/prod/").content.decode()
     assert "pay-api" in environment and "orders-api" not in environment
     assert client.get(f"/deployments/{world['pay']['deployment'].pk}/").status_code == 200
