@@ -1,10 +1,12 @@
 """A small client for the OCI Distribution API (Docker Registry HTTP API v2).
 
 Pure module, no Django: used by the registry sync job and the builder (to read back what was
-pushed). It lists repositories and tags, and reads a manifest's digest, size, architecture, OS
-and creation time. Authentication: HTTP basic, or the Bearer token challenge (Harbor, Docker
-Hub, GitLab). Transient failures raise `RegistryUnavailable` so callers can retry with backoff;
-everything else raises `RegistryError` with a message a person can act on.
+pushed). It lists repositories and tags, reads a manifest's digest, size, architecture, OS,
+creation time and image config (labels), and puts a manifest under a tag (publish moves the
+public tag onto the approved digest). Authentication: HTTP basic, or the Bearer token
+challenge (Harbor, Docker Hub, GitLab). Transient failures raise `RegistryUnavailable` so
+callers can retry with backoff; everything else raises `RegistryError` with a message a
+person can act on.
 """
 
 from __future__ import annotations
@@ -274,13 +276,28 @@ class RegistryClient:
             raise RegistryError(f"{self.host}: token service returned no token")
         return token
 
-    def _send(self, url: str, headers: dict[str, str], scope: str) -> requests.Response:
+    def _send(
+        self,
+        url: str,
+        headers: dict[str, str],
+        scope: str,
+        *,
+        method: str = "GET",
+        data: bytes | None = None,
+    ) -> requests.Response:
         auth = self._credentials if self._basic else None
         if scope in self._tokens:
             headers = {**headers, "Authorization": f"Bearer {self._tokens[scope]}"}
         try:
-            return self._session.get(
-                url, headers=headers, auth=auth, timeout=self.timeout, stream=True
+            return self._session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                auth=auth,
+                timeout=self.timeout,
+                stream=True,
+                allow_redirects=method == "GET",
             )
         except requests.exceptions.SSLError as exc:
             raise RegistryError(f"{self.host}: TLS verification failed: {exc}") from exc
@@ -290,23 +307,33 @@ class RegistryClient:
             raise RegistryError(f"{self.host}: request failed: {exc}") from exc
 
     def _get(
-        self, path_or_url: str, *, scope: str, what: str, accept: str | None = None
+        self,
+        path_or_url: str,
+        *,
+        scope: str,
+        what: str,
+        accept: str | None = None,
+        method: str = "GET",
+        data: bytes | None = None,
+        content_type: str | None = None,
     ) -> requests.Response:
-        """GET with authentication; raise the right error for any non-2xx answer."""
+        """GET (or `method`) with authentication; raise the right error for any non-2xx."""
         url = urljoin(self.url + "/", path_or_url)
         if urlsplit(url).netloc != self.host:
             raise RegistryError(f"{self.host}: refusing to follow a link to another host: {url}")
         headers = {"Accept": accept} if accept else {}
-        response = self._send(url, headers, scope)
+        if content_type:
+            headers["Content-Type"] = content_type
+        response = self._send(url, headers, scope, method=method, data=data)
         if response.status_code == 401:
             scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             response.close()
             if scheme == "bearer":
                 self._tokens[scope] = self._fetch_token(params, params.get("scope", scope))
-                response = self._send(url, headers, scope)
+                response = self._send(url, headers, scope, method=method, data=data)
             elif scheme == "basic" and self._credentials and not self._basic:
                 self._basic = True
-                response = self._send(url, headers, scope)
+                response = self._send(url, headers, scope, method=method, data=data)
         return self._check(response, what)
 
     def _check(self, response: requests.Response, what: str) -> requests.Response:
@@ -432,6 +459,61 @@ class RegistryClient:
         manifest = self._json(data, what)
         media_type = manifest.get("mediaType") if isinstance(manifest, dict) else None
         return data, str(media_type or content_type), digest
+
+    def put_manifest(self, repository: str, tag: str, data: bytes, media_type: str) -> str:
+        """Put the manifest `data` (exact bytes) under `repository:tag`; return its digest.
+
+        The blobs it names must already be in `repository`. Putting the same bytes again is a
+        no-op for the registry, so this is idempotent.
+
+        Raises:
+            RegistryError: the registry refused it, or stored other bytes than were sent.
+        """
+        validate_repository(repository)
+        if not isinstance(tag, str) or not _TAG_RE.match(tag):
+            raise RegistryError(f"invalid tag {tag!r}: up to 128 of [A-Za-z0-9_.-]")
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise RegistryError(f"{self.host}: manifest larger than {MAX_MANIFEST_BYTES} bytes")
+        what = f"put manifest {repository}:{tag}"
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        response = self._get(
+            f"/v2/{repository}/manifests/{tag}",
+            scope=f"repository:{repository}:pull,push",
+            what=what,
+            method="PUT",
+            data=data,
+            content_type=media_type,
+        )
+        stored = response.headers.get("Docker-Content-Digest", "")
+        response.close()
+        if stored and stored != digest:
+            raise RegistryError(
+                f"{self.host}: {what}: the registry stored {stored}, not the {digest} sent"
+            )
+        return digest
+
+    def image_config(self, repository: str, reference: str) -> dict[str, Any]:
+        """The image config (architecture, os, `config.Labels`, …) of a single-platform image.
+
+        Raises:
+            RegistryError: the reference is an index or has no config.
+        """
+        data, media_type, _ = self.get_manifest(repository, reference)
+        manifest = self._json(data, f"manifest {repository}:{reference}")
+        if (
+            not isinstance(manifest, dict)
+            or media_type in INDEX_TYPES
+            or not isinstance(manifest.get("config"), dict)
+        ):
+            raise RegistryError(
+                f"{self.host}: {repository}:{reference}: not a single-platform image manifest"
+            )
+        config = self._blob_json(
+            repository, str(manifest["config"].get("digest")), MAX_CONFIG_BYTES
+        )
+        if not isinstance(config, dict):
+            raise RegistryError(f"{self.host}: {repository}:{reference}: config is not an object")
+        return config
 
     def _blob_json(self, repository: str, digest: str, limit: int) -> Any:
         if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
