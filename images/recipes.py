@@ -20,7 +20,7 @@ from .builder import BootstrapSpec
 MAX_RECIPE_BYTES = 256 * 1024
 BOOTSTRAP_KEYS = frozenset({"suite", "variant", "packages", "mirror", "locale", "env", "cmd"})
 _FROM_RE = re.compile(r"^(\s*FROM\s+)(.*?)\s*$", re.IGNORECASE)
-_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class RecipeError(ValueError):

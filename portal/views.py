@@ -11,10 +11,13 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, TemplateView
 
 from .actors import Actor
+from .api.params import id_or_none
 from .auth import token_create, token_may_revoke, token_revoke
 from .choices import JobState
 from .forms import TokenCreateForm
@@ -140,6 +143,7 @@ class AuditListView(PlatformAdminRequiredMixin, TemplateView):
         return context
 
 
+@method_decorator(never_cache, name="dispatch")
 class TokenListView(LoginRequiredMixin, View):
     """The API tokens of the user's teams; create one (secret shown once) or revoke one.
 
@@ -147,6 +151,8 @@ class TokenListView(LoginRequiredMixin, View):
     for its creator, who must be a member); platform admins see and may revoke every team's.
     Revoking: the token's creator, a maintainer of its team or a platform admin; fetch tokens
     only a platform admin (`token_may_revoke`).
+
+    `never_cache`: the page that shows a new secret must not be kept by a browser or proxy.
     """
 
     template_name = "portal/apitoken_list.html"
@@ -180,9 +186,16 @@ class TokenListView(LoginRequiredMixin, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         actor = Actor(user=request.user)
         if "revoke" in request.POST:
+            pk = id_or_none(request.POST["revoke"])
+            if pk is None:
+                messages.error(request, "Choose a token to revoke: `revoke` must be its id.")
+                form = TokenCreateForm(teams=self._own_teams(actor))
+                response = self._render(request, form)
+                response.status_code = 400
+                return response
             token = get_object_or_404(
                 ApiToken.objects.filter(team__in=self._visible_teams(actor)).select_related("team"),
-                pk=request.POST["revoke"],
+                pk=pk,
             )
             try:
                 token_revoke(token=token, actor=actor)
