@@ -12,8 +12,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet, prefetch_related_objects
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.datastructures import MultiValueDict
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.generic import TemplateView
@@ -198,11 +200,47 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
         return context
 
 
+UPLOAD_CSRF_PARAM = "csrf"
+
+
+def _upload_refusal_before_body(request: HttpRequest, name: str) -> HttpResponse | None:
+    """Check CSRF, the service and the user's role before a byte of the upload is read (L3).
+
+    Django's CSRF check reads the form field first, which would parse (stream, hash and store)
+    the whole body; the upload form therefore sends its token in the query string (or an
+    `X-CSRFToken` header), and the check runs against that with the body left unread.
+    """
+    service = _service_or_404(name, _reader(request))
+    actor = Actor(user=request.user)
+    role = actor.role_in(service.team)
+    if role is None or not role_at_least(role, Role.DEVELOPER):
+        raise PermissionDenied(
+            f"Uploading to {service.name} needs the developer role in team {service.team.name}."
+        )
+    header = "HTTP_X_CSRFTOKEN"
+    if not request.META.get(header) and request.GET.get(UPLOAD_CSRF_PARAM):
+        request.META[header] = request.GET[UPLOAD_CSRF_PARAM]
+    # The middleware consults request.POST before the header; an empty one keeps the body unread.
+    request._post, request._files = QueryDict(), MultiValueDict()  # type: ignore[attr-defined]
+    try:
+        # The callback must not be the csrf_exempt view itself, or the check is skipped.
+        refused = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(
+            request, _binary_upload, (), {}
+        )
+    finally:
+        del request._post, request._files  # type: ignore[attr-defined]
+    return refused
+
+
 @csrf_exempt
 @login_required
 def binary_upload_view(request: HttpRequest, name: str) -> HttpResponse:
-    """The upload form. The body is parsed by the streaming handler, then CSRF is checked."""
+    """The upload form. CSRF, the service and the role are checked before the body is read;
+    the body is then parsed by the streaming handler."""
     if request.method == "POST":
+        refused = _upload_refusal_before_body(request, name)
+        if refused is not None:
+            return refused
         handler = install_upload_handler(request)  # before anything reads request.POST
         try:
             # Parse the body here, so a refused body (413, malformed) is answered with the form

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 
 import pytest
+from django.http import Http404
 
 from deployments.models import BinaryVersion, Release
 from tests.deployments.conftest import stored_files
@@ -312,3 +314,78 @@ def test_release_form_shows_field_and_permission_errors(client, make_user, servi
     refused = client.post(f"/deployments/{deployment.pk}/", {})
     assert refused.status_code == 403 and "only team payments" in refused.content.decode()
     assert Release.objects.count() == 0
+
+
+def _upload_request(user, name: str, *, query: str = ""):
+    from django.test import RequestFactory
+
+    request = RequestFactory().post(
+        f"/services/{name}/upload/{query}",
+        {"version": "1", "arch": "x86_64", "sha256": "0" * 64, "file": io.BytesIO(b"x" * 65536)},
+    )
+    request.user = user
+    return request
+
+
+def test_l3_upload_by_a_viewer_is_refused_before_the_body_is_read(make_user, service_team):
+    from django.core.exceptions import PermissionDenied
+
+    from deployments.views import binary_upload_view
+    from portal.choices import Role
+
+    ServiceFactory(name="orders", team=service_team)
+    viewer = make_user("vera-viewer", service_team, Role.VIEWER)
+    request = _upload_request(viewer, "orders")
+    with pytest.raises(PermissionDenied, match="developer role"):
+        binary_upload_view(request, "orders")
+    assert request.META["wsgi.input"].read_started is False
+    assert BinaryVersion.objects.count() == 0
+
+
+def test_l3_upload_to_another_teams_service_is_refused_before_the_body_is_read(
+    make_user, service_team
+):
+    from deployments.views import binary_upload_view
+    from portal.choices import Role
+    from portal.models import Team
+
+    ServiceFactory(name="orders", team=service_team)
+    other = make_user("otto-dev", Team.objects.create(name="search"), Role.DEVELOPER)
+    request = _upload_request(other, "orders")
+    with pytest.raises(Http404):
+        binary_upload_view(request, "orders")
+    assert request.META["wsgi.input"].read_started is False
+
+
+def test_l3_upload_without_csrf_is_refused_before_the_body_is_read(developer, service_team):
+    from deployments.views import binary_upload_view
+
+    ServiceFactory(name="orders", team=service_team)
+    request = _upload_request(developer, "orders")
+    response = binary_upload_view(request, "orders")
+    assert response.status_code == 403
+    assert request.META["wsgi.input"].read_started is False
+    assert BinaryVersion.objects.count() == 0
+
+
+def test_l3_upload_form_sends_its_csrf_token_in_the_query(
+    developer, service_team, binary_store_dir, elf_files
+):
+    import re as _re
+
+    from django.test import Client
+
+    ServiceFactory(name="orders", team=service_team)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(developer)
+    page = strict.get("/services/orders/upload/").content.decode()
+    action = _re.search(r'id="upload-form" action="([^"]+)"', page).group(1)
+    path = elf_files["hello-static"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as fh:
+        response = strict.post(
+            "/services/orders/upload/" + action.replace("&amp;", "&"),
+            {"file": fh, "version": "3.1.0", "arch": "amd64", "sha256": digest},
+        )
+    assert response.status_code == 302
+    assert BinaryVersion.objects.get().sha256 == digest
