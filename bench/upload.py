@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
+from support import free_port
 
 BASE = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -45,12 +45,6 @@ _, secret = token_create(team=team, name="bench", scopes=["binaries:write"],
                          actor=Actor.system_actor("bench"))
 print(secret)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_file(path: Path, size: int) -> str:
