@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from bench.support import free_port
 from images import registry as registry_module
 from images.builder import BuilderConfig
 from images.registry import (
@@ -28,7 +29,7 @@ from images.registry import (
     parse_challenge,
     parse_created,
 )
-from tests.fixtures.registry import LocalRegistry, free_port
+from tests.fixtures.registry import LocalRegistry
 
 pytestmark = pytest.mark.usefixtures("running_registry")
 
