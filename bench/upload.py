@@ -42,10 +42,10 @@ HASH_BLOCK = 8 * CHUNK
 
 SETUP = """
 from django.contrib.auth import get_user_model
-from deployments.models import Service, Team
+from deployments.models import Service
 from portal.actors import Actor
 from portal.auth import token_create
-from portal.models import Membership
+from portal.models import Membership, Team
 team = Team.objects.create(name="bench")
 Service.objects.create(name="bench", team=team, language="c")
 user = get_user_model().objects.create_user(username="bench-dev")

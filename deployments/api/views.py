@@ -189,6 +189,10 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
         upload = None
         try:
             data = request.data
+            if not isinstance(data, dict):  # QueryDict (a dict) for multipart bodies
+                raise exceptions.ValidationError(
+                    {"file": "Send the upload as multipart/form-data."}
+                )
             upload = request.FILES.get(FILE_FIELD)
             if (
                 upload is None
