@@ -1,0 +1,27 @@
+"""UI views of the deployments app: services, versions, upload, deployments, releases, diff."""
+
+from ._common import PAGE_SIZES
+from .binaries import UPLOAD_CSRF_PARAM, BinaryArtifactView, BinaryYankView, binary_upload_view
+from .deployments import DeploymentCreateView, DeploymentDetailView
+from .environments import EnvironmentCreateView, EnvironmentDetailView, EnvironmentListView
+from .releases import ReleaseDetailView, ReleaseDiffView, ReleaseRollbackView
+from .services import ServiceCreateView, ServiceDetailView, ServiceListView
+
+__all__ = [
+    "BinaryArtifactView",
+    "BinaryYankView",
+    "DeploymentCreateView",
+    "DeploymentDetailView",
+    "EnvironmentCreateView",
+    "EnvironmentDetailView",
+    "EnvironmentListView",
+    "PAGE_SIZES",
+    "ReleaseDetailView",
+    "ReleaseDiffView",
+    "ReleaseRollbackView",
+    "ServiceCreateView",
+    "ServiceDetailView",
+    "ServiceListView",
+    "UPLOAD_CSRF_PARAM",
+    "binary_upload_view",
+]

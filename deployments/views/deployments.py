@@ -1,0 +1,143 @@
+"""Deployment pages: deploying a service to an environment and a deployment's page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views import View
+from rest_framework.exceptions import APIException
+
+from portal.actors import Actor
+from portal.choices import Role, role_at_least
+
+from ..forms import (
+    DeploymentCreateForm,
+    ReleaseCreateForm,
+    approved_runtime_versions,
+)
+from ..models import Deployment, Environment
+from ..selectors import (
+    deployment_list_for_actor,
+    release_list,
+)
+from ..services import (
+    deployment_create,
+    release_create,
+)
+from ._common import _reader, _service_or_404, _show_errors
+
+
+class DeploymentCreateView(LoginRequiredMixin, View):
+    """Put a service into an environment (developers of the service's team)."""
+
+    template_name = "deployments/deployment_form.html"
+
+    def _service(self, request: HttpRequest, name: str) -> Any:
+        service = _service_or_404(name)
+        role = Actor(user=request.user).role_in(service.team)
+        if role is None or not role_at_least(role, Role.DEVELOPER):
+            raise PermissionDenied(
+                f"Only developers of team {service.team.name} (or above) deploy {service.name}."
+            )
+        return service
+
+    def _render(
+        self, request: HttpRequest, service: Any, form: DeploymentCreateForm, status: int = 200
+    ) -> HttpResponse:
+        context = {
+            "service": service,
+            "form": form,
+            "no_environments": not Environment.objects.exists(),
+            "no_runtimes": not approved_runtime_versions().exists(),
+        }
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, name: str) -> HttpResponse:
+        service = self._service(request, name)
+        return self._render(request, service, DeploymentCreateForm(service=service))
+
+    def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        service = self._service(request, name)
+        form = DeploymentCreateForm(request.POST, service=service)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                deployment = deployment_create(
+                    actor=Actor(user=request.user),
+                    service=service,
+                    environment=data["environment"],
+                    runtime_version=data["runtime_version"],
+                    binary_version=data["binary_version"],
+                    mode=data["mode"],
+                    args=data["args"],
+                    env=data["env"],
+                    ports=data["ports"],
+                    resources=form.resources(),
+                    replicas=data["replicas"],
+                )
+            except (ValidationError, APIException) as exc:
+                status = _show_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"{service.name} is deployed in {deployment.environment.name}: "
+                    "create its first release.",
+                )
+                return redirect("deployments:deployment-detail", pk=deployment.pk)
+        return self._render(request, service, form, status=status)
+
+
+class DeploymentDetailView(LoginRequiredMixin, View):
+    """A deployment: current tuple, release history, new release, rollback, diff."""
+
+    template_name = "deployments/deployment_detail.html"
+
+    def _deployment(self, request: HttpRequest, pk: int) -> Deployment:
+        """The deployment `pk`: 404 for one of another team's services, as for none."""
+        return get_object_or_404(deployment_list_for_actor(_reader(request)), pk=pk)
+
+    def _render(
+        self,
+        request: HttpRequest,
+        deployment: Deployment,
+        form: ReleaseCreateForm,
+        status: int = 200,
+    ) -> HttpResponse:
+        releases = list(release_list().filter(deployment=deployment))
+        role = Actor(user=request.user).role_in(deployment.service.team)
+        context = {
+            "deployment": deployment,
+            "releases": releases,
+            "form": form,
+            "can_release": role is not None and role_at_least(role, Role.DEVELOPER),
+            "has_binaries": deployment.service.binary_versions.filter(state="active").exists(),
+        }
+        return render(request, self.template_name, context, status=status)
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        deployment = self._deployment(request, pk)
+        return self._render(request, deployment, ReleaseCreateForm(deployment=deployment))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        deployment = self._deployment(request, pk)
+        form = ReleaseCreateForm(request.POST, deployment=deployment)
+        if not form.is_valid():
+            return self._render(request, deployment, form, status=400)
+        try:
+            release = release_create(
+                actor=Actor(user=request.user),
+                deployment=deployment,
+                binary_version=form.cleaned_data["binary_version"],
+                runtime_version=form.cleaned_data["runtime_version"],
+            )
+        except (ValidationError, APIException) as exc:
+            status = _show_errors(form, exc)
+            return self._render(request, deployment, form, status=status)
+        messages.success(request, f"Release #{release.number} created and validated.")
+        return redirect("deployments:release-detail", pk=release.pk)

@@ -1,0 +1,108 @@
+"""Service pages: the list, the create form and a service's page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views import View
+from django.views.generic import TemplateView
+from rest_framework.exceptions import APIException
+
+from portal.actors import Actor
+from portal.choices import Role, role_at_least
+from portal.models import Team
+
+from ..filtersets import BinaryVersionFilterSet, ServiceFilterSet
+from ..forms import (
+    ServiceCreateForm,
+)
+from ..selectors import (
+    binary_version_list,
+    deployment_list_for_actor,
+    service_list_for_actor,
+)
+from ..services import (
+    service_create,
+)
+from ._common import _page, _reader, _service_or_404, _show_errors, _teams_at_least
+
+
+class ServiceListView(LoginRequiredMixin, TemplateView):
+    """Every service with its team, version count and last upload."""
+
+    template_name = "deployments/service_list.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        readable = service_list_for_actor(_reader(self.request))
+        filterset = ServiceFilterSet(self.request.GET or None, queryset=readable)
+        services = filterset.qs if filterset.is_bound and filterset.is_valid() else readable
+        context.update(
+            filterset=filterset,
+            filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
+            **_page(self.request, services),
+        )
+        return context
+
+
+class ServiceCreateView(LoginRequiredMixin, View):
+    """Register a service of one of the user's teams (maintainers and above)."""
+
+    template_name = "deployments/service_form.html"
+
+    def _teams(self, request: HttpRequest) -> list[Team]:
+        teams = _teams_at_least(Actor(user=request.user), Role.MAINTAINER)
+        if not teams:
+            raise PermissionDenied(
+                "Only team maintainers register services; ask a maintainer of your team."
+            )
+        return teams
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = ServiceCreateForm(teams=self._teams(request))
+        return render(request, self.template_name, {"form": form})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ServiceCreateForm(request.POST, teams=self._teams(request))
+        status = 400
+        if form.is_valid():
+            try:
+                service = service_create(actor=Actor(user=request.user), **form.cleaned_data)
+            except (ValidationError, APIException) as exc:
+                status = _show_errors(form, exc)
+            else:
+                messages.success(request, f"Service {service.name} registered.")
+                return redirect("deployments:service-detail", name=service.name)
+        return render(request, self.template_name, {"form": form}, status=status)
+
+
+class ServiceDetailView(LoginRequiredMixin, TemplateView):
+    """A service: its binary versions (filterable, paginated) and its deployments."""
+
+    template_name = "deployments/service_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        actor = _reader(self.request)
+        service = _service_or_404(kwargs["name"], actor)
+        versions = binary_version_list(service)
+        filterset = BinaryVersionFilterSet(self.request.GET or None, queryset=versions)
+        if filterset.is_bound and filterset.is_valid():
+            versions = filterset.qs
+        role = actor.role_in(service.team)
+        context.update(
+            service=service,
+            filterset=filterset,
+            errors=filterset.errors if filterset.is_bound else {},
+            filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
+            deployments=deployment_list_for_actor(actor).filter(service=service),
+            can_upload=role is not None and role_at_least(role, Role.DEVELOPER),
+            can_deploy=role is not None and role_at_least(role, Role.DEVELOPER),
+            **_page(self.request, versions),
+        )
+        return context
