@@ -21,7 +21,7 @@ from .config import BuilderConfig, CancelFn, LogFn, check_env, check_labels, che
 from .errors import BuildError, PullUnavailable
 from .platform import OCI_ARCHITECTURES
 from .run import auth_file, run_tool, tls_flag, tool_env
-from .sandbox import check_recipe, external_images, network_sandbox
+from .sandbox import check_recipe, external_images, sandbox_prefix
 
 
 @dataclass(frozen=True)
@@ -233,14 +233,13 @@ def build_dockerfile(
         for key, value in build_args.items():
             argv += ["--build-arg", f"{key}={value}"]
         argv.append(context_dir)
-        with network_sandbox(config, tool_env()) as prefix:
-            result = run_tool(
-                [*prefix, *argv],
-                action="buildah bud",
-                config=config,
-                log=log,
-                should_cancel=should_cancel,
-            )
+        result = run_tool(
+            [*sandbox_prefix(config), *argv],
+            action="buildah bud",
+            config=config,
+            log=log,
+            should_cancel=should_cancel,
+        )
         image_id = iidfile.read_text().strip()
     return ImageResult(
         tag=tag,

@@ -38,7 +38,6 @@ class BuilderConfig:
         allowed_mirrors: URL prefixes a bootstrap's apt mirror may start with; empty allows
             no mirror (the machine's own apt sources only).
         unshare: the unshare program (util-linux).
-        nsenter: the nsenter program (util-linux).
         slirp4netns: the slirp4netns program.
     """
 
@@ -55,7 +54,6 @@ class BuilderConfig:
     sandbox: bool = True
     allowed_mirrors: tuple[str, ...] = ()
     unshare: str = "unshare"
-    nsenter: str = "nsenter"
     slirp4netns: str = "slirp4netns"
 
     def __post_init__(self) -> None:

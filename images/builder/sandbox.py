@@ -8,22 +8,18 @@ reads every physical line that starts with an instruction keyword as an instruct
 own, so text that another Dockerfile parser (buildah 1.28 has no heredocs) would run is
 checked too.
 
-`network_sandbox` gives `buildah bud` a network, PID and mount namespace of its own
-(`unshare`), with `slirp4netns --disable-host-loopback` for egress: RUN steps can download
-packages but see neither the host's processes nor its loopback services (the portal,
-PostgreSQL, Redis, the registry). Pulls and pushes run outside it, with the credentials.
+`sandbox_prefix` gives `buildah bud` a network, PID and mount namespace of its own
+(`unshare`, through `sandbox_run.py`), with `slirp4netns --disable-host-loopback` for
+egress: RUN steps can download packages but see neither the host's processes nor its
+loopback services (the portal, PostgreSQL, Redis, the registry). Pulls and pushes run
+outside it, with the credentials.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import select
-import signal
-import subprocess
-import time
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager, suppress
+import sys
+from collections.abc import Collection
 from pathlib import Path
 
 from images.policy.escapes import Escape, copy_from_value, instruction_escapes
@@ -33,7 +29,7 @@ from .config import BuilderConfig
 from .errors import BuildError
 
 _KEYWORD_LINE_RE = re.compile(r"^\s*(RUN|ADD|COPY|ONBUILD)\s+(.*)$", re.IGNORECASE)
-_START_TIMEOUT = 10.0
+_RUNNER = Path(__file__).with_name("sandbox_run.py")
 
 
 def recipe_escapes(text: str, *, allowed_images: Collection[str] = ()) -> list[Escape]:
@@ -97,91 +93,10 @@ def external_images(text: str, *, allowed_images: Collection[str] = ()) -> list[
     return list(dict.fromkeys(images))
 
 
-def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
-
-
-def _namespace_child(holder: subprocess.Popen[bytes]) -> int:
-    """The PID (seen from here) of the holder's child, PID 1 of the new PID namespace."""
-    children = Path(f"/proc/{holder.pid}/task/{holder.pid}/children")
-    deadline = time.monotonic() + _START_TIMEOUT
-    while time.monotonic() < deadline:
-        if holder.poll() is not None:
-            break
-        with suppress(OSError):
-            words = children.read_text().split()
-            if words:
-                return int(words[0])
-        time.sleep(0.02)
-    stderr = holder.stderr.read().decode(errors="replace") if holder.stderr else ""
-    raise BuildError(
-        f"The build sandbox did not start (unshare --net --pid): {stderr.strip()[:300]}",
-        step="build sandbox",
-    )
-
-
-@contextmanager
-def network_sandbox(config: BuilderConfig, env: dict[str, str]) -> Iterator[list[str]]:
-    """An argv prefix that runs a command in the build's own network, PID and mount namespace.
-
-    Yields [] when `config.sandbox` is off. Everything in the namespace is killed on exit
-    (its PID 1 ends).
-    """
+def sandbox_prefix(config: BuilderConfig) -> list[str]:
+    """The argv prefix that runs a command in the build's own network, PID and mount namespace
+    (`sandbox_run.py`: unshare + slirp4netns, one process group); [] when `config.sandbox` is
+    off."""
     if not config.sandbox:
-        yield []
-        return
-    holder: subprocess.Popen[bytes] | None = None
-    slirp: subprocess.Popen[bytes] | None = None
-    try:
-        holder = subprocess.Popen(  # noqa: S603 - a fixed argument list
-            [config.unshare, "--net", "--pid", "--fork", "--mount-proc", "--kill-child"]
-            + ["sleep", "infinity"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        child = _namespace_child(holder)
-        ready_read, ready_write = os.pipe()
-        try:
-            slirp = subprocess.Popen(  # noqa: S603 - a fixed argument list
-                [
-                    config.slirp4netns,
-                    "--configure",
-                    "--disable-host-loopback",
-                    "--mtu=65520",
-                    f"--ready-fd={ready_write}",
-                    str(holder.pid),
-                    "tap0",
-                ],
-                env=env,
-                pass_fds=(ready_write,),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-        finally:
-            os.close(ready_write)
-        try:
-            readable, _, _ = select.select([ready_read], [], [], _START_TIMEOUT)
-            ready = os.read(ready_read, 1) if readable else b""
-        finally:
-            os.close(ready_read)
-        if ready != b"1":
-            _stop(slirp)
-            stderr = slirp.stderr.read().decode(errors="replace") if slirp.stderr else ""
-            raise BuildError(
-                f"The build sandbox's network (slirp4netns) did not start: {stderr.strip()[:300]}",
-                step="build sandbox",
-            )
-        yield [config.nsenter, f"--target={child}", "--net", "--pid", "--mount", "--"]
-    finally:
-        _stop(slirp)
-        _stop(holder)
+        return []
+    return [sys.executable, str(_RUNNER), config.unshare, config.slirp4netns, "--"]

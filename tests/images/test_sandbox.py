@@ -17,6 +17,8 @@ import os
 import socket
 import stat
 import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,7 @@ from images.builder import (
     remove_image,
 )
 from images.builder.run import auth_file, tool_env
+from images.builder.sandbox import sandbox_prefix
 from images.models import BaseImage, ImageRequest
 from images.recipes import RecipeError, parse_bootstrap_recipe
 from portal.models import Team
@@ -254,6 +257,48 @@ def test_c1_registry_credentials_live_in_a_private_directory_and_are_removed(
 
 
 # --- C1: a permitted RUN step runs in its own network and PID namespace -----------------------
+
+
+def test_c1_sandbox_namespace_has_no_host_loopback_and_its_own_processes(tmp_path: Path) -> None:
+    config = BuilderConfig(storage_root=str(tmp_path), run_root=str(tmp_path))
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        probe = (
+            "import os, socket\n"
+            "print(len([p for p in os.listdir('/proc') if p.isdigit()]))\n"
+            f"socket.create_connection(('127.0.0.1', {port}), 2)\n"
+        )
+        done = subprocess.run(
+            [*sandbox_prefix(config), sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=tool_env(),
+        )
+    assert done.returncode == 1 and "ConnectionRefusedError" in done.stderr, done.stderr
+    assert int(done.stdout.split()[0]) < 10  # the runner's few, not the host's
+
+
+def test_c1_sandbox_that_cannot_start_runs_nothing_and_says_why(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    config = BuilderConfig(
+        storage_root=str(tmp_path), run_root=str(tmp_path), slirp4netns="/nonexistent/slirp"
+    )
+    done = subprocess.run(
+        [*sandbox_prefix(config), "touch", str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=tool_env(),
+    )
+    assert done.returncode == 125
+    assert "build sandbox error" in done.stderr and "install slirp4netns" in done.stderr
+    assert not marker.exists()
+    assert sandbox_prefix(replace(config, sandbox=False)) == []
 
 
 @pytest.mark.slow
