@@ -18,7 +18,6 @@ outside it, with the credentials.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Collection
 from pathlib import Path
 
@@ -99,4 +98,5 @@ def sandbox_prefix(config: BuilderConfig) -> list[str]:
     off."""
     if not config.sandbox:
         return []
-    return [sys.executable, str(_RUNNER), config.unshare, config.slirp4netns, "--"]
+    # The script itself is the program, so job logs and the reaper name it (not "python3").
+    return [str(_RUNNER), config.unshare, config.slirp4netns, "--"]

@@ -1,13 +1,14 @@
+#!/usr/bin/env python3
 """Run a command in a network, PID and mount namespace of its own, with slirp4netns egress.
 
-    python sandbox_run.py UNSHARE SLIRP4NETNS -- COMMAND [ARG...]
+    sandbox_run.py UNSHARE SLIRP4NETNS -- COMMAND [ARG...]
 
-A standalone script (standard library only; `images.builder.sandbox` runs it with the
-portal's Python), so that everything of a sandboxed build — this runner, `unshare`, the
-namespace's processes and `slirp4netns` — is one process group: the one `run_command`
-times out and kills, and the job reaper ends after a lost worker. The command starts only
-once the namespace's network is up; its exit status is this script's. When the namespace's
-PID 1 ends, the kernel kills everything else in it.
+A standalone executable script (standard library only, any Python 3.9+), so that everything
+of a sandboxed build (this runner, `unshare`, the namespace's processes and `slirp4netns`)
+is one process group: the one `run_command` times out and kills, and the job reaper ends
+after a lost worker. The command starts only once the namespace's network is up; its exit
+status is this script's. When the namespace's PID 1 ends, the kernel kills everything else
+in it.
 """
 
 from __future__ import annotations
