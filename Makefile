@@ -21,6 +21,7 @@ test: setup-dev
 	$(VENV)/bin/ruff format --check .
 	shellcheck deployments/manifests/scripts/*.sh
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \

@@ -108,8 +108,8 @@ def run(rounds: int, workers: int) -> dict[str, object]:
         token = manage(
             env,
             "create_token",
-            "--team",
-            "payments",
+            "--user",
+            "payments-dev",
             "--scopes",
             "dockerfile:check",
             "--name",

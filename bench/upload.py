@@ -36,13 +36,17 @@ TARGET_RSS_GROWTH_MB = 100
 TARGET_THROUGHPUT_RATIO = 0.7
 
 SETUP = """
+from django.contrib.auth import get_user_model
 from deployments.models import Service, Team
 from portal.actors import Actor
 from portal.auth import token_create
+from portal.models import Membership
 team = Team.objects.create(name="bench")
 Service.objects.create(name="bench", team=team, language="c")
+user = get_user_model().objects.create_user(username="bench-dev")
+Membership.objects.create(team=team, user=user, role="developer")
 _, secret = token_create(team=team, name="bench", scopes=["binaries:write"],
-                         actor=Actor.system_actor("bench"))
+                         actor=Actor(user=user))
 print(secret)
 """
 

@@ -37,7 +37,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 SCRIPT_MAGIC = b"#!"
 DF_1_PIE = 0x08000000
 
-_GLIBC_VERSION_RE = re.compile(r"^(?:GLIBC_)?(\d+(?:\.\d+)+)$")
+_GLIBC_VERSION_RE = re.compile(r"^(?:GLIBC_)?(\d+(?:\.\d+)+)\Z")
 
 # pyelftools' e_machine names -> the names the portal (and `uname -m`, Debian, OCI) uses.
 # Entries whose name depends on word size or byte order are resolved in `_machine_name`.
@@ -297,6 +297,9 @@ def _is_jar(path: str) -> bool:
             return any(name.startswith("META-INF/") for name in archive.namelist())
     except (zipfile.BadZipFile, OSError, EOFError):
         return False
+    except (NotImplementedError, ValueError, RuntimeError) as exc:
+        # A zip whose central directory asks for an unsupported version or feature.
+        raise BinaryAnalysisError(f"unreadable zip/jar archive: {exc}") from exc
 
 
 def analyze_binary(path: str) -> BinaryFacts:

@@ -24,7 +24,7 @@ from images.builder import (
 )
 from images.buildjobs import JobLog, builder_config, retry_registry
 from images.models import Registry
-from images.registry import ManifestInfo, RegistryClient, RegistryError, RegistryNotFound
+from images.registry import ManifestInfo, RegistryClient, RegistryError
 from portal.actors import Actor
 from portal.jobs import JobCancelled, JobContext, JobFailure, job_kind
 
@@ -32,15 +32,18 @@ from .choices import BinaryState
 from .models import BinaryVersion
 from .services import (
     ARTIFACT_JOB_KIND,
+    ARTIFACT_REPOSITORY,
+    SHA256_LABEL,
+    artifact_repository,
+    binary_artifact_ref_problem,
     binary_version_artifact_set,
     binary_versions_purge,
 )
 from .storage import binary_storage
 
-ARTIFACT_REPOSITORY = "binaries"
-SHA256_LABEL = "io.baseimage.portal.binary-sha256"
+__all__ = ["ARTIFACT_REPOSITORY", "SHA256_LABEL", "artifact_repository", "artifact_tag"]
+
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-_PINNED_REF = re.compile(r"^(?P<host>[^/]+)/(?P<repo>[^@]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 _CHUNK = 1 << 20
 
 
@@ -69,11 +72,6 @@ def artifact_tag(version: str, arch: str) -> str:
     if not tag or not re.match(r"[A-Za-z0-9_]", tag[0]):
         tag = "v" + tag
     return tag[:128]
-
-
-def artifact_repository(service: str) -> str:
-    """The registry repository holding a service's binaries: `binaries/<service>`."""
-    return f"{ARTIFACT_REPOSITORY}/{service}"
 
 
 class _HashingReader:
@@ -149,26 +147,25 @@ def _read_back(registry: Registry, repository: str, reference: str) -> ManifestI
 
 
 def _existing_artifact(ctx: JobContext, log: JobLog, binary: BinaryVersion) -> str | None:
-    """The binary's artifact_ref when it is set and its digest still resolves, else None."""
+    """The binary's artifact_ref when it passes the upload's checks, else None (push anew).
+
+    Kept only if it is in a catalog registry, in `binaries/<service>`, resolves, and its
+    `SHA256_LABEL` is the binary's sha256 (`binary_artifact_ref_problem`): a reference an
+    uploader chose that fails any of these is replaced by the push.
+    """
     ref = binary.artifact_ref
     if not ref:
         return None
-    match = _PINNED_REF.match(ref)
-    registry = None
-    if match is not None:
-        registry = next((r for r in Registry.objects.all() if r.host == match.group("host")), None)
-    if match is None or registry is None:
-        log.portal(f"artifact_ref {ref} is not in a catalog registry: pushing a new artifact")
-        return None
-    try:
-        retry_registry(
-            ctx,
-            log,
-            f"check {ref}",
-            lambda: _read_back(registry, match.group("repo"), match.group("digest")),
-        )
-    except RegistryNotFound:
-        log.portal(f"artifact_ref {ref} no longer resolves: pushing it again")
+    problem = retry_registry(
+        ctx,
+        log,
+        f"check {ref}",
+        lambda: binary_artifact_ref_problem(
+            service=binary.service.name, sha256=binary.sha256, artifact_ref=ref
+        ),
+    )
+    if problem is not None:
+        log.portal(f"artifact_ref {ref} is not kept: {problem}; pushing a new artifact")
         return None
     return ref
 

@@ -1,6 +1,9 @@
 """Models of the deployments app."""
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -14,24 +17,26 @@ from .choices import (
     Language,
     Linkage,
 )
+from .manifests import hostpath_root_errors
 
 DEFAULT_ARGS = ["-m", "release"]
 
 version_validator = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$",
+    r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z",
     "Use 1-128 letters, digits and . _ + - for a version, starting with a letter or digit.",
 )
-sha256_validator = RegexValidator(r"^[0-9a-f]{64}$", "A sha256 is 64 lowercase hex digits.")
+sha256_validator = RegexValidator(r"^[0-9a-f]{64}\Z", "A sha256 is 64 lowercase hex digits.")
 k8s_version_validator = RegexValidator(
-    r"^v?\d+\.\d+(?:\.\d+)?$", "Give a Kubernetes version such as 1.33 or v1.35.2."
+    r"^v?\d+\.\d+(?:\.\d+)?\Z", "Give a Kubernetes version such as 1.33 or v1.35.2."
 )
 secret_name_validator = RegexValidator(
-    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    r"^(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z",
     "Use a Kubernetes Secret name: lowercase letters, digits, '-' and '.', at most 253 "
     "characters, starting and ending with a letter or digit.",
 )
+ABS_PATH_PATTERN = r"^/[A-Za-z0-9._/-]*\Z"
 abs_path_validator = RegexValidator(
-    r"^/[A-Za-z0-9._/-]*$", "Give an absolute path of letters, digits and . _ / -."
+    ABS_PATH_PATTERN, "Give an absolute path of letters, digits and . _ / -."
 )
 
 
@@ -179,6 +184,21 @@ class Environment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Refuse a `hostpath_root` the renderers would refuse: not normalised, `/`, a shared
+        parent such as `/var`, or a system directory or under one (M5: the sync DaemonSet
+        replaces directories in it as root on every node).
+
+        Checked here rather than by a field validator so the rules live in one place
+        (`manifests.hostpath_root_errors`) and no migration is needed; a value the field's
+        own regex refuses is left to that message.
+        """
+        super().clean()
+        if re.match(ABS_PATH_PATTERN, self.hostpath_root or ""):
+            errors = hostpath_root_errors(self.hostpath_root)
+            if errors:
+                raise ValidationError({"hostpath_root": errors})
 
 
 class Deployment(models.Model):

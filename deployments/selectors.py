@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 
-from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 
 from images.choices import ImageKind, ImageStatus, VersionState
 from images.models import ImageVersion
 from images.policy import DockerfileInputError, ServiceContext
+from portal.actors import Actor
+from portal.models import Team
 from portal.validators import is_dns_label
 
 from .choices import DeliveryStrategy, DeploymentMode
@@ -22,21 +24,47 @@ class BadServiceName(ValueError):
     """A service name in a URL that cannot be a service (path characters, upper case …)."""
 
 
-def service_get(name: str) -> Service:
-    """The service called `name`.
+def team_readable(actor: Actor, team_field: str) -> Q:
+    """The rows whose `team_field` (a path to a Team) `actor` may read.
+
+    Service teams read their own teams' services, binaries, deployments and releases; the
+    platform team (every role, its fetch tokens included) and platform admins read every
+    team's. Whether one of the actor's teams is a platform team is asked inside the same
+    query (a subquery on its `team_ids`), so scoping adds no query to a list.
+    """
+    if actor.user is None and actor.token is None and actor.system == "anonymous":
+        return Q(pk__in=[])  # `Actor.from_request` without credentials: no team, no rows
+    if actor.is_platform_admin:
+        return Q()
+    team_ids = sorted(actor.team_ids)
+    if not team_ids:
+        return Q(pk__in=[])
+    in_platform_team = Exists(Team.objects.filter(pk__in=team_ids, is_platform=True))
+    return Q(**{f"{team_field}__in": team_ids}) | Q(in_platform_team)
+
+
+def service_get(name: str, *, actor: Actor | None = None) -> Service:
+    """The service called `name`; with `actor`, only if the actor may read it.
+
+    Without `actor` the lookup is unscoped: for writes, whose services check the role in
+    the service's team themselves (and answer 403).
 
     Raises:
         BadServiceName: `name` is not a DNS-1123 label (e.g. contains '/', '..', '%').
-        Http404: no such service.
+        Http404: no such service, or (with `actor`) one of a team the actor cannot read:
+            the same answer, so names of other teams' services do not leak.
     """
     if not is_dns_label(name or ""):
         raise BadServiceName(
             f"{name!r} is not a service name: service names are DNS-1123 labels (lowercase "
             "letters, digits and '-'; no '/', '.', or other path characters)."
         )
-    service = Service.objects.select_related("team").filter(name=name).first()
+    services = Service.objects.select_related("team").filter(name=name)
+    if actor is not None:
+        services = services.filter(team_readable(actor, "team"))
+    service = services.first()
     if service is None:
-        raise Http404(f"No service named {name!r}.")
+        raise Http404(f"No service named {name!r} in your teams.")
     return service
 
 
@@ -77,6 +105,11 @@ def service_list() -> QuerySet[Service]:
     )
 
 
+def service_list_for_actor(actor: Actor) -> QuerySet[Service]:
+    """`service_list` narrowed to the services `actor` may read (see `team_readable`)."""
+    return service_list().filter(team_readable(actor, "team"))
+
+
 def binary_version_list(service: Service | None = None) -> QuerySet[BinaryVersion]:
     """Binary versions (newest first) with uploader and the environments that run them."""
     versions = BinaryVersion.objects.select_related(
@@ -90,6 +123,13 @@ def binary_version_list(service: Service | None = None) -> QuerySet[BinaryVersio
     if service is not None:
         versions = versions.filter(service=service)
     return versions.order_by("-created_at", "-id")
+
+
+def binary_version_list_for_actor(
+    actor: Actor, service: Service | None = None
+) -> QuerySet[BinaryVersion]:
+    """`binary_version_list` narrowed to the services `actor` may read."""
+    return binary_version_list(service).filter(team_readable(actor, "service__team"))
 
 
 def environment_list() -> QuerySet[Environment]:
@@ -114,6 +154,11 @@ def deployment_list() -> QuerySet[Deployment]:
     )
 
 
+def deployment_list_for_actor(actor: Actor) -> QuerySet[Deployment]:
+    """`deployment_list` narrowed to the services `actor` may read."""
+    return deployment_list().filter(team_readable(actor, "service__team"))
+
+
 def release_list() -> QuerySet[Release]:
     """Releases with what their tables show (the manifest text is deferred)."""
     return (
@@ -131,6 +176,11 @@ def release_list() -> QuerySet[Release]:
         .defer("manifest_yaml", "dockerfile")
         .order_by("-deployment_id", "-number")
     )
+
+
+def release_list_for_actor(actor: Actor) -> QuerySet[Release]:
+    """`release_list` narrowed to the services `actor` may read."""
+    return release_list().filter(team_readable(actor, "deployment__service__team"))
 
 
 def release_diff(a: Release, b: Release) -> str:
@@ -185,8 +235,11 @@ def _fetch_image(releases: list[Release]) -> ImageVersion | None:
     )
 
 
-def environment_hostpath_sync_yaml(environment: Environment) -> str:
-    """The ConfigMap + DaemonSet keeping every hostPath binary of the live releases on nodes.
+def environment_hostpath_sync_yaml(environment: Environment, *, actor: Actor) -> str:
+    """The ConfigMap + DaemonSet keeping the hostPath binaries of the live releases on nodes.
+
+    The environment is shared, its entries are not: a service team's actor gets the entries
+    of its own services only, the platform team (its fetch tokens) every entry.
 
     Raises:
         ValueError: there is no approved runtime image to run the sync container, or the
@@ -196,7 +249,9 @@ def environment_hostpath_sync_yaml(environment: Environment) -> str:
 
     releases = [
         r
-        for r in live_releases(environment).order_by("deployment__service__name")
+        for r in live_releases(environment)
+        .filter(team_readable(actor, "deployment__service__team"))
+        .order_by("deployment__service__name")
         if r.strategy == DeliveryStrategy.HOSTPATH and r.deployment.mode == DeploymentMode.VOLUME
     ]
     fetch = _fetch_image(releases)

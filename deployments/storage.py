@@ -11,7 +11,7 @@ import re
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 PREFIX = "binaries/sha256"
 
 

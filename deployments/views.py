@@ -8,9 +8,10 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import QuerySet, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
@@ -36,12 +37,14 @@ from .models import BinaryVersion, Deployment, Environment, Release
 from .selectors import (
     BadServiceName,
     binary_version_list,
-    deployment_list,
+    deployment_list_for_actor,
     environment_list,
     release_diff,
     release_list,
+    release_list_for_actor,
     service_get,
-    service_list,
+    service_list_for_actor,
+    team_readable,
 )
 from .services import (
     binary_version_artifact_push,
@@ -72,11 +75,24 @@ def _page(request: HttpRequest, items: QuerySet[Any]) -> dict[str, Any]:
     return {"page": page, "query": query.urlencode(), "page_size": size, "page_sizes": PAGE_SIZES}
 
 
-def _service_or_404(name: str) -> Any:
+def _service_or_404(name: str, actor: Actor | None = None) -> Any:
+    """The service `name`; with `actor`, 404 as well when the actor may not read it."""
     try:
-        return service_get(name)
+        return service_get(name, actor=actor)
     except BadServiceName as exc:
         raise Http404(str(exc)) from exc
+
+
+def _reader(request: HttpRequest) -> Actor:
+    """The user as an Actor, with their memberships loaded once for the whole request.
+
+    Read views scope every list by the user's teams (`team_readable`) and ask for roles;
+    with the memberships prefetched neither costs a further query.
+    """
+    user = request.user
+    if not isinstance(user, AnonymousUser):
+        prefetch_related_objects([user], "memberships")
+    return Actor(user=user)
 
 
 def _error_text(exc: Exception) -> str:
@@ -113,8 +129,9 @@ class ServiceListView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        filterset = ServiceFilterSet(self.request.GET or None, queryset=service_list())
-        services = filterset.qs if filterset.is_bound and filterset.is_valid() else service_list()
+        readable = service_list_for_actor(_reader(self.request))
+        filterset = ServiceFilterSet(self.request.GET or None, queryset=readable)
+        services = filterset.qs if filterset.is_bound and filterset.is_valid() else readable
         context.update(
             filterset=filterset,
             filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
@@ -161,18 +178,19 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        service = _service_or_404(kwargs["name"])
+        actor = _reader(self.request)
+        service = _service_or_404(kwargs["name"], actor)
         versions = binary_version_list(service)
         filterset = BinaryVersionFilterSet(self.request.GET or None, queryset=versions)
         if filterset.is_bound and filterset.is_valid():
             versions = filterset.qs
-        role = Actor(user=self.request.user).role_in(service.team)
+        role = actor.role_in(service.team)
         context.update(
             service=service,
             filterset=filterset,
             errors=filterset.errors if filterset.is_bound else {},
             filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
-            deployments=deployment_list().filter(service=service),
+            deployments=deployment_list_for_actor(actor).filter(service=service),
             can_upload=role is not None and role_at_least(role, Role.DEVELOPER),
             can_deploy=role is not None and role_at_least(role, Role.DEVELOPER),
             **_page(self.request, versions),
@@ -249,11 +267,18 @@ def _binary_upload(request: HttpRequest, name: str, handler: Any) -> HttpRespons
     return redirect("deployments:service-detail", name=service.name)
 
 
+def _binary_or_404(request: HttpRequest, pk: int) -> BinaryVersion:
+    """The binary version `pk` of a service the user may read (another team's: 404)."""
+    readable = team_readable(_reader(request), "service__team")
+    binaries = BinaryVersion.objects.select_related("service__team").filter(readable)
+    return get_object_or_404(binaries, pk=pk)
+
+
 class BinaryYankView(LoginRequiredMixin, View):
     """Yank a binary version from the service page."""
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        binary = get_object_or_404(BinaryVersion.objects.select_related("service__team"), pk=pk)
+        binary = _binary_or_404(request, pk)
         try:
             binary_version_yank(actor=Actor(user=request.user), binary_version=binary)
             messages.success(request, f"{binary} yanked: it can no longer go into new releases.")
@@ -266,7 +291,7 @@ class BinaryArtifactView(LoginRequiredMixin, View):
     """Push a binary version as an OCI artifact (image volumes); then follow the job."""
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        binary = get_object_or_404(BinaryVersion.objects.select_related("service__team"), pk=pk)
+        binary = _binary_or_404(request, pk)
         try:
             job, created = binary_version_artifact_push(
                 actor=Actor(user=request.user), binary_version=binary
@@ -342,10 +367,11 @@ class EnvironmentDetailView(LoginRequiredMixin, View):
         self, request: HttpRequest, name: str, extra: dict[str, Any], status: int = 200
     ) -> HttpResponse:
         environment = get_object_or_404(environment_list(), name=name)
+        actor = _reader(request)
         context = {
             "environment": environment,
-            "deployments": deployment_list().filter(environment=environment),
-            "is_platform_admin": Actor(user=request.user).is_platform_admin,
+            "deployments": deployment_list_for_actor(actor).filter(environment=environment),
+            "is_platform_admin": actor.is_platform_admin,
             **extra,
         }
         response = render(request, self.template_name, context, status=status)
@@ -434,8 +460,9 @@ class DeploymentDetailView(LoginRequiredMixin, View):
 
     template_name = "deployments/deployment_detail.html"
 
-    def _deployment(self, pk: int) -> Deployment:
-        return get_object_or_404(deployment_list(), pk=pk)
+    def _deployment(self, request: HttpRequest, pk: int) -> Deployment:
+        """The deployment `pk`: 404 for one of another team's services, as for none."""
+        return get_object_or_404(deployment_list_for_actor(_reader(request)), pk=pk)
 
     def _render(
         self,
@@ -456,11 +483,11 @@ class DeploymentDetailView(LoginRequiredMixin, View):
         return render(request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        deployment = self._deployment(pk)
+        deployment = self._deployment(request, pk)
         return self._render(request, deployment, ReleaseCreateForm(deployment=deployment))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        deployment = self._deployment(pk)
+        deployment = self._deployment(request, pk)
         form = ReleaseCreateForm(request.POST, deployment=deployment)
         if not form.is_valid():
             return self._render(request, deployment, form, status=400)
@@ -485,7 +512,8 @@ class ReleaseDetailView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["release"] = get_object_or_404(release_list().defer(None), pk=kwargs["pk"])
+        releases = release_list_for_actor(_reader(self.request)).defer(None)
+        context["release"] = get_object_or_404(releases, pk=kwargs["pk"])
         return context
 
 
@@ -493,7 +521,9 @@ class ReleaseRollbackView(LoginRequiredMixin, View):
     """Roll back: a new release with an older release's binary and runtime versions."""
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        old = get_object_or_404(Release.objects.select_related("deployment"), pk=pk)
+        readable = team_readable(_reader(request), "deployment__service__team")
+        releases = Release.objects.select_related("deployment").filter(readable)
+        old = get_object_or_404(releases, pk=pk)
         try:
             release = release_rollback(actor=Actor(user=request.user), release=old)
         except (ValidationError, APIException) as exc:
@@ -510,7 +540,8 @@ class ReleaseDiffView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        deployment = get_object_or_404(deployment_list(), pk=kwargs["pk"])
+        deployments = deployment_list_for_actor(_reader(self.request))
+        deployment = get_object_or_404(deployments, pk=kwargs["pk"])
         releases = {r.number: r for r in Release.objects.filter(deployment=deployment)}
         error = ""
         diff = ""

@@ -115,6 +115,7 @@ def seed_demo() -> dict[str, int]:
         users = get_user_model().objects
         for username, team, role in (
             ("platform-admin", platform, Role.PLATFORM_ADMIN),
+            ("payments-lead", payments, Role.MAINTAINER),  # every role can be tried
             ("payments-dev", payments, Role.DEVELOPER),
         ):
             user = users.filter(username=username).first()

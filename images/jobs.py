@@ -38,7 +38,11 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
         if registry.pk not in clients:
             username, password = registry.credentials()
             clients[registry.pk] = RegistryClient(
-                registry.url, username=username, password=password, verify=registry.tls_verify
+                registry.url,
+                username=username,
+                password=password,
+                verify=registry.tls_verify,
+                token_hosts=settings.PORTAL_REGISTRY_TOKEN_HOSTS,
             )
         client = clients[registry.pk]
         try:

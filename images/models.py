@@ -22,12 +22,12 @@ from .choices import (
 from .references import registry_host
 
 image_name_validator = RegexValidator(
-    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$",
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*\Z",
     "Use a repository name: lowercase letters, digits, '.', '_' or '-', '/'-separated "
     "(e.g. runtime/debian).",
 )
 digest_validator = RegexValidator(
-    r"^sha256:[a-f0-9]{64}$", "A digest is sha256: followed by 64 lowercase hex characters."
+    r"^sha256:[a-f0-9]{64}\Z", "A digest is sha256: followed by 64 lowercase hex characters."
 )
 
 
@@ -44,7 +44,7 @@ class Registry(models.Model):
     credentials_env = models.CharField(
         max_length=40,
         blank=True,
-        validators=[RegexValidator(r"^[A-Z0-9_]*$", "Use upper-case letters, digits and '_'.")],
+        validators=[RegexValidator(r"^[A-Z0-9_]*\Z", "Use upper-case letters, digits and '_'.")],
     )
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -170,7 +170,7 @@ class ImageVersion(models.Model):
 
 
 tag_validator = RegexValidator(
-    r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+    r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z",
     "A tag is 1-128 characters: letters, digits, '_', '.' or '-', not starting with '.' or '-'.",
 )
 

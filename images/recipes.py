@@ -22,8 +22,8 @@ from .builder import BootstrapSpec, mirror_allowed
 MAX_RECIPE_BYTES = 256 * 1024
 BOOTSTRAP_KEYS = frozenset({"suite", "variant", "packages", "mirror", "locale", "env", "cmd"})
 _FROM_RE = re.compile(r"^(\s*FROM\s+)(.*?)\s*$", re.IGNORECASE)
-_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_COPY_FROM_RE = re.compile(r"^(\s*(?:COPY|ADD)\s+(?:--\S+\s+)*?--from=)(\S+)(.*)$", re.IGNORECASE)
+_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_COPY_FROM_RE = re.compile(r"^(\s*(?:COPY|ADD)\s+(?:--\S+\s+)*?--from=)(\S+)(.*)\Z", re.IGNORECASE)
 
 
 class RecipeError(ValueError):

@@ -1,10 +1,12 @@
 """A small client for the OCI Distribution API (Docker Registry HTTP API v2).
 
 Pure module, no Django: used by the registry sync job and the builder (to read back what was
-pushed). It lists repositories and tags, and reads a manifest's digest, size, architecture, OS
-and creation time. Authentication: HTTP basic, or the Bearer token challenge (Harbor, Docker
-Hub, GitLab). Transient failures raise `RegistryUnavailable` so callers can retry with backoff;
-everything else raises `RegistryError` with a message a person can act on.
+pushed). It lists repositories and tags, reads a manifest's digest, size, architecture, OS,
+creation time and image config (labels), and puts a manifest under a tag (publish moves the
+public tag onto the approved digest). Authentication: HTTP basic, or the Bearer token
+challenge (Harbor, Docker Hub, GitLab). Transient failures raise `RegistryUnavailable` so
+callers can retry with backoff; everything else raises `RegistryError` with a message a
+person can act on.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,10 +38,10 @@ MAX_CONFIG_BYTES = 8 * 1024 * 1024
 MAX_LISTING_BYTES = 16 * 1024 * 1024
 
 _REPOSITORY_RE = re.compile(
-    r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$"
+    r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\Z"
 )
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 _CHALLENGE_PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -126,7 +128,7 @@ def parse_created(value: object) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     text = value.strip().replace("z", "Z")
-    match = re.match(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$", text)
+    match = re.match(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)?\Z", text)
     if not match:
         return None
     base, fraction, zone = match.groups()
@@ -166,6 +168,8 @@ class RegistryClient:
         password: the password or token secret.
         verify: TLS verification: True, False, or a CA bundle path.
         timeout: seconds for each HTTP request (connect and read).
+        token_hosts: hosts (`host` or `host:port`) of token services other than the registry
+            itself that may receive the credentials, over https only.
     """
 
     def __init__(
@@ -176,6 +180,7 @@ class RegistryClient:
         password: str | None = None,
         verify: bool | str = True,
         timeout: float = 10,
+        token_hosts: Iterable[str] = (),
     ) -> None:
         parts = urlsplit(url.strip() if isinstance(url, str) else "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -191,6 +196,7 @@ class RegistryClient:
             raise RegistryError(f"timeout must be positive, got {timeout!r}")
         self.url = f"{parts.scheme}://{parts.netloc}"
         self.host = parts.netloc
+        self._token_hosts = frozenset(h.strip().lower() for h in token_hosts if h.strip())
         self.timeout = timeout
         self._credentials = (username, password or "") if username is not None else None
         self._session = requests.Session()
@@ -214,17 +220,38 @@ class RegistryClient:
 
     # --- HTTP plumbing -------------------------------------------------------------------
 
+    def _may_send_credentials(self, realm: str) -> bool:
+        """Whether the token service at `realm` may see the registry credentials.
+
+        Yes for the registry's own origin (the scheme and host the admin configured: on a
+        plain-http registry the credentials already travel that way), and for https on the
+        registry's host or a configured token host. Never for plain http to any other host,
+        and never for another host that nobody configured: a challenge alone must not be able
+        to send the credentials elsewhere.
+        """
+        parts = urlsplit(realm)
+        host = parts.netloc.lower()
+        if f"{parts.scheme}://{host}" == self.url.lower():
+            return True
+        if parts.scheme != "https":
+            return False
+        return (
+            host in self._token_hosts
+            or (parts.hostname or "") in self._token_hosts
+            or (host == self.host.lower())
+        )
+
     def _fetch_token(self, params: dict[str, str], scope: str) -> str:
         realm = params.get("realm")
         if not realm or urlsplit(realm).scheme not in ("http", "https"):
             raise RegistryError(f"{self.host}: Bearer challenge without a usable realm: {realm!r}")
+        # Elsewhere the token is asked for anonymously (enough for public pulls).
+        auth = self._credentials if self._may_send_credentials(realm) else None
         query = {"service": params["service"]} if params.get("service") else {}
         if scope:
             query["scope"] = scope
         try:
-            response = self._session.get(
-                realm, params=query, auth=self._credentials, timeout=self.timeout
-            )
+            response = self._session.get(realm, params=query, auth=auth, timeout=self.timeout)
         except requests.RequestException as exc:
             raise RegistryUnavailable(
                 f"{self.host}: token service {realm} unreachable: {exc}"
@@ -249,13 +276,28 @@ class RegistryClient:
             raise RegistryError(f"{self.host}: token service returned no token")
         return token
 
-    def _send(self, url: str, headers: dict[str, str], scope: str) -> requests.Response:
+    def _send(
+        self,
+        url: str,
+        headers: dict[str, str],
+        scope: str,
+        *,
+        method: str = "GET",
+        data: bytes | None = None,
+    ) -> requests.Response:
         auth = self._credentials if self._basic else None
         if scope in self._tokens:
             headers = {**headers, "Authorization": f"Bearer {self._tokens[scope]}"}
         try:
-            return self._session.get(
-                url, headers=headers, auth=auth, timeout=self.timeout, stream=True
+            return self._session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                auth=auth,
+                timeout=self.timeout,
+                stream=True,
+                allow_redirects=method == "GET",
             )
         except requests.exceptions.SSLError as exc:
             raise RegistryError(f"{self.host}: TLS verification failed: {exc}") from exc
@@ -265,23 +307,33 @@ class RegistryClient:
             raise RegistryError(f"{self.host}: request failed: {exc}") from exc
 
     def _get(
-        self, path_or_url: str, *, scope: str, what: str, accept: str | None = None
+        self,
+        path_or_url: str,
+        *,
+        scope: str,
+        what: str,
+        accept: str | None = None,
+        method: str = "GET",
+        data: bytes | None = None,
+        content_type: str | None = None,
     ) -> requests.Response:
-        """GET with authentication; raise the right error for any non-2xx answer."""
+        """GET (or `method`) with authentication; raise the right error for any non-2xx."""
         url = urljoin(self.url + "/", path_or_url)
         if urlsplit(url).netloc != self.host:
             raise RegistryError(f"{self.host}: refusing to follow a link to another host: {url}")
         headers = {"Accept": accept} if accept else {}
-        response = self._send(url, headers, scope)
+        if content_type:
+            headers["Content-Type"] = content_type
+        response = self._send(url, headers, scope, method=method, data=data)
         if response.status_code == 401:
             scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
             response.close()
             if scheme == "bearer":
                 self._tokens[scope] = self._fetch_token(params, params.get("scope", scope))
-                response = self._send(url, headers, scope)
+                response = self._send(url, headers, scope, method=method, data=data)
             elif scheme == "basic" and self._credentials and not self._basic:
                 self._basic = True
-                response = self._send(url, headers, scope)
+                response = self._send(url, headers, scope, method=method, data=data)
         return self._check(response, what)
 
     def _check(self, response: requests.Response, what: str) -> requests.Response:
@@ -407,6 +459,61 @@ class RegistryClient:
         manifest = self._json(data, what)
         media_type = manifest.get("mediaType") if isinstance(manifest, dict) else None
         return data, str(media_type or content_type), digest
+
+    def put_manifest(self, repository: str, tag: str, data: bytes, media_type: str) -> str:
+        """Put the manifest `data` (exact bytes) under `repository:tag`; return its digest.
+
+        The blobs it names must already be in `repository`. Putting the same bytes again is a
+        no-op for the registry, so this is idempotent.
+
+        Raises:
+            RegistryError: the registry refused it, or stored other bytes than were sent.
+        """
+        validate_repository(repository)
+        if not isinstance(tag, str) or not _TAG_RE.match(tag):
+            raise RegistryError(f"invalid tag {tag!r}: up to 128 of [A-Za-z0-9_.-]")
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise RegistryError(f"{self.host}: manifest larger than {MAX_MANIFEST_BYTES} bytes")
+        what = f"put manifest {repository}:{tag}"
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        response = self._get(
+            f"/v2/{repository}/manifests/{tag}",
+            scope=f"repository:{repository}:pull,push",
+            what=what,
+            method="PUT",
+            data=data,
+            content_type=media_type,
+        )
+        stored = response.headers.get("Docker-Content-Digest", "")
+        response.close()
+        if stored and stored != digest:
+            raise RegistryError(
+                f"{self.host}: {what}: the registry stored {stored}, not the {digest} sent"
+            )
+        return digest
+
+    def image_config(self, repository: str, reference: str) -> dict[str, Any]:
+        """The image config (architecture, os, `config.Labels`, …) of a single-platform image.
+
+        Raises:
+            RegistryError: the reference is an index or has no config.
+        """
+        data, media_type, _ = self.get_manifest(repository, reference)
+        manifest = self._json(data, f"manifest {repository}:{reference}")
+        if (
+            not isinstance(manifest, dict)
+            or media_type in INDEX_TYPES
+            or not isinstance(manifest.get("config"), dict)
+        ):
+            raise RegistryError(
+                f"{self.host}: {repository}:{reference}: not a single-platform image manifest"
+            )
+        config = self._blob_json(
+            repository, str(manifest["config"].get("digest")), MAX_CONFIG_BYTES
+        )
+        if not isinstance(config, dict):
+            raise RegistryError(f"{self.host}: {repository}:{reference}: config is not an object")
+        return config
 
     def _blob_json(self, repository: str, digest: str, limit: int) -> Any:
         if not isinstance(digest, str) or not _DIGEST_RE.match(digest):

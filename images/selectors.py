@@ -157,10 +157,21 @@ def image_request_review_queue() -> QuerySet[ImageRequest]:
 
 
 def image_request_is_requester(request: ImageRequest, actor: Actor) -> bool:
-    """Whether `actor` (its user, or its token) opened `request`."""
-    if actor.user is not None and request.requested_by_id == actor.user.pk:
+    """Whether the person behind `actor` opened `request`: persons, not credentials.
+
+    A token means its creator, on both sides: a request opened in the UI and one opened with
+    a token of the same person are the same person's. (A token with no person behind it has
+    no role at all, and `require_reviewer` refuses it outright.)
+    """
+    if actor.token is not None and request.requested_by_token_id == actor.token.pk:
         return True
-    return actor.token is not None and request.requested_by_token_id == actor.token.pk
+    person = actor.person
+    if person is None:
+        return False
+    requester_id = request.requested_by_id
+    if requester_id is None and request.requested_by_token is not None:
+        requester_id = request.requested_by_token.created_by_id
+    return requester_id is not None and requester_id == person.pk
 
 
 def image_request_may_edit(request: ImageRequest, actor: Actor) -> bool:

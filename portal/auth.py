@@ -8,8 +8,9 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -17,8 +18,8 @@ from rest_framework.permissions import BasePermission
 
 from .actors import Actor
 from .audit import audit_record
-from .choices import SCOPE_MIN_ROLE, Scope, role_at_least
-from .models import ApiToken
+from .choices import SCOPE_MIN_ROLE, Role, Scope, TokenKind, role_at_least
+from .models import ApiToken, Membership
 
 TOKEN_PREFIX = "bip_"  # noqa: S105 - a public prefix, not a secret
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -35,12 +36,21 @@ def token_create(
     scopes: list[str],
     actor: Actor,
     expires_days: int | None = None,
+    kind: str = TokenKind.API,
 ) -> tuple[ApiToken, str]:
     """Create a token for `team`; return it with its secret (shown once, stored only hashed).
 
+    The token's creator is the person behind `actor` (a user, or a token's creator), and the
+    token never acts above that person's current role in `team`. Nobody mints scopes above
+    their own role in `team`, platform admins included: a platform admin is not a member of
+    a service team, so a token of theirs for it would act for nobody. A system actor's token
+    has no person behind it and acts for nobody (kept for the tests' look-alike rows; the
+    `create_token` command always names a user).
+
     Raises:
-        ValidationError: unknown or empty scopes, a scope beyond the team's role, a duplicate
-            name, or a non-positive expiry.
+        ValidationError: unknown or empty scopes, a scope beyond the actor's role in the team,
+            a fetch token that is not a platform team's `binaries:read`, a duplicate name, or
+            a non-positive expiry.
     """
     unknown = sorted(set(scopes) - set(Scope.values))
     if not scopes:
@@ -53,12 +63,30 @@ def token_create(
         raise ValidationError(
             {"scopes": "images:review is for platform teams only; this team is a service team."}
         )
-    if not actor.is_system:
+    if kind == TokenKind.FETCH and (
+        sorted(set(scopes)) != [Scope.BINARIES_READ] or not team.is_platform
+    ):
+        raise ValidationError(
+            {"scopes": "A fetch token is a platform team's token with binaries:read only."}
+        )
+    # A fetch token's authority is the minting platform admin's (checked by the environment
+    # service) and its use is the download alone, whoever minted it.
+    if not actor.is_system and not (kind == TokenKind.FETCH and actor.is_platform_admin):
         role = actor.role_in(team)
-        too_high = [s for s in scopes if role is None or not role_at_least(role, SCOPE_MIN_ROLE[s])]
-        if too_high and not actor.is_platform_admin:
+        if role is None:
             raise ValidationError(
-                {"scopes": f"Your role in {team.name} does not allow: {', '.join(too_high)}."}
+                {
+                    "team": f"You are not a member of team {team.name}; a member of it must create "
+                    "its tokens."
+                }
+            )
+        too_high = [s for s in scopes if not role_at_least(role, SCOPE_MIN_ROLE[s])]
+        if too_high:
+            raise ValidationError(
+                {
+                    "scopes": f"Your role in {team.name} ({role}) does not allow: "
+                    f"{', '.join(too_high)}."
+                }
             )
     if expires_days is not None and expires_days <= 0:
         raise ValidationError({"expires_days": "The expiry must be a positive number of days."})
@@ -73,7 +101,8 @@ def token_create(
         scopes=sorted(set(scopes)),
         prefix=prefix,
         secret_hash=_hash_secret(secret),
-        created_by=actor.user,
+        kind=kind,
+        created_by=actor.person,
         expires_at=timezone.now() + timedelta(days=expires_days) if expires_days else None,
     )
     token.full_clean()
@@ -83,13 +112,39 @@ def token_create(
             actor=actor,
             action="token.create",
             obj=token,
-            after={"team": team.name, "name": name, "scopes": token.scopes},
+            after={"team": team.name, "name": name, "scopes": token.scopes, "kind": kind},
         )
     return token, secret
 
 
+def token_may_revoke(*, token: ApiToken, actor: Actor) -> bool:
+    """Its creator, a maintainer (or above) of its team, or a platform admin; a fetch token
+    (the nodes' download credential) only a platform admin."""
+    if actor.is_system or actor.is_platform_admin:
+        return True
+    if token.kind == TokenKind.FETCH:
+        return False
+    person = actor.person
+    if person is not None and token.created_by_id is not None and token.created_by_id == person.pk:
+        return True
+    role = actor.role_in(token.team)
+    return role is not None and role_at_least(role, Role.MAINTAINER)
+
+
 def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
-    """Revoke a token; revoking twice is refused so the audit log stays truthful."""
+    """Revoke a token; revoking twice is refused so the audit log stays truthful.
+
+    Raises:
+        PermissionDenied: the actor may not revoke it (see `token_may_revoke`; 403).
+        ValidationError: the token is already revoked.
+    """
+    if not token_may_revoke(token=token, actor=actor):
+        needed = (
+            "a platform admin"
+            if token.kind == TokenKind.FETCH
+            else f"its creator, a maintainer of team {token.team.name} or a platform admin"
+        )
+        raise PermissionDenied(f"Only {needed} may revoke token {token.team.name}/{token.name}.")
     with transaction.atomic():
         updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
@@ -112,7 +167,17 @@ def token_authenticate(secret: str) -> ApiToken:
     parts = secret.split("_")
     if not secret.startswith(TOKEN_PREFIX) or len(parts) < 3:
         raise exceptions.AuthenticationFailed("Malformed token: expected bip_<prefix>_<secret>.")
-    token = ApiToken.objects.select_related("team").filter(prefix=parts[1]).first()
+    # The creator's current role in the token's team comes with the token, in the same query:
+    # `Actor` caps the token by it on every request, so demotion and removal act at once.
+    creator_role = Membership.objects.filter(
+        user_id=OuterRef("created_by_id"), team_id=OuterRef("team_id")
+    ).values("role")[:1]
+    token = (
+        ApiToken.objects.select_related("team", "created_by")
+        .annotate(creator_role=Subquery(creator_role))
+        .filter(prefix=parts[1])
+        .first()
+    )
     if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
         raise exceptions.AuthenticationFailed("Invalid token.")
     now = timezone.now()
@@ -144,10 +209,23 @@ class BearerTokenAuthentication(BaseAuthentication):
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The token contains non-ASCII bytes.") from exc
         token = token_authenticate(secret)
+        if token.kind == TokenKind.FETCH and not _accepts_fetch_tokens(request):
+            # 403, not 401: the credential is genuine (a node's Secret is fine), it is only
+            # not valid for this endpoint; a 401 would send operators to rotate the Secret.
+            raise exceptions.PermissionDenied(
+                f"Token {token.team.name}/{token.name} is a fetch token: it downloads binaries "
+                "(GET /api/v1/binaries/<id>/download/) and nothing else."
+            )
         return TokenUser(token), token
 
     def authenticate_header(self, request: Any) -> str:
         return 'Bearer realm="api"'
+
+
+def _accepts_fetch_tokens(request: Any) -> bool:
+    """Whether the view serving `request` lists its action in `fetch_token_actions`."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    return getattr(view, "action", None) in getattr(view, "fetch_token_actions", ())
 
 
 class TokenUser:
@@ -187,12 +265,24 @@ class ScopedPermission(BasePermission):
                 "Authentication required: send 'Authorization: Bearer <token>' or log in."
             )
         scope = required_scope(request, view)
+        actor = Actor.from_request(request)
+        if actor.token is not None and actor.token_refusal:
+            self.message = actor.token_refusal
+            return False
         if scope is None:
             return True
-        actor = Actor.from_request(request)
         if actor.token is not None:
             if not actor.token.has_scope(scope):
                 self.message = f"This token lacks the '{scope}' scope."
+                return False
+            token_role = actor.highest_role or "none"
+            if not role_at_least(token_role, SCOPE_MIN_ROLE[scope]):
+                creator = actor.person.get_username() if actor.person is not None else "nobody"
+                self.message = (
+                    f"This token acts for {creator}, now a {token_role} of team "
+                    f"{actor.token.team.name}; scope '{scope}' needs the "
+                    f"{SCOPE_MIN_ROLE[scope]} role."
+                )
                 return False
             return True
         role = actor.highest_role

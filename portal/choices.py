@@ -45,6 +45,13 @@ class JobState(models.TextChoices):
         return frozenset({cls.QUEUED, cls.RUNNING})
 
 
+class TokenKind(models.TextChoices):
+    """What an API token is for: the API (acting for its creator) or a node's binary download."""
+
+    API = "api", "API"
+    FETCH = "fetch", "Fetch (binary download only)"
+
+
 class Scope(models.TextChoices):
     """API token scopes (DESIGN.md §5)."""
 

@@ -8,7 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
-from .choices import JobState, Role, Scope
+from .choices import JobState, Role, Scope, TokenKind
 from .validators import dns_label_validator
 
 
@@ -57,10 +57,16 @@ class ApiToken(models.Model):
 
     The secret is `bip_<prefix>_<random>`; `prefix` is stored in clear to find the row and to
     show which token was used, `secret_hash` is compared in constant time.
+
+    An `api` token acts for its creator (`created_by`): never above the creator's current role
+    in the token's team, never beyond its scopes; without a creator it acts for nobody. A
+    `fetch` token is an environment's node credential: `binaries:read`, accepted only by the
+    binary download.
     """
 
     name = models.CharField(max_length=100)
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="tokens")
+    kind = models.CharField(max_length=8, choices=TokenKind.choices, default=TokenKind.API)
     scopes = models.JSONField(default=list)
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
@@ -206,4 +212,4 @@ class Job(models.Model):
         return self.state in JobState.final()
 
 
-__all__ = ["ApiToken", "AuditEntry", "Job", "Scope"]
+__all__ = ["ApiToken", "AuditEntry", "Job", "Scope", "TokenKind"]

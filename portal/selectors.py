@@ -5,17 +5,51 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from .actors import Actor
+from .choices import Role, role_at_least
 from .models import AuditEntry, Job
+
+# A token that cancels a job must be able to write something; a read-only token only reads.
+_WRITE_SCOPES = ("images:write", "binaries:write", "deployments:write")
 
 
 def job_list_for_actor(actor: Actor) -> QuerySet[Job]:
-    """Jobs the actor may see: all for platform admins, else its own and its teams'."""
+    """Jobs the actor may see: all for platform admins, else its teams' (and its own).
+
+    A token sees its own team's jobs and the ones it started; a token that acts for nobody
+    (its creator left the team) sees none.
+    """
     jobs = Job.objects.select_related("created_by", "created_by_token", "team").defer("log")
     if actor.is_platform_admin:
         return jobs
     if actor.token is not None:
-        return jobs.filter(Q(created_by_token=actor.token) | Q(team_id=actor.token.team_id))
+        if not actor.team_ids:
+            return jobs.none()
+        return jobs.filter(Q(created_by_token=actor.token) | Q(team_id__in=actor.team_ids))
     return jobs.filter(Q(created_by=actor.user) | Q(team_id__in=actor.team_ids))
+
+
+def job_cancel_refusal(*, job: Job, actor: Actor) -> str:
+    """Why `actor` may not cancel `job` (empty when it may).
+
+    Cancelling stops a team's work, so it needs what starting that work needs: a platform
+    admin, or a developer (or above) of the job's team; a token also needs a write scope.
+    A viewer, a read-only token or a fetch token never cancels.
+    """
+    if actor.token is not None and not any(actor.token.has_scope(s) for s in _WRITE_SCOPES):
+        return (
+            "Cancelling a job needs a token with a write scope "
+            f"({', '.join(_WRITE_SCOPES)}); this one only reads."
+        )
+    if actor.is_system or actor.is_platform_admin:
+        return ""
+    role = actor.role_in(job.team) if job.team_id else None
+    if role is not None and role_at_least(role, Role.DEVELOPER):
+        return ""
+    team = job.team.name if job.team is not None else "no team (platform admins only)"
+    return (
+        f"Only a developer (or above) of the job's team ({team}) or a platform admin may "
+        f"cancel job #{job.pk}; your role there is {role or 'none'}."
+    )
 
 
 def audit_list() -> QuerySet[AuditEntry]:

@@ -1,10 +1,11 @@
 """URL roots: the UI, the API (v1, schema, docs), login/logout and Django's admin."""
 
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from .views import healthz
 
@@ -18,6 +19,14 @@ urlpatterns = [
     path("", include("portal.ui_urls")),
     path("api/v1/", include(("portal.api_router", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file (script-src 'self'); its
+    # page keeps one inline <style> and Swagger UI sets inline styles, so style-src is wider.
+    path(
+        "api/docs/",
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="schema")
+        ),
+        name="api-docs",
+    ),
     path("django-admin/", admin.site.urls),
 ]

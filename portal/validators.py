@@ -5,7 +5,7 @@ import re
 from django.core.validators import RegexValidator
 
 # A Kubernetes DNS-1123 label: names of teams, services, environments and namespaces.
-DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z"
 DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 
 dns_label_validator = RegexValidator(

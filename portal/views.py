@@ -11,16 +11,19 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, TemplateView
 
 from .actors import Actor
-from .auth import token_create, token_revoke
+from .api.params import id_or_none
+from .auth import token_create, token_may_revoke, token_revoke
 from .choices import JobState
 from .forms import TokenCreateForm
 from .jobs import IllegalTransition, job_cancel, job_create, job_kinds
 from .models import ApiToken, Team
-from .selectors import audit_list, job_list_for_actor
+from .selectors import audit_list, job_cancel_refusal, job_list_for_actor
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -76,6 +79,12 @@ class JobDetailView(LoginRequiredMixin, DetailView):
     def get_queryset(self) -> Any:
         return job_list_for_actor(Actor(user=self.request.user)).defer(None)
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        actor = Actor(user=self.request.user)
+        context["can_cancel"] = not job_cancel_refusal(job=self.object, actor=actor)
+        return context
+
     def get_template_names(self) -> list[str]:
         if self.request.headers.get("HX-Request"):
             return ["portal/job_detail_partial.html"]
@@ -88,8 +97,9 @@ class JobCancelView(LoginRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         actor = Actor(user=request.user)
         job = get_object_or_404(job_list_for_actor(actor), pk=pk)
-        if job.created_by_id != request.user.pk and not actor.is_platform_admin:
-            raise PermissionDenied("Only who started a job or a platform admin may cancel it.")
+        refusal = job_cancel_refusal(job=job, actor=actor)
+        if refusal:
+            raise PermissionDenied(refusal)
         try:
             job_cancel(job=job, actor=actor)
             messages.success(request, f"Job #{job.pk} cancelled.")
@@ -133,32 +143,59 @@ class AuditListView(PlatformAdminRequiredMixin, TemplateView):
         return context
 
 
+@method_decorator(never_cache, name="dispatch")
 class TokenListView(LoginRequiredMixin, View):
-    """The API tokens of the user's teams; create one (secret shown once) or revoke one."""
+    """The API tokens of the user's teams; create one (secret shown once) or revoke one.
+
+    Tokens are created for the user's own teams only, platform admins included (a token acts
+    for its creator, who must be a member); platform admins see and may revoke every team's.
+    Revoking: the token's creator, a maintainer of its team or a platform admin; fetch tokens
+    only a platform admin (`token_may_revoke`).
+
+    `never_cache`: the page that shows a new secret must not be kept by a browser or proxy.
+    """
 
     template_name = "portal/apitoken_list.html"
 
-    def _teams(self, actor: Actor) -> Any:
+    def _own_teams(self, actor: Actor) -> Any:
+        return Team.objects.filter(pk__in=actor.team_ids)
+
+    def _visible_teams(self, actor: Actor) -> Any:
         if actor.is_platform_admin:
             return Team.objects.all()
-        return Team.objects.filter(pk__in=actor.team_ids)
+        return self._own_teams(actor)
 
     def _render(self, request: HttpRequest, form: TokenCreateForm, **extra: Any) -> HttpResponse:
         actor = Actor(user=request.user)
-        tokens = ApiToken.objects.filter(team__in=self._teams(actor)).select_related(
-            "team", "created_by"
+        tokens = list(
+            ApiToken.objects.filter(team__in=self._visible_teams(actor)).select_related(
+                "team", "created_by"
+            )
         )
-        return render(request, self.template_name, {"form": form, "tokens": tokens, **extra})
+        revocable = {t.pk for t in tokens if token_may_revoke(token=t, actor=actor)}
+        return render(
+            request,
+            self.template_name,
+            {"form": form, "tokens": tokens, "revocable": revocable, **extra},
+        )
 
     def get(self, request: HttpRequest) -> HttpResponse:
         actor = Actor(user=request.user)
-        return self._render(request, TokenCreateForm(teams=self._teams(actor)))
+        return self._render(request, TokenCreateForm(teams=self._own_teams(actor)))
 
     def post(self, request: HttpRequest) -> HttpResponse:
         actor = Actor(user=request.user)
         if "revoke" in request.POST:
+            pk = id_or_none(request.POST["revoke"])
+            if pk is None:
+                messages.error(request, "Choose a token to revoke: `revoke` must be its id.")
+                form = TokenCreateForm(teams=self._own_teams(actor))
+                response = self._render(request, form)
+                response.status_code = 400
+                return response
             token = get_object_or_404(
-                ApiToken.objects.filter(team__in=self._teams(actor)), pk=request.POST["revoke"]
+                ApiToken.objects.filter(team__in=self._visible_teams(actor)).select_related("team"),
+                pk=pk,
             )
             try:
                 token_revoke(token=token, actor=actor)
@@ -166,7 +203,7 @@ class TokenListView(LoginRequiredMixin, View):
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
             return redirect("token-list")
-        form = TokenCreateForm(request.POST, teams=self._teams(actor))
+        form = TokenCreateForm(request.POST, teams=self._own_teams(actor))
         if not form.is_valid():
             return self._render(request, form)
         try:
@@ -182,5 +219,5 @@ class TokenListView(LoginRequiredMixin, View):
                 form.add_error(field if field in form.fields else None, errors)
             return self._render(request, form)
         return self._render(
-            request, TokenCreateForm(teams=self._teams(actor)), new_token=token, secret=secret
+            request, TokenCreateForm(teams=self._own_teams(actor)), new_token=token, secret=secret
         )

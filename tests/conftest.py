@@ -60,15 +60,27 @@ def developer(make_user: Callable[..., object], service_team: Team) -> object:
 
 @pytest.fixture
 def make_token(db: None) -> Callable[..., str]:
+    """A token of a new person who holds the team's highest role (each token: its own person).
+
+    Tokens act for their creator (portal.actors), so every test token has one; pass `user`
+    to make a given person's token.
+    """
     counter = iter(range(10_000))
 
-    def make(team: Team, scopes: list[str], expires_days: int | None = None) -> str:
+    def make(
+        team: Team, scopes: list[str], expires_days: int | None = None, user: object = None
+    ) -> str:
+        n = next(counter)
+        if user is None:
+            role = Role.PLATFORM_ADMIN if team.is_platform else Role.MAINTAINER
+            user = get_user_model().objects.create_user(username=f"token-owner-{team.name}-{n}")
+            Membership.objects.create(team=team, user=user, role=role)
         _, secret = token_create(
             team=team,
-            name=f"t{next(counter)}",
+            name=f"t{n}",
             scopes=scopes,
             expires_days=expires_days,
-            actor=Actor.system_actor("test"),
+            actor=Actor(user=user),
         )
         return secret
 

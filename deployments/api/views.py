@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from deployments.choices import BinaryState
 from images.models import ImageVersion
 from portal.actors import Actor
+from portal.api.params import parse_id
 from portal.api.serializers import JobSerializer
 from portal.choices import Scope
 from portal.models import Team
@@ -30,12 +31,16 @@ from ..models import BinaryVersion, Deployment, Environment, Release
 from ..selectors import (
     BadServiceName,
     binary_version_list,
+    binary_version_list_for_actor,
     deployment_list,
+    deployment_list_for_actor,
     environment_hostpath_sync_yaml,
     environment_list,
     release_list,
+    release_list_for_actor,
     service_get,
     service_list,
+    service_list_for_actor,
 )
 from ..services import (
     binary_version_artifact_push,
@@ -80,9 +85,10 @@ class YamlRenderer(renderers.BaseRenderer):
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
 
 
-def _service_or_400(name: str) -> Any:
+def _service_or_400(name: str, actor: Actor | None = None) -> Any:
+    """The service `name` (400 for a malformed name); with `actor`, 404 unless readable."""
     try:
-        return service_get(name)
+        return service_get(name, actor=actor)
     except BadServiceName as exc:
         raise exceptions.ValidationError({"service": str(exc)}) from exc
 
@@ -107,12 +113,12 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self) -> QuerySet[Any]:
-        return service_list()
+        return service_list_for_actor(Actor.from_request(self.request))
 
     def get_object(self) -> Any:
         name = self.kwargs["name"]
         _service_or_400(name)
-        return get_object_or_404(service_list(), name=name)
+        return get_object_or_404(self.get_queryset(), name=name)
 
     @extend_schema(request=ServiceCreateSerializer, responses={201: ServiceSerializer})
     def create(self, request: Request) -> Response:
@@ -158,7 +164,9 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[BinaryVersion]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
             return BinaryVersion.objects.none()
-        return binary_version_list(_service_or_400(self.kwargs["service_name"]))
+        actor = Actor.from_request(self.request)
+        service = _service_or_400(self.kwargs["service_name"], actor)
+        return binary_version_list_for_actor(actor, service)
 
     def list(self, request: Request, service_name: str) -> Response:
         """The service's binary versions, newest first (filters: arch, state, q)."""
@@ -225,11 +233,13 @@ class BinaryVersionViewSet(
         "yank": Scope.BINARIES_WRITE,
         "artifact": Scope.BINARIES_WRITE,
     }
+    # The one action an environment's fetch token may call (portal.auth refuses it elsewhere).
+    fetch_token_actions = frozenset({"download"})
     serializer_class = BinaryVersionSerializer
     filterset_class = BinaryVersionFilterSet
 
     def get_queryset(self) -> QuerySet[BinaryVersion]:
-        return binary_version_list()
+        return binary_version_list_for_actor(Actor.from_request(self.request))
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     @action(detail=True, methods=["get"], filterset_class=None)
@@ -335,7 +345,7 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         """The ConfigMap + DaemonSet that keep this environment's hostPath binaries on nodes."""
         environment = get_object_or_404(Environment, name=name)
         try:
-            text = environment_hostpath_sync_yaml(environment)
+            text = environment_hostpath_sync_yaml(environment, actor=Actor.from_request(request))
         except ValueError as exc:
             raise exceptions.ValidationError({"environment": str(exc)}) from exc
         return _yaml_response(text, f"binary-sync-{environment.name}.yaml")
@@ -355,7 +365,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     filterset_class = DeploymentFilterSet
 
     def get_queryset(self) -> QuerySet[Deployment]:
-        return deployment_list()
+        return deployment_list_for_actor(Actor.from_request(self.request))
 
     def create(self, request: Request) -> Response:
         """Put a service into an environment."""
@@ -424,12 +434,10 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return super().get_renderers()
 
     def get_queryset(self) -> QuerySet[Release]:
-        releases = release_list()
+        releases = release_list_for_actor(Actor.from_request(self.request))
         deployment = self.request.query_params.get("deployment")
         if self.action == "list" and deployment:
-            if not deployment.isdigit():
-                raise exceptions.ValidationError({"deployment": "Give a deployment id."})
-            releases = releases.filter(deployment_id=int(deployment))
+            releases = releases.filter(deployment_id=parse_id(deployment, field="deployment"))
         return releases.defer(None) if self.action != "list" else releases
 
     def get_serializer_class(self) -> type:

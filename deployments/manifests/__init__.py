@@ -28,7 +28,7 @@ for loading jsonschema and the Kubernetes schemas.
 
 from __future__ import annotations
 
-from .checks import resource_errors
+from .checks import hostpath_root_errors, resource_errors
 from .daemonset import render_hostpath_daemonset
 from .deployment import deployment_object, render_deployment
 from .dockerfile import render_app_dockerfile
@@ -58,6 +58,7 @@ __all__ = [
     "ManifestInput",
     "deployment_object",
     "fetch_script",
+    "hostpath_root_errors",
     "render_app_dockerfile",
     "render_deployment",
     "render_hostpath_daemonset",

@@ -13,20 +13,20 @@ from urllib.parse import urlsplit
 
 from .inputs import _ARCH_TO_GOARCH, STRATEGIES, ManifestInput
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?\Z")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
+_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}\Z")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 _PINNED_IMAGE = re.compile(
     r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?"
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+)"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"@(?P<digest>sha256:[0-9a-f]{64})$"
+    r"@(?P<digest>sha256:[0-9a-f]{64})\Z"
 )
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
-_QUANTITY = re.compile(r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[A-Za-z]{0,2})$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]*\Z")
+_QUANTITY = re.compile(r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[A-Za-z]{0,2})\Z")
 _QUANTITY_SUFFIX = {
     "": Decimal(1),
     "m": Decimal("0.001"),
@@ -43,8 +43,8 @@ _QUANTITY_SUFFIX = {
     "Pi": Decimal(2) ** 50,
     "Ei": Decimal(2) ** 60,
 }
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_K8S_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_K8S_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?\Z")
 
 
 def _quantity(value: str) -> Decimal | None:
@@ -84,6 +84,78 @@ def _check_path(errors: list[str], field: str, path: str) -> None:
             f"{field} must be an absolute, normalised path of letters, digits and ._-/ "
             f"(not '/'), got {path!r}"
         )
+
+
+# The node directories a hostPath root may not be. The sync DaemonSet runs as root on every
+# node and replaces `<root>/<service>/<version>`, with names a service team chooses, so the
+# root must be a directory of the portal's own. Refused with everything under them: the
+# system's programs, libraries, configuration, kernel interfaces, run-time and kubelet state,
+# logs, home and scratch directories (and /lib, /lib32, /lib64, /libx32, /libexec).
+_SYSTEM_TREES = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/nix",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/snap",
+    "/sys",
+    "/tmp",  # noqa: S108 - a path refused, not a temp file
+    "/usr",
+    "/var/backups",
+    "/var/cache",
+    "/var/lib",
+    "/var/lock",
+    "/var/log",
+    "/var/mail",
+    "/var/run",
+    "/var/spool",
+    "/var/tmp",  # noqa: S108 - a path refused, not a temp file
+)
+_SYSTEM_LIB = re.compile(r"^/lib(?:32|64|x32|exec)?(?:/|$)")
+# Shared parents refused as the root itself only: other software keeps its own directories
+# in them, but a dedicated directory below (/opt/portal-bin, /srv/bin, /mnt/disk1/bin) is fine.
+_SHARED_PARENTS = ("/", "/data", "/media", "/mnt", "/opt", "/srv", "/var")
+HOSTPATH_ROOT_EXAMPLES = "/data/bin or /opt/portal-bin"
+
+
+def hostpath_root_errors(path: str, field: str = "hostpath_root") -> list[str]:
+    """Why `path` cannot be the node directory of hostPath binaries ([] when it can).
+
+    The rules: an absolute, normalised path (no `..`, `.`, `//` or trailing `/`); not a
+    shared parent (`/`, `/var`, `/opt` …) itself; nowhere under a system directory (`/etc`,
+    `/usr`, `/var/lib` …). Each message names the rule it breaks.
+    """
+    errors: list[str] = []
+    _check_path(errors, field, path)
+    if errors:
+        return errors
+    tree = next((t for t in _SYSTEM_TREES if path == t or path.startswith(t + "/")), None)
+    if tree is None and _SYSTEM_LIB.match(path):
+        tree = "/" + path.split("/")[1]
+    if tree is not None:
+        where = "is a system directory" if path == tree else f"is under the system directory {tree}"
+        errors.append(
+            f"{field} must not be a system directory or lie under one: {path!r} {where}, "
+            f"and the sync DaemonSet replaces <root>/<service>/<version> in it on every node "
+            f"as root. Use a directory of its own, such as {HOSTPATH_ROOT_EXAMPLES}."
+        )
+    elif path in _SHARED_PARENTS:
+        errors.append(
+            f"{field} must not be the shared directory {path!r} itself: other software keeps "
+            f"directories there, and the sync DaemonSet replaces <root>/<service>/<version> "
+            f"in it on every node as root. Use a directory of its own below it, such as "
+            f"{HOSTPATH_ROOT_EXAMPLES}."
+        )
+    return errors
+
+
+def _check_hostpath_root(errors: list[str], field: str, path: str) -> None:
+    errors.extend(hostpath_root_errors(path, field))
 
 
 def _check_pinned(errors: list[str], field: str, ref: str) -> None:
@@ -208,7 +280,7 @@ def _check_input(m: ManifestInput) -> list[str]:
             memory_limit=m.memory_limit,
         )
     )
-    _check_path(errors, "hostpath_root", m.hostpath_root)
+    _check_hostpath_root(errors, "hostpath_root", m.hostpath_root)
     _check_path(errors, "mount_path", m.mount_path)
     if m.mount_path == "/tmp":  # noqa: S108 - a path compared, not a temp file
         errors.append("mount_path must not be /tmp (the pod's scratch space)")

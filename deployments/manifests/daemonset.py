@@ -10,7 +10,7 @@ from .checks import (
     _FILENAME,
     _SHA256,
     _VERSION,
-    _check_path,
+    _check_hostpath_root,
     _check_pinned,
     _check_secret_name,
     _check_url,
@@ -74,7 +74,7 @@ def render_hostpath_daemonset(
         errors.append("environment name is too long for binary-sync-<environment>")
     _check_url(errors, "portal_url", portal_url, required=False)
     _check_pinned(errors, "fetch_image", fetch_image)
-    _check_path(errors, "hostpath_root", hostpath_root)
+    _check_hostpath_root(errors, "hostpath_root", hostpath_root)
     _check_secret_name(errors, "fetch_token_secret", fetch_token_secret)
     if (
         isinstance(sync_interval_seconds, bool)

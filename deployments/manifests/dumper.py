@@ -17,7 +17,7 @@ class _Literal(str):
 
 # Plain (unquoted) only for strings nobody's YAML parser can read as anything but a string:
 # starts with a letter or '/', no ': ' or ' #', and not a YAML 1.1 / 1.2 keyword.
-_PLAIN_SAFE = re.compile(r"^[A-Za-z/][A-Za-z0-9._/@:+-]*$")
+_PLAIN_SAFE = re.compile(r"^[A-Za-z/][A-Za-z0-9._/@:+-]*\Z")
 _YAML_KEYWORDS = frozenset(
     "y n yes no on off true false null nan inf".split()  # go-yaml v2 reads y/n as booleans
 )

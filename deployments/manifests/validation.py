@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 _SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
-_DIR_RE = re.compile(r"^v(\d+)\.(\d+)\.\d+-local-strict$")
-_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?$")
+_DIR_RE = re.compile(r"^v(\d+)\.(\d+)\.\d+-local-strict\Z")
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?\Z")
 
 
 @dataclass(frozen=True)

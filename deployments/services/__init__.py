@@ -12,6 +12,10 @@ this package, not from its modules.
 from ._common import RESERVED_NAMES
 from .binaries import (
     ARTIFACT_JOB_KIND,
+    ARTIFACT_REPOSITORY,
+    SHA256_LABEL,
+    artifact_repository,
+    binary_artifact_ref_problem,
     binary_version_artifact_push,
     binary_version_artifact_set,
     binary_version_upload,
@@ -26,9 +30,13 @@ from .services import service_create
 
 __all__ = [
     "ARTIFACT_JOB_KIND",
+    "ARTIFACT_REPOSITORY",
     "RESERVED_NAMES",
     "RESOURCE_KEYS",
+    "SHA256_LABEL",
+    "artifact_repository",
     "FetchToken",
+    "binary_artifact_ref_problem",
     "binary_download_url",
     "binary_version_artifact_push",
     "binary_version_artifact_set",

@@ -14,7 +14,7 @@ from ..models import BinaryVersion, Service
 
 # A digest-pinned image reference: registry[:port]/repo[:tag]@sha256:<64 hex>.
 PINNED_REF = re.compile(
-    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?(?:/[a-z0-9._-]+)+(?::[\w.-]+)?@sha256:[0-9a-f]{64}$"
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?(?:/[a-z0-9._-]+)+(?::[\w.-]+)?@sha256:[0-9a-f]{64}\Z"
 )
 # Names the UI uses as path segments (/services/new/, /environments/new/).
 RESERVED_NAMES = frozenset({"new"})

@@ -12,6 +12,8 @@ from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from images.models import Registry
+from images.registry import RegistryClient, RegistryError, RegistryNotFound, RegistryUnavailable
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
@@ -27,9 +29,81 @@ from ..storage import binary_delete, binary_store
 from ._common import PINNED_REF
 
 ARTIFACT_JOB_KIND = "deployments.push_artifact"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")
-_COMMIT = re.compile(r"^[A-Za-z0-9._/-]{0,64}$")
+ARTIFACT_REPOSITORY = "binaries"
+SHA256_LABEL = "io.baseimage.portal.binary-sha256"
+"""The label the push job puts on an artifact: the sha256 of the binary inside."""
+_ARTIFACT_REF = re.compile(r"^(?P<host>[^/@]+)/(?P<repo>[^@:]+)@(?P<digest>sha256:[0-9a-f]{64})\Z")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+_FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}\Z")
+_COMMIT = re.compile(r"^[A-Za-z0-9._/-]{0,64}\Z")
+
+
+def artifact_repository(service: str) -> str:
+    """The registry repository holding a service's binaries: `binaries/<service>`."""
+    return f"{ARTIFACT_REPOSITORY}/{service}"
+
+
+def binary_artifact_ref_problem(*, service: str, sha256: str, artifact_ref: str) -> str | None:
+    """Why `artifact_ref` cannot be the OCI artifact of `service`'s binary `sha256`, or None.
+
+    Acceptable is only what the push job makes: `<catalog registry host>/binaries/<service>
+    @sha256:…`, whose image config carries `SHA256_LABEL` = `sha256`. Hosts that are not a
+    catalog registry are refused before any network call.
+
+    Raises:
+        RegistryUnavailable: the registry did not answer (worth retrying).
+    """
+    match = _ARTIFACT_REF.match(artifact_ref)
+    expected = artifact_repository(service)
+    if match is None:
+        return (
+            f"{artifact_ref!r} is not a digest-pinned artifact reference without a tag: "
+            f"<registry>/{expected}@sha256:<64 hex>"
+        )
+    host, repository, digest = match.group("host", "repo", "digest")
+    registry = next((r for r in Registry.objects.all() if r.host == host), None)
+    if registry is None:
+        return f"{host} is not a catalog registry; artifacts live in the portal's registries"
+    if repository != expected:
+        return f"the repository is {repository}, but {service}'s artifacts live in {expected}"
+    username, password = registry.credentials()
+    try:
+        with RegistryClient(
+            registry.url, username=username, password=password, verify=registry.tls_verify
+        ) as client:
+            config = client.image_config(repository, digest)
+    except RegistryUnavailable:
+        raise
+    except RegistryNotFound:
+        return f"{host}/{repository}@{digest} does not resolve (not found, or no longer resolves)"
+    except RegistryError as exc:
+        return f"it cannot be read from {host}: {exc}"
+    inner = config.get("config")
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    label = labels.get(SHA256_LABEL) if isinstance(labels, dict) else None
+    if label != sha256:
+        return (
+            f"its {SHA256_LABEL} label is {label!r}, not this binary's sha256 {sha256}: it does "
+            "not hold these bytes"
+        )
+    return None
+
+
+def _verify_artifact_ref(*, service: str, sha256: str, artifact_ref: str) -> None:
+    """Refuse (400) an `artifact_ref` that `binary_artifact_ref_problem` finds fault with."""
+    try:
+        problem = binary_artifact_ref_problem(
+            service=service, sha256=sha256, artifact_ref=artifact_ref
+        )
+    except RegistryUnavailable as exc:
+        problem = f"it could not be checked, the registry did not answer ({exc}); try again"
+    if problem is not None:
+        raise ValidationError(
+            {
+                "artifact_ref": f"artifact_ref refused: {problem}. Leave artifact_ref out and "
+                "push the version as an OCI artifact (POST /api/v1/binaries/<id>/artifact/)."
+            }
+        )
 
 
 def _clean_filename(name: str, fallback: str) -> str:
@@ -43,7 +117,7 @@ def _upload_errors(
     errors: dict[str, str] = {}
     if not version:
         errors["version"] = "Give the version (e.g. 1.4.2 or 2024.06.01-3)."
-    elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$", version):
+    elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z", version):
         errors["version"] = (
             f"{version!r} is not a version: use 1-128 letters, digits and . _ + -, "
             "starting with a letter or digit."
@@ -139,6 +213,8 @@ def binary_version_upload(
     ).first()
     if existing is not None:
         return _same_or_conflict(existing, actual)
+    if artifact_ref:  # M3: only an artifact of these very bytes, in a catalog registry
+        _verify_artifact_ref(service=service.name, sha256=actual, artifact_ref=artifact_ref)
 
     filename = _clean_filename(upload.name, service.name)
     name, stored_now = binary_store(sha256=actual, content=upload)
@@ -280,11 +356,13 @@ def binary_version_artifact_push(
 def binary_version_artifact_set(
     *, actor: Actor, binary_version: BinaryVersion, artifact_ref: str
 ) -> BinaryVersion:
-    """Record the digest-pinned OCI artifact (`host/repo@sha256:…`) holding the binary.
+    """Record the digest-pinned OCI artifact (`host/binaries/<service>@sha256:…`) holding
+    the binary (the push job's result).
 
     Raises:
         PermissionDenied: the actor is not a developer (or above) of the service's team.
-        ValidationError: `artifact_ref` is not digest-pinned.
+        ValidationError: `artifact_ref` is not digest-pinned, or not an artifact of these
+            bytes in a catalog registry (`binary_artifact_ref_problem`).
     """
     require_team_role(
         actor=actor,
@@ -299,6 +377,9 @@ def binary_version_artifact_set(
                 f"registry/repo@sha256:<64 hex>, got {artifact_ref!r}."
             }
         )
+    _verify_artifact_ref(
+        service=binary_version.service.name, sha256=binary_version.sha256, artifact_ref=artifact_ref
+    )
     with transaction.atomic():
         before = (
             BinaryVersion.objects.select_for_update()

@@ -19,7 +19,7 @@ from ..manifests import resource_errors
 from ..models import BinaryVersion, Deployment, Environment, Service
 from ._common import PINNED_REF, check_binary, check_runtime
 
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 RESOURCE_KEYS = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
 
 

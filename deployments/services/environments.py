@@ -16,7 +16,7 @@ from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.auth import token_create, token_revoke
-from portal.choices import Role, Scope
+from portal.choices import Role, Scope, TokenKind
 from portal.models import ApiToken, Membership, Team
 
 from ..choices import DeliveryStrategy
@@ -36,9 +36,18 @@ def environment_create(
     fetch_token_secret: str = FETCH_TOKEN_SECRET,
     description: str = "",
 ) -> Environment:
-    """Add an environment (platform admins: environments are shared by every team)."""
+    """Add an environment (platform admins: environments are shared by every team).
+
+    A token counts as a platform admin only when its creator is one now (see `Actor`).
+
+    Raises:
+        PermissionDenied: the actor is not a platform admin (403).
+    """
     if not actor.is_platform_admin:
-        raise PermissionDenied("Only platform admins may create environments.")
+        raise PermissionDenied(
+            "Only platform admins may create environments; your role is "
+            f"{actor.highest_role or 'none'}."
+        )
     refuse_reserved(name, "environments")
     if Environment.objects.filter(name=name).exists():
         raise Conflict(f"An environment named {name!r} already exists.", code="duplicate")
@@ -70,8 +79,9 @@ def environment_create(
     return environment
 
 
-# A fetch token is the platform-team token named fetch-<environment>-<UTC stamp> with only
-# binaries:read. The stamp's fixed shape keeps prod's tokens apart from prod-eu's.
+# A fetch token is a platform-team token of kind `fetch` (binaries:read, the download only),
+# named fetch-<environment>-<UTC stamp>. The stamp's fixed shape keeps prod's tokens apart from
+# prod-eu's.
 _FETCH_STAMP_FORMAT = "%Y%m%d-%H%M%S-%f"
 _FETCH_STAMP_PATTERN = r"[0-9]{8}-[0-9]{6}-[0-9]{6}"
 
@@ -83,6 +93,7 @@ def _fetch_token_name(environment: Environment, when: datetime) -> str:
 def _live_fetch_tokens(environment: Environment) -> QuerySet[ApiToken]:
     """The environment's fetch tokens that are not revoked (see `_fetch_token_name`)."""
     return ApiToken.objects.filter(
+        kind=TokenKind.FETCH,
         team__is_platform=True,
         name__regex=rf"^fetch-{re.escape(environment.name)}-{_FETCH_STAMP_PATTERN}$",
         scopes=[Scope.BINARIES_READ],
@@ -155,7 +166,10 @@ def environment_fetch_token_create(*, environment: Environment, actor: Actor) ->
         PermissionDenied: the actor is not a platform admin.
     """
     if not actor.is_platform_admin:
-        raise PermissionDenied("Only platform admins may create an environment's fetch token.")
+        raise PermissionDenied(
+            "Only platform admins may create an environment's fetch token; your role is "
+            f"{actor.highest_role or 'none'}."
+        )
     team = _platform_team_of(actor)
     with transaction.atomic():
         Environment.objects.select_for_update().filter(pk=environment.pk).get()
@@ -165,6 +179,7 @@ def environment_fetch_token_create(*, environment: Environment, actor: Actor) ->
             name=_fetch_token_name(environment, timezone.now()),
             scopes=[Scope.BINARIES_READ],
             actor=actor,
+            kind=TokenKind.FETCH,
         )
         revoked = tuple(token_revoke(token=old, actor=actor) for old in previous)
         audit_record(

@@ -19,6 +19,7 @@ from rest_framework.settings import api_settings
 
 from portal.actors import Actor
 from portal.api.errors import PayloadTooLarge
+from portal.api.params import parse_id
 from portal.api.serializers import JobSerializer
 from portal.choices import Scope
 
@@ -449,8 +450,10 @@ class ImageVersionViewSet(viewsets.ReadOnlyModelViewSet):
             "-created_at", "-id"
         )
         params = self.request.query_params
-        if params.get("base_image", "").isdigit():
-            versions = versions.filter(base_image_id=int(params["base_image"]))
+        if params.get("base_image"):
+            versions = versions.filter(
+                base_image_id=parse_id(params["base_image"], field="base_image")
+            )
         if params.get("state"):
             versions = versions.filter(state=params["state"])
         return versions

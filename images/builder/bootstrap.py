@@ -22,9 +22,9 @@ RUNTIME_ENV: Mapping[str, str] = {
 
 DEFAULT_LOCALE = "en_US.UTF-8 UTF-8"
 
-_SUITE_RE = re.compile(r"^[a-z][a-z0-9.-]{1,31}$")
-_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:[=/][A-Za-z0-9.+~:-]+)?$")
-_MIRROR_RE = re.compile(r"^(?:https?|file)://[^\s'\"]+$")
+_SUITE_RE = re.compile(r"^[a-z][a-z0-9.-]{1,31}\Z")
+_PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:[=/][A-Za-z0-9.+~:-]+)?\Z")
+_MIRROR_RE = re.compile(r"^(?:https?|file)://[^\s'\"]+\Z")
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,10 @@ class BootstrapSpec:
         if self.mirror is not None and not _MIRROR_RE.match(self.mirror):
             raise ValueError(f"invalid mirror {self.mirror!r}: expected an http(s):// URL")
         if self.locale and not re.match(
-            r"^[A-Za-z_]+(?:\.[A-Za-z0-9-]+)?(?:@\w+)? [A-Za-z0-9-]+$", self.locale
+            r"^[A-Za-z_]+(?:\.[A-Za-z0-9-]+)?(?:@\w+)? [A-Za-z0-9-]+\Z", self.locale
         ):
             raise ValueError(f"invalid locale line {self.locale!r}: e.g. 'en_US.UTF-8 UTF-8'")
-        if not re.match(r"^[a-z0-9]+$", self.architecture):
+        if not re.match(r"^[a-z0-9]+\Z", self.architecture):
             raise ValueError(f"invalid architecture {self.architecture!r}")
 
 

@@ -11,9 +11,9 @@ LogFn = Callable[[str], None]
 CancelFn = Callable[[], bool]
 """Polled while a tool runs; true kills the tool's process group."""
 
-_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
-_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
+_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}\Z")
+_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}\Z")
 
 
 @dataclass(frozen=True)

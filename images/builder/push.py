@@ -11,7 +11,7 @@ from .errors import BuildError, PushUnavailable
 from .run import auth_file, run_tool, tls_flag
 
 _DESTINATION_RE = re.compile(
-    r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:[._/-]+[a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+    r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[a-z0-9]+(?:[._/-]+[a-z0-9]+)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?\Z"
 )
 
 
@@ -58,6 +58,6 @@ def push_image(
                 error_class=PushUnavailable,
             )
         digest = digestfile.read_text().strip()
-    if not re.match(r"^sha256:[a-f0-9]{64}$", digest):
+    if not re.match(r"^sha256:[a-f0-9]{64}\Z", digest):
         raise BuildError(f"buildah push {destination}: wrote no valid digest ({digest!r})")
     return digest

@@ -27,7 +27,7 @@ from images.policy.parser import parse_dockerfile
 from .config import BuilderConfig
 from .errors import BuildError
 
-_KEYWORD_LINE_RE = re.compile(r"^\s*(RUN|ADD|COPY|ONBUILD)\s+(.*)$", re.IGNORECASE)
+_KEYWORD_LINE_RE = re.compile(r"^\s*(RUN|ADD|COPY|ONBUILD)\s+(.*)\Z", re.IGNORECASE)
 _RUNNER = Path(__file__).with_name("sandbox_run.py")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.actors import Actor
@@ -80,6 +81,7 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
             f"(sha256 {recipe.sha256[:12]}) on the same base digest was built before — no rebuild"
         )
         return _finish(ctx, target, existing, actor, log, reused=True)
+    _refuse_existing_tag(target)
     config = builder_config(registry)
     local_tag = f"localhost/{target.name}:{target.tag}".lower()
     labels = oci_labels(
@@ -132,7 +134,9 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
                 ),
             )
     try:
-        destination = f"{registry.host}/{target.name}:{target.tag}"
+        # A candidate never goes under the public tag: publishing moves that (M2).
+        staging = candidate_tag(target.tag, ctx.job.pk)
+        destination = f"{registry.host}/{target.name}:{staging}"
         log.progress(75, f"pushing to {destination}")
         pushed = retry_registry(
             ctx,
@@ -144,7 +148,10 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
         )
         log.progress(88, f"reading the pushed manifest back from {registry.host}")
         info = retry_registry(
-            ctx, log, f"read back from {registry.host}", lambda: _read_back(registry, target)
+            ctx,
+            log,
+            f"read back from {registry.host}",
+            lambda: _read_back(registry, target.name, staging),
         )
     finally:
         with contextlib.suppress(BuildError, ValueError):
@@ -173,12 +180,37 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
     return _finish(ctx, target, version, actor, log, reused=False)
 
 
-def _read_back(registry: Registry, target: BuildTarget) -> ManifestInfo:
+def candidate_tag(tag: str, job_id: int) -> str:
+    """The staging tag a build pushes its candidate under: `<tag>-candidate-<job id>`."""
+    suffix = f"-candidate-{job_id}"
+    return tag[: 128 - len(suffix)] + suffix
+
+
+def _refuse_existing_tag(target: BuildTarget) -> None:
+    """Versions are immutable: a name:tag that has a version is never built again."""
+    taken = (
+        ImageVersion.objects.filter(base_image__name=target.name)
+        .filter(Q(tag=target.tag) | Q(tags__contains=[target.tag]))
+        .order_by("created_at")
+        .first()
+    )
+    if taken is not None:
+        raise JobFailure(
+            f"{target.name}:{target.tag} already has version {taken.digest} ({taken.state}); "
+            "versions are immutable: request a new tag."
+        )
+
+
+def _read_back(registry: Registry, repository: str, reference: str) -> ManifestInfo:
     username, password = registry.credentials()
     with RegistryClient(
-        registry.url, username=username, password=password, verify=registry.tls_verify
+        registry.url,
+        username=username,
+        password=password,
+        verify=registry.tls_verify,
+        token_hosts=settings.PORTAL_REGISTRY_TOKEN_HOSTS,
     ) as client:
-        return client.manifest_info(target.name, target.tag)
+        return client.manifest_info(repository, reference)
 
 
 def _create_catalog_entry(target: BuildTarget, registry: Registry, actor: Actor) -> BaseImage:

@@ -20,8 +20,8 @@ import yaml
 SEVERITIES = ("fail", "warn", "info")
 HADOLINT_LEVELS = ("error", "warning", "info", "style")
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
-_PORTAL_ID_RE = re.compile(r"^BIP\d{3}$")
-_LINTER_ID_RE = re.compile(r"^(?:DL|SC)\d{4}$")
+_PORTAL_ID_RE = re.compile(r"^BIP\d{3}\Z")
+_LINTER_ID_RE = re.compile(r"^(?:DL|SC)\d{4}\Z")
 _OVERRIDE_KEYS = frozenset({"severities", "ignore", "hadolint"})
 
 try:  # the C loader is ~10x faster; PyYAML wheels ship it

@@ -51,13 +51,13 @@ UNKNOWN_STAGE = "BIP025"
 BEFORE_FROM = "BIP026"
 DUPLICATE_STAGE = "BIP027"
 
-_DIRECTIVE_RE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(\S+)\s*$")
-_INSTRUCTION_RE = re.compile(r"^\s*(\S+)(?:\s+(.*))?$", re.DOTALL)
+_DIRECTIVE_RE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(\S+)\s*\Z")
+_INSTRUCTION_RE = re.compile(r"^\s*(\S+)(?:\s+(.*))?\Z", re.DOTALL)
 _HEREDOC_RE = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _VAR_RE = re.compile(
     r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
 )
-_STAGE_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
+_STAGE_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*\Z")
 _FROM_FLAG_RE = re.compile(r"--from=(\S+)")
 _CONTINUATION_RE = {
     "\\": re.compile(r"\\[ \t]*$"),

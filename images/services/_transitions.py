@@ -34,13 +34,19 @@ def require_editor(request: ImageRequest, actor: Actor, what: str) -> None:
 
 
 def require_reviewer(request: ImageRequest, actor: Actor, what: str) -> None:
-    """Refuse (403) unless `actor` is a platform admin (and, to approve or publish, not the
-    requester: four eyes)."""
+    """Refuse (403) unless `actor` is a platform admin with a person behind it (and, to
+    approve or publish, not the person who requested it, by session or by token: four eyes)."""
     if not actor.is_platform_admin:
         raise PermissionDenied(f"Only a platform admin may {what} image requests.")
+    if not actor.is_system and actor.person is None:
+        raise PermissionDenied(
+            f"This token has no person behind it, so it cannot {what} image requests; use a "
+            "token a platform admin created."
+        )
     if what in ("approve", "publish") and image_request_is_requester(request, actor):
         raise PermissionDenied(
-            f"You requested {request.reference}; another reviewer must {what} it."
+            f"You requested {request.reference} (in the UI or with one of your tokens); "
+            f"another reviewer must {what} it."
         )
 
 

@@ -1,10 +1,15 @@
-"""Publishing a candidate image version: it becomes approved and supersedes the previous ones."""
+"""Publishing a candidate image version: it becomes approved and supersedes the previous ones.
+
+Builds push candidates under a staging tag (`<tag>-candidate-<job id>`), never under the public
+tag; publishing is what points the public `<name>:<tag>` at the approved digest in the registry.
+"""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from rest_framework import exceptions, status
 
 from portal.actors import Actor
 from portal.audit import audit_record
@@ -12,22 +17,86 @@ from portal.jobs import IllegalTransition
 
 from ..choices import RequestEventKind, RequestState, VersionState
 from ..models import ImageRequest, ImageVersion
+from ..registry import RegistryClient, RegistryError, RegistryNotFound, RegistryUnavailable
 from ._transitions import record_audit, record_event, require_reviewer, transition
+
+
+class PublishRegistryError(exceptions.APIException, RegistryError):
+    """502/503: the registry did not take the public tag; the version stays a candidate.
+
+    Also a `RegistryError`, so the build job's auto-publish reports it as a registry error.
+    """
+
+    status_code: int = status.HTTP_502_BAD_GATEWAY
+    default_detail = "The registry did not take the public tag."
+    default_code = "registry_error"
+
+
+def _move_public_tag(version: ImageVersion) -> None:
+    """Point `<name>:<tag>` at `version.digest` in its registry; nothing to do if it already is.
+
+    The manifest is read by digest (the bytes the build pushed under its staging tag) and put
+    under the public tag as is, so the tag's digest becomes exactly the version's.
+
+    Raises:
+        PublishRegistryError: the registry is unreachable or refused (503 / 502).
+    """
+    registry = version.registry
+    repository = version.base_image.name
+    username, password = registry.credentials()
+    try:
+        with RegistryClient(
+            registry.url, username=username, password=password, verify=registry.tls_verify
+        ) as client:
+            try:
+                _, _, current = client.get_manifest(repository, version.tag)
+            except RegistryNotFound:
+                current = ""
+            if current == version.digest:
+                return
+            data, media_type, _ = client.get_manifest(repository, version.digest)
+            client.put_manifest(repository, version.tag, data, media_type)
+    except RegistryError as exc:
+        unavailable = isinstance(exc, RegistryUnavailable)
+        error = PublishRegistryError(
+            f"Publishing {version} needs {registry.host}/{repository}:{version.tag} to point at "
+            f"{version.digest}, but the registry did not take it: {exc}. Nothing was published "
+            "(the version is still a candidate); publish it again when the registry answers.",
+            code="registry_unavailable" if unavailable else "registry_error",
+        )
+        if unavailable:
+            error.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        raise error from exc
 
 
 def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersion:
     """candidate → approved; the image's previous approved versions become superseded by it.
 
-    Requests waiting in `scanning` for this version become `published`.
+    Requests waiting in `scanning` for this version become `published`, and the registry's
+    public `<name>:<tag>` is pointed at the version's digest.
+
+    Order: the guarded state change and every other row are written first, in one
+    transaction that still holds the version's row lock; the registry tag moves last, just
+    before the commit. A registry failure rolls the whole publish back (the version stays a
+    candidate, the tag stays where it was) and says so. A commit that fails after the tag
+    moved leaves the tag on the reviewed candidate, and publishing again finds the tag already
+    there and only commits. The tag never points at an unreviewed image.
 
     Raises:
-        PermissionDenied: not a platform admin, or the requester of the build (403).
+        PermissionDenied: not a platform admin, a token with no person behind it, or the
+            person who requested the build, by session or by token (403).
         IllegalTransition: the version is not a candidate (409).
+        PublishRegistryError: the registry did not take the public tag (502/503).
     """
     waiting = list(ImageRequest.objects.filter(image_version=version, state=RequestState.SCANNING))
     if not actor.is_system:
         if not actor.is_platform_admin:
             raise PermissionDenied("Only a platform admin may publish image versions.")
+        if actor.person is None:
+            raise PermissionDenied(
+                "This token has no person behind it, so it cannot publish; use a token a "
+                "platform admin created."
+            )
         for request in waiting:
             require_reviewer(request, actor, "publish")
     with transaction.atomic():
@@ -68,4 +137,5 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
             )
             record_event(request, RequestEventKind.PUBLISHED, actor, current.digest)
             record_audit(request, actor, "publish", RequestState.SCANNING, digest=current.digest)
+        _move_public_tag(current)  # last: a registry failure rolls all of the above back
     return current

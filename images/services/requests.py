@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.actors import Actor
@@ -20,7 +21,7 @@ from portal.jobs import IllegalTransition, job_create
 from portal.models import Job, Team
 
 from ..choices import ImageStatus, RecipeKind, RequestEventKind, RequestState
-from ..models import BaseImage, ImageRequest, ImageRequestEvent
+from ..models import BaseImage, ImageRequest, ImageRequestEvent, ImageVersion
 from ..recipes import RecipeError, check_recipe_text, dockerfile_from_lines, parse_bootstrap_recipe
 from ..selectors import image_request_may_edit
 from ._transitions import record_audit, record_event, require_editor, require_reviewer, transition
@@ -54,6 +55,45 @@ def _open_duplicate(name: str, tag: str, exclude_pk: int | None = None) -> Image
     return found.first()
 
 
+RESERVED_PREFIXES = ("binaries/",)
+"""Repositories the portal itself pushes to (binary artifacts): never a base image name."""
+
+
+def _check_target(request: ImageRequest, existing: BaseImage | None) -> None:
+    """Only the owner team may request versions of an image, and a name:tag with a version
+    is never built again (versions are immutable).
+
+    Raises:
+        ValidationError: the name is under a reserved prefix (400).
+        PermissionDenied: another team owns the image (403).
+        Conflict: the tag already has a version (409, code `tag_exists`).
+    """
+    if request.name.startswith(RESERVED_PREFIXES):
+        raise ValidationError(
+            {
+                "name": f"{request.name} is reserved for the portal's binary artifacts; choose "
+                "another image name."
+            }
+        )
+    if existing is not None and existing.owner_team_id != request.team_id:
+        raise PermissionDenied(
+            f"{existing.name} belongs to team {existing.owner_team}; only a developer of that "
+            "team may request versions of it. Ask them, or request an image with a new name."
+        )
+    taken = (
+        ImageVersion.objects.filter(base_image__name=request.name)
+        .filter(Q(tag=request.tag) | Q(tags__contains=[request.tag]))
+        .order_by("created_at")
+        .first()
+    )
+    if taken is not None:
+        raise Conflict(
+            f"{request.reference} already has version {taken.digest} ({taken.state}); versions "
+            "are immutable and a tag is never rebuilt: request a new tag instead.",
+            code="tag_exists",
+        )
+
+
 def _validate_recipe(recipe_kind: str, recipe: str) -> None:
     try:
         check_recipe_text(recipe)
@@ -85,6 +125,7 @@ def _clean_fields(request: ImageRequest) -> None:
             )
         if existing.status == ImageStatus.BLOCKED:
             raise ValidationError({"name": f"{existing.name} is blocked; choose another image."})
+    _check_target(request, existing)
     request.base_image = existing
 
 
@@ -121,7 +162,7 @@ def image_request_create(
         recipe=recipe or "",
         justification=justification or "",
         team=team,
-        requested_by=actor.user if actor.user is not None else None,
+        requested_by=actor.person,  # a token's request is its creator's (four eyes)
         requested_by_token=actor.token,
     )
     _clean_fields(request)
@@ -177,8 +218,14 @@ def image_request_update(*, request: ImageRequest, actor: Actor, **changes: Any)
 
 
 def image_request_submit(*, request: ImageRequest, actor: Actor) -> ImageRequest:
-    """draft|changes_requested → submitted, with the policy report computed now."""
+    """draft|changes_requested → submitted, with the policy report computed now.
+
+    Raises:
+        PermissionDenied: not an editor, or another team owns the image (403).
+        Conflict: the tag already has a version, or another request for it is open (409).
+    """
     require_editor(request, actor, "submit")
+    _check_target(request, BaseImage.objects.filter(name=request.name).first())
     report = image_request_policy_report(request)
     before = request.state
     with transaction.atomic():
@@ -245,7 +292,7 @@ def image_request_reject(*, request: ImageRequest, actor: Actor, reason: str) ->
             from_states={RequestState.SUBMITTED},
             to=RequestState.REJECTED,
             decided_at=timezone.now(),
-            reviewed_by=actor.user,
+            reviewed_by=actor.person,
             reviewed_by_repr=str(actor)[:200],
         )
         record_event(request, RequestEventKind.REJECTED, actor, reason)
@@ -276,7 +323,7 @@ def image_request_approve(
             from_states={RequestState.SUBMITTED},
             to=RequestState.APPROVED,
             decided_at=timezone.now(),
-            reviewed_by=actor.user,
+            reviewed_by=actor.person,
             reviewed_by_repr=str(actor)[:200],
             error="",
         )

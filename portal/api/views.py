@@ -9,12 +9,16 @@ from rest_framework.response import Response
 from ..actors import Actor
 from ..jobs import job_cancel
 from ..models import Job
-from ..selectors import job_list_for_actor
+from ..selectors import job_cancel_refusal, job_list_for_actor
 from .serializers import JobSerializer
 
 
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Jobs the caller (or its team) started; platform admins see all."""
+    """The jobs of the caller's team (and its own); platform admins see all.
+
+    Cancelling needs a developer of the job's team or a platform admin (and a token with a
+    write scope); see `job_cancel_refusal`.
+    """
 
     serializer_class = JobSerializer
     required_scopes = {"*": None}
@@ -30,12 +34,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         """Cancel a queued or running job (409 when it already ended)."""
         job = self.get_object()
         actor = Actor.from_request(request)
-        mine = (actor.user is not None and job.created_by_id == actor.user.pk) or (
-            actor.token is not None and job.created_by_token_id == actor.token.pk
-        )
-        if not (mine or actor.is_platform_admin):
-            raise exceptions.PermissionDenied(
-                "Only who started a job or a platform admin may cancel it."
-            )
+        refusal = job_cancel_refusal(job=job, actor=actor)
+        if refusal:
+            raise exceptions.PermissionDenied(refusal)
         job = job_cancel(job=job, actor=actor)
         return Response(JobSerializer(job, context={"request": request}).data)

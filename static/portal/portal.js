@@ -20,3 +20,9 @@ document.addEventListener("click", async (event) => {
   button.dataset.copied = text;
   setTimeout(() => { button.textContent = label; }, 1500);
 });
+
+// Selects marked data-autosubmit submit their form on change (no inline handlers: CSP).
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-autosubmit]");
+  if (select && select.form) select.form.submit();
+});

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from deployments.choices import ARCH_ALIASES
+from deployments.jobs import SHA256_LABEL
 from deployments.manifests.validation import validate_manifest
 from deployments.models import BinaryVersion, Service
 from images.builder import oci_architecture
@@ -28,6 +29,7 @@ from tests.deployments.factories import (
     EnvironmentFactory,
     ServiceFactory,
 )
+from tests.fixtures.registry import put_image
 from tests.images.factories import ImageVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -255,6 +257,63 @@ def test_a_ref_that_no_longer_resolves_is_pushed_again(artifact_env, dev, orders
     assert binary.artifact_ref.endswith(inspected["Digest"])
     audit = AuditEntry.objects.filter(action="binary_version.artifact").get()
     assert audit.before == {"artifact_ref": gone}
+
+
+@pytest.mark.slow
+def test_m3_push_jobs_reference_is_accepted(artifact_env, dev, orders, elf_files):
+    binary = upload(dev, elf_files["hello"], version="3.0.0")
+    job = push(dev, binary)
+    assert job_execute(job.pk) == "succeeded", Job.objects.get(pk=job.pk).log[-3000:]
+    binary.refresh_from_db()
+    ref = binary.artifact_ref
+    labels = json.loads(skopeo_raw(ref, "--config"))["config"]["Labels"]
+    assert labels[SHA256_LABEL] == binary.sha256
+    # The job's own reference passes the upload's checks: another version of the same bytes
+    # may name it …
+    path = elf_files["hello"]
+    with path.open("rb") as fh:
+        response = dev.post(
+            BINARIES,
+            {
+                "file": fh,
+                "version": "3.0.1",
+                "arch": "x86_64",
+                "sha256": sha256_of(path),
+                "artifact_ref": ref,
+            },
+            format="multipart",
+        )
+    assert response.status_code == 201, response.json()
+    assert BinaryVersion.objects.get(pk=response.json()["id"]).artifact_ref == ref
+    # … and a second push keeps it.
+    again = push(dev, binary)
+    assert job_execute(again.pk) == "succeeded"
+    assert Job.objects.get(pk=again.pk).result == {
+        "binary_version": binary.pk,
+        "artifact_ref": ref,
+        "reused": True,
+    }
+
+
+@pytest.mark.slow
+def test_m3_push_job_replaces_a_user_ref_that_fails_the_checks(
+    artifact_env, dev, orders, elf_files
+):
+    """`_existing_artifact` used to keep any reference that resolved in a catalog registry."""
+    binary = upload(dev, elf_files["hello"], version="4.0.0")
+    registry = artifact_env["registry"]
+    foreign = put_image(registry.url, "binaries/orders", "x", labels={SHA256_LABEL: "f" * 64})
+    bad = f"{registry.host}/binaries/orders@{foreign}"
+    BinaryVersion.objects.filter(pk=binary.pk).update(artifact_ref=bad)  # as an old upload did
+    job = push(dev, binary)
+    assert job_execute(job.pk) == "succeeded", Job.objects.get(pk=job.pk).log[-3000:]
+    log = Job.objects.get(pk=job.pk).log
+    assert f"artifact_ref {bad} is not kept: its {SHA256_LABEL} label is" in log
+    binary.refresh_from_db()
+    assert binary.artifact_ref != bad
+    assert binary.artifact_ref.startswith(f"{registry.host}/binaries/orders@sha256:")
+    labels = json.loads(skopeo_raw(binary.artifact_ref, "--config"))["config"]["Labels"]
+    assert labels[SHA256_LABEL] == binary.sha256
 
 
 @pytest.mark.slow

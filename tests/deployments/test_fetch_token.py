@@ -264,7 +264,9 @@ def test_rendered_scripts_download_from_the_portal_with_the_fetch_token(
     assert (dest / "orders").read_bytes() == payload
 
     # hostPath: the DaemonSet's sync script, one pass
-    config_map, daemon_set = yaml.safe_load_all(environment_hostpath_sync_yaml(host_env))
+    config_map, daemon_set = yaml.safe_load_all(
+        environment_hostpath_sync_yaml(host_env, actor=Actor(user=admin_user))
+    )
     (tmp_path / "sync.sh").write_text(config_map["data"]["sync.sh"])
     (tmp_path / "entries.tsv").write_text(config_map["data"]["entries.tsv"])
     sync = daemon_set["spec"]["template"]["spec"]["containers"][0]

@@ -279,11 +279,12 @@ def test_other_team_cannot_release(token_client, service, runtime):
 
     deployment = make_deployment(service, runtime)
     other = token_client(Team.objects.create(name="search"), ["deployments:write"])
+    # Another team's deployment does not exist for this token (M4: 404, so ids do not leak).
     response = other.post(release_url(deployment), {}, format="json")
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert Release.objects.count() == 0
     reader = other.post(f"/api/v1/deployments/{deployment.pk}/releases/", {}, format="json")
-    assert reader.status_code == 403
+    assert reader.status_code == 404
 
 
 def test_binary_of_another_service_is_refused(deployer, service, runtime):

@@ -744,3 +744,70 @@ def test_write_error_is_raised_and_keeps_nothing(store, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         parse(join(file_part(TRICKY * 50)), 256)
     assert list(store["temp"].iterdir()) == []
+
+
+# --- M3: artifact_ref is accepted only for an artifact of these bytes in a catalog registry --
+
+
+@pytest.fixture
+def catalog_registry(running_registry):
+    from images.models import Registry
+
+    return Registry.objects.create(
+        name="test", url=running_registry.url, tls_verify=False, is_default=True
+    )
+
+
+def test_m3_foreign_registry_artifact_ref_is_refused(uploader, orders, store, elf_files):
+    """The review's upload: any digest-pinned reference, e.g. evil.example/x@sha256:aaaa…"""
+    ref = "evil.example/x@sha256:" + "a" * 64
+    response = post_file(uploader, elf_files["hello"], version="2.2.3", artifact_ref=ref)
+    assert response.status_code == 400, response.json()
+    detail = response.json()["detail"]
+    assert "artifact_ref refused: evil.example is not a catalog registry" in detail
+    assert "push the version as an OCI artifact" in detail
+    assert_nothing_kept(store)
+
+
+def test_m3_catalog_registry_wrong_repository_or_label_is_refused(
+    uploader, orders, store, elf_files, catalog_registry
+):
+    from tests.fixtures.registry import put_image
+
+    url, host = catalog_registry.url, catalog_registry.host
+    sha = sha256_of(elf_files["hello"])
+    label = "io.baseimage.portal.binary-sha256"
+    other_repo = put_image(url, "binaries/payments", "1", labels={label: sha})
+    wrong_label = put_image(url, "binaries/orders", "2", labels={label: "0" * 64})
+    no_label = put_image(url, "binaries/orders", "3")
+    cases = [
+        (f"{host}/binaries/payments@{other_repo}", "the repository is binaries/payments"),
+        (f"{host}/binaries/orders@{wrong_label}", f"label is '{'0' * 64}', not this binary's"),
+        (f"{host}/binaries/orders@{no_label}", "label is None"),
+        (f"{host}/binaries/orders@sha256:" + "b" * 64, "does not resolve"),
+        (f"{host}/binaries/orders:2@{wrong_label}", "without a tag"),
+    ]
+    for ref, message in cases:
+        response = post_file(uploader, elf_files["hello"], artifact_ref=ref)
+        assert response.status_code == 400, (ref, response.json())
+        assert message in response.json()["detail"], (ref, response.json())
+        assert_nothing_kept(store)
+    # The artifact of these very bytes, in binaries/orders of a catalog registry: accepted.
+    good = put_image(url, "binaries/orders", "4", labels={label: sha})
+    response = post_file(
+        uploader, elf_files["hello"], artifact_ref=f"{host}/binaries/orders@{good}"
+    )
+    assert response.status_code == 201, response.json()
+    assert BinaryVersion.objects.get().artifact_ref == f"{host}/binaries/orders@{good}"
+
+
+def test_m3_registry_down_refuses_an_artifact_ref_it_cannot_check(
+    uploader, orders, store, elf_files, catalog_registry, running_registry
+):
+    ref = f"{catalog_registry.host}/binaries/orders@sha256:" + "c" * 64
+    with running_registry.down():
+        response = post_file(uploader, elf_files["hello"], artifact_ref=ref)
+    assert response.status_code == 400, response.json()
+    assert "could not be checked" in response.json()["detail"]
+    assert "try again" in response.json()["detail"]
+    assert_nothing_kept(store)

@@ -18,7 +18,7 @@ from images.services import image_version_record
 from portal.actors import Actor
 from portal.jobs import job_create, job_execute
 from portal.models import Job
-from tests.fixtures.registry import CACHE_DIR
+from tests.fixtures.registry import CACHE_DIR, put_image
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -79,8 +79,20 @@ def clients(token_client, service_team, admin_user, api):
     return {"dev": token_client(service_team, ["images:read", "images:write"]), "admin": api}
 
 
-def request_and_approve(clients, recipe: str, tag: str) -> tuple[int, int]:
-    body = {
+def tag_missing(reference: str) -> bool:
+    """True when the registry has no such tag (skopeo says "manifest unknown")."""
+    out = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{reference}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return out.returncode != 0 and "manifest unknown" in out.stderr
+
+
+def request_body(recipe: str, tag: str) -> dict:
+    return {
         "name": "runtime/debian-hello",
         "tag": tag,
         "kind": "runtime",
@@ -91,6 +103,10 @@ def request_and_approve(clients, recipe: str, tag: str) -> tuple[int, int]:
         "justification": "tests",
         "submit": True,
     }
+
+
+def request_and_approve(clients, recipe: str, tag: str) -> tuple[int, int]:
+    body = request_body(recipe, tag)
     response = clients["dev"].post("/api/v1/image-requests/", body, format="json")
     assert response.status_code == 201, response.json()
     request_id = response.json()["id"]
@@ -127,6 +143,10 @@ def test_bootstrap_job_pushes_and_records_the_registry_digest(build_env, platfor
     assert version.state == "approved"  # the portal's own builds publish at once
     inspected = skopeo_inspect(f"{registry.host}/runtime/debian-boot:12")
     assert version.digest == inspected["Digest"]
+    # M2: the bootstrap pushed under the staging tag; the auto-publish moved the public tag.
+    staged = skopeo_inspect(f"{registry.host}/runtime/debian-boot:12-candidate-{job.pk}")
+    assert staged["Digest"] == version.digest
+    assert f"runtime/debian-boot:12-candidate-{job.pk}" in job.log
     assert version.arch == inspected["Architecture"] == "amd64"
     labels = inspected["Labels"]
     assert labels["io.baseimage.portal.recipe-sha256"] == version.recipe_sha256
@@ -150,18 +170,26 @@ def test_dockerfile_request_is_built_pushed_recorded_published_and_reused(build_
     assert "STEP 2/" in job.log and ": ENV TZ=Asia/Shanghai" in job.log
     assert job.progress == 100
     assert f"base pinned: {build_env['base'].pull_ref}" in job.log
-    inspected = skopeo_inspect(f"{build_env['registry'].host}/runtime/debian-hello:12-1")
+    # Changed with M2: the candidate is pushed under a staging tag, not the public one.
+    host = build_env["registry"].host
+    inspected = skopeo_inspect(f"{host}/runtime/debian-hello:12-1-candidate-{job_id}")
     assert inspected["Digest"] == version.digest
     assert inspected["Labels"]["org.opencontainers.image.base.digest"] == version.base_digest
+    assert tag_missing(f"{host}/runtime/debian-hello:12-1")
     # The catalog entry was created for the new image name.
     assert version.base_image.name == "runtime/debian-hello"
-    # Publish: candidate → approved, request → published.
+    # Publish: candidate → approved, request → published, the public tag → the digest.
     response = clients["admin"].post(f"/api/v1/image-versions/{version.pk}/publish/")
     assert response.status_code == 200, response.json()
     assert ImageRequest.objects.get(pk=request_id).state == "published"
-    # The same recipe on the same base digest again: no rebuild, the version is reused.
+    assert skopeo_inspect(f"{host}/runtime/debian-hello:12-1")["Digest"] == version.digest
+    # Changed with M2: the same tag again is refused (versions are immutable) …
+    body = {**request_body(recipe, "12-1")}
+    response = clients["dev"].post("/api/v1/image-requests/", body, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "tag_exists"
+    # … and the same recipe on the same base digest under a new tag is not rebuilt.
     count = ImageVersion.objects.count()
-    request_id, job_id = request_and_approve(clients, recipe, "12-1")
+    request_id, job_id = request_and_approve(clients, recipe, "12-2")
     assert job_execute(job_id) == "succeeded"
     job = Job.objects.get(pk=job_id)
     assert "reusing existing version" in job.log and "no rebuild" in job.log
@@ -170,6 +198,36 @@ def test_dockerfile_request_is_built_pushed_recorded_published_and_reused(build_
     request = ImageRequest.objects.get(pk=request_id)
     assert request.image_version_id == version.pk and request.state == "published"
     assert job.result["reused"] is True
+
+
+def test_m2_build_push_does_not_move_the_public_tag_until_publish(build_env, clients):
+    """The review's M2: a build used to push to `<name>:<tag>` before anyone published."""
+    registry = build_env["registry"]
+    public = f"{registry.host}/runtime/debian-hello:12-9"
+    before = put_image(registry.url, "runtime/debian-hello", "12-9")  # what pulls get today
+    recipe = f"FROM runtime/debian:12\n{ENV_LINE}RUN echo unreviewed > /etc/motd\n"
+    request_id, job_id = request_and_approve(clients, recipe, "12-9")
+    assert job_execute(job_id) == "succeeded", Job.objects.get(pk=job_id).error
+    version = ImageRequest.objects.get(pk=request_id).image_version
+    assert version.state == "candidate" and version.digest != before
+    assert skopeo_inspect(public)["Digest"] == before  # the push left the public tag alone
+    staged = f"{registry.host}/runtime/debian-hello:12-9-candidate-{job_id}"
+    assert skopeo_inspect(staged)["Digest"] == version.digest
+    resolved = (
+        clients["dev"]
+        .get("/api/v1/base-images/resolve/", {"ref": "runtime/debian-hello:12-9"})
+        .json()
+    )
+    assert resolved["approved"] is False  # a candidate is not what resolve hands out
+    response = clients["admin"].post(f"/api/v1/image-versions/{version.pk}/publish/")
+    assert response.status_code == 200, response.json()
+    assert skopeo_inspect(public)["Digest"] == version.digest  # publish moved it
+    resolved = (
+        clients["dev"]
+        .get("/api/v1/base-images/resolve/", {"ref": "runtime/debian-hello:12-9"})
+        .json()
+    )
+    assert resolved["approved"] is True and resolved["digest"] == version.digest
 
 
 def test_run_exit_1_fails_the_job_and_request_and_records_nothing(build_env, clients):

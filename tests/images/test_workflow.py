@@ -6,8 +6,11 @@ import pytest
 
 from images.models import ImageRequest, ImageRequestEvent, ImageVersion
 from images.recipes import RecipeError, dockerfile_from_lines, pin_dockerfile
+from images.registry import RegistryClient, RegistryNotFound
 from portal.choices import Role
+from portal.jobs import job_execute
 from portal.models import AuditEntry, Job
+from tests.fixtures.registry import put_image
 from tests.images.factories import BaseImageFactory, ImageVersionFactory, RegistryFactory
 
 pytestmark = pytest.mark.django_db
@@ -265,10 +268,43 @@ def test_requests_of_other_teams_are_404(catalog, dev_api, token_client, make_us
     assert client.get("/api/v1/image-requests/").json()["count"] == 0
 
 
-def test_publish_supersedes_the_previous_approved_version(catalog, admin_api, dev_api):
-    image = catalog["image"]
-    old = catalog["version"]
-    candidate = ImageVersionFactory(base_image=image, tag="12", state="candidate")
+@pytest.fixture
+def real_catalog(catalog, running_registry):
+    """`catalog` on the test registry: runtime/debian:12 is a real image there."""
+    registry = catalog["registry"]
+    registry.url = running_registry.url
+    registry.tls_verify = False
+    registry.save()
+    digest = put_image(running_registry.url, "runtime/debian", "12")
+    ImageVersion.objects.filter(pk=catalog["version"].pk).update(digest=digest)
+    catalog["version"].refresh_from_db()
+    return catalog
+
+
+def registry_digest(registry, repository: str, tag: str) -> str | None:
+    """The digest `repository:tag` has in the registry now (None: no such tag)."""
+    with RegistryClient(registry.url, verify=False) as client:
+        try:
+            return client.get_manifest(repository, tag)[2]
+        except RegistryNotFound:
+            return None
+
+
+def candidate_in_registry(catalog, tag: str, job_id: int = 7) -> ImageVersion:
+    """A candidate pushed the way builds push: under `<tag>-candidate-<job>` only."""
+    registry = catalog["registry"]
+    digest = put_image(registry.url, "runtime/debian", f"{tag}-candidate-{job_id}")
+    return ImageVersionFactory(
+        base_image=catalog["image"], registry=registry, tag=tag, digest=digest, state="candidate"
+    )
+
+
+def test_publish_supersedes_the_previous_approved_version(real_catalog, admin_api, dev_api):
+    # Changed with M2: publishing now moves the registry tag, so the candidate is a real image
+    # in the test registry (it was a made-up digest in a registry nobody ran).
+    image = real_catalog["image"]
+    old = real_catalog["version"]
+    candidate = candidate_in_registry(real_catalog, "12-1")
     request = ImageRequest.objects.get(pk=create(dev_api, submit=True)["id"])
     ImageRequest.objects.filter(pk=request.pk).update(state="scanning", image_version=candidate)
     response = dev_api.post(f"/api/v1/image-versions/{candidate.pk}/publish/")
@@ -283,6 +319,130 @@ def test_publish_supersedes_the_previous_approved_version(catalog, admin_api, de
     detail = admin_api.get(f"/api/v1/image-versions/{candidate.pk}/").json()
     assert detail["base_image"] == "runtime/debian"
     assert ImageVersion.objects.filter(base_image=image, state="approved").count() == 1
+
+
+# --- M2: a request may not name another team's image, nor a tag that has a version ---------
+
+
+def test_m2_service_team_request_for_platform_owned_image_is_refused(catalog, dev_api):
+    for name, kind in (("runtime/debian", "runtime"), ("binaries/orders", "runtime")):
+        body = payload(name=name, kind=kind, tag="12-patched", submit=True)
+        response = dev_api.post("/api/v1/image-requests/", body, format="json")
+        if name.startswith("binaries/"):
+            assert response.status_code == 400, response.json()
+            assert "reserved for the portal's binary artifacts" in response.json()["detail"]
+        else:
+            assert response.status_code == 403, response.json()
+            detail = response.json()["detail"]
+            assert "runtime/debian belongs to team platform" in detail
+            assert "new name" in detail
+    assert not ImageRequest.objects.exists()
+    # The review's request: runtime/debian:12 with a changed recipe, by payments.
+    body = payload(name="runtime/debian", tag="12", submit=True)
+    assert dev_api.post("/api/v1/image-requests/", body, format="json").status_code == 403
+    assert not ImageRequest.objects.exists()
+
+
+@pytest.fixture
+def platform_dev_api(token_client, platform_team):
+    return token_client(platform_team, ["images:read", "images:write"])
+
+
+def test_m2_request_for_existing_published_tag_is_refused(catalog, platform_dev_api):
+    version = catalog["version"]
+    body = payload(name="runtime/debian", tag="12", submit=True)
+    response = platform_dev_api.post("/api/v1/image-requests/", body, format="json")
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "tag_exists"
+    assert (
+        f"runtime/debian:12 already has version {version.digest} (approved)"
+        in (response.json()["detail"])
+    )
+    assert "request a new tag" in response.json()["detail"]
+    assert not ImageRequest.objects.exists()
+    # A tag seen on the digest counts too (registry sync records every tag of a digest).
+    ImageVersion.objects.filter(pk=version.pk).update(tags=["12", "12.5"])
+    body = payload(name="runtime/debian", tag="12.5")
+    assert platform_dev_api.post("/api/v1/image-requests/", body, format="json").status_code == 409
+    # Update: renaming a draft's tag onto a published one.
+    draft = create(platform_dev_api, name="runtime/debian", tag="12-7")
+    url = f"/api/v1/image-requests/{draft['id']}/"
+    response = platform_dev_api.patch(url, {"tag": "12"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "tag_exists"
+    assert ImageRequest.objects.get(pk=draft["id"]).tag == "12-7"
+    # Submit: the tag got a version after the draft was written.
+    ImageVersionFactory(base_image=catalog["image"], tag="12-7", state="candidate")
+    response = platform_dev_api.post(url + "submit/")
+    assert response.status_code == 409 and response.json()["code"] == "tag_exists"
+    assert ImageRequest.objects.get(pk=draft["id"]).state == "draft"
+
+
+def test_m2_build_job_refuses_a_tag_that_got_a_version(
+    catalog, platform_dev_api, admin_api, settings
+):
+    settings.JOB_HEARTBEAT_SECONDS = 3600  # the test transaction holds the job row
+    body = create(platform_dev_api, name="runtime/debian", tag="12-8", submit=True)
+    response = admin_api.post(f"/api/v1/image-requests/{body['id']}/approve/")
+    assert response.status_code == 202, response.json()
+    taken = ImageVersionFactory(base_image=catalog["image"], tag="12-8", state="candidate")
+    job_id = response.json()["job"]["id"]
+    assert job_execute(job_id) == "failed"
+    job = Job.objects.get(pk=job_id)
+    assert f"runtime/debian:12-8 already has version {taken.digest}" in job.error
+    assert "versions are immutable" in job.error
+    assert ImageRequest.objects.get(pk=body["id"]).state == "failed"
+    assert ImageVersion.objects.filter(base_image=catalog["image"], tag="12-8").count() == 1
+
+
+def test_m2_publish_moves_the_public_tag_and_is_idempotent(real_catalog, admin_api):
+    registry = real_catalog["registry"]
+    old = real_catalog["version"]
+    candidate = candidate_in_registry(real_catalog, "12-2", job_id=41)
+    assert registry_digest(registry, "runtime/debian", "12-2") is None  # not before publish
+    assert registry_digest(registry, "runtime/debian", "12") == old.digest
+    # A resolve of the public tag keeps answering the approved digest meanwhile.
+    resolved = admin_api.get("/api/v1/base-images/resolve/", {"ref": "runtime/debian:12"}).json()
+    assert resolved["digest"] == old.digest and resolved["approved"] is True
+    response = admin_api.post(f"/api/v1/image-versions/{candidate.pk}/publish/")
+    assert response.status_code == 200, response.json()
+    assert registry_digest(registry, "runtime/debian", "12-2") == candidate.digest
+    assert registry_digest(registry, "runtime/debian", "12") == old.digest
+    # The tag already where it belongs (a publish whose commit failed after the tag moved):
+    # publishing again only commits.
+    again = candidate_in_registry(real_catalog, "12-3", job_id=42)
+    with RegistryClient(registry.url, verify=False) as client:
+        data, media_type, _ = client.get_manifest("runtime/debian", again.digest)
+        client.put_manifest("runtime/debian", "12-3", data, media_type)
+    response = admin_api.post(f"/api/v1/image-versions/{again.pk}/publish/")
+    assert response.status_code == 200, response.json()
+    assert registry_digest(registry, "runtime/debian", "12-3") == again.digest
+
+
+def test_m2_publish_with_the_registry_down_publishes_nothing(
+    real_catalog, admin_api, dev_api, running_registry
+):
+    old = real_catalog["version"]
+    candidate = candidate_in_registry(real_catalog, "12-4")
+    request = ImageRequest.objects.get(pk=create(dev_api, submit=True)["id"])
+    ImageRequest.objects.filter(pk=request.pk).update(state="scanning", image_version=candidate)
+    audits = AuditEntry.objects.count()
+    with running_registry.down():
+        response = admin_api.post(f"/api/v1/image-versions/{candidate.pk}/publish/")
+    assert response.status_code == 503, response.json()
+    assert response.json()["code"] == "registry_unavailable"
+    detail = response.json()["detail"]
+    assert "runtime/debian:12-4" in detail and "Nothing was published" in detail
+    assert "publish it again" in detail
+    candidate.refresh_from_db()
+    old.refresh_from_db()
+    assert candidate.state == "candidate" and old.state == "approved"
+    assert ImageRequest.objects.get(pk=request.pk).state == "scanning"
+    assert AuditEntry.objects.count() == audits
+    assert registry_digest(real_catalog["registry"], "runtime/debian", "12-4") is None
+    # Once the registry answers, the same publish goes through.
+    response = admin_api.post(f"/api/v1/image-versions/{candidate.pk}/publish/")
+    assert response.status_code == 200, response.json()
+    assert registry_digest(real_catalog["registry"], "runtime/debian", "12-4") == candidate.digest
 
 
 def test_recipe_helpers_find_and_pin_from_lines():
@@ -301,3 +461,113 @@ def test_recipe_helpers_find_and_pin_from_lines():
     assert pinned.count("\n") == text.count("\n")
     with pytest.raises(RecipeError, match="no FROM"):
         dockerfile_from_lines("RUN true\n")
+
+
+# --- H1: four eyes compare persons, across session and token, in both directions ---------------
+
+
+def _ui_create_and_submit(client) -> ImageRequest:
+    body = payload()
+    body.update(submit="1", toolchain="")
+    response = client.post("/image-requests/new/", body)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    request = ImageRequest.objects.get()
+    assert request.state == "submitted"
+    return request
+
+
+def _tokens_page_secret(client, team, scopes) -> str:
+    response = client.post("/tokens/", {"team": team.pk, "name": "mine", "scopes": scopes})
+    html = response.content.decode()
+    return html.split('<pre id="token-secret"><code>')[1].split("</code>")[0]
+
+
+def _to_scanning(request: ImageRequest, catalog) -> ImageVersion:
+    candidate = ImageVersionFactory(base_image=catalog["image"], tag="12-1", state="candidate")
+    ImageRequest.objects.filter(pk=request.pk).update(state="scanning", image_version=candidate)
+    return candidate
+
+
+def test_h1_token_of_requester_cannot_approve(catalog, client, api, admin_user, platform_team):
+    """UI request, then the same person's token from the Tokens page: approve and publish 403."""
+    client.force_login(admin_user)
+    request = _ui_create_and_submit(client)
+    secret = _tokens_page_secret(client, platform_team, ["images:read", "images:review"])
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = api.post(f"/api/v1/image-requests/{request.pk}/approve/")
+    assert response.status_code == 403
+    assert "another reviewer must approve it" in response.json()["detail"]
+    assert ImageRequest.objects.get(pk=request.pk).state == "submitted"
+    assert not Job.objects.filter(kind="images.build").exists()
+    candidate = _to_scanning(request, catalog)
+    response = api.post(f"/api/v1/image-versions/{candidate.pk}/publish/")
+    assert response.status_code == 403
+    assert "another reviewer must publish it" in response.json()["detail"]
+    candidate.refresh_from_db()
+    assert candidate.state == "candidate"
+
+
+def test_h1_request_by_token_cannot_be_approved_in_the_ui_by_its_creator(
+    catalog, client, api, admin_user, platform_team, make_token
+):
+    secret = make_token(platform_team, ["images:read", "images:write"], user=admin_user)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    body = create(api, submit=True)
+    assert body["state"] == "submitted"
+    request = ImageRequest.objects.get(pk=body["id"])
+    client.force_login(admin_user)
+    assert client.post(f"/image-requests/{request.pk}/approve/").status_code == 403
+    assert "approve" not in client.get(f"/image-requests/{request.pk}/").context["actions"]
+    assert request.requested_by == admin_user  # the token's request is its creator's
+    assert ImageRequest.objects.get(pk=request.pk).state == "submitted"
+    candidate = _to_scanning(request, catalog)
+    assert client.post(f"/image-requests/{request.pk}/publish/").status_code == 403
+    candidate.refresh_from_db()
+    assert candidate.state == "candidate"
+
+
+def test_h1_legacy_request_of_a_token_counts_as_its_creators(catalog, admin_user, platform_team):
+    """Requests stored before requested_by was set for tokens: the token's creator counts."""
+    from django.core.exceptions import PermissionDenied
+
+    from images.services import image_request_approve
+    from portal.actors import Actor
+    from portal.auth import token_create
+
+    token, _ = token_create(
+        team=platform_team, name="old", scopes=["images:write"], actor=Actor(user=admin_user)
+    )
+    request = ImageRequest.objects.create(
+        **{k: v for k, v in payload().items()},
+        state="submitted",
+        team=platform_team,
+        requested_by_token=token,
+    )
+    with pytest.raises(PermissionDenied, match="another reviewer"):
+        image_request_approve(request=request, actor=Actor(user=admin_user))
+
+
+def test_h1_another_admins_token_approves_and_a_token_of_nobody_cannot(
+    catalog, api, dev_api, make_user, make_token, platform_team
+):
+    from portal.actors import Actor
+    from portal.auth import token_create
+
+    body = create(dev_api, submit=True)
+    url = f"/api/v1/image-requests/{body['id']}/approve/"
+    _, nobody = token_create(
+        team=platform_team,
+        name="legacy",
+        scopes=["images:read", "images:review"],
+        actor=Actor.system_actor("create_token"),
+    )
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {nobody}")
+    response = api.post(url)
+    assert response.status_code == 403
+    assert "no person behind it" in response.json()["detail"]
+    reviewer = make_user("bob-admin", platform_team, Role.PLATFORM_ADMIN)
+    api.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {make_token(platform_team, ['images:review'], user=reviewer)}"
+    )
+    assert api.post(url).status_code == 202
+    assert ImageRequest.objects.get(pk=body["id"]).reviewed_by == reviewer  # the token's person

@@ -155,3 +155,36 @@ def test_team_move_keeps_rows_ids_and_links() -> None:
 
     # New rows take ids after the old ones.
     assert Team.objects.create(name="search").pk > ids["platform"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_0005_marks_the_existing_fetch_tokens_by_their_old_name() -> None:
+    """Fetch tokens were recognised by name and scopes; 0005 makes them kind=fetch."""
+    before = [("portal", "0004_job_process_group")]
+    apps = _migrate(before).loader.project_state(before).apps
+    team = apps.get_model("portal", "Team")
+    token = apps.get_model("portal", "ApiToken")
+    platform = team.objects.create(name="platform", is_platform=True)
+    payments = team.objects.create(name="payments")
+    stamp = "20261201-101010-000001"
+    rows = {
+        "fetch": (platform, f"fetch-prod-eu-{stamp}", ["binaries:read"]),
+        "wider": (platform, f"fetch-prod-{stamp}", ["binaries:read", "images:read"]),
+        "service": (payments, f"fetch-prod-{stamp}", ["binaries:read"]),
+        "named": (platform, "fetch-prod-ci", ["binaries:read"]),
+    }
+    ids = {}
+    for n, (key, (owner, name, scopes)) in enumerate(rows.items()):
+        ids[key] = token.objects.create(
+            name=name, team=owner, scopes=scopes, prefix=f"p{n}", secret_hash="0" * 64
+        ).pk
+    after = [("portal", "0005_apitoken_kind")]
+    apps = _migrate(after).loader.project_state(after).apps
+    kinds = dict(apps.get_model("portal", "ApiToken").objects.values_list("pk", "kind"))
+    assert {key: kinds[pk] for key, pk in ids.items()} == {
+        "fetch": "fetch",
+        "wider": "api",
+        "service": "api",
+        "named": "api",
+    }
+    _migrate(_leaves())

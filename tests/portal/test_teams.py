@@ -13,9 +13,12 @@ from portal.teams import require_team_role
 pytestmark = pytest.mark.django_db
 
 
-def _token_actor(team) -> Actor:
+def _token_actor(make_user, team, role=None) -> Actor:
+    """A token of a new member of `team` (the team's highest role unless `role` is given)."""
+    role = role or (Role.PLATFORM_ADMIN if team.is_platform else Role.MAINTAINER)
+    creator = make_user(f"creator-{team.name}-{role}", team, role)
     token, _ = token_create(
-        team=team, name="ci", scopes=[Scope.SERVICES_READ], actor=Actor.system_actor("test")
+        team=team, name="ci", scopes=[Scope.SERVICES_READ], actor=Actor(user=creator)
     )
     return Actor(token=token)
 
@@ -49,8 +52,10 @@ def test_platform_admins_of_another_team_are_refused(admin_user, service_team):
         )
 
 
-def test_tokens_act_for_their_own_team_as_maintainer_at_most(service_team, platform_team):
-    own = _token_actor(service_team)
+def test_tokens_act_for_their_own_team_as_maintainer_at_most(
+    make_user, service_team, platform_team
+):
+    own = _token_actor(make_user, service_team)
     require_team_role(actor=own, team=service_team, minimum=Role.MAINTAINER, what="create services")
     with pytest.raises(PermissionDenied) as below:
         require_team_role(
@@ -59,8 +64,20 @@ def test_tokens_act_for_their_own_team_as_maintainer_at_most(service_team, platf
     assert str(below.value.detail).startswith("This token's team role is below platform-admin:")
     with pytest.raises(PermissionDenied) as other:
         require_team_role(
-            actor=_token_actor(platform_team), team=service_team, minimum=Role.VIEWER, what="read"
+            actor=_token_actor(make_user, platform_team),
+            team=service_team,
+            minimum=Role.VIEWER,
+            what="read",
         )
     assert str(other.value.detail) == (
         "This token belongs to another team: only team payments (viewer or above) may read."
     )
+
+
+def test_a_developers_token_acts_as_a_developer(make_user, service_team):
+    token = _token_actor(make_user, service_team, Role.DEVELOPER)
+    require_team_role(actor=token, team=service_team, minimum=Role.DEVELOPER, what="deploy")
+    with pytest.raises(PermissionDenied, match="below maintainer"):
+        require_team_role(
+            actor=token, team=service_team, minimum=Role.MAINTAINER, what="create services"
+        )
