@@ -360,6 +360,39 @@ def test_c1_run_step_reaches_neither_host_loopback_nor_host_processes(
         remove_image("localhost/c1/sandbox:1", buildah_config)
 
 
+@pytest.mark.slow
+def test_c1_run_step_still_reaches_the_package_sources(
+    debian_base_image: tuple[str, str],
+    oci_registry: object,
+    buildah_config: BuilderConfig,
+    tmp_path: Path,
+) -> None:
+    try:  # the sandbox's egress is the host's: without it there is nothing to show
+        socket.create_connection(("deb.debian.org", 80), 5).close()
+    except OSError:
+        pytest.skip("this machine cannot reach deb.debian.org")
+    oci_registry.start()  # type: ignore[attr-defined]
+    dockerfile = (
+        f"FROM {oci_registry.host}/runtime/debian@{debian_base_image[1]}\n"  # type: ignore[attr-defined]
+        "RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends hello "
+        "&& hello\n"
+    )
+    lines: list[str] = []
+    try:
+        build_dockerfile(
+            dockerfile,
+            context_dir=str(tmp_path),
+            tag="localhost/c1/egress:1",
+            labels={},
+            build_args={},
+            config=buildah_config,
+            log=lines.append,
+        )
+    finally:
+        remove_image("localhost/c1/egress:1", buildah_config)
+    assert "Hello, world!" in lines, "\n".join(lines[-30:])
+
+
 # --- L7: bootstrap mirrors only from the allow-list -------------------------------------------
 
 
