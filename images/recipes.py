@@ -1,7 +1,9 @@
 """Recipes of image requests: bootstrap specs and the `FROM` lines of Dockerfile recipes.
 
-Pure module, no Django: parsing and rewriting only. The build job resolves the references this
-module finds against the catalog and pins them by digest with `pin_dockerfile`.
+Pure module, no Django: parsing and rewriting only (the one exception: `allowed_mirrors`
+reads the portal's allow-list of bootstrap mirrors from the settings). The build job resolves
+the references this module finds (FROM lines and `COPY --from=` images) against the catalog
+and pins them by digest with `pin_dockerfile` and `pin_copy_from`.
 """
 
 from __future__ import annotations
@@ -9,18 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from .builder import BootstrapSpec
+from .builder import BootstrapSpec, mirror_allowed
 
 MAX_RECIPE_BYTES = 256 * 1024
 BOOTSTRAP_KEYS = frozenset({"suite", "variant", "packages", "mirror", "locale", "env", "cmd"})
 _FROM_RE = re.compile(r"^(\s*FROM\s+)(.*?)\s*$", re.IGNORECASE)
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_COPY_FROM_RE = re.compile(r"^(\s*(?:COPY|ADD)\s+(?:--\S+\s+)*?--from=)(\S+)(.*)\Z", re.IGNORECASE)
 
 
 class RecipeError(ValueError):
@@ -61,6 +64,24 @@ class FromLine:
     external: bool = True
 
 
+@dataclass(frozen=True)
+class CopyFromLine:
+    """A `COPY --from=<image>` (or ADD) that names an image, not an earlier stage."""
+
+    line: int
+    image: str
+
+
+def allowed_mirrors() -> tuple[str, ...]:
+    """The bootstrap mirrors the portal allows: PORTAL_BOOTSTRAP_MIRRORS, plus the platform's
+    own default PORTAL_BOOTSTRAP_MIRROR when set. Empty: no mirror (the machine's sources)."""
+    from django.conf import settings  # the one setting this module reads
+
+    allowed = tuple(settings.PORTAL_BOOTSTRAP_MIRRORS)
+    default = settings.PORTAL_BOOTSTRAP_MIRROR
+    return (*allowed, default) if default else allowed
+
+
 def recipe_sha256(text: str) -> str:
     """sha256 (hex) of a recipe's text."""
     return hashlib.sha256(text.encode()).hexdigest()
@@ -77,15 +98,21 @@ def check_recipe_text(text: str) -> str:
     return text
 
 
-def parse_bootstrap_recipe(text: str, *, default_env: Mapping[str, str]) -> BootstrapRecipe:
+def parse_bootstrap_recipe(
+    text: str, *, default_env: Mapping[str, str], mirrors: Sequence[str] | None = None
+) -> BootstrapRecipe:
     """Parse a YAML/JSON bootstrap recipe into a BootstrapRecipe.
 
     Keys: `suite` (required), `variant` (default minbase), `packages` (list), `mirror`
     (URL or null), `locale` (a locale.gen line or ""), `env` (merged over `default_env`),
     `cmd` (exec-form list, default ["/bin/bash"]).
 
+    Args:
+        mirrors: the URL prefixes a `mirror` may start with; None: `allowed_mirrors()`.
+
     Raises:
-        RecipeError: not a mapping, unknown keys, or a value the builder refuses.
+        RecipeError: not a mapping, unknown keys, a mirror not on the allow-list, or a value
+            the builder refuses.
     """
     check_recipe_text(text)
     try:
@@ -117,6 +144,15 @@ def parse_bootstrap_recipe(text: str, *, default_env: Mapping[str, str]) -> Boot
     cmd = data.get("cmd", ["/bin/bash"])
     if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):
         raise RecipeError("'cmd' must be a non-empty list of strings (exec form).")
+    mirror = data.get("mirror")
+    if mirror is not None:
+        allowed = allowed_mirrors() if mirrors is None else tuple(mirrors)
+        if not isinstance(mirror, str) or not mirror_allowed(mirror, allowed):
+            listed = ", ".join(allowed) or "none: the build machine's own apt sources only"
+            raise RecipeError(
+                f"The mirror {str(mirror)[:200]!r} is not an allowed bootstrap mirror (allowed: "
+                f"{listed}); remove 'mirror' or ask the platform team to allow it."
+            )
     kwargs: dict[str, Any] = {
         "suite": data["suite"],
         "variant": data.get("variant", "minbase"),
@@ -184,4 +220,40 @@ def pin_dockerfile(text: str, pins: Mapping[int, str]) -> str:
         words[index] = pinned
         ending = line[len(line.rstrip("\r\n")) :]
         lines[number - 1] = match.group(1) + " ".join(words) + ending
+    return "".join(lines)
+
+
+def dockerfile_copy_from_images(text: str) -> list[CopyFromLine]:
+    """Every `COPY --from=`/`ADD --from=` on an instruction's first line that names an image
+    rather than an earlier stage (by name or index)."""
+    check_recipe_text(text)
+    aliases = {line.alias for line in dockerfile_from_lines(text) if line.alias}
+    found: list[CopyFromLine] = []
+    continued = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        is_continuation = continued
+        continued = stripped.endswith("\\") and not stripped.startswith("#")
+        if is_continuation:
+            continue
+        match = _COPY_FROM_RE.match(line)
+        if not match:
+            continue
+        source = match.group(2)
+        if source.isdigit() or source.lower() in aliases:
+            continue
+        found.append(CopyFromLine(line=number, image=source))
+    return found
+
+
+def pin_copy_from(text: str, pins: Mapping[int, str]) -> str:
+    """Replace the `--from=` image of the COPY/ADD on each line in `pins` with its pin."""
+    lines = text.splitlines(keepends=True)
+    for number, pinned in pins.items():
+        line = lines[number - 1]
+        body = line.rstrip("\r\n")
+        match = _COPY_FROM_RE.match(body)
+        if not match:
+            raise RecipeError(f"Line {number} is not a COPY --from instruction.")
+        lines[number - 1] = match.group(1) + pinned + match.group(3) + line[len(body) :]
     return "".join(lines)

@@ -348,6 +348,10 @@ PORTAL_BUILD_RETRY_BACKOFF_SECONDS = float(
 )
 # Bootstraps use the recipe's mirror, else this one, else this machine's apt sources (None).
 PORTAL_BOOTSTRAP_MIRROR = os.environ.get("PORTAL_BOOTSTRAP_MIRROR") or None
+# The apt mirrors a bootstrap recipe may name (URL prefixes, comma-separated; empty: none, only
+# this machine's sources or PORTAL_BOOTSTRAP_MIRROR). Checked at request creation and by the
+# builder: a recipe must not make the build host fetch from anywhere it can reach (L7).
+PORTAL_BOOTSTRAP_MIRRORS = env_list("PORTAL_BOOTSTRAP_MIRRORS", "")
 # Reuse root filesystem tarballs keyed by the mmdebstrap command (tests and demos only).
 PORTAL_BOOTSTRAP_CACHE_DIR = os.environ.get("PORTAL_BOOTSTRAP_CACHE_DIR") or None
 # The "auto-publish" rule: publish a built candidate without a reviewer's second look. Off by

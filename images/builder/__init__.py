@@ -9,6 +9,8 @@ Each function takes a `log` callback (one line at a time, in the caller's thread
 * `run`: one tool step through `portal.commands.run_command`, its failure classified.
 * `bootstrap`: a root filesystem tarball with mmdebstrap.
 * `buildah`: images committed to buildah's storage (from a rootfs, from a Dockerfile), removed.
+* `sandbox`: what a Dockerfile may do (checked before `buildah bud`), and the network/PID
+  namespace its RUN steps run in.
 * `push`: a local image pushed to a registry.
 * `platform`: architecture names as image configs spell them.
 """
@@ -21,11 +23,19 @@ from .bootstrap import (
     bootstrap_command,
     bootstrap_rootfs,
 )
-from .buildah import ImageResult, build_dockerfile, image_from_rootfs, oci_labels, remove_image
-from .config import BuilderConfig, CancelFn, LogFn
+from .buildah import (
+    ImageResult,
+    build_dockerfile,
+    image_from_rootfs,
+    oci_labels,
+    pull_images,
+    remove_image,
+)
+from .config import BuilderConfig, CancelFn, LogFn, mirror_allowed
 from .errors import BuildCancelled, BuildError, BuildTimeout, PullUnavailable, PushUnavailable
 from .platform import OCI_ARCHITECTURES, oci_architecture
 from .push import push_image
+from .sandbox import check_recipe, recipe_escapes
 
 __all__ = [
     "DEFAULT_LOCALE",
@@ -45,9 +55,13 @@ __all__ = [
     "bootstrap_command",
     "bootstrap_rootfs",
     "build_dockerfile",
+    "check_recipe",
     "image_from_rootfs",
     "oci_architecture",
+    "mirror_allowed",
     "oci_labels",
+    "pull_images",
     "push_image",
+    "recipe_escapes",
     "remove_image",
 ]

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import BuilderConfig, CancelFn, LogFn
+from .config import BuilderConfig, CancelFn, LogFn, mirror_allowed
+from .errors import BuildError
 from .run import run_tool
 
 RUNTIME_ENV: Mapping[str, str] = {
@@ -129,7 +130,19 @@ def bootstrap_rootfs(
     log: LogFn,
     should_cancel: CancelFn | None = None,
 ) -> BootstrapResult:
-    """Make a root filesystem tarball with mmdebstrap (written atomically to `out_tar`)."""
+    """Make a root filesystem tarball with mmdebstrap (written atomically to `out_tar`).
+
+    Raises:
+        BuildError: the spec's mirror is not on `config.allowed_mirrors`, or mmdebstrap failed.
+    """
+    if spec.mirror is not None and not mirror_allowed(spec.mirror, config.allowed_mirrors):
+        allowed = ", ".join(config.allowed_mirrors) or "none: only this machine's apt sources"
+        raise BuildError(
+            f"The builder refuses the bootstrap mirror {spec.mirror}: it is not on the "
+            f"allow-list (PORTAL_BOOTSTRAP_MIRRORS: {allowed}). Remove the mirror from the "
+            "recipe, or ask the platform team to allow it.",
+            step="bootstrap mirror",
+        )
     target = Path(out_tar)
     if not target.parent.is_dir():
         raise ValueError(f"output directory does not exist: {target.parent}")

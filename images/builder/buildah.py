@@ -10,7 +10,7 @@ import hashlib
 import json
 import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from .config import BuilderConfig, CancelFn, LogFn, check_env, check_labels, che
 from .errors import BuildError, PullUnavailable
 from .platform import OCI_ARCHITECTURES
 from .run import auth_file, run_tool, tls_flag, tool_env
+from .sandbox import check_recipe, external_images, sandbox_prefix
 
 
 @dataclass(frozen=True)
@@ -73,20 +74,6 @@ def _registry_host(reference: str) -> str | None:
     if "/" in reference and ("." in first or ":" in first or first == "localhost"):
         return first
     return None
-
-
-def _from_hosts(dockerfile_text: str) -> set[str]:
-    """Registry hosts named by the Dockerfile's FROM lines (for credentials)."""
-    hosts = set()
-    for line in dockerfile_text.splitlines():
-        words = line.split()
-        if len(words) < 2 or words[0].upper() != "FROM":
-            continue
-        image = next((w for w in words[1:] if not w.startswith("--")), "")
-        host = _registry_host(image)
-        if host:
-            hosts.add(host)
-    return hosts
 
 
 def image_from_rootfs(
@@ -160,6 +147,31 @@ def image_from_rootfs(
     return ImageResult(tag=tag, image_id=image_id, duration=durations, output_tail=output)
 
 
+def pull_images(
+    references: Sequence[str],
+    *,
+    config: BuilderConfig,
+    log: LogFn,
+    should_cancel: CancelFn | None = None,
+) -> None:
+    """`buildah pull` each reference into local storage, with the registry credentials.
+
+    Runs outside the build sandbox: the sandboxed `buildah bud` then uses `--pull=never` and
+    never sees the credentials.
+    """
+    for reference in references:
+        host = _registry_host(reference)
+        with auth_file(config, [host] if host else []) as auth:
+            run_tool(
+                config.buildah_argv("pull", tls_flag(config), "--quiet", *auth, reference),
+                action=f"buildah pull {reference}",
+                config=config,
+                log=log,
+                should_cancel=should_cancel,
+                error_class=PullUnavailable,
+            )
+
+
 def build_dockerfile(
     dockerfile_text: str,
     *,
@@ -170,8 +182,21 @@ def build_dockerfile(
     config: BuilderConfig,
     log: LogFn,
     should_cancel: CancelFn | None = None,
+    allowed_images: Collection[str] = (),
 ) -> ImageResult:
-    """`buildah bud` a Dockerfile (given as text) in `context_dir`, tagged `tag`."""
+    """`buildah bud` a Dockerfile (given as text) in `context_dir`, tagged `tag`.
+
+    The Dockerfile is checked first (`sandbox.check_recipe`: no mounts, network or security
+    flags, remote sources, ONBUILD, or `COPY --from=` outside its stages and
+    `allowed_images`). Its base images are pulled with the registry credentials, then
+    `buildah bud --pull=never` runs in the build sandbox without them.
+
+    Args:
+        allowed_images: the pinned images `COPY --from=` may name besides earlier stages.
+
+    Raises:
+        BuildError: the Dockerfile reaches outside its build, or a step failed.
+    """
     check_tag(tag)
     check_labels(labels)
     check_env(build_args)
@@ -179,38 +204,42 @@ def build_dockerfile(
         raise ValueError("the Dockerfile is empty")
     if not Path(context_dir).is_dir():
         raise ValueError(f"build context directory does not exist: {context_dir}")
+    check_recipe(dockerfile_text, allowed_images=allowed_images)
+    pull_images(
+        external_images(dockerfile_text, allowed_images=allowed_images),
+        config=config,
+        log=log,
+        should_cancel=should_cancel,
+    )
     with tempfile.TemporaryDirectory(prefix="bip-bud-") as tmp:
         dockerfile = Path(tmp) / "Dockerfile"
         dockerfile.write_text(dockerfile_text)
         iidfile = Path(tmp) / "iid"
-        with auth_file(config, _from_hosts(dockerfile_text)) as auth:
-            argv = config.buildah_argv(
-                "bud",
-                "--isolation",
-                config.isolation,
-                "--layers=false",
-                tls_flag(config),
-                *auth,
-                "--iidfile",
-                str(iidfile),
-                "-f",
-                str(dockerfile),
-                "-t",
-                tag,
-            )
-            for key, value in labels.items():
-                argv += ["--label", f"{key}={value}"]
-            for key, value in build_args.items():
-                argv += ["--build-arg", f"{key}={value}"]
-            argv.append(context_dir)
-            result = run_tool(
-                argv,
-                action="buildah bud",
-                config=config,
-                log=log,
-                should_cancel=should_cancel,
-                error_class=PullUnavailable,
-            )
+        argv = config.buildah_argv(
+            "bud",
+            "--isolation",
+            config.isolation,
+            "--layers=false",
+            "--pull=never",
+            "--iidfile",
+            str(iidfile),
+            "-f",
+            str(dockerfile),
+            "-t",
+            tag,
+        )
+        for key, value in labels.items():
+            argv += ["--label", f"{key}={value}"]
+        for key, value in build_args.items():
+            argv += ["--build-arg", f"{key}={value}"]
+        argv.append(context_dir)
+        result = run_tool(
+            [*sandbox_prefix(config), *argv],
+            action="buildah bud",
+            config=config,
+            log=log,
+            should_cancel=should_cancel,
+        )
         image_id = iidfile.read_text().strip()
     return ImageResult(
         tag=tag,

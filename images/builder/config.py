@@ -32,6 +32,13 @@ class BuilderConfig:
         timeout: seconds allowed for one tool invocation.
         buildah: the buildah program.
         mmdebstrap: the mmdebstrap program.
+        sandbox: run `buildah bud` in a network, PID and mount namespace of its own, with
+            slirp4netns for egress (see `images.builder.sandbox`); off only for tests of the
+            builder's other parts.
+        allowed_mirrors: URL prefixes a bootstrap's apt mirror may start with; empty allows
+            no mirror (the machine's own apt sources only).
+        unshare: the unshare program (util-linux).
+        slirp4netns: the slirp4netns program.
     """
 
     storage_root: str
@@ -44,6 +51,10 @@ class BuilderConfig:
     timeout: float = 3600
     buildah: str = "buildah"
     mmdebstrap: str = "mmdebstrap"
+    sandbox: bool = True
+    allowed_mirrors: tuple[str, ...] = ()
+    unshare: str = "unshare"
+    slirp4netns: str = "slirp4netns"
 
     def __post_init__(self) -> None:
         if not self.storage_root or not self.run_root:
@@ -52,6 +63,8 @@ class BuilderConfig:
             raise ValueError(f"unknown buildah isolation {self.isolation!r}")
         if (self.registry_username is None) != (self.registry_password is None):
             raise ValueError("give both a registry username and a password, or neither")
+        if isinstance(self.allowed_mirrors, str):
+            raise ValueError("allowed_mirrors must be a tuple of URL prefixes, not one string")
         if not self.timeout > 0:
             raise ValueError(f"timeout must be positive, got {self.timeout!r}")
 
@@ -89,3 +102,22 @@ def check_labels(labels: Mapping[str, str]) -> None:
             raise ValueError(f"invalid label key {key!r}")
         if "\0" in str(value):
             raise ValueError(f"label {key} contains a NUL byte")
+
+
+def mirror_allowed(mirror: str, allowed: tuple[str, ...] | list[str]) -> bool:
+    """True when `mirror` is one of the `allowed` URL prefixes or below one (by path segment).
+
+    `http://deb.debian.org/debian` allows `http://deb.debian.org/debian/` but not
+    `http://deb.debian.org.evil.example/` or `http://deb.debian.org/debian@evil.example/`.
+    """
+    if ".." in mirror.split("/") or "@" in mirror or "\\" in mirror:
+        return False
+    for prefix in allowed:
+        prefix = prefix.strip()
+        if not prefix:
+            continue
+        if mirror == prefix or mirror == prefix.rstrip("/"):
+            return True
+        if mirror.startswith(prefix.rstrip("/") + "/"):
+            return True
+    return False

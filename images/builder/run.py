@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,9 +40,27 @@ _UNAVAILABLE_PATTERNS = (
 )
 
 
+_PASSED_ENV = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    # The site's egress proxy, if any: RUN steps and mmdebstrap download packages through it.
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+)
+
+
 def tool_env() -> dict[str, str]:
-    """This process's environment for a tool, without buildah/registry overrides, in English."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_AUTH", "BUILDAH_"))}
+    """A minimal environment for a tool: PATH, HOME, TMPDIR and proxies of this process.
+
+    Never the worker's whole environment: its database URL, broker URL, secret key and
+    registry passwords must not reach buildah, mmdebstrap or a RUN step.
+    """
+    env = {k: os.environ[k] for k in _PASSED_ENV if os.environ.get(k)}
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     env["LC_ALL"] = "C.UTF-8"  # tool messages in English, parsable
     return env
@@ -49,20 +68,26 @@ def tool_env() -> dict[str, str]:
 
 @contextmanager
 def auth_file(config: BuilderConfig, registry_hosts: Iterable[str]) -> Iterator[list[str]]:
-    """`--authfile` arguments for credentials, in a private temp file removed afterwards."""
+    """`--authfile` arguments for credentials, removed afterwards.
+
+    The file is 0600 in a fresh 0700 directory of its own; only pulls and pushes (outside the
+    build sandbox) get it, never `buildah bud`.
+    """
     hosts = sorted(set(registry_hosts))
     if config.registry_username is None or not hosts:
         yield []
         return
     secret = f"{config.registry_username}:{config.registry_password}".encode()
     entry = {"auth": base64.b64encode(secret).decode()}
-    fd, path = tempfile.mkstemp(prefix="bip-auth-", suffix=".json")
+    directory = tempfile.mkdtemp(prefix="bip-auth-")  # mkdtemp makes it 0700
+    path = Path(directory) / "auth.json"
     try:
-        with os.fdopen(fd, "w") as handle:  # mkstemp makes it 0600
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
             json.dump({"auths": dict.fromkeys(hosts, entry)}, handle)
-        yield ["--authfile", path]
+        yield ["--authfile", str(path)]
     finally:
-        Path(path).unlink(missing_ok=True)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def tls_flag(config: BuilderConfig) -> str:

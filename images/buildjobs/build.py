@@ -130,6 +130,7 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
                     config=config,
                     log=log,
                     should_cancel=ctx.should_cancel,
+                    allowed_images=recipe.copy_from,
                 ),
             )
     try:

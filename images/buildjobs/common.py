@@ -15,6 +15,7 @@ from portal.jobs import JobContext, JobFailure, job_append_log, job_set_progress
 
 from ..builder import BuilderConfig, PullUnavailable, PushUnavailable
 from ..models import Registry
+from ..recipes import allowed_mirrors
 from ..registry import RegistryUnavailable
 
 T = TypeVar("T")
@@ -86,6 +87,7 @@ def builder_config(registry: Registry) -> BuilderConfig:
         registry_username=username,
         registry_password=password,
         timeout=settings.PORTAL_BUILD_TIMEOUT_SECONDS,
+        allowed_mirrors=allowed_mirrors(),
     )
 
 

@@ -15,8 +15,10 @@ from ..choices import RecipeKind, VersionState
 from ..models import BaseImage, ImageRequest, ImageVersion, Registry
 from ..recipes import (
     RecipeError,
+    dockerfile_copy_from_images,
     dockerfile_from_lines,
     parse_bootstrap_recipe,
+    pin_copy_from,
     pin_dockerfile,
     recipe_sha256,
 )
@@ -53,6 +55,7 @@ class ResolvedRecipe:
     bootstrap_spec: BootstrapSpec | None = None
     env: tuple[tuple[str, str], ...] = ()
     cmd: tuple[str, ...] = ()
+    copy_from: tuple[str, ...] = ()  # the pinned images COPY --from= may name
 
 
 def build_target(ctx: JobContext) -> BuildTarget:
@@ -126,6 +129,7 @@ def resolve_recipe(target: BuildTarget) -> ResolvedRecipe:
         if target.recipe_kind != RecipeKind.DOCKERFILE:
             raise JobFailure(f"Unknown recipe kind {target.recipe_kind!r}.")
         lines = dockerfile_from_lines(target.recipe)
+        copies = dockerfile_copy_from_images(target.recipe)
     except RecipeError as exc:
         raise JobFailure(f"The recipe is invalid: {exc}") from exc
     pins: dict[int, str] = {}
@@ -133,28 +137,43 @@ def resolve_recipe(target: BuildTarget) -> ResolvedRecipe:
     for line in lines:
         if not line.external:
             continue
-        try:
-            res = base_image_resolve(line.image)
-        except ReferenceError as exc:
-            raise JobFailure(f"Line {line.line}: {exc}") from exc
-        version = res.version
-        if version is None or version.state not in VersionState.usable_as_base():
-            why = "; ".join(res.reasons) or "no approved or candidate version"
-            raise JobFailure(
-                f"Line {line.line}: FROM {line.image} is not an approved (or candidate) image "
-                f"version in the portal's registry: {why}"
-            )
+        version = _usable_version(line.line, f"FROM {line.image}", line.image)
         pins[line.line] = version.pull_ref
         digests.append(version.digest)
     if not digests:
         raise JobFailure("The Dockerfile builds FROM no catalog image (scratch only).")
+    copy_pins = {
+        copy.line: _usable_version(copy.line, f"COPY --from={copy.image}", copy.image).pull_ref
+        for copy in copies
+    }
     return ResolvedRecipe(
         sha256=recipe_sha256(target.recipe),
         hashed_text=target.recipe,
-        build_text=pin_dockerfile(target.recipe, pins),
+        build_text=pin_copy_from(pin_dockerfile(target.recipe, pins), copy_pins),
         base_digest=digests[-1],
         bases=tuple(pins.values()),
+        copy_from=tuple(dict.fromkeys(copy_pins.values())),
     )
+
+
+def _usable_version(line: int, shown: str, image: str) -> ImageVersion:
+    """The approved (or candidate) catalog version `image` names, to pin it by digest.
+
+    Raises:
+        JobFailure: the reference is malformed or names no usable catalog version.
+    """
+    try:
+        res = base_image_resolve(image)
+    except ReferenceError as exc:
+        raise JobFailure(f"Line {line}: {exc}") from exc
+    version = res.version
+    if version is None or version.state not in VersionState.usable_as_base():
+        why = "; ".join(res.reasons) or "no approved or candidate version"
+        raise JobFailure(
+            f"Line {line}: {shown} is not an approved (or candidate) image "
+            f"version in the portal's registry: {why}"
+        )
+    return version
 
 
 def existing_version(target: BuildTarget, recipe: ResolvedRecipe) -> ImageVersion | None:

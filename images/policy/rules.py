@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from images.policy.catalog import Catalog, CatalogImage, CatalogVersion, ServiceContext
-from images.policy.parser import MALFORMED_FROM, ParsedDockerfile, ParsedStage
+from images.policy.escapes import EXTERNAL_COPY_FROM, copy_from_value, instruction_escapes
+from images.policy.parser import MALFORMED_FROM, Instruction, ParsedDockerfile, ParsedStage
 from images.references import ImageReference, ReferenceError, parse_reference
 
 NOT_APPROVED = "BIP002"
@@ -33,6 +34,7 @@ VERSION_SUPERSEDED = "BIP016"
 DIGEST_UNKNOWN = "BIP017"
 
 PURPOSES = frozenset({"service", "runtime-recipe", "build-recipe"})
+RECIPE_PURPOSES = frozenset({"runtime-recipe", "build-recipe"})
 RUNTIME_ENV_VARS = ("TZ", "LANG", "LC_ALL")
 RUNTIME_ENV_DEFAULTS = {"TZ": "Asia/Shanghai", "LANG": "en_US.utf8", "LC_ALL": "en_US.utf8"}
 SCRATCH_LANGUAGES = frozenset({"c", "c++", "cpp", "cxx"})
@@ -330,6 +332,8 @@ def analyse(
         if resolved is not None:
             _kind_hits(stage, resolved, catalog, needed, purpose, last, hits)
         for instruction in stage.instructions:
+            if purpose in RECIPE_PURPOSES:
+                hits.extend(_escape_hits(instruction, parsed, catalog, service, today))
             if instruction.keyword == "RUN":
                 text = f"{instruction.args}\n{instruction.heredocs}"
                 match = _PIPE_TO_SHELL_RE.search(text)
@@ -458,3 +462,52 @@ def _kind_hits(
                 + ".",
             )
         )
+
+
+def _escape_hits(
+    instruction: Instruction,
+    parsed: ParsedDockerfile,
+    catalog: Catalog,
+    service: ServiceContext | None,
+    today: datetime.date,
+) -> Iterator[Hit]:
+    """A recipe's ways out of its build (see `images.policy.escapes`), and its COPY --from images.
+
+    `COPY --from=<image>` must name an approved catalog image, which is then checked and pinned
+    like a FROM line; an earlier stage is fine, and a name of no stage is BIP025's.
+    """
+    for escape in instruction_escapes(instruction.keyword, instruction.args, instruction.line):
+        yield escape.rule, escape.line, escape.message
+    source = copy_from_value(instruction.keyword, instruction.args)
+    if source is None or instruction.line in parsed.stage_ref_lines:
+        return
+    if not source or "$" in source:
+        yield (
+            EXTERNAL_COPY_FROM,
+            instruction.line,
+            f"{instruction.keyword} --from={source[:120]} names its image through a build "
+            "argument (or not at all): name an earlier stage or an approved catalog image.",
+        )
+        return
+    if not any(ch in source for ch in ":/@"):
+        return  # a bare name that is no stage: BIP025 (from the parser)
+    shown = f"{instruction.keyword} --from={source[:200]}"
+    try:
+        ref = parse_reference(source)
+    except ReferenceError as exc:
+        yield EXTERNAL_COPY_FROM, instruction.line, f"{shown}: {exc}"
+        return
+    resolved = resolve(catalog, ref, "build")
+    if (ref.registry and ref.registry not in catalog.registries) or resolved is None:
+        yield (
+            EXTERNAL_COPY_FROM,
+            instruction.line,
+            f"{shown} pulls an image that is not an approved catalog image: copy from an "
+            "earlier stage, or from a catalog image ("
+            + _suggestion_text(catalog, "build", guess_family(ref), ref.short_name)
+            + ").",
+        )
+        return
+    yield from _image_hits(catalog, resolved, shown, instruction.line, service, today)
+    version_hits, _ = _version_hits(catalog, resolved, ref, instruction.line, shown)
+    yield from version_hits

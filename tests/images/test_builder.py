@@ -531,7 +531,8 @@ def test_build_with_unknown_base_is_a_plain_build_error(
 ) -> None:
     oci_registry.start()
     dockerfile = f"FROM {oci_registry.host}/runtime/nothing:1\nRUN true\n"
-    with pytest.raises(BuildError, match="buildah bud") as caught:
+    # Bases are pulled (with the credentials) before the sandboxed `buildah bud` runs.
+    with pytest.raises(BuildError, match="buildah pull") as caught:
         build_dockerfile(
             dockerfile,
             context_dir=str(tmp_path),

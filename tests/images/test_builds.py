@@ -266,6 +266,39 @@ def test_registry_down_is_retried_then_fails_clearly(build_env, clients, running
     assert not ImageVersion.objects.filter(base_image__name="runtime/debian-hello").exists()
 
 
+def test_c1_copy_from_a_catalog_image_is_pinned_by_digest_and_built(build_env, clients):
+    base = build_env["base"]
+    recipe = (
+        f"FROM runtime/debian:12\n{ENV_LINE}COPY --from=runtime/debian:12 /etc/os-release /os\n"
+    )
+    _, job_id = request_and_approve(clients, recipe, "12-copy")
+    assert job_execute(job_id) == "succeeded", Job.objects.get(pk=job_id).error
+    job = Job.objects.get(pk=job_id)
+    # bud ran with --pull=never: the pinned reference was pulled before, outside the sandbox.
+    assert f"COPY --from={base.pull_ref} /etc/os-release /os" in job.log
+
+
+def test_c1_the_builder_refuses_an_escaping_recipe_even_without_a_policy_check(
+    build_env, platform_team
+):
+    # The portal's own builds skip the request's policy report; the builder still refuses.
+    job, _ = job_create(
+        kind="images.build",
+        actor=Actor.system_actor("test"),
+        params={
+            "image_id": build_env["image"].pk,
+            "tag": "12-escape",
+            "recipe_kind": "dockerfile",
+            "recipe": "FROM runtime/debian:12\n"
+            "RUN --mount=type=cache,target=/x,id=../../../../../../.. ls /x\n",
+        },
+    )
+    assert job_execute(job.pk) == "failed"
+    job.refresh_from_db()
+    assert "refuses this Dockerfile" in job.error and "RUN --mount" in job.error, job.error
+    assert "STEP" not in job.log
+
+
 @pytest.mark.parametrize(
     ("url", "tls_verify", "expected"),
     [
