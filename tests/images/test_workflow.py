@@ -269,13 +269,13 @@ def test_requests_of_other_teams_are_404(catalog, dev_api, token_client, make_us
 
 
 @pytest.fixture
-def real_catalog(catalog, running_registry):
-    """`catalog` on the test registry: runtime/debian:12 is a real image there."""
+def real_catalog(catalog, scratch_registry):
+    """`catalog` on a registry of its own: runtime/debian:12 is a real image there."""
     registry = catalog["registry"]
-    registry.url = running_registry.url
+    registry.url = scratch_registry.url
     registry.tls_verify = False
     registry.save()
-    digest = put_image(running_registry.url, "runtime/debian", "12")
+    digest = put_image(scratch_registry.url, "runtime/debian", "12")
     ImageVersion.objects.filter(pk=catalog["version"].pk).update(digest=digest)
     catalog["version"].refresh_from_db()
     return catalog
@@ -419,14 +419,14 @@ def test_m2_publish_moves_the_public_tag_and_is_idempotent(real_catalog, admin_a
 
 
 def test_m2_publish_with_the_registry_down_publishes_nothing(
-    real_catalog, admin_api, dev_api, running_registry
+    real_catalog, admin_api, dev_api, scratch_registry
 ):
     old = real_catalog["version"]
     candidate = candidate_in_registry(real_catalog, "12-4")
     request = ImageRequest.objects.get(pk=create(dev_api, submit=True)["id"])
     ImageRequest.objects.filter(pk=request.pk).update(state="scanning", image_version=candidate)
     audits = AuditEntry.objects.count()
-    with running_registry.down():
+    with scratch_registry.down():
         response = admin_api.post(f"/api/v1/image-versions/{candidate.pk}/publish/")
     assert response.status_code == 503, response.json()
     assert response.json()["code"] == "registry_unavailable"

@@ -434,7 +434,7 @@ def _candidate_in_registry(pk, request):
     from images.models import ImageVersion, Registry
     from tests.fixtures.registry import put_image
 
-    running = request.getfixturevalue("running_registry")
+    running = request.getfixturevalue("scratch_registry")
     candidate = ImageVersion.objects.select_related("base_image").get(pk=pk)
     Registry.objects.filter(pk=candidate.registry_id).update(url=running.url, tls_verify=False)
     digest = put_image(running.url, candidate.base_image.name, f"{candidate.tag}-candidate-1")
