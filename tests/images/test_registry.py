@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from bench.support import free_port
-from images import registry as registry_module
+from images.registry import client as registry_module
 from images.builder import BuilderConfig
 from images.registry import (
     DOCKER_MANIFEST_LIST,
