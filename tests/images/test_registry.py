@@ -16,7 +16,6 @@ import pytest
 import requests
 
 from bench.support import free_port
-from images.registry import client as registry_module
 from images.builder import BuilderConfig
 from images.registry import (
     DOCKER_MANIFEST_LIST,
@@ -29,6 +28,7 @@ from images.registry import (
     parse_challenge,
     parse_created,
 )
+from images.registry import client as registry_module
 from tests.fixtures.registry import LocalRegistry
 
 pytestmark = pytest.mark.usefixtures("running_registry")
