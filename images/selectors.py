@@ -202,3 +202,16 @@ def image_request_allowed_actions(request: ImageRequest, actor: Actor) -> list[s
     if image_request_may_edit(request, actor) or actor.is_platform_admin:
         actions.append("comment")
     return actions
+
+
+def image_version_with_tag(*, name: str, tag: str) -> ImageVersion | None:
+    """The oldest version of image `name` that carries `tag` (as its tag or in `tags`).
+
+    Checked in Python over the image's versions (a handful per image): a JSON `contains`
+    lookup is not available on SQLite, the embedded default database.
+    """
+    versions = ImageVersion.objects.filter(base_image__name=name).order_by("created_at", "id")
+    for version in versions.only("id", "tag", "tags", "digest", "state", "created_at"):
+        if version.tag == tag or tag in (version.tags or []):
+            return version
+    return None

@@ -11,7 +11,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from portal.actors import Actor
@@ -34,6 +33,7 @@ from ..builder import (
 from ..choices import ImageStatus, VersionState
 from ..models import BaseImage, ImageRequest, ImageVersion, Registry
 from ..registry import ManifestInfo, RegistryClient, RegistryError
+from ..selectors import image_version_with_tag
 from ..services import (
     base_image_create,
     image_request_mark_building,
@@ -188,12 +188,7 @@ def candidate_tag(tag: str, job_id: int) -> str:
 
 def _refuse_existing_tag(target: BuildTarget) -> None:
     """Versions are immutable: a name:tag that has a version is never built again."""
-    taken = (
-        ImageVersion.objects.filter(base_image__name=target.name)
-        .filter(Q(tag=target.tag) | Q(tags__contains=[target.tag]))
-        .order_by("created_at")
-        .first()
-    )
+    taken = image_version_with_tag(name=target.name, tag=target.tag)
     if taken is not None:
         raise JobFailure(
             f"{target.name}:{target.tag} already has version {taken.digest} ({taken.state}); "

@@ -10,7 +10,6 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from portal.actors import Actor
@@ -21,9 +20,9 @@ from portal.jobs import IllegalTransition, job_create
 from portal.models import Job, Team
 
 from ..choices import ImageStatus, RecipeKind, RequestEventKind, RequestState
-from ..models import BaseImage, ImageRequest, ImageRequestEvent, ImageVersion
+from ..models import BaseImage, ImageRequest, ImageRequestEvent
 from ..recipes import RecipeError, check_recipe_text, dockerfile_from_lines, parse_bootstrap_recipe
-from ..selectors import image_request_may_edit
+from ..selectors import image_request_may_edit, image_version_with_tag
 from ._transitions import record_audit, record_event, require_editor, require_reviewer, transition
 from .builds import BUILD_JOB_KIND, build_idempotency_key
 from .reports import image_request_policy_report
@@ -80,12 +79,7 @@ def _check_target(request: ImageRequest, existing: BaseImage | None) -> None:
             f"{existing.name} belongs to team {existing.owner_team}; only a developer of that "
             "team may request versions of it. Ask them, or request an image with a new name."
         )
-    taken = (
-        ImageVersion.objects.filter(base_image__name=request.name)
-        .filter(Q(tag=request.tag) | Q(tags__contains=[request.tag]))
-        .order_by("created_at")
-        .first()
-    )
+    taken = image_version_with_tag(name=request.name, tag=request.tag)
     if taken is not None:
         raise Conflict(
             f"{request.reference} already has version {taken.digest} ({taken.state}); versions "
