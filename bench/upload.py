@@ -9,7 +9,9 @@ var/ directory, a team, a service and a `binaries:write` token; the client strea
 memory either) while the worker's RSS is sampled from /proc. Prints JSON with both times,
 `throughput_ratio` = floor / upload (target >= 0.6), the RSS growth (target < 100 MB) and the
 worker's CPU seconds for the upload (less noisy than wall time on a shared machine); exit
-status 1 when a target is missed.
+status 1 when a target is missed. For context it also times the same upload against a bare
+WSGI app under gunicorn that only reads the body (`server_floor.py`): no upload can beat the
+slower of that and the hash floor.
 
     .venv/bin/python bench/upload.py [--size-mib 1024] [--keep]
 """
@@ -158,6 +160,48 @@ def upload(url: str, token: str, path: Path, version: str, sha256: str) -> reque
     )
 
 
+def server_floor(path: Path, env: dict[str, str]) -> float:
+    """Seconds to send the same multipart upload to gunicorn running `server_floor.py` (read
+    the body, nothing else): what any app behind gunicorn's public input pays."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(PYTHON).parent / "gunicorn"),
+            "server_floor:app",
+            "--chdir",
+            str(Path(__file__).resolve().parent),
+            "--workers",
+            "1",
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "1800",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(200):
+            try:
+                requests.get(url, timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        upload(url, "", path, "0", "0" * 64)  # warm up
+        started = time.perf_counter()
+        response = upload(url, "", path, "1", "0" * 64)
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        return elapsed
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -269,6 +313,7 @@ def main() -> int:
 
         floor_after = hash_floor(source, sha256)
         floor_seconds = min(floor_before, floor_after)
+        server_floor_seconds = server_floor(source, env)
 
         rss_before_mb = before["VmRSS"] / 1024
         rss_peak_mb = max(peak, after["VmHWM"]) / 1024
@@ -282,6 +327,10 @@ def main() -> int:
             "upload_mib_per_s": round(options.size_mib / upload_seconds, 1),
             "hash_floor_mib_per_s": round(options.size_mib / floor_seconds, 1),
             "throughput_ratio": round(ratio, 3),
+            "server_read_floor_seconds": round(server_floor_seconds, 3),
+            "best_possible_ratio": round(
+                floor_seconds / max(floor_seconds, server_floor_seconds), 3
+            ),
             "worker_cpu_seconds": round(worker_cpu, 3),
             "rss_before_mb": round(rss_before_mb, 1),
             "rss_peak_mb": round(rss_peak_mb, 1),
