@@ -24,7 +24,7 @@ from images.builder import (
 )
 from images.buildjobs import JobLog, builder_config, retry_registry
 from images.models import Registry
-from images.registry import ManifestInfo, RegistryClient, RegistryError
+from images.registry import ManifestInfo, RegistryError
 from portal.actors import Actor
 from portal.jobs import JobCancelled, JobContext, JobFailure, job_kind
 
@@ -134,15 +134,8 @@ def _registry() -> Registry:
     return registry
 
 
-def _client(registry: Registry) -> RegistryClient:
-    username, password = registry.credentials()
-    return RegistryClient(
-        registry.url, username=username, password=password, verify=registry.tls_verify
-    )
-
-
 def _read_back(registry: Registry, repository: str, reference: str) -> ManifestInfo:
-    with _client(registry) as client:
+    with registry.client() as client:
         return client.manifest_info(repository, reference)
 
 

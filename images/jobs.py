@@ -36,14 +36,7 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
         if registry is None:  # excluded by the query; the type cannot know
             continue
         if registry.pk not in clients:
-            username, password = registry.credentials()
-            clients[registry.pk] = RegistryClient(
-                registry.url,
-                username=username,
-                password=password,
-                verify=registry.tls_verify,
-                token_hosts=settings.PORTAL_REGISTRY_TOKEN_HOSTS,
-            )
+            clients[registry.pk] = registry.client()
         client = clients[registry.pk]
         try:
             tags = client.list_tags(image.name)

@@ -20,6 +20,7 @@ from .choices import (
     VersionState,
 )
 from .references import registry_host
+from .registry import RegistryClient
 
 image_name_validator = RegexValidator(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*\Z",
@@ -72,6 +73,18 @@ class Registry(models.Model):
             return None, None
         prefix = f"PORTAL_REGISTRY_{self.credentials_env}_"
         return os.environ.get(prefix + "USERNAME"), os.environ.get(prefix + "PASSWORD")
+
+    def client(self) -> RegistryClient:
+        """An OCI client for this registry: its credentials, TLS setting and the configured
+        token hosts (the one place every caller gets them from)."""
+        username, password = self.credentials()
+        return RegistryClient(
+            self.url,
+            username=username,
+            password=password,
+            verify=self.tls_verify,
+            token_hosts=settings.PORTAL_REGISTRY_TOKEN_HOSTS,
+        )
 
 
 class BaseImage(models.Model):

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from images.models import Registry
-from images.registry import RegistryClient, RegistryError, RegistryNotFound, RegistryUnavailable
+from images.registry import RegistryError, RegistryNotFound, RegistryUnavailable
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
@@ -66,11 +66,8 @@ def binary_artifact_ref_problem(*, service: str, sha256: str, artifact_ref: str)
         return f"{host} is not a catalog registry; artifacts live in the portal's registries"
     if repository != expected:
         return f"the repository is {repository}, but {service}'s artifacts live in {expected}"
-    username, password = registry.credentials()
     try:
-        with RegistryClient(
-            registry.url, username=username, password=password, verify=registry.tls_verify
-        ) as client:
+        with registry.client() as client:
             config = client.image_config(repository, digest)
     except RegistryUnavailable:
         raise

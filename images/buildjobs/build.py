@@ -32,7 +32,7 @@ from ..builder import (
 )
 from ..choices import ImageStatus, VersionState
 from ..models import BaseImage, ImageRequest, ImageVersion, Registry
-from ..registry import ManifestInfo, RegistryClient, RegistryError
+from ..registry import ManifestInfo, RegistryError
 from ..selectors import image_version_with_tag
 from ..services import (
     base_image_create,
@@ -197,14 +197,7 @@ def _refuse_existing_tag(target: BuildTarget) -> None:
 
 
 def _read_back(registry: Registry, repository: str, reference: str) -> ManifestInfo:
-    username, password = registry.credentials()
-    with RegistryClient(
-        registry.url,
-        username=username,
-        password=password,
-        verify=registry.tls_verify,
-        token_hosts=settings.PORTAL_REGISTRY_TOKEN_HOSTS,
-    ) as client:
+    with registry.client() as client:
         return client.manifest_info(repository, reference)
 
 

@@ -17,7 +17,7 @@ from portal.jobs import IllegalTransition
 
 from ..choices import RequestEventKind, RequestState, VersionState
 from ..models import ImageRequest, ImageVersion
-from ..registry import RegistryClient, RegistryError, RegistryNotFound, RegistryUnavailable
+from ..registry import RegistryError, RegistryNotFound, RegistryUnavailable
 from ._transitions import record_audit, record_event, require_reviewer, transition
 
 
@@ -43,11 +43,8 @@ def _move_public_tag(version: ImageVersion) -> None:
     """
     registry = version.registry
     repository = version.base_image.name
-    username, password = registry.credentials()
     try:
-        with RegistryClient(
-            registry.url, username=username, password=password, verify=registry.tls_verify
-        ) as client:
+        with registry.client() as client:
             try:
                 _, _, current = client.get_manifest(repository, version.tag)
             except RegistryNotFound:
