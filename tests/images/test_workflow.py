@@ -571,3 +571,23 @@ def test_h1_another_admins_token_approves_and_a_token_of_nobody_cannot(
     )
     assert api.post(url).status_code == 202
     assert ImageRequest.objects.get(pk=body["id"]).reviewed_by == reviewer  # the token's person
+
+
+def test_a_services_permission_denied_keeps_its_message_and_says_permission_denied(
+    catalog, dev_api
+):
+    # images.services raise Django's PermissionDenied; the API answered code "error" for it.
+    body = {
+        "name": "runtime/debian",
+        "tag": "12-patched",
+        "kind": "runtime",
+        "os_family": "debian",
+        "os_version": "12",
+        "recipe_kind": "dockerfile",
+        "justification": "patch",
+        "recipe": "FROM runtime/debian:12\n",
+    }
+    response = dev_api.post("/api/v1/image-requests/", body, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert "belongs to team" in response.json()["detail"]

@@ -494,3 +494,4 @@ def test_i3_login_success_resets_the_count(make_user, service_team, settings):
     client.logout()
     client.post("/login/", {"username": "quinn", "password": "wrong"})
     assert client.post("/login/", {"username": "quinn", "password": PASSWORD}).status_code == 302
+
