@@ -494,4 +494,3 @@ def test_i3_login_success_resets_the_count(make_user, service_team, settings):
     client.logout()
     client.post("/login/", {"username": "quinn", "password": "wrong"})
     assert client.post("/login/", {"username": "quinn", "password": PASSWORD}).status_code == 302
-
