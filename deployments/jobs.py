@@ -19,12 +19,11 @@ from images.builder import (
     image_from_rootfs,
     oci_architecture,
     oci_labels,
-    push_image,
     remove_image,
 )
-from images.buildjobs import JobLog, builder_config, retry_registry
+from images.buildjobs import JobLog, builder_config, push_and_read_back, retry_registry
 from images.models import Registry
-from images.registry import ManifestInfo, RegistryError
+from images.registry import RegistryError
 from portal.actors import Actor
 from portal.jobs import JobCancelled, JobContext, JobFailure, job_kind
 
@@ -134,11 +133,6 @@ def _registry() -> Registry:
     return registry
 
 
-def _read_back(registry: Registry, repository: str, reference: str) -> ManifestInfo:
-    with registry.client() as client:
-        return client.manifest_info(repository, reference)
-
-
 def _existing_artifact(ctx: JobContext, log: JobLog, binary: BinaryVersion) -> str | None:
     """The binary's artifact_ref when it passes the upload's checks, else None (push anew).
 
@@ -212,27 +206,19 @@ def _push(ctx: JobContext, binary: BinaryVersion, actor: Actor) -> dict[str, Any
                 should_cancel=ctx.should_cancel,
                 arch=oci_architecture(binary.arch),
             )
-        log.progress(60, f"pushing to {destination}")
-        pushed = retry_registry(
+        info = push_and_read_back(
             ctx,
             log,
-            f"push to {registry.host}",
-            lambda: push_image(
-                local_tag, destination, config=config, log=log, should_cancel=ctx.should_cancel
-            ),
-        )
-        log.progress(85, f"reading the pushed manifest back from {registry.host}")
-        info = retry_registry(
-            ctx,
-            log,
-            f"read back from {registry.host}",
-            lambda: _read_back(registry, repository, tag),
+            local_tag=local_tag,
+            registry=registry,
+            repository=repository,
+            tag=tag,
+            config=config,
+            progress=(60, 85),
         )
     finally:
         with contextlib.suppress(BuildError, ValueError):
             remove_image(local_tag, config)
-    if info.digest != pushed:
-        log.portal(f"note: buildah reported {pushed}, the registry serves {info.digest}")
     artifact_ref = f"{registry.host}/{repository}@{info.digest}"
     log.progress(95, f"recording {artifact_ref}")
     binary_version_artifact_set(actor=actor, binary_version=binary, artifact_ref=artifact_ref)

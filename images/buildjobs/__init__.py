@@ -18,8 +18,8 @@ kills the tool's process group (the builder asks `ctx.should_cancel`); every too
 job's error.
 """
 
-from .build import build_image
-from .common import TRANSIENT, JobLog, builder_config, retry_registry
+from .build import build_image, is_candidate_tag
+from .common import TRANSIENT, JobLog, builder_config, push_and_read_back, retry_registry
 from .recipe import BuildTarget, ResolvedRecipe, build_target, resolve_recipe
 
 __all__ = [
@@ -28,8 +28,10 @@ __all__ = [
     "JobLog",
     "ResolvedRecipe",
     "build_image",
+    "is_candidate_tag",
     "build_target",
     "builder_config",
     "resolve_recipe",
+    "push_and_read_back",
     "retry_registry",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -27,12 +28,11 @@ from ..builder import (
     build_dockerfile,
     image_from_rootfs,
     oci_labels,
-    push_image,
     remove_image,
 )
 from ..choices import ImageStatus, VersionState
 from ..models import BaseImage, ImageRequest, ImageVersion, Registry
-from ..registry import ManifestInfo, RegistryError
+from ..registry import RegistryError
 from ..selectors import image_version_with_tag
 from ..services import (
     base_image_create,
@@ -42,8 +42,10 @@ from ..services import (
     image_version_publish,
     image_version_record,
 )
-from .common import JobLog, builder_config, retry_registry
+from .common import JobLog, builder_config, push_and_read_back, retry_registry
 from .recipe import BuildTarget, build_target, existing_version, registry_for, resolve_recipe
+
+_CANDIDATE_TAG = re.compile(r"-candidate-[0-9]+\Z")
 
 
 def _rootfs(
@@ -137,27 +139,19 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
         # A candidate never goes under the public tag: publishing moves that (M2).
         staging = candidate_tag(target.tag, ctx.job.pk)
         destination = f"{registry.host}/{target.name}:{staging}"
-        log.progress(75, f"pushing to {destination}")
-        pushed = retry_registry(
+        info = push_and_read_back(
             ctx,
             log,
-            f"push to {registry.host}",
-            lambda: push_image(
-                local_tag, destination, config=config, log=log, should_cancel=ctx.should_cancel
-            ),
-        )
-        log.progress(88, f"reading the pushed manifest back from {registry.host}")
-        info = retry_registry(
-            ctx,
-            log,
-            f"read back from {registry.host}",
-            lambda: _read_back(registry, target.name, staging),
+            local_tag=local_tag,
+            registry=registry,
+            repository=target.name,
+            tag=staging,
+            config=config,
+            progress=(75, 88),
         )
     finally:
         with contextlib.suppress(BuildError, ValueError):
             remove_image(local_tag, config)
-    if info.digest != pushed:
-        log.portal(f"note: buildah reported {pushed}, the registry serves {info.digest}")
     log.progress(95, "recording the candidate version")
     with transaction.atomic():
         image = target.image or _create_catalog_entry(target, registry, actor)
@@ -186,6 +180,11 @@ def candidate_tag(tag: str, job_id: int) -> str:
     return tag[: 128 - len(suffix)] + suffix
 
 
+def is_candidate_tag(tag: str) -> bool:
+    """Whether `tag` is a build's staging tag (`candidate_tag`), not a version's own tag."""
+    return _CANDIDATE_TAG.search(tag) is not None
+
+
 def _refuse_existing_tag(target: BuildTarget) -> None:
     """Versions are immutable: a name:tag that has a version is never built again."""
     taken = image_version_with_tag(name=target.name, tag=target.tag)
@@ -194,11 +193,6 @@ def _refuse_existing_tag(target: BuildTarget) -> None:
             f"{target.name}:{target.tag} already has version {taken.digest} ({taken.state}); "
             "versions are immutable: request a new tag."
         )
-
-
-def _read_back(registry: Registry, repository: str, reference: str) -> ManifestInfo:
-    with registry.client() as client:
-        return client.manifest_info(repository, reference)
 
 
 def _create_catalog_entry(target: BuildTarget, registry: Registry, actor: Actor) -> BaseImage:

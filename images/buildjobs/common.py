@@ -13,10 +13,10 @@ from django.conf import settings
 
 from portal.jobs import JobContext, JobFailure, job_append_log, job_set_progress
 
-from ..builder import BuilderConfig, PullUnavailable, PushUnavailable
+from ..builder import BuilderConfig, PullUnavailable, PushUnavailable, push_image
 from ..models import Registry
 from ..recipes import allowed_mirrors
-from ..registry import RegistryUnavailable
+from ..registry import ManifestInfo, RegistryUnavailable
 
 T = TypeVar("T")
 _STEP_RE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
@@ -115,3 +115,42 @@ def retry_registry(ctx: JobContext, log: JobLog, what: str, call: Callable[[], T
                 ctx.check_cancelled()
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def push_and_read_back(
+    ctx: JobContext,
+    log: JobLog,
+    *,
+    local_tag: str,
+    registry: Registry,
+    repository: str,
+    tag: str,
+    config: BuilderConfig,
+    progress: tuple[int, int],
+) -> ManifestInfo:
+    """Push `local_tag` to `registry/repository:tag` and read the manifest back, each step
+    retried while the registry is unavailable; the registry's word on the digest wins.
+
+    Args:
+        progress: the job's percentages at the push and at the read-back.
+    """
+    destination = f"{registry.host}/{repository}:{tag}"
+    log.progress(progress[0], f"pushing to {destination}")
+    pushed = retry_registry(
+        ctx,
+        log,
+        f"push to {registry.host}",
+        lambda: push_image(
+            local_tag, destination, config=config, log=log, should_cancel=ctx.should_cancel
+        ),
+    )
+    log.progress(progress[1], f"reading the pushed manifest back from {registry.host}")
+
+    def read_back() -> ManifestInfo:
+        with registry.client() as client:
+            return client.manifest_info(repository, tag)
+
+    info = retry_registry(ctx, log, f"read back from {registry.host}", read_back)
+    if info.digest != pushed:
+        log.portal(f"note: buildah reported {pushed}, the registry serves {info.digest}")
+    return info
