@@ -9,7 +9,7 @@ from django.conf import settings
 from portal.actors import Actor
 from portal.jobs import JobContext, JobFailure, job_kind
 
-from .buildjobs import build_image
+from .buildjobs import build_image, is_candidate_tag
 from .models import BaseImage
 from .registry import RegistryClient, RegistryError, RegistryUnavailable
 from .services import image_request_build_failed, image_version_record
@@ -48,6 +48,8 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
             continue
         for tag in tags:
             ctx.check_cancelled()
+            if is_candidate_tag(tag):  # a build's staging tag: its version is already recorded
+                continue
             try:
                 info = client.manifest_info(image.name, tag)
             except RegistryUnavailable as exc:

@@ -108,6 +108,18 @@ def test_sync_records_every_tag_with_skopeo_digests(catalog, pushed, running_reg
     assert job.progress == 100
 
 
+def test_sync_skips_the_staging_tags_of_builds(catalog, pushed, running_registry):
+    # Builds push candidates under <tag>-candidate-<job> (M2); those are not versions' tags.
+    from tests.fixtures.registry import put_image
+
+    put_image(running_registry.url, "runtime/synctest", "9-candidate-12")
+    job = run_sync()
+    assert job.state == "succeeded", job.error
+    assert job.result["tags"] == 3
+    assert not ImageVersion.objects.filter(tag__contains="candidate").exists()
+    assert all("candidate" not in t for v in ImageVersion.objects.all() for t in v.tags or [])
+
+
 def test_sync_is_idempotent(catalog, pushed, running_registry):
     run_sync()
     job = run_sync()
