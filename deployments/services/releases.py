@@ -83,9 +83,7 @@ def manifest_input_for(
     )
 
 
-def _render(
-    m: ManifestInput, *, k8s_version: str, deployment: Deployment
-) -> tuple[str, str, dict[str, Any]]:
+def _render(m: ManifestInput, *, k8s_version: str) -> tuple[str, str, dict[str, Any]]:
     """(manifest YAML, Dockerfile, validation) or ValidationError with every problem."""
     dockerfile = ""
     manifest = ""
@@ -196,9 +194,7 @@ def release_create(
         locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
         number = (locked.releases.aggregate(n=Max("number"))["n"] or 0) + 1
         m = manifest_input_for(deployment=deployment, number=number, binary=binary, runtime=runtime)
-        manifest, dockerfile, validation = _render(
-            m, k8s_version=environment.k8s_version, deployment=deployment
-        )
+        manifest, dockerfile, validation = _render(m, k8s_version=environment.k8s_version)
         release = Release(
             deployment=deployment,
             number=number,
