@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from images.choices import ScanState
 from portal.validators import dns_label_validator
 
 from .choices import (
@@ -126,6 +127,19 @@ class BinaryVersion(models.Model):
     state = models.CharField(
         max_length=10, choices=BinaryState.choices, default=BinaryState.ACTIVE, db_index=True
     )
+    sbom = models.ForeignKey(
+        "images.Sbom",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="binary_versions",
+        help_text="The scan of this file (sha256:<sha256>): Go and Rust module lists.",
+    )
+    scan_state = models.CharField(
+        max_length=12, choices=ScanState.choices, default=ScanState.UNSCANNED, db_index=True
+    )
+    scan_error = models.TextField(blank=True)
+    scanned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -95,3 +95,122 @@ class RequestEventKind(models.TextChoices):
     BUILT = "built", "Built and pushed"
     FAILED = "failed", "Build failed"
     PUBLISHED = "published", "Published"
+
+
+class ScanState(models.TextChoices):
+    """Where an image or binary version stands with the scanner."""
+
+    UNSCANNED = "unscanned", "Not scanned"
+    QUEUED = "queued", "Scan queued"
+    SCANNING = "scanning", "Scanning"
+    SCANNED = "scanned", "Scanned"
+    FAILED = "failed", "Scan failed"
+
+
+class SbomSubject(models.TextChoices):
+    """What a scanned digest is: an image manifest or an uploaded binary file."""
+
+    IMAGE = "image", "Image"
+    BINARY = "binary", "Binary"
+
+
+class Severity(models.TextChoices):
+    """An advisory's (or finding's) severity, from CVSS or the ecosystem's own rating."""
+
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+    NONE = "none", "None"
+    UNKNOWN = "unknown", "Unknown"
+
+
+# Higher is worse; unknown ranks with medium for thresholds only where a caller says so.
+SEVERITY_RANK = {
+    Severity.CRITICAL: 5,
+    Severity.HIGH: 4,
+    Severity.MEDIUM: 3,
+    Severity.LOW: 2,
+    Severity.NONE: 1,
+    Severity.UNKNOWN: 0,
+}
+
+
+class FixState(models.TextChoices):
+    """Whether the advisory data offers a fix for the installed package."""
+
+    FIXED = "fixed", "Fix available"
+    NOT_FIXED = "not_fixed", "No fix yet"
+    WONT_FIX = "wont_fix", "Won't fix"
+    NOT_AFFECTED = "not_affected", "Not affected"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class FindingResolution(models.TextChoices):
+    """Why a finding is no longer open (findings are resolved, never deleted)."""
+
+    WITHDRAWN = "withdrawn", "Advisory withdrawn"
+    FIXED_IN_DATA = "fixed_in_data", "No longer affected by the advisory data"
+    PACKAGE_GONE = "package_gone", "Package no longer present"
+
+
+class AliasKind(models.TextChoices):
+    """How an advisory names another record (OSV `aliases`, `upstream`, `related`)."""
+
+    ALIAS = "alias", "Alias"
+    UPSTREAM = "upstream", "Upstream"
+    RELATED = "related", "Related"
+
+
+class ImportSource(models.TextChoices):
+    """Where an advisory import reads its OSV records from."""
+
+    PATH = "path", "Server path"
+    UPLOAD = "upload", "Upload"
+    URL = "url", "Internal mirror URL"
+
+
+class WaiverScope(models.TextChoices):
+    """What a waiver covers."""
+
+    IMAGE_VERSION = "image_version", "Image version"
+    BASE_IMAGE = "base_image", "Base image"
+    SERVICE = "service", "Service"
+    TEAM = "team", "Team"
+
+
+class WaiverState(models.TextChoices):
+    """A waiver's review state (expiry is derived from `expires_at`, never a stored state)."""
+
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    REVOKED = "revoked", "Revoked"
+
+
+class VexStatus(models.TextChoices):
+    """OpenVEX 0.2.0 statuses."""
+
+    NOT_AFFECTED = "not_affected", "Not affected"
+    AFFECTED = "affected", "Affected"
+    FIXED = "fixed", "Fixed"
+    UNDER_INVESTIGATION = "under_investigation", "Under investigation"
+
+
+class VexJustification(models.TextChoices):
+    """OpenVEX 0.2.0 justifications (required with `not_affected`)."""
+
+    COMPONENT_NOT_PRESENT = "component_not_present", "Component not present"
+    VULNERABLE_CODE_NOT_PRESENT = "vulnerable_code_not_present", "Vulnerable code not present"
+    VULNERABLE_CODE_NOT_IN_EXECUTE_PATH = (
+        "vulnerable_code_not_in_execute_path",
+        "Vulnerable code not in execute path",
+    )
+    VULNERABLE_CODE_CANNOT_BE_CONTROLLED_BY_ADVERSARY = (
+        "vulnerable_code_cannot_be_controlled_by_adversary",
+        "Vulnerable code cannot be controlled by adversary",
+    )
+    INLINE_MITIGATIONS_ALREADY_EXIST = (
+        "inline_mitigations_already_exist",
+        "Inline mitigations already exist",
+    )

@@ -9,9 +9,11 @@ from django.conf import settings
 from portal.actors import Actor
 from portal.jobs import JobContext, JobFailure, job_kind
 
+from .advisories import jobs as advisory_jobs  # noqa: F401 - registers its kinds
 from .buildjobs import build_image, is_candidate_tag
 from .models import BaseImage
 from .registry import RegistryClient, RegistryError, RegistryUnavailable
+from .scanning import jobs as scanning_jobs  # noqa: F401 - registers its kinds
 from .services import image_request_build_failed, image_version_record
 
 

@@ -44,6 +44,8 @@ from ..services import (
     image_request_update,
     image_version_publish,
 )
+from .findings import ImageVersionFindingActions
+from .scans import ImageVersionScanActions
 from .serializers import (
     BaseImageDetailSerializer,
     BaseImageSerializer,
@@ -435,7 +437,9 @@ class ImageRequestViewSet(
         return Response(self._data(done))
 
 
-class ImageVersionViewSet(viewsets.ReadOnlyModelViewSet):
+class ImageVersionViewSet(
+    ImageVersionScanActions, ImageVersionFindingActions, viewsets.ReadOnlyModelViewSet
+):
     """Image versions (digests) with what built them; reviewers publish candidates."""
 
     serializer_class = ImageVersionDetailSerializer

@@ -23,13 +23,13 @@ from rest_framework.exceptions import APIException
 from portal.actors import Actor
 from portal.jobs import IllegalTransition
 
-from .choices import RequestState
-from .filtersets import BaseImageFilterSet, ImageRequestFilterSet
-from .forms import DockerfileCheckForm, ImageRequestForm
-from .models import BaseImage, ImageRequest
-from .policy import DockerfileInputError, Finding
-from .policy.config import SEVERITIES
-from .selectors import (
+from ..choices import RequestState
+from ..filtersets import BaseImageFilterSet, ImageRequestFilterSet
+from ..forms import DockerfileCheckForm, ImageRequestForm
+from ..models import BaseImage, ImageRequest
+from ..policy import DockerfileInputError, Finding
+from ..policy.config import SEVERITIES
+from ..selectors import (
     base_image_detail,
     base_image_list,
     image_request_allowed_actions,
@@ -37,7 +37,7 @@ from .selectors import (
     image_request_review_queue,
     image_version_current,
 )
-from .services import (
+from ..services import (
     dockerfile_check,
     image_request_approve,
     image_request_comment,
@@ -48,7 +48,7 @@ from .services import (
     image_request_update,
     image_version_publish,
 )
-from .snippets import render_from_line, render_volume_pod
+from ..snippets import render_from_line, render_volume_pod
 
 PAGE_SIZES = (10, 25, 50, 100)
 

@@ -1,4 +1,4 @@
-"""Models of the images app: registries, the base-image catalog and image versions."""
+"""Registries, the base-image catalog, image versions and image requests."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from .choices import (
+from ..choices import (
     ImageKind,
     ImageStatus,
     OsFamily,
     RecipeKind,
     RequestEventKind,
     RequestState,
+    ScanState,
     VersionState,
 )
-from .references import registry_host
-from .registry import RegistryClient
+from ..references import registry_host
+from ..registry import RegistryClient
 
 image_name_validator = RegexValidator(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*\Z",
@@ -156,8 +157,22 @@ class ImageVersion(models.Model):
     superseded_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
     )
-    sbom = models.JSONField(null=True, blank=True)
-    scan_summary = models.JSONField(default=dict, blank=True)
+    sbom = models.ForeignKey(
+        "images.Sbom",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="image_versions",
+        help_text="The scan of this digest (kept apart from the version row).",
+    )
+    scan_state = models.CharField(
+        max_length=12, choices=ScanState.choices, default=ScanState.UNSCANNED, db_index=True
+    )
+    scan_error = models.TextField(blank=True)
+    scanned_at = models.DateTimeField(null=True, blank=True)
+    scan_summary = models.JSONField(
+        default=dict, blank=True, help_text="Open findings by severity, fixable, waived."
+    )
     recipe_sha256 = models.CharField(
         max_length=64, blank=True, db_index=True, help_text="sha256 of the recipe text."
     )

@@ -1,0 +1,1 @@
+"""Job kinds of advisory imports (`images.advisory_import`)."""

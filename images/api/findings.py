@@ -1,0 +1,5 @@
+"""API of findings on image versions."""
+
+
+class ImageVersionFindingActions:
+    """Mixed into `ImageVersionViewSet`."""

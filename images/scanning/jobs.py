@@ -1,0 +1,1 @@
+"""Job kinds of the scanner (`images.scan` on the `scans` queue)."""

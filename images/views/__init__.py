@@ -1,0 +1,23 @@
+"""UI views of the images app, one module per area; `images.urls` routes them."""
+
+from .catalog import (
+    BaseImageDetailView,
+    BaseImageListView,
+    DockerfileCheckView,
+    ImageRequestActionView,
+    ImageRequestCreateView,
+    ImageRequestDetailView,
+    ImageRequestEditView,
+    ImageRequestListView,
+)
+
+__all__ = [
+    "BaseImageDetailView",
+    "BaseImageListView",
+    "DockerfileCheckView",
+    "ImageRequestActionView",
+    "ImageRequestCreateView",
+    "ImageRequestDetailView",
+    "ImageRequestEditView",
+    "ImageRequestListView",
+]
