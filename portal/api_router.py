@@ -11,6 +11,7 @@ from deployments.api.views import (
     ServiceBinaryViewSet,
     ServiceViewSet,
 )
+from images.api.advisories import AdvisoryViewSet
 from images.api.views import (
     BaseImageViewSet,
     DockerfileCheckViewSet,
@@ -33,6 +34,7 @@ router.register("releases", ReleaseViewSet, basename="release")
 router.register("dockerfile-checks", DockerfileCheckViewSet, basename="dockerfile-check")
 router.register("image-requests", ImageRequestViewSet, basename="image-request")
 router.register("image-versions", ImageVersionViewSet, basename="image-version")
+router.register("advisories", AdvisoryViewSet, basename="advisory")
 
 urlpatterns = router.urls
 urlpatterns += deployments_urlpatterns
