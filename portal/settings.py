@@ -357,3 +357,14 @@ PORTAL_BOOTSTRAP_CACHE_DIR = os.environ.get("PORTAL_BOOTSTRAP_CACHE_DIR") or Non
 # The "auto-publish" rule: publish a built candidate without a reviewer's second look. Off by
 # default; the scan gate (a later issue) will decide here instead.
 PORTAL_AUTO_PUBLISH = env_bool("PORTAL_AUTO_PUBLISH", False)
+
+# --- Scanning demo (issue 9): where advisories may be imported from -------------------------
+# `import_advisories <path>` and the import job refuse a path outside these directories
+# (comma-separated). The defaults: the repository's fictional demo advisories, imported by
+# `make run` (images/data/demo-advisories/), and var/advisories/ for an OSV mirror's files.
+PORTAL_ADVISORY_IMPORT_ROOTS = env_list(
+    "PORTAL_ADVISORY_IMPORT_ROOTS",
+    ",".join(
+        [str(BASE_DIR / "images" / "data" / "demo-advisories"), str(VAR_DIR / "advisories")]
+    ),
+)
