@@ -265,3 +265,7 @@ def push_artifact(ctx: JobContext) -> dict[str, Any]:
         raise JobFailure(exc.message) from exc
     except RegistryError as exc:
         raise JobFailure(f"Registry error: {exc}") from exc
+
+
+# The `make run` demo's job kind (deployments.demo) lives with the rest of the demo.
+from . import demo as _demo  # noqa: E402, F401

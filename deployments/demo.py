@@ -1,0 +1,316 @@
+"""The deployments half of the `make run` demo: environments, services, binaries, deployments.
+
+The scanning demo (issue 9) needs something for a CVE's blast radius to land on: the
+payments team's `payments-api` (volume mode) in `dev` and `prod` and `ledger` (image mode) in
+`prod`, all on `runtime/debian:12`. Environments, services and the binaries (a small C
+program compiled with gcc here) are created at once; the deployments need the approved
+runtime version, which the demo bootstrap builds on first start, so a `deployments.demo`
+job waits for it (visible on Jobs) and deploys when it is published. Everything is
+idempotent: what exists is kept as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from images.choices import VersionState
+from images.models import ImageVersion
+from portal.actors import Actor
+from portal.jobs import JobContext, JobFailure, job_create, job_kind
+from portal.models import Team
+
+from .choices import DeliveryStrategy, DeploymentMode, Language
+from .models import BinaryVersion, Deployment, Environment, Service
+from .uploads import HashedUploadedFile
+
+DEMO_JOB_KIND = "deployments.demo"
+DEMO_RUNTIME = ("runtime/debian", "12")
+DEMO_TEAM = "payments"
+DEMO_WAIT_SECONDS = 45 * 60  # the first start bootstraps three images before this one is used
+_POLL_SECONDS = 5
+
+DEMO_ENVIRONMENTS = (
+    # name, namespace, delivery strategy, description
+    ("dev", "payments-dev", DeliveryStrategy.HOSTPATH, "[demo] Development cluster."),
+    ("prod", "payments-prod", DeliveryStrategy.INIT_FETCH, "[demo] Production cluster."),
+)
+
+
+@dataclass(frozen=True)
+class DemoService:
+    """A demo service, the version of its binary and where it runs."""
+
+    name: str
+    language: str
+    mode: str
+    version: str
+    environments: tuple[str, ...]
+    description: str
+
+
+DEMO_SERVICES = (
+    DemoService(
+        "payments-api",
+        Language.C,
+        DeploymentMode.VOLUME,
+        "1.4.2",
+        ("dev", "prod"),
+        "[demo] The payments HTTP API: a C binary mounted into runtime/debian:12 (volume mode).",
+    ),
+    DemoService(
+        "ledger",
+        Language.C,
+        DeploymentMode.IMAGE,
+        "2.0.1",
+        ("prod",),
+        "[demo] The ledger writer: its binary baked into an image on runtime/debian:12.",
+    ),
+)
+
+_PROGRAM = r"""
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 2 && strcmp(argv[1], "-m") == 0 ? argv[2] : "release";
+    printf("%s %s (demo service of the Base Image Portal), mode %s\n", SERVICE, VERSION, mode);
+    fflush(stdout);
+    for (;;) pause();
+}
+"""
+
+
+def _actor() -> Actor:
+    return Actor.system_actor("make run")
+
+
+def demo_binary_compile(service: DemoService, out_dir: Path) -> Path | None:
+    """Compile the demo program for `service` (None when gcc is missing)."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return None
+    source = out_dir / f"{service.name}.c"
+    source.write_text(_PROGRAM)
+    binary = out_dir / service.name
+    subprocess.run(  # noqa: S603 - fixed argument list
+        [
+            gcc,
+            "-O2",
+            f'-DSERVICE="{service.name}"',
+            f'-DVERSION="{service.version}"',
+            "-o",
+            str(binary),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return binary
+
+
+def _upload(service: Service, spec: DemoService, path: Path, actor: Actor) -> BinaryVersion:
+    from .elf import analyze_binary
+    from .services import binary_version_upload
+
+    data = path.read_bytes()
+    temp_dir = settings.PORTAL_UPLOAD_TEMP_DIR
+    Path(temp_dir).mkdir(parents=True, exist_ok=True)
+    upload = HashedUploadedFile(spec.name, "application/octet-stream", None, temp_dir)
+    try:
+        upload.write(data)
+        upload.flush()
+        upload.seek(0)
+        upload.size = len(data)
+        upload.sha256 = hashlib.sha256(data).hexdigest()
+        binary, _ = binary_version_upload(
+            actor=actor,
+            service=service,
+            upload=upload,
+            version=spec.version,
+            arch=analyze_binary(str(path)).machine,
+            sha256=upload.sha256,
+            commit="0" * 40,
+            build_url="https://ci.invalid/demo/" + spec.name,
+        )
+    finally:
+        upload.close()
+    return binary
+
+
+def _seam(module: str, name: str) -> Any:
+    """`module.name`, or None while the scanner (issue 9, written in parallel; the name is
+    fixed: `deployments.services.binary_version_scan_start`) is not in this tree."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def seed_demo_deployments() -> dict[str, Any]:
+    """Create the demo environments, services and binary versions that are missing, and
+    scan the binaries never scanned. Returns counts and the scan jobs started."""
+    from .services import environment_create, service_create
+
+    actor = _actor()
+    created: dict[str, Any] = {"environments": 0, "services": 0, "binaries": 0, "scans": []}
+    team = Team.objects.filter(name=DEMO_TEAM).first()
+    if team is None:
+        return created  # seed_demo has not run
+    for name, namespace, strategy, description in DEMO_ENVIRONMENTS:
+        if not Environment.objects.filter(name=name).exists():
+            environment_create(
+                actor=actor,
+                name=name,
+                namespace=namespace,
+                k8s_version="1.33",
+                delivery_strategy=strategy,
+                description=description,
+            )
+            created["environments"] += 1
+    with tempfile.TemporaryDirectory(prefix="demo-binaries-") as tmp:
+        for spec in DEMO_SERVICES:
+            service = Service.objects.filter(name=spec.name).first()
+            if service is None:
+                service = service_create(
+                    actor=actor,
+                    name=spec.name,
+                    team=team,
+                    language=spec.language,
+                    default_mode=spec.mode,
+                    description=spec.description,
+                )
+                created["services"] += 1
+            if service.binary_versions.filter(version=spec.version).exists():
+                continue
+            path = demo_binary_compile(spec, Path(tmp))
+            if path is not None:
+                _upload(service, spec, path, actor)
+                created["binaries"] += 1
+    scan = _seam("deployments.services", "binary_version_scan_start")
+    if scan is not None:
+        from images.choices import ScanState
+
+        for binary in BinaryVersion.objects.filter(
+            service__name__in=[s.name for s in DEMO_SERVICES], scan_state=ScanState.UNSCANNED
+        ):
+            created["scans"].append((str(binary), scan(binary_id=binary.pk, actor=actor)))
+    return created
+
+
+def demo_runtime_version() -> ImageVersion | None:
+    """The approved `runtime/debian:12` the demo deploys on (None until it is published)."""
+    name, tag = DEMO_RUNTIME
+    for version in ImageVersion.objects.filter(
+        base_image__name=name, state=VersionState.APPROVED
+    ).order_by("-pk"):
+        if version.tag == tag or tag in version.tags:
+            return version
+    return None
+
+
+def demo_deployments_missing() -> list[tuple[DemoService, str]]:
+    """The (service, environment) pairs of the demo that have no deployment yet."""
+    existing = set(
+        Deployment.objects.filter(service__name__in=[s.name for s in DEMO_SERVICES]).values_list(
+            "service__name", "environment__name"
+        )
+    )
+    return [
+        (spec, env)
+        for spec in DEMO_SERVICES
+        for env in spec.environments
+        if (spec.name, env) not in existing
+    ]
+
+
+def demo_deployments_create(runtime: ImageVersion) -> list[str]:
+    """Deploy the missing demo pairs on `runtime` and create their first release.
+
+    A release the renderer refuses is skipped with its reason (the deployment stays: the
+    blast radius is about what runs where, not about manifests).
+    """
+    from .services import deployment_create, release_create
+
+    actor = _actor()
+    done: list[str] = []
+    for spec, env in demo_deployments_missing():
+        service = Service.objects.filter(name=spec.name).first()
+        environment = Environment.objects.filter(name=env).first()
+        if service is None or environment is None:
+            done.append(f"{spec.name} in {env}: skipped (run seed_demo_deployments)")
+            continue
+        binary = service.binary_versions.filter(version=spec.version).first()
+        with transaction.atomic():
+            deployment = deployment_create(
+                actor=actor,
+                service=service,
+                environment=environment,
+                runtime_version=runtime,
+                binary_version=binary,
+                mode=spec.mode,
+                env=[{"name": "TZ", "value": "Asia/Shanghai"}],
+                ports=[8080],
+                resources={"cpu_request": "100m", "memory_request": "64Mi"},
+                replicas=2 if env == "prod" else 1,
+            )
+        what = f"{deployment} ({spec.mode} mode) on {runtime}"
+        if binary is not None:
+            try:
+                release = release_create(actor=actor, deployment=deployment)
+                what += f", release #{release.number}"
+            except ValidationError as exc:
+                what += f", no release ({'; '.join(exc.messages)})"
+        done.append(what)
+    return done
+
+
+def demo_deployments_start() -> tuple[Any, str]:
+    """Start the job that deploys the demo services once runtime/debian:12 is published."""
+    if Team.objects.filter(name=DEMO_TEAM).first() is None:
+        return None, "skipped (run seed_demo first)"
+    if not demo_deployments_missing():
+        return None, "already deployed"
+    job, created = job_create(kind=DEMO_JOB_KIND, actor=_actor(), idempotency_key=DEMO_JOB_KIND)
+    return job, "started" if created else "already running"
+
+
+@job_kind(
+    DEMO_JOB_KIND, max_attempts=1, timeout_seconds=DEMO_WAIT_SECONDS + 300, title="Demo deployments"
+)
+def demo_deployments_job(ctx: JobContext) -> dict[str, Any]:
+    """Wait for the demo runtime version, then deploy the demo services on it."""
+    deadline = time.monotonic() + DEMO_WAIT_SECONDS
+    name, tag = DEMO_RUNTIME
+    waiting_said = False
+    while (runtime := demo_runtime_version()) is None:
+        ctx.check_cancelled()
+        if time.monotonic() > deadline:
+            raise JobFailure(
+                f"{name}:{tag} was not published within {DEMO_WAIT_SECONDS // 60} minutes; see "
+                "its build job, then run `manage.py start_demo_deployments` again."
+            )
+        if not waiting_said:
+            ctx.progress(5, f"waiting for {name}:{tag} to be built and published")
+            waiting_said = True
+        time.sleep(_POLL_SECONDS)
+    ctx.progress(50, f"deploying the demo services on {runtime} ({runtime.digest[:19]})")
+    done = demo_deployments_create(runtime)
+    for line in done:
+        ctx.log(f"[portal] {line}")
+    ctx.progress(100, f"{len(done)} demo deployments")
+    ctx.set_result_object(runtime)
+    return {"runtime_version": runtime.pk, "deployments": done}

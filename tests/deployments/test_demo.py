@@ -1,0 +1,109 @@
+"""The deployments half of the `make run` demo: what the blast radius of the demo CVE lands on.
+
+Real parts: seed_demo, gcc-compiled binaries uploaded through `binary_version_upload`, the
+`deployments.demo` job run by the real job runner, real manifests rendered for the releases.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from django.core.management import call_command
+
+from deployments import demo
+from deployments.models import BinaryVersion, Deployment, Environment, Release, Service
+from images.demo import seed_demo
+from images.models import BaseImage, ImageVersion
+from portal.jobs import job_execute
+from portal.models import Job
+from tests.images.factories import ImageVersionFactory
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not shutil.which("gcc"), reason="needs gcc"),
+]
+
+
+@pytest.fixture
+def seeded(binary_store_dir: dict, settings) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    seed_demo()
+
+
+def _runtime(state: str = "approved") -> ImageVersion:
+    image = BaseImage.objects.get(name="runtime/debian")
+    return ImageVersionFactory(base_image=image, registry=image.registry, tag="12", state=state)
+
+
+def test_seed_creates_environments_services_and_real_binaries_once(seeded: None) -> None:
+    first = demo.seed_demo_deployments()
+    assert (first["environments"], first["services"], first["binaries"]) == (2, 2, 2)
+    assert set(Environment.objects.values_list("name", flat=True)) == {"dev", "prod"}
+    api = Service.objects.get(name="payments-api")
+    assert (api.team.name, api.default_mode) == ("payments", "volume")
+    assert Service.objects.get(name="ledger").default_mode == "image"
+    binary = BinaryVersion.objects.get(service=api)
+    assert (binary.version, binary.file_type, binary.linkage) == ("1.4.2", "elf", "dynamic")
+    assert binary.min_glibc  # analysed like any upload
+    again = demo.seed_demo_deployments()
+    assert (again["environments"], again["services"], again["binaries"]) == (0, 0, 0)
+    assert BinaryVersion.objects.count() == 2
+
+
+def test_seed_without_the_demo_team_does_nothing(binary_store_dir: dict) -> None:
+    assert demo.seed_demo_deployments()["services"] == 0
+    assert demo.demo_deployments_start() == (None, "skipped (run seed_demo first)")
+    assert not Service.objects.exists()
+
+
+def test_the_job_waits_for_the_runtime_then_deploys_volume_and_image_mode(
+    seeded: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo.seed_demo_deployments()
+    _runtime(state="candidate")  # not deployable: the job must keep waiting for an approved one
+    calls = {"n": 0}
+    real = demo.demo_runtime_version
+
+    def runtime_appears_on_third_look() -> ImageVersion | None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            _runtime()
+        return real()
+
+    monkeypatch.setattr(demo, "demo_runtime_version", runtime_appears_on_third_look)
+    monkeypatch.setattr(demo, "_POLL_SECONDS", 0)
+    job, what = demo.demo_deployments_start()
+    assert what == "started" and job.kind == "deployments.demo"
+    assert demo.demo_deployments_start()[0].pk == job.pk  # idempotent while it runs
+    assert job_execute(job.pk) == "succeeded", Job.objects.get(pk=job.pk).error
+    job.refresh_from_db()
+    assert "waiting for runtime/debian:12" in job.log
+    deployed = {
+        (d.service.name, d.environment.name, d.mode, d.runtime_version.state)
+        for d in Deployment.objects.select_related("service", "environment", "runtime_version")
+    }
+    assert deployed == {
+        ("payments-api", "dev", "volume", "approved"),
+        ("payments-api", "prod", "volume", "approved"),
+        ("ledger", "prod", "image", "approved"),
+    }
+    assert Release.objects.count() == 3  # real manifests rendered for each
+    assert demo.demo_deployments_start() == (None, "already deployed")
+
+
+def test_the_job_gives_up_with_a_reason(seeded: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo.seed_demo_deployments()
+    monkeypatch.setattr(demo, "DEMO_WAIT_SECONDS", 0)
+    job, _ = demo.demo_deployments_start()
+    assert job_execute(job.pk) == "failed"
+    job.refresh_from_db()
+    assert "runtime/debian:12 was not published" in job.error
+    assert not Deployment.objects.exists()
+
+
+def test_the_command_reports_what_it_did(seeded: None, capsys: pytest.CaptureFixture) -> None:
+    call_command("start_demo_deployments")
+    out = capsys.readouterr().out
+    assert "2 new environments, 2 new services, 2 new binaries" in out
+    assert "Demo deployments: started (job #" in out
