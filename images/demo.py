@@ -222,3 +222,130 @@ def demo_builds_start(actor: Actor | None = None) -> list[tuple[str, Any, str]]:
         )
         started.append((reference, job, "started" if created else "already running"))
     return started
+
+
+# --- the scanning demo (issue 9): advisories, scans, a candidate the gate blocks ---------------
+
+DEMO_ADVISORIES_DIR = settings.BASE_DIR / "images" / "data" / "demo-advisories"
+"""FICTIONAL OSV records (see its README) that make the demo show findings without a download."""
+
+DEMO_ADVISORY_IDS = tuple(sorted(path.stem for path in DEMO_ADVISORIES_DIR.glob("*.json")))
+
+# A new tag of the runtime image whose candidate contains zlib 1:1.2.13.dfsg-1+deb12u1, below
+# the fix of the demo's Critical CVE-2026-99901: the gate keeps it in `scanning`, blocked.
+DEMO_REQUEST = DemoBuild("runtime/debian", "12-curl", (*_COMMON, "curl"))
+DEMO_REQUEST_JUSTIFICATION = (
+    "[demo] The Debian 12 runtime with curl for health checks. Started by `make run` so the "
+    "publish gate has a candidate to judge: its scan finds CVE-2026-99901 (zlib, Critical, "
+    "fix available), so it stays blocked until it is rebuilt with the fix or waived."
+)
+DEMO_REVIEWER = "platform-admin"
+
+
+def _seam(module: str, name: str) -> Any:
+    """`module.name`, or None while that function is not in this tree.
+
+    The scanner (`images.services.scans.image_version_scan_start`) and the importer
+    (`images.services.advisories.advisory_import_start`) are written in parallel with the demo
+    (issue 9); their names are fixed. Looked up at call time so `make run` works before and
+    after they are merged; once both are merged, a missing one means a real bug, and the
+    command says so on its output.
+    """
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def demo_advisories_import(actor: Actor | None = None) -> tuple[Any, str]:
+    """Import the demo advisories as a visible `images.advisory_import` job, once.
+
+    Skipped when every demo record is already in the database (the import is idempotent
+    anyway; this keeps later starts from adding a job that changes nothing). Returns
+    (job or None, what happened).
+    """
+    from .models import Advisory
+
+    present = set(
+        Advisory.objects.filter(osv_id__in=DEMO_ADVISORY_IDS).values_list("osv_id", flat=True)
+    )
+    if present == set(DEMO_ADVISORY_IDS):
+        return None, f"all {len(DEMO_ADVISORY_IDS)} demo advisories already imported"
+    advisory_import_start = _seam("images.services.advisories", "advisory_import_start")
+    if advisory_import_start is None:
+        return None, "not imported: images.services.advisories.advisory_import_start is missing"
+    job = advisory_import_start(
+        actor=actor or Actor.system_actor("make run"), path=str(DEMO_ADVISORIES_DIR)
+    )
+    return job, f"importing {DEMO_ADVISORIES_DIR.relative_to(settings.BASE_DIR)}"
+
+
+def demo_scans_start(actor: Actor | None = None) -> list[tuple[str, Any, str]]:
+    """Scan the demo catalog's versions that were never scanned (found by a registry sync, or
+    built before the scanner existed). New builds are scanned by the build job itself.
+    Returns (reference, job or None, what) per version.
+    """
+    from .choices import ScanState
+    from .models import ImageVersion
+
+    versions = list(
+        ImageVersion.objects.filter(
+            base_image__name__in=[spec.name for spec in DEMO_IMAGES],
+            scan_state=ScanState.UNSCANNED,
+        )
+        .select_related("base_image")
+        .order_by("pk")
+    )
+    if not versions:
+        return []
+    image_version_scan_start = _seam("images.services.scans", "image_version_scan_start")
+    actor = actor or Actor.system_actor("make run")
+    started: list[tuple[str, Any, str]] = []
+    for version in versions:
+        reference = f"{version.base_image.name}:{version.tag}"
+        if image_version_scan_start is None:
+            started.append((reference, None, "not scanned: image_version_scan_start is missing"))
+            continue
+        job = image_version_scan_start(version_id=version.pk, actor=actor)
+        started.append((reference, job, "scan started"))
+    return started
+
+
+def demo_request_start() -> tuple[str, Any, str]:
+    """Request, submit and approve `runtime/debian:12-curl` once (the build job starts).
+
+    The request is the portal's own (system actor, platform team); `platform-admin` approves
+    it, as a reviewer would. Returns (reference, job or None, what).
+    """
+    from .models import ImageRequest
+    from .services import image_request_approve, image_request_create
+
+    reference = f"{DEMO_REQUEST.image}:{DEMO_REQUEST.tag}"
+    existing = (
+        ImageRequest.objects.filter(name=DEMO_REQUEST.image, tag=DEMO_REQUEST.tag)
+        .order_by("-pk")
+        .first()
+    )
+    if existing is not None:
+        return reference, None, f"request #{existing.pk} is {existing.state}"
+    reviewer = get_user_model().objects.filter(username=DEMO_REVIEWER).first()
+    if reviewer is None or not BaseImage.objects.filter(name=DEMO_REQUEST.image).exists():
+        return reference, None, "not requested (run seed_demo first)"
+    request = image_request_create(
+        actor=Actor.system_actor("make run"),
+        name=DEMO_REQUEST.image,
+        tag=DEMO_REQUEST.tag,
+        kind="runtime",
+        os_family="debian",
+        os_version="12",
+        recipe_kind="bootstrap",
+        recipe=DEMO_REQUEST.recipe,
+        justification=DEMO_REQUEST_JUSTIFICATION,
+        submit=True,
+    )
+    request, job = image_request_approve(
+        request=request, actor=Actor(user=reviewer), comment="[demo] approved by make run"
+    )
+    return reference, job, f"request #{request.pk} approved, build started"
