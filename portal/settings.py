@@ -364,7 +364,5 @@ PORTAL_AUTO_PUBLISH = env_bool("PORTAL_AUTO_PUBLISH", False)
 # `make run` (images/data/demo-advisories/), and var/advisories/ for an OSV mirror's files.
 PORTAL_ADVISORY_IMPORT_ROOTS = env_list(
     "PORTAL_ADVISORY_IMPORT_ROOTS",
-    ",".join(
-        [str(BASE_DIR / "images" / "data" / "demo-advisories"), str(VAR_DIR / "advisories")]
-    ),
+    ",".join([str(BASE_DIR / "images" / "data" / "demo-advisories"), str(VAR_DIR / "advisories")]),
 )
