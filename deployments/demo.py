@@ -307,7 +307,7 @@ def demo_deployments_job(ctx: JobContext) -> dict[str, Any]:
             ctx.progress(5, f"waiting for {name}:{tag} to be built and published")
             waiting_said = True
         time.sleep(_POLL_SECONDS)
-    ctx.progress(50, f"deploying the demo services on {runtime} ({runtime.digest[:19]})")
+    ctx.progress(50, f"deploying the demo services on {runtime}")
     done = demo_deployments_create(runtime)
     for line in done:
         ctx.log(f"[portal] {line}")
