@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.dateparse import parse_datetime
 
 from portal.actors import Actor
 from portal.choices import Role
@@ -262,16 +264,18 @@ def _seam(module: str, name: str) -> Any:
 def demo_advisories_import(actor: Actor | None = None) -> tuple[Any, str]:
     """Import the demo advisories as a visible `images.advisory_import` job, once.
 
-    Skipped when every demo record is already in the database (the import is idempotent
-    anyway; this keeps later starts from adding a job that changes nothing). Returns
-    (job or None, what happened).
+    Skipped when every demo record is already in the database at its file's `modified` (the
+    import is idempotent anyway; this keeps later starts from adding a job that changes
+    nothing). Returns (job or None, what happened).
     """
     from .models import Advisory
 
-    present = set(
-        Advisory.objects.filter(osv_id__in=DEMO_ADVISORY_IDS).values_list("osv_id", flat=True)
-    )
-    if present == set(DEMO_ADVISORY_IDS):
+    wanted = {
+        path.stem: parse_datetime(json.loads(path.read_text())["modified"])
+        for path in DEMO_ADVISORIES_DIR.glob("*.json")
+    }
+    present = dict(Advisory.objects.filter(osv_id__in=wanted).values_list("osv_id", "modified"))
+    if present == wanted:  # same ids, same `modified`: an edited file is imported again
         return None, f"all {len(DEMO_ADVISORY_IDS)} demo advisories already imported"
     advisory_import_start = _seam("images.services.advisories", "advisory_import_start")
     if advisory_import_start is None:

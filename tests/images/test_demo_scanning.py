@@ -8,6 +8,7 @@ tree these tests check the jobs they start, else the message the demo prints ins
 from __future__ import annotations
 
 import importlib
+import json
 
 import pytest
 import yaml
@@ -50,13 +51,16 @@ def test_the_advisory_import_is_started_with_the_demo_directory(seeded: None) ->
 
 
 def test_the_advisory_import_is_skipped_once_every_record_is_there(seeded: None) -> None:
-    for osv_id in demo.DEMO_ADVISORY_IDS[:-1]:
-        Advisory.objects.create(osv_id=osv_id, modified="2026-11-24T09:00:00Z", record={})
-    assert demo.demo_advisories_import()[1] != "all 6 demo advisories already imported"
-    Advisory.objects.create(
-        osv_id=demo.DEMO_ADVISORY_IDS[-1], modified="2026-11-24T09:00:00Z", record={}
-    )
-    assert demo.demo_advisories_import() == (None, "all 6 demo advisories already imported")
+    records = {p.stem: json.loads(p.read_text()) for p in demo.DEMO_ADVISORIES_DIR.glob("*.json")}
+    *first, last = sorted(records)
+    for osv_id in first:
+        Advisory.objects.create(osv_id=osv_id, modified=records[osv_id]["modified"], record={})
+    skipped = (None, "all 6 demo advisories already imported")
+    assert demo.demo_advisories_import() != skipped
+    older = Advisory.objects.create(osv_id=last, modified="2020-01-01T00:00:00Z", record={})
+    assert demo.demo_advisories_import() != skipped  # an edited file is imported again
+    Advisory.objects.filter(pk=older.pk).update(modified=records[last]["modified"])
+    assert demo.demo_advisories_import() == skipped
 
 
 def test_only_unscanned_demo_versions_are_scanned(seeded: None) -> None:
