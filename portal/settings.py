@@ -357,3 +357,10 @@ PORTAL_BOOTSTRAP_CACHE_DIR = os.environ.get("PORTAL_BOOTSTRAP_CACHE_DIR") or Non
 # The "auto-publish" rule: publish a built candidate without a reviewer's second look. Off by
 # default; the scan gate (a later issue) will decide here instead.
 PORTAL_AUTO_PUBLISH = env_bool("PORTAL_AUTO_PUBLISH", False)
+
+# Waivers and the publish gate (images app). A waiver runs at most this many days. The gate's
+# policy is images/policy/gate.yaml, overridden by an admin YAML file (threshold, block_unfixed).
+# With PORTAL_SCAN_REQUIRED a version is published only after a scan the gate finds clean.
+PORTAL_WAIVER_MAX_DAYS = env_int("PORTAL_WAIVER_MAX_DAYS", 180)
+PORTAL_GATE_POLICY_FILE = os.environ.get("PORTAL_GATE_POLICY_FILE", "")
+PORTAL_SCAN_REQUIRED = env_bool("PORTAL_SCAN_REQUIRED", True)

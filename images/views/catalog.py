@@ -46,6 +46,7 @@ from ..services import (
     image_request_request_changes,
     image_request_submit,
     image_request_update,
+    image_version_gate,
     image_version_publish,
 )
 from ..snippets import render_from_line, render_volume_pod
@@ -294,6 +295,11 @@ class ImageRequestDetailView(LoginRequiredMixin, View):
             "actions": image_request_allowed_actions(obj, actor),
             "live": obj.state
             in (RequestState.APPROVED, RequestState.BUILDING, RequestState.SCANNING),
+            "gate": (
+                image_version_gate(obj.image_version)
+                if obj.state == RequestState.SCANNING and obj.image_version is not None
+                else None
+            ),
         }
         if request.headers.get("HX-Request"):
             return render(request, "images/imagerequest_build_partial.html", context)
