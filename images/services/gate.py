@@ -240,7 +240,7 @@ def image_version_require_gate(version: ImageVersion) -> GateResult:
     """The verdict, or GateBlocked (409, code `gate_blocked`) listing what blocks it."""
     result = image_version_gate(version)
     if not result.clean:
-        error = GateBlocked(result.summary())
+        error = GateBlocked(f"The publish gate blocks {version}. {result.summary()}")
         error.blocking = [b.to_dict() for b in result.blocking]  # type: ignore[attr-defined]
         raise error
     return result
