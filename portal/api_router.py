@@ -39,7 +39,8 @@ router.register("image-versions", ImageVersionViewSet, basename="image-version")
 router.register("advisories", AdvisoryViewSet, basename="advisory")
 router.register("waivers", WaiverViewSet, basename="waiver")
 
-urlpatterns: list[URLPattern | URLResolver] = [  # the OpenVEX document also without the trailing slash (a file name)
+# The OpenVEX document also without the trailing slash (it is a file name).
+urlpatterns: list[URLPattern | URLResolver] = [
     path("waivers/openvex.json", WaiverViewSet.as_view({"get": "openvex"}), name="waiver-vex"),
 ]
 urlpatterns += router.urls

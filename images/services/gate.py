@@ -248,23 +248,30 @@ def image_version_require_gate(version: ImageVersion) -> GateResult:
 
 def image_version_apply_gate(*, version_id: int, actor: Actor) -> dict[str, Any]:
     """Evaluate the gate for a scanned version and move its `scanning` requests along:
-    clean → published (auto-publish) or left for a reviewer with an event saying the scan is
-    clean; blocked → an event listing which findings block it and how to waive them.
+    clean → published (auto-publish, or the build asked to publish: `publish: true`) or left
+    for a reviewer with an event saying the scan is clean; blocked → an event listing which
+    findings block it and how to waive them. Versions that are no longer candidates are
+    evaluated and reported, never moved.
 
     Returns the gate's body plus `published` (bool) and `requests` (the waiting request ids).
     """
     from .builds import auto_publish_enabled  # noqa: PLC0415 - builds ↔ publish ↔ gate
     from .publish import image_version_publish  # noqa: PLC0415
 
-    version = ImageVersion.objects.select_related("base_image", "registry").get(pk=version_id)
+    version = ImageVersion.objects.select_related("base_image", "registry", "build_job").get(
+        pk=version_id
+    )
     result = image_version_gate(version)
     waiting = list(ImageRequest.objects.filter(image_version=version, state=RequestState.SCANNING))
     published = False
     body = result.to_dict()
-    if result.clean and waiting and auto_publish_enabled():
-        if version.state == VersionState.CANDIDATE:
-            image_version_publish(version=version, actor=actor)
-            published = True
+    # Publish on a clean gate when the rule says so for requests, or when the build that made
+    # the version asked for it (the portal's own bootstraps, `publish: true`).
+    build_asked = version.build_job is not None and bool(version.build_job.params.get("publish"))
+    wants = (bool(waiting) and auto_publish_enabled()) or build_asked
+    if result.clean and wants and version.state == VersionState.CANDIDATE:
+        image_version_publish(version=version, actor=actor)
+        published = True
     elif waiting:
         if result.clean:
             text = f"Scan clean — {result.reason} Waiting for a reviewer to publish."

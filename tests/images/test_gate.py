@@ -101,8 +101,7 @@ def test_default_threshold_is_critical_with_a_fix(world):
     assert body["fixed_version"] == "3.0.13-1" and body["advisory"] == "CVE-2026-0004"
     assert body["severity"] == "critical"
     assert body["waive"]["url"] == (
-        f"/waivers/new/?advisory=CVE-2026-0004&image_version={world['version'].pk}"
-        "&package=libssl3"
+        f"/waivers/new/?advisory=CVE-2026-0004&image_version={world['version'].pk}&package=libssl3"
     )
     assert body["waive"]["api"]["url"] == "/api/v1/waivers/"
     assert body["waive"]["api"]["body"]["scope"] == "image_version"
@@ -127,9 +126,7 @@ def test_policy_file_sets_threshold_and_block_unfixed(world, tmp_path, settings)
             fix_state="not_affected")  # fmt: skip
     assert image_version_gate(world["version"]).clean
     policy_file(tmp_path, settings, "threshold: high\n")
-    assert [b.advisory for b in image_version_gate(world["version"]).blocking] == [
-        "CVE-2026-0011"
-    ]
+    assert [b.advisory for b in image_version_gate(world["version"]).blocking] == ["CVE-2026-0011"]
     policy_file(tmp_path, settings, "gate:\n  block_unfixed: true\n")
     result = image_version_gate(world["version"])
     assert [b.advisory for b in result.blocking] == ["CVE-2026-0012"]  # not_affected never
@@ -213,13 +210,12 @@ def test_publish_refuses_a_blocked_version_and_a_new_advisory_blocks_without_res
 
 
 def make_scanning_request(world, version, service_team):
-    request = ImageRequest.objects.create(
+    return ImageRequest.objects.create(
         name=version.base_image.name, tag=version.tag, kind="runtime", os_family="debian",
         os_version="12", recipe_kind="dockerfile", recipe="FROM scratch\n",
         justification="test", team=service_team, requested_by=world["dev"].user,
         state="scanning", image_version=version, base_image=version.base_image,
     )  # fmt: skip
-    return request
 
 
 def test_apply_gate_records_what_blocks_and_what_is_clean(world, service_team):
@@ -294,3 +290,31 @@ def test_request_page_shows_the_gate_and_refuses_to_publish(world, service_team,
     assert "The publish gate blocks" in flash and "CVE-2026-0081" in flash
     assert ImageVersion.objects.get(pk=world["version"].pk).state == "candidate"
     assert ImageRequest.objects.get(pk=request.pk).state == "scanning"
+
+
+def test_apply_gate_publishes_the_portals_own_build_that_asked_for_it(world, scratch_registry):
+    from portal.models import Job
+
+    registry = RegistryFactory(name="scratch", url=scratch_registry.url, tls_verify=False)
+    image = BaseImageFactory(name="runtime/own", owner_team=world["image"].owner_team,
+                             registry=registry)  # fmt: skip
+    digest = put_image(scratch_registry.url, "runtime/own", "12-candidate-5")
+    asked = Job.objects.create(kind="images.build", params={"publish": True})
+    version = ImageVersionFactory(base_image=image, registry=registry, tag="12", digest=digest,
+                                  state="candidate", build_job=asked)  # fmt: skip
+    sbom = scanned(version)
+    finding(sbom, advisory("CVE-2026-0091", "critical"))
+    body = image_version_apply_gate(version_id=version.pk, actor=Actor.system_actor())
+    assert body["verdict"] == "blocked" and not body["published"]
+    assert ImageVersion.objects.get(pk=version.pk).state == "candidate"
+    world["version"] = version
+    waive(world, "CVE-2026-0091")
+    body = image_version_apply_gate(version_id=version.pk, actor=Actor.system_actor())
+    assert body["published"] is True
+    assert ImageVersion.objects.get(pk=version.pk).state == "approved"
+    # a build that did not ask, with no request waiting, is left for a reviewer
+    other = ImageVersionFactory(base_image=image, tag="12-b", state="candidate",
+                                build_job=Job.objects.create(kind="images.build"))  # fmt: skip
+    scanned(other)
+    body = image_version_apply_gate(version_id=other.pk, actor=Actor.system_actor())
+    assert body["verdict"] == "clean" and body["published"] is False

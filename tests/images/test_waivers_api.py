@@ -106,7 +106,8 @@ def body(world, **overrides):
     return data
 
 
-#       method  path                               scope           anon vie dev mai adm str tok atk oth
+# (method, path, scope, statuses of: anon viewer developer maintainer admin stranger token
+#  admin_token token_other)
 API_MATRIX = [
     ("GET", "/api/v1/waivers/", "images:read",
      "401 200 200 200 200 200 200 200 403"),
@@ -138,7 +139,7 @@ API_MATRIX = [
      "401 200 200 200 200 200 200 200 403"),
 ]  # fmt: skip
 
-#      method  path                      anon vie dev mai adm str
+# (method, path, statuses of: anon viewer developer maintainer admin stranger)
 UI_MATRIX = [
     ("GET", "/waivers/", "302 200 200 200 200 200"),
     ("GET", "/waivers/?state=requested", "302 200 200 200 200 200"),
