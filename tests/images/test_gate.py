@@ -25,6 +25,7 @@ from portal.choices import Role
 from tests.fixtures.registry import put_image
 from tests.images.factories import BaseImageFactory, ImageVersionFactory, RegistryFactory
 from tests.images.scandata import advisory, finding, scanned
+from tests.images.test_builds import build_env  # noqa: F401 - the real build's fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -318,3 +319,31 @@ def test_apply_gate_publishes_the_portals_own_build_that_asked_for_it(world, scr
     scanned(other)
     body = image_version_apply_gate(version_id=other.pk, actor=Actor.system_actor())
     assert body["verdict"] == "clean" and body["published"] is False
+
+
+def test_a_build_that_asks_to_publish_waits_for_the_gate(build_env, platform_team):  # noqa: F811
+    """Auto-publish in the build job meets the gate: an unscanned candidate is not published
+    (the job still succeeds and says why); the scan's gate publishes it once clean."""
+    from images.models import BaseImage
+    from portal.jobs import job_create, job_execute
+    from portal.models import Job
+
+    image = BaseImage.objects.create(
+        name="runtime/debian-gated", kind="runtime", os_family="debian", os_version="12",
+        owner_team=platform_team, registry=build_env["registry"],
+    )  # fmt: skip
+    job, _ = job_create(
+        kind="images.build",
+        actor=Actor.system_actor("test"),
+        params={"image_id": image.pk, "tag": "12", "recipe_kind": "bootstrap",
+                "recipe": "suite: bookworm\nvariant: minbase\n", "publish": True},
+    )  # fmt: skip
+    assert job_execute(job.pk) == "succeeded", Job.objects.get(pk=job.pk).error
+    job.refresh_from_db()
+    assert "not published yet, the publish gate says" in job.log and "Not scanned" in job.log
+    version = ImageVersion.objects.get(base_image=image)
+    assert version.state == "candidate"
+    scanned(version)
+    body = image_version_apply_gate(version_id=version.pk, actor=Actor.system_actor())
+    assert body["published"] is True
+    assert ImageVersion.objects.get(pk=version.pk).state == "approved"
