@@ -41,7 +41,11 @@ router.register("waivers", WaiverViewSet, basename="waiver")
 
 # The OpenVEX document also without the trailing slash (it is a file name).
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("waivers/openvex.json", WaiverViewSet.as_view({"get": "openvex"}), name="waiver-vex"),
+    path(
+        "waivers/openvex.json",
+        WaiverViewSet.as_view({"get": "openvex"}, schema=None),  # documented with the slash
+        name="waiver-vex",
+    ),
 ]
 urlpatterns += router.urls
 urlpatterns += deployments_urlpatterns
