@@ -295,14 +295,11 @@ class ImageRequestDetailView(LoginRequiredMixin, View):
             "actions": image_request_allowed_actions(obj, actor),
             "live": obj.state
             in (RequestState.APPROVED, RequestState.BUILDING, RequestState.SCANNING),
-            "gate": (
-                image_version_gate(obj.image_version)
-                if obj.state == RequestState.SCANNING and obj.image_version is not None
-                else None
-            ),
         }
         if request.headers.get("HX-Request"):
             return render(request, "images/imagerequest_build_partial.html", context)
+        if obj.state == RequestState.SCANNING and obj.image_version is not None:
+            context["gate"] = image_version_gate(obj.image_version)  # recomputed: no cache
         return render(request, "images/imagerequest_detail.html", context)
 
 

@@ -110,8 +110,12 @@ class WaiverCreateView(LoginRequiredMixin, View):
         if not form.is_valid():
             return self._render(request, form)
         data = form.cleaned_data
-        # The date is the last day the waiver holds: it ends at the end of that day (UTC).
+        # The date is the last day the waiver holds: it ends at the end of that day (UTC), or
+        # at the longest allowed expiry when that day is the last one allowed.
         expires = dt.datetime.combine(data["expires_at"], dt.time(23, 59, 59), tzinfo=dt.UTC)
+        longest = timezone.now() + dt.timedelta(days=waiver_max_days())
+        if expires > longest and data["expires_at"] <= longest.date():
+            expires = longest - dt.timedelta(seconds=1)
         try:
             waiver = waiver_request(
                 actor=_actor(request),

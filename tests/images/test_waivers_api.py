@@ -301,6 +301,14 @@ def test_waiver_form_prefills_and_requests(world, client):
     page = client.post("/waivers/new/", bad).content.decode()
     assert "not_affected waiver needs" in page
     assert Waiver.objects.filter(advisory_ref="DSA-5999-1").count() == 1
+    # the last day allowed is accepted (clamped to the longest expiry), the day after is not
+    last = (timezone.now() + dt.timedelta(days=180)).date().isoformat()
+    after = (timezone.now() + dt.timedelta(days=181)).date().isoformat()
+    page = client.post("/waivers/new/", {**form, "package_name": "x", "expires_at": after})
+    assert "at most 180 days" in page.content.decode()
+    response = client.post("/waivers/new/", {**form, "package_name": "x", "expires_at": last})
+    assert response.status_code == 302
+    assert Waiver.objects.get(package_name="x").expires_at <= timezone.now() + dt.timedelta(180)
     detail = client.get(f"/waivers/{waiver.pk}/").content.decode()
     assert "Revoke" in detail and "Approve" not in detail  # the requester cannot approve
     client.force_login(world["users"]["admin"])
