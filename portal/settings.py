@@ -365,5 +365,6 @@ PORTAL_WAIVER_MAX_DAYS = env_int("PORTAL_WAIVER_MAX_DAYS", 180)
 PORTAL_GATE_POLICY_FILE = os.environ.get("PORTAL_GATE_POLICY_FILE", "")
 PORTAL_SCAN_REQUIRED = env_bool("PORTAL_SCAN_REQUIRED", True)
 # Waivers' OpenVEX `status` and the catalog's `status` are different enums in the schema.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["VexStatusEnum"] = "images.choices.VexStatus"
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["ImageStatusEnum"] = "images.choices.ImageStatus"
+_enum_overrides: dict[str, str] = SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]  # type: ignore[assignment]
+_enum_overrides["VexStatusEnum"] = "images.choices.VexStatus"
+_enum_overrides["ImageStatusEnum"] = "images.choices.ImageStatus"

@@ -289,7 +289,7 @@ class ImageRequestDetailView(LoginRequiredMixin, View):
         actor = Actor(user=request.user)
         requests = image_request_list_for_actor(actor)
         obj = get_object_or_404(requests.prefetch_related("events"), pk=pk)
-        context = {
+        context: dict[str, Any] = {
             "obj": obj,
             "job": obj.build_job,
             "actions": image_request_allowed_actions(obj, actor),
