@@ -92,6 +92,14 @@ def service_policy_context(name: str, today: dt.date) -> ServiceContext:
     return ServiceContext(name=name, language=service.language, exceptions=frozenset(subjects))
 
 
+def service_team_id(name: str) -> int | None:
+    """The team id of service `name` (None: no such service); registered with images' waivers."""
+    team_id: int | None = (
+        Service.objects.filter(name=name).values_list("team_id", flat=True).first()
+    )
+    return team_id
+
+
 def service_list() -> QuerySet[Service]:
     """Services with their team, version count and newest upload time."""
     return (

@@ -32,4 +32,13 @@ urlpatterns = [
         views.ImageRequestActionView.as_view(),
         name="image-request-action",
     ),
+    # Waivers: the list / review queue, the request form, the waiver page and its actions.
+    path("waivers/", views.WaiverListView.as_view(), name="waiver-list"),
+    path("waivers/new/", views.WaiverCreateView.as_view(), name="waiver-create"),
+    path("waivers/<int:pk>/", views.WaiverDetailView.as_view(), name="waiver-detail"),
+    path(
+        "waivers/<int:pk>/<slug:action>/",
+        views.WaiverActionView.as_view(),
+        name="waiver-action",
+    ),
 ]

@@ -1,5 +1,6 @@
 """The /api/v1/ router: every app registers its viewsets here, under one namespace."""
 
+from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
 from deployments.api.urls import urlpatterns as deployments_urlpatterns
@@ -18,6 +19,7 @@ from images.api.views import (
     ImageRequestViewSet,
     ImageVersionViewSet,
 )
+from images.api.waivers import WaiverViewSet
 from portal.api.views import JobViewSet
 
 router = SimpleRouter()
@@ -35,6 +37,15 @@ router.register("dockerfile-checks", DockerfileCheckViewSet, basename="dockerfil
 router.register("image-requests", ImageRequestViewSet, basename="image-request")
 router.register("image-versions", ImageVersionViewSet, basename="image-version")
 router.register("advisories", AdvisoryViewSet, basename="advisory")
+router.register("waivers", WaiverViewSet, basename="waiver")
 
-urlpatterns = router.urls
+# The OpenVEX document also without the trailing slash (it is a file name).
+urlpatterns: list[URLPattern | URLResolver] = [
+    path(
+        "waivers/openvex.json",
+        WaiverViewSet.as_view({"get": "openvex"}, schema=None),  # documented with the slash
+        name="waiver-vex",
+    ),
+]
+urlpatterns += router.urls
 urlpatterns += deployments_urlpatterns

@@ -366,3 +366,14 @@ PORTAL_ADVISORY_IMPORT_ROOTS = env_list(
     "PORTAL_ADVISORY_IMPORT_ROOTS",
     ",".join([str(BASE_DIR / "images" / "data" / "demo-advisories"), str(VAR_DIR / "advisories")]),
 )
+
+# Waivers and the publish gate (images app). A waiver runs at most this many days. The gate's
+# policy is images/policy/gate.yaml, overridden by an admin YAML file (threshold, block_unfixed).
+# With PORTAL_SCAN_REQUIRED a version is published only after a scan the gate finds clean.
+PORTAL_WAIVER_MAX_DAYS = env_int("PORTAL_WAIVER_MAX_DAYS", 180)
+PORTAL_GATE_POLICY_FILE = os.environ.get("PORTAL_GATE_POLICY_FILE", "")
+PORTAL_SCAN_REQUIRED = env_bool("PORTAL_SCAN_REQUIRED", True)
+# Waivers' OpenVEX `status` and the catalog's `status` are different enums in the schema.
+_enum_overrides: dict[str, str] = SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]  # type: ignore[assignment]
+_enum_overrides["VexStatusEnum"] = "images.choices.VexStatus"
+_enum_overrides["ImageStatusEnum"] = "images.choices.ImageStatus"

@@ -34,6 +34,7 @@ from ..selectors import (
     image_request_list_for_actor,
 )
 from ..services import (
+    GateBlocked,
     dockerfile_check,
     image_request_approve,
     image_request_comment,
@@ -42,6 +43,7 @@ from ..services import (
     image_request_request_changes,
     image_request_submit,
     image_request_update,
+    image_version_gate,
     image_version_publish,
 )
 from .findings import ImageVersionFindingActions
@@ -447,6 +449,7 @@ class ImageVersionViewSet(
         "list": Scope.IMAGES_READ,
         "retrieve": Scope.IMAGES_READ,
         "publish": Scope.IMAGES_REVIEW,
+        "gate": Scope.IMAGES_READ,
     }
 
     def get_queryset(self) -> QuerySet[ImageVersion]:
@@ -465,8 +468,26 @@ class ImageVersionViewSet(
     @extend_schema(request=None, responses=ImageVersionDetailSerializer)
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str | None = None) -> Response:
-        """candidate → approved; the previous approved version becomes superseded."""
-        version = image_version_publish(
-            version=self.get_object(), actor=Actor.from_request(request)
-        )
+        """candidate → approved; the previous approved version becomes superseded.
+
+        The publish gate is recomputed first: 409 `gate_blocked` with `blocking` (each finding
+        with how to waive it) when it blocks.
+        """
+        try:
+            version = image_version_publish(
+                version=self.get_object(), actor=Actor.from_request(request)
+            )
+        except GateBlocked as exc:
+            body = {
+                "detail": str(exc.detail),
+                "code": "gate_blocked",
+                "blocking": getattr(exc, "blocking", []),
+            }
+            return Response(body, status=exc.status_code)
         return Response(self.get_serializer(version).data)
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"])
+    def gate(self, request: Request, pk: str | None = None) -> Response:
+        """The publish gate's verdict now: clean, blocked (with what blocks) or unscanned."""
+        return Response(image_version_gate(self.get_object()).to_dict())

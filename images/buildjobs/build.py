@@ -35,6 +35,7 @@ from ..models import BaseImage, ImageRequest, ImageVersion, Registry
 from ..registry import RegistryError
 from ..selectors import image_version_with_tag
 from ..services import (
+    GateBlocked,
     base_image_create,
     image_request_mark_building,
     image_request_mark_built,
@@ -233,8 +234,11 @@ def _finish(
             note=("reused " if reused else "") + f"{version.tag} {version.digest}",
         )
     if target.publish and version.state == VersionState.CANDIDATE:
-        version = image_version_publish(version=version, actor=actor)
-        log.portal(f"published {version.digest} (auto-publish)")
+        try:
+            version = image_version_publish(version=version, actor=actor)
+            log.portal(f"published {version.digest} (auto-publish)")
+        except GateBlocked as exc:  # e.g. not scanned yet: the scan's gate publishes it later
+            log.portal(f"not published yet, the publish gate says: {exc.detail}")
     ctx.set_result_object(version)
     log.flush()
     return {

@@ -5,7 +5,8 @@
 * `requests`: image requests: create, edit, submit, comment, review (approve starts the build).
 * `reports`: the policy report of a request's recipe.
 * `builds`: what the build job does to its request (building, built, failed).
-* `publish`: a candidate version becomes approved.
+* `publish`: a candidate version becomes approved (if the gate lets it).
+* `gate`: the publish gate; `waivers`: waiver requests, decisions and coverage.
 
 Callers import from `images.services`; the modules are how the code is kept, not an API.
 """
@@ -37,6 +38,13 @@ from .dockerfile import (
     dockerfile_service_context,
     dockerfile_service_resolver_register,
 )
+from .gate import (
+    GateBlocked,
+    GateResult,
+    image_version_apply_gate,
+    image_version_gate,
+    image_version_require_gate,
+)
 from .publish import image_version_publish
 from .reports import image_request_policy_report
 from .requests import (
@@ -48,8 +56,31 @@ from .requests import (
     image_request_submit,
     image_request_update,
 )
+from .waivers import (
+    active_waivers_for,
+    waiver_approve,
+    waiver_list_for_actor,
+    waiver_reject,
+    waiver_request,
+    waiver_revoke,
+    waiver_service_resolver_register,
+    waivers_openvex,
+)
 
 __all__ = [
+    "GateBlocked",
+    "GateResult",
+    "active_waivers_for",
+    "image_version_apply_gate",
+    "image_version_gate",
+    "image_version_require_gate",
+    "waiver_approve",
+    "waiver_list_for_actor",
+    "waiver_reject",
+    "waiver_request",
+    "waiver_revoke",
+    "waiver_service_resolver_register",
+    "waivers_openvex",
     "ALPINE_NOTE",
     "BUILD_JOB_KIND",
     "POLICY_FALLBACK_RULE",

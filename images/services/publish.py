@@ -19,6 +19,7 @@ from ..choices import RequestEventKind, RequestState, VersionState
 from ..models import ImageRequest, ImageVersion
 from ..registry import RegistryError, RegistryNotFound, RegistryUnavailable
 from ._transitions import record_audit, record_event, require_reviewer, transition
+from .gate import image_version_require_gate
 
 
 class PublishRegistryError(exceptions.APIException, RegistryError):
@@ -83,6 +84,8 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
         PermissionDenied: not a platform admin, a token with no person behind it, or the
             person who requested the build, by session or by token (403).
         IllegalTransition: the version is not a candidate (409).
+        GateBlocked: the publish gate, recomputed now, blocks the version (409, code
+            `gate_blocked`, the detail lists the blocking findings and how to waive them).
         PublishRegistryError: the registry did not take the public tag (502/503).
     """
     waiting = list(ImageRequest.objects.filter(image_version=version, state=RequestState.SCANNING))
@@ -96,6 +99,8 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
             )
         for request in waiting:
             require_reviewer(request, actor, "publish")
+    if version.state == VersionState.CANDIDATE:  # anything else is the 409 below
+        image_version_require_gate(version)
     with transaction.atomic():
         updated = ImageVersion.objects.filter(pk=version.pk, state=VersionState.CANDIDATE).update(
             state=VersionState.APPROVED, updated_at=timezone.now()

@@ -10,6 +10,7 @@ from .catalog import (
     ImageRequestEditView,
     ImageRequestListView,
 )
+from .waivers import WaiverActionView, WaiverCreateView, WaiverDetailView, WaiverListView
 
 __all__ = [
     "BaseImageDetailView",
@@ -20,4 +21,8 @@ __all__ = [
     "ImageRequestDetailView",
     "ImageRequestEditView",
     "ImageRequestListView",
+    "WaiverActionView",
+    "WaiverCreateView",
+    "WaiverDetailView",
+    "WaiverListView",
 ]

@@ -46,6 +46,7 @@ from ..services import (
     image_request_request_changes,
     image_request_submit,
     image_request_update,
+    image_version_gate,
     image_version_publish,
 )
 from ..snippets import render_from_line, render_volume_pod
@@ -288,7 +289,7 @@ class ImageRequestDetailView(LoginRequiredMixin, View):
         actor = Actor(user=request.user)
         requests = image_request_list_for_actor(actor)
         obj = get_object_or_404(requests.prefetch_related("events"), pk=pk)
-        context = {
+        context: dict[str, Any] = {
             "obj": obj,
             "job": obj.build_job,
             "actions": image_request_allowed_actions(obj, actor),
@@ -297,6 +298,8 @@ class ImageRequestDetailView(LoginRequiredMixin, View):
         }
         if request.headers.get("HX-Request"):
             return render(request, "images/imagerequest_build_partial.html", context)
+        if obj.state == RequestState.SCANNING and obj.image_version is not None:
+            context["gate"] = image_version_gate(obj.image_version)  # recomputed: no cache
         return render(request, "images/imagerequest_detail.html", context)
 
 
