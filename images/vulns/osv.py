@@ -127,7 +127,7 @@ def _evaluate_range(family: Family, version: str, events: list[tuple[str, str]])
         elif kind == "fixed":
             affected = False
         elif kind == "last_affected":
-            if installed == parsed:
+            if not parsed < installed:  # equal: the last affected version itself
                 bound_seen = True
             else:
                 affected = False

@@ -97,8 +97,9 @@ def ecosystem_family(ecosystem: str) -> Family:
 
 
 class _Ordered(Protocol):
+    """A parsed version: ordered by `<` only (equal when neither sorts before the other)."""
+
     def __lt__(self, other: Any, /) -> bool: ...
-    def __eq__(self, other: object, /) -> bool: ...
 
 
 # --- dpkg ---------------------------------------------------------------------------
@@ -360,9 +361,11 @@ def parse_version(family: Family, version: str) -> _Ordered:
 def compare(family: Family, a: str, b: str) -> int:
     """-1, 0 or 1 as `a` sorts before, with or after `b`; `VersionError` if either is invalid."""
     pa, pb = parse_version(family, a), parse_version(family, b)
+    # Order only through `<`: rpm-version's `==` is structural (`1.01` != `1.1`) while its
+    # ordering is rpmvercmp's (they sort equal).
     if pa < pb:
         return -1
-    return 0 if pa == pb else 1
+    return 1 if pb < pa else 0
 
 
 def compare_versions(ecosystem: str, a: str, b: str) -> int:
