@@ -78,8 +78,15 @@ class _Match:
 _PKG_COLUMNS = "p.id, p.ecosystem, p.name, p.version, p.source_name, p.source_version"
 
 
+_EMPTY_JSON: dict[str, Any] = {"[]": (), "{}": {}}
+
+
 def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    if value in _EMPTY_JSON:
+        return _EMPTY_JSON[value]
+    return json.loads(value)
 
 
 def _fetch_packages(sql: str, params: Sequence[Any]) -> list[_Pkg]:
@@ -194,10 +201,46 @@ class _Counts:
 _REFRESHED = ("installed_version", "fixed_version", "fix_state", "severity", "matched_name")
 
 
+_FINDING_COLUMNS = (
+    "id, sbom_id, package_id, advisory_id, resolved_at IS NOT NULL, needs_review, "
+    "installed_version, fixed_version, fix_state, severity, matched_name"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Existing:
+    id: int
+    sbom_id: int
+    package_id: int
+    advisory_id: int
+    resolved: bool
+    needs_review: str
+    installed_version: str
+    fixed_version: str
+    fix_state: str
+    severity: str
+    matched_name: str
+
+
+def _existing(where: str, params: Sequence[Any]) -> list[_Existing]:
+    """Findings of a scope as plain rows (no model instances: a scope can hold 10⁵)."""
+    with connection.cursor() as cursor:
+        # `where` is one of this module's constant conditions; values go in `params`.
+        sql = f"SELECT {_FINDING_COLUMNS} FROM images_finding WHERE {where}"  # noqa: S608
+        cursor.execute(sql, params)
+        return [_Existing(*row) for row in cursor.fetchall()]
+
+
+def _update_ids(sql: str, params: list[Any], ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), ID_BATCH):
+            cursor.execute(sql, [*params, ids[start : start + ID_BATCH]])
+
+
 def _reconcile(
     *,
     desired: dict[tuple[int, int, int], _Match],
-    existing: Iterable[Finding],
+    existing: Iterable[_Existing],
     present: set[tuple[int, int]],
     now: datetime,
 ) -> _Counts:
@@ -208,30 +251,29 @@ def _reconcile(
     touched: list[int] = []
     changed: list[Finding] = []
     gone: dict[FindingResolution, list[int]] = defaultdict(list)
-    stale: list[Finding] = []
-    for finding in existing:
-        key = (finding.sbom_id, finding.package_id, finding.advisory_id)
+    stale: list[_Existing] = []
+    for row in existing:
+        key = (row.sbom_id, row.package_id, row.advisory_id)
         match = desired.get(key)
         if match is None:
-            if finding.resolved_at is None:
-                stale.append(finding)
+            if not row.resolved:
+                stale.append(row)
             continue
         seen.add(key)
-        dirty = finding.resolved_at is not None or finding.needs_review != match.needs_review
+        dirty = row.resolved or row.needs_review != match.needs_review
         for field in _REFRESHED:
-            if getattr(finding, field) != getattr(match, field):
+            if getattr(row, field) != getattr(match, field):
                 dirty = True
         if not dirty:
-            touched.append(finding.id)
+            touched.append(row.id)
             continue
-        if finding.resolved_at is not None:
+        if row.resolved:
             counts.reopened += 1
+        finding = Finding(id=row.id, needs_review=match.needs_review, last_seen=now)
         for field in _REFRESHED:
             setattr(finding, field, getattr(match, field))
-        finding.needs_review = match.needs_review
         finding.resolved_at = None
         finding.resolution = ""
-        finding.last_seen = now
         changed.append(finding)
 
     if stale:
@@ -241,22 +283,22 @@ def _reconcile(
                 [sorted({f.advisory_id for f in stale})],
             )
         )
-        for finding in stale:
-            if finding.advisory_id in withdrawn:
+        for row in stale:
+            if row.advisory_id in withdrawn:
                 reason = FindingResolution.WITHDRAWN
-            elif (finding.sbom_id, finding.package_id) not in present:
+            elif (row.sbom_id, row.package_id) not in present:
                 reason = FindingResolution.PACKAGE_GONE
             else:
                 reason = FindingResolution.FIXED_IN_DATA
-            gone[reason].append(finding.id)
+            gone[reason].append(row.id)
     for reason, ids in gone.items():
-        for start in range(0, len(ids), ID_BATCH):
-            Finding.objects.filter(id__in=ids[start : start + ID_BATCH]).update(
-                resolved_at=now, resolution=reason
-            )
+        _update_ids(
+            "UPDATE images_finding SET resolved_at = %s, resolution = %s WHERE id = ANY(%s)",
+            [now, str(reason)],
+            ids,
+        )
         counts.resolved += len(ids)
-    for start in range(0, len(touched), ID_BATCH):
-        Finding.objects.filter(id__in=touched[start : start + ID_BATCH]).update(last_seen=now)
+    _update_ids("UPDATE images_finding SET last_seen = %s WHERE id = ANY(%s)", [now], touched)
     if changed:
         Finding.objects.bulk_update(
             changed,
@@ -344,15 +386,7 @@ def sbom_match(*, sbom_id: int) -> dict[str, Any]:
             for package_id, matches in results.items()
             for advisory_id, match in matches.items()
         }
-        existing = Finding.objects.filter(sbom_id=sbom_id).only(
-            "id",
-            "sbom_id",
-            "package_id",
-            "advisory_id",
-            "resolved_at",
-            "needs_review",
-            *_REFRESHED,
-        )
+        existing = _existing("sbom_id = %s", [sbom_id])
         present = {(sbom_id, pkg.id) for pkg in packages}
         counts = _reconcile(desired=desired, existing=existing, present=present, now=now)
         _refresh_summaries([sbom_id], now)
@@ -399,18 +433,10 @@ def findings_rematch(*, keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
             for sbom_id, package_id in links
             for advisory_id, match in results.get(package_id, {}).items()
         }
-        existing: list[Finding] = []
+        existing: list[_Existing] = []
         for start in range(0, len(package_ids), ID_BATCH):
             existing.extend(
-                Finding.objects.filter(package_id__in=package_ids[start : start + ID_BATCH]).only(
-                    "id",
-                    "sbom_id",
-                    "package_id",
-                    "advisory_id",
-                    "resolved_at",
-                    "needs_review",
-                    *_REFRESHED,
-                )
+                _existing("package_id = ANY(%s)", [package_ids[start : start + ID_BATCH]])
             )
         counts = _reconcile(desired=desired, existing=existing, present=set(links), now=now)
         sbom_ids = {sbom_id for sbom_id, _ in links} | {f.sbom_id for f in existing}
