@@ -433,6 +433,20 @@ def findings_rematch(*, keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
             for sbom_id, package_id in links
             for advisory_id, match in results.get(package_id, {}).items()
         }
+        # Lock every SBOM in scope, in id order (sbom_match locks its one): two re-matches, or
+        # a re-match and a match, never reconcile the same findings at once.
+        scope = {sbom_id for sbom_id, _ in links}
+        for start in range(0, len(package_ids), ID_BATCH):
+            scope.update(
+                _ids(
+                    "SELECT DISTINCT sbom_id FROM images_finding WHERE package_id = ANY(%s)",
+                    [package_ids[start : start + ID_BATCH]],
+                )
+            )
+        _ids(
+            "SELECT id FROM images_sbom WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            [sorted(scope)],
+        )
         existing: list[_Existing] = []
         for start in range(0, len(package_ids), ID_BATCH):
             existing.extend(

@@ -17,7 +17,8 @@
 * PyPI: `packaging` (PEP 440).
 * Go, npm, crates.io and SEMVER ranges: `semver` 3 (SemVer 2.0.0 precedence; build
   metadata ignored). Go's leading `v` is dropped, so `v1.2.3`, pseudo-versions
-  (`v0.0.0-20240101000000-abcdef123456`) and `+incompatible` parse.
+  (`v0.0.0-20240101000000-abcdef123456`) and `+incompatible` parse; the toolchain's
+  `go1.21rc2` (syft's `stdlib` version) reads as 1.21.0-rc2, as OSV's Go records write it.
 
 A version that does not parse raises `VersionError`; the matcher turns it into a
 `needs_review` finding (never a silent skip). An ecosystem without a comparator raises
@@ -330,7 +331,16 @@ class _SemverKey:
         return hash(str(self.version.replace(build=None)))
 
 
+_GO_TOOLCHAIN = re.compile(r"^go(\d+)\.(\d+)(?:\.(\d+))?((?:rc|beta|alpha)\d+)?$")
+
+
 def _parse_go(version: str) -> _Ordered:
+    """Go module versions (`v1.2.3`, pseudo-versions) and toolchain versions as syft reports
+    the `stdlib` module (`go1.20.1`, `go1.21`, `go1.21rc2` → 1.20.1, 1.21.0, 1.21.0-rc2)."""
+    toolchain = _GO_TOOLCHAIN.match(version)
+    if toolchain:
+        major, minor, patch, pre = toolchain.groups()
+        return _parse_semver(f"{major}.{minor}.{patch or 0}" + (f"-{pre}" if pre else ""))
     return _parse_semver(version[1:] if version.startswith("v") else version)
 
 

@@ -356,6 +356,10 @@ def test_pypi(a: str, b: str, want: int) -> None:
         ("1.0.0-rc.1", "1.0.0", -1),
         ("1.0.0-alpha.beta", "1.0.0-alpha.1", 1),
         ("1.10.0", "1.9.0", 1),
+        ("go1.20.1", "1.20.1", 0),  # syft's stdlib version
+        ("go1.21", "1.21.0", 0),
+        ("go1.21rc2", "1.21.0", -1),
+        ("go1.21rc2", "1.21.0-rc2", 0),
     ],
 )
 def test_go(a: str, b: str, want: int) -> None:
