@@ -403,13 +403,27 @@ def sbom_match(*, sbom_id: int) -> dict[str, Any]:
     }
 
 
+def _valid_keys(keys: Iterable[Any]) -> set[tuple[str, str]]:
+    """(ecosystem, name) pairs — tuples, or the lists `AdvisoryImport.changed_keys` holds."""
+    out: set[tuple[str, str]] = set()
+    for key in keys:
+        if (
+            not isinstance(key, (tuple, list))
+            or len(key) != 2
+            or not all(isinstance(part, str) and part for part in key)
+        ):
+            raise ValueError(f"not an (ecosystem, name) key: {key!r}")
+        out.add((key[0], key[1]))
+    return out
+
+
 def findings_rematch(*, keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Re-evaluate only the stored packages whose (ecosystem, name or source name) is in `keys`
     and reconcile their findings across every image and binary version (no syft run).
 
     Returns `{"packages", "sboms", "new", "resolved", "reopened"}`.
     """
-    wanted = sorted({(str(eco), str(name)) for eco, name in keys})
+    wanted = sorted(_valid_keys(keys))
     if not wanted:
         return {"packages": 0, "sboms": 0, "new": 0, "resolved": 0, "reopened": 0}
     now = timezone.now()

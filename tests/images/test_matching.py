@@ -376,7 +376,8 @@ def test_rematch_by_binary_name_and_empty_keys(no_syft: list[Any]) -> None:
         "resolved": 0,
         "reopened": 0,
     }
-    result = findings_rematch(keys=[("Go", "golang.org/x/net"), ("Go", "nothing/stored")])
+    # The lists AdvisoryImport.changed_keys stores (JSON) work as well as tuples.
+    result = findings_rematch(keys=[["Go", "golang.org/x/net"], ("Go", "nothing/stored")])
     assert (result["packages"], result["sboms"], result["new"]) == (1, 1, 1)
     assert set(findings_of(sbom)) == {("golang.org/x/net", "GO-2023-1571")}
 
@@ -389,3 +390,16 @@ def test_quarantined_rows_never_match() -> None:
     sbom = make_sbom("Debian", [("perl-base", "5.36.0-7", "perl", "5.36.0-7")])
     sbom_match(sbom_id=sbom.id)
     assert findings_of(sbom) == {}
+
+
+@pytest.mark.parametrize(
+    "bad", [[("Go",)], [("Go", "")], ["Go/golang.org/x/net"], [("Go", None)], [{"Go": "x"}]]
+)
+def test_rematch_rejects_malformed_keys(bad: list[Any]) -> None:
+    with pytest.raises(ValueError, match="not an \\(ecosystem, name\\) key"):
+        findings_rematch(keys=bad)
+
+
+def test_match_of_an_unknown_sbom_fails_loudly() -> None:
+    with pytest.raises(Sbom.DoesNotExist):
+        sbom_match(sbom_id=987654)

@@ -373,3 +373,32 @@ def test_npm_and_crates_use_semver() -> None:
         compare_versions("npm", "v1", "1.0.0")
     with pytest.raises(VersionError):
         compare_versions("PyPI", "not a version", "1.0")
+
+
+_apk_version = st.builds(
+    lambda digits, letter, suffixes, hashpart, rev: (
+        ".".join(digits) + letter + "".join(suffixes) + hashpart + rev
+    ),
+    st.lists(st.from_regex(r"\A[0-9]{1,3}\Z", fullmatch=True), min_size=1, max_size=4),
+    st.sampled_from(["", "", "a", "z"]),
+    st.lists(
+        st.builds(
+            lambda s, n: f"_{s}{n}",
+            st.sampled_from(["alpha", "beta", "pre", "rc", "cvs", "svn", "git", "hg", "p"]),
+            st.sampled_from(["", "1", "2", "10"]),
+        ),
+        max_size=2,
+    ),
+    st.sampled_from(["", "", "~1a2b", "~ff"]),
+    st.sampled_from(["", "-r0", "-r1", "-r10"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=_apk_version, b=_apk_version, c=_apk_version)
+def test_apk_order_is_a_total_order_on_generated_versions(a: str, b: str, c: str) -> None:
+    ab, bc, ac = compare(Family.APK, a, b), compare(Family.APK, b, c), compare(Family.APK, a, c)
+    assert compare(Family.APK, b, a) == -ab
+    if ab <= 0 and bc <= 0:
+        assert ac <= 0, (a, b, c)
+    assert compare(Family.APK, a, a) == 0
