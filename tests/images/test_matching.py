@@ -403,3 +403,26 @@ def test_rematch_rejects_malformed_keys(bad: list[Any]) -> None:
 def test_match_of_an_unknown_sbom_fails_loudly() -> None:
     with pytest.raises(Sbom.DoesNotExist):
         sbom_match(sbom_id=987654)
+
+
+def test_rematch_resolves_withdrawn_and_gone_across_sboms(no_syft: list[Any]) -> None:
+    load("DEBIAN-CVE-2023-4911")
+    libc = ("libc6", "2.36-9+deb12u2", "glibc", "2.36-9+deb12u2")
+    first, second = make_sbom("Debian:12", [libc]), make_sbom("Debian:12", [libc])
+    assert findings_rematch(keys=[("Debian:12", "glibc")])["new"] == 2
+
+    # libc6 leaves the second SBOM (a rescan wrote its new links): package gone there only.
+    SbomPackage.objects.filter(sbom=second).delete()
+    result = findings_rematch(keys=[("Debian:12", "libc6")])
+    assert (result["sboms"], result["resolved"]) == (2, 1)
+    gone = Finding.objects.get(sbom=second)
+    assert gone.resolution == "package_gone"
+    assert Finding.objects.get(sbom=first).resolved_at is None
+
+    # The advisory is withdrawn by a newer revision: withdrawn.
+    record = fixture_record("DEBIAN-CVE-2023-4911")
+    record["modified"] = record["withdrawn"] = "2025-02-01T00:00:00Z"
+    load_record(record)
+    assert findings_rematch(keys=[("Debian:12", "glibc")])["resolved"] == 1
+    assert Finding.objects.get(sbom=first).resolution == "withdrawn"
+    assert Finding.objects.get(sbom=second).resolution == "package_gone"  # unchanged
