@@ -447,6 +447,7 @@ class ImageVersionViewSet(
         "list": Scope.IMAGES_READ,
         "retrieve": Scope.IMAGES_READ,
         "publish": Scope.IMAGES_REVIEW,
+        "findings": Scope.IMAGES_READ,
     }
 
     def get_queryset(self) -> QuerySet[ImageVersion]:
