@@ -357,3 +357,6 @@ PORTAL_BOOTSTRAP_CACHE_DIR = os.environ.get("PORTAL_BOOTSTRAP_CACHE_DIR") or Non
 # The "auto-publish" rule: publish a built candidate without a reviewer's second look. Off by
 # default; the scan gate (a later issue) will decide here instead.
 PORTAL_AUTO_PUBLISH = env_bool("PORTAL_AUTO_PUBLISH", False)
+
+# --- Seeing scans (issue 9): the findings chart's library, served by staticfiles (no CDN) ---
+STATICFILES_DIRS += [("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist")]
