@@ -10,6 +10,7 @@ from .catalog import (
     ImageRequestEditView,
     ImageRequestListView,
 )
+from .versions import ImageVersionDetailView, ImageVersionScanView
 
 __all__ = [
     "BaseImageDetailView",
@@ -20,4 +21,6 @@ __all__ = [
     "ImageRequestDetailView",
     "ImageRequestEditView",
     "ImageRequestListView",
+    "ImageVersionDetailView",
+    "ImageVersionScanView",
 ]
