@@ -5,7 +5,6 @@ Each view parses input and calls the same selector or service as the API.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
