@@ -418,7 +418,7 @@ def base_image_findings_history(
         .distinct()
     )
     intervals: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    worst: dict[tuple[int, int], str] = {}
+    worst: dict[tuple[int, int], Severity] = {}
     for advisory_id, package_id, severity, first_seen, resolved_at in rows:
         key = (advisory_id, package_id)
         first = max((first_seen.date() - start).days, 0)
@@ -428,9 +428,9 @@ def base_image_findings_history(
         if last < first or first > days - 1:
             continue
         intervals.setdefault(key, []).append((first, min(last, days - 1)))
-        bucket = severity if severity in CHART_SEVERITIES else Severity.UNKNOWN
+        bucket = Severity(severity) if severity in CHART_SEVERITIES else Severity.UNKNOWN
         old = worst.get(key)
-        if old is None or SEVERITY_RANK[Severity(bucket)] > SEVERITY_RANK[Severity(old)]:
+        if old is None or SEVERITY_RANK[bucket] > SEVERITY_RANK[old]:
             worst[key] = bucket
     series_keys = [*CHART_SEVERITIES, Severity.UNKNOWN]
     diff = {s: [0] * (days + 1) for s in series_keys}

@@ -195,21 +195,21 @@ def advisory_impact(*, advisory_ref: str, actor: Actor) -> Impact:
     )
     services: list[dict[str, Any]] = []
     teams: dict[str, dict[str, Any]] = {}
-    for row in by_service:
-        team_name = row["service__team__name"]
+    for srow in by_service:
+        team_name = srow["service__team__name"]
         services.append(
             {
-                "name": row["service__name"],
+                "name": srow["service__name"],
                 "team": team_name,
-                "deployments": row["n"],
-                "environments": row["environments"],
-                DeploymentMode.VOLUME: row["volume"],
-                DeploymentMode.IMAGE: row["image"],
+                "deployments": srow["n"],
+                "environments": srow["environments"],
+                DeploymentMode.VOLUME: srow["volume"],
+                DeploymentMode.IMAGE: srow["image"],
             }
         )
         team = teams.setdefault(team_name, {"name": team_name, "services": 0, "deployments": 0})
         team["services"] += 1
-        team["deployments"] += row["n"]
+        team["deployments"] += srow["n"]
 
     version_set, binary_set = set(version_ids), set(binary_ids)
     deployment_rows = affected.order_by("environment__name", "service__name").values(

@@ -102,7 +102,7 @@ class ImageVersionFindingActions:
         listing = image_version_findings(version=version, filters=filters)
         rows = list(self.paginate_queryset(listing.findings) or [])
         waivers = findings_waivers(version=version, listing=listing, page=rows)
-        data = FindingSerializer(rows, many=True, context={"waivers": waivers}).data
+        data = FindingSerializer(rows, many=True, context={"waivers": waivers}).data  # type: ignore[arg-type]
         response: Response = self.get_paginated_response(data)
         response.data["scan_state"] = version.scan_state
         return response
