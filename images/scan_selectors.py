@@ -283,8 +283,10 @@ def advisory_search(filters: AdvisoryFilters) -> QuerySet[Advisory]:
             Q(osv_id__icontains=q) | Q(Exists(alias_part)) | Q(summary__icontains=q)
         ).annotate(
             exact=Case(
-                When(Q(osv_id__iexact=q) | Q(Exists(alias_exact)), then=Value(0)),
-                default=Value(1),
+                When(osv_id__iexact=q, then=Value(0)),
+                When(Exists(alias_exact), then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
             )
         )
         advisories = advisories.order_by("exact", "-modified", "osv_id")

@@ -57,7 +57,7 @@ class AdvisorySearchView(LoginRequiredMixin, View):
             context.update(_page(request, results))
             shown = list(context["page"].object_list)
             if context["page"].paginator.count == 1 or (
-                shown and filters.q and getattr(shown[0], "exact", 1) == 0
+                shown and filters.q and getattr(shown[0], "exact", 2) < 2
             ):
                 # One advisory (or an exact id/alias hit first): show its radius right away.
                 context["impact"] = advisory_impact(advisory_ref=shown[0].osv_id, actor=actor)

@@ -183,7 +183,7 @@ def test_advisory_search_by_alias_and_text(viewer_client, scanned):
     by_cve = viewer_client.get("/api/v1/advisories/?q=CVE-2024-0001").json()
     ids = [r["id"] for r in by_cve["results"]]
     assert set(ids) == {"CVE-2024-0001", "DEBIAN-CVE-2024-0001"}
-    assert ids[0] in {"CVE-2024-0001", "DEBIAN-CVE-2024-0001"}
+    assert ids[0] == "CVE-2024-0001"  # the id itself before the records aliasing it
     text = viewer_client.get("/api/v1/advisories/?q=glibc overflow").json()
     assert [r["id"] for r in text["results"]] == ["CVE-2024-0001"]
     none = viewer_client.get("/api/v1/advisories/?q=CVE-1999-0000").json()
