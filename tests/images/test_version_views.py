@@ -261,3 +261,49 @@ def test_history_json_is_in_the_page(client, developer, scanned):
     blob = html.split('id="findings-history" type="application/json">')[1].split("</script>")[0]
     data = json.loads(blob)
     assert data["series"]["critical"][-1] == 1 and data["series"]["high"][-1] == 29
+
+
+# --- the permission matrix of the new pages -----------------------------------------------
+
+PAGE_CALLERS = ("anon", "viewer", "developer", "maintainer", "admin", "token")
+PAGE_MATRIX = [
+    ("GET", "/image-versions/{version}/", (302, 200, 200, 200, 200, 302)),
+    ("GET", "/image-versions/999999/", (302, 404, 404, 404, 404, 302)),
+    # Scanning is for the image's maintainers (its owner team) and platform admins; a
+    # maintainer of a service team is refused. (The admin's scan is tested above: it needs
+    # the scanner's service.)
+    ("POST", "/image-versions/{version}/scan/", (302, 403, 403, 403, None, 302)),
+    ("GET", "/image-versions/{version}/scan/", (302, 405, 405, 405, 405, 302)),
+    ("GET", "/advisories/", (302, 200, 200, 200, 200, 302)),
+    ("GET", "/advisories/?q=CVE-2024-0001", (302, 200, 200, 200, 200, 302)),
+    ("GET", "/advisories/CVE-2024-0001/", (302, 200, 200, 200, 200, 302)),
+    ("GET", "/advisories/CVE-1999-0000/", (302, 404, 404, 404, 404, 302)),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "expect"), PAGE_MATRIX, ids=lambda v: str(v))
+def test_page_permission_matrix(
+    method, path, expect, scanned, make_user, service_team, admin_user, make_token
+):
+    users = {
+        role: make_user(f"pm-{role}", service_team, role)
+        for role in ("viewer", "developer", "maintainer")
+    }
+    users["admin"] = admin_user
+    path = path.format(version=scanned["version"].pk)
+    failures = []
+    for caller, status in zip(PAGE_CALLERS, expect, strict=True):
+        if status is None:
+            continue
+        if caller == "token":
+            client = Client(
+                HTTP_AUTHORIZATION=f"Bearer {make_token(service_team, ['images:read'])}"
+            )
+        else:
+            client = Client()
+            if caller in users:
+                client.force_login(users[caller])
+        response = getattr(client, method.lower())(path)
+        if response.status_code != status:
+            failures.append(f"{caller}: {response.status_code} != {status}")
+    assert not failures, failures
