@@ -307,3 +307,28 @@ def test_page_permission_matrix(
         if response.status_code != status:
             failures.append(f"{caller}: {response.status_code} != {status}")
     assert not failures, failures
+
+
+def test_version_and_cve_pages_query_counts_are_flat(
+    client, developer, deployed, django_assert_max_num_queries
+):
+    _login(client, developer)
+    version = deployed["version"]
+    with django_assert_max_num_queries(14) as page_queries:
+        client.get(f"/image-versions/{version.pk}/?page_size=25")
+    with django_assert_max_num_queries(24) as cve_queries:
+        client.get("/advisories/CVE-2024-0001/")
+    for n in range(20):
+        adv = scan_data.advisory(f"DEBIAN-CVE-2022-{n:04d}", aliases=(f"CVE-2022-{n:04d}",))
+        scan_data.finding(version.sbom, scan_data.package(f"extra{n}"), adv)
+        svc = ServiceFactory(name=f"more{n}", team=developer.memberships.get().team)
+        DeploymentFactory(
+            service=svc,
+            environment=EnvironmentFactory(name=f"env{n}", namespace=f"ns{n}"),
+            runtime_version=version,
+        )
+    with django_assert_max_num_queries(len(page_queries.captured_queries)):
+        client.get(f"/image-versions/{version.pk}/?page_size=25")
+    with django_assert_max_num_queries(len(cve_queries.captured_queries)):
+        html = client.get("/advisories/CVE-2024-0001/").content.decode()
+    assert 'id="count-deployments">21<' in html
