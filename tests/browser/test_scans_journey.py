@@ -112,3 +112,27 @@ def test_chart_version_page_and_blast_radius(page, developer, scanned_world):
     assert [e.split("\t")[0] for e in envs] == ["prod", "staging"]
     _shot(page, "cve-search")
     assert violations == [] and errors == []
+
+
+def test_version_page_follows_a_running_scan(page, developer, platform_team):
+    version = ImageVersionFactory(
+        base_image=BaseImageFactory(owner_team=platform_team), scan_state="scanning"
+    )
+    page.goto("/login/")
+    page.fill("input[name=username]", "dave-dev")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#catalog-table")
+    page.goto(f"/image-versions/{version.pk}/")
+    assert "Scan in progress" in page.inner_text("#findings-empty")
+
+    # The scan ends (as the scanner would record it): the page shows it without a reload.
+    sbom = scan_data.sbom()
+    adv = scan_data.advisory("DEBIAN-CVE-2024-4242", severity="high")
+    scan_data.finding(sbom, scan_data.package("libexpat1"), adv)
+    version.sbom, version.scan_state = sbom, "scanned"
+    version.scan_summary = {"open": 1, "high": 1, "fixable": 1}
+    version.save()
+    page.wait_for_selector("#findings-table", timeout=10_000)
+    assert "DEBIAN-CVE-2024-4242" in page.inner_text("#findings-table")
+    assert page.get_attribute("#version-page", "hx-trigger") is None  # polling stopped
