@@ -14,7 +14,13 @@ from django.shortcuts import render
 from django.views import View
 
 from images.choices import Severity
-from images.scan_selectors import AdvisoryFilters, FilterError, advisory_search
+from images.scan_selectors import (
+    AdvisoryFilters,
+    FilterError,
+    advisory_detail,
+    advisory_get,
+    advisory_search,
+)
 
 from ..selectors.impact import UnknownAdvisory, advisory_impact
 from ._common import _page, _reader
@@ -42,6 +48,7 @@ class AdvisorySearchView(LoginRequiredMixin, View):
             except UnknownAdvisory as exc:
                 raise Http404(str(exc)) from exc
             context["q"] = ref
+            context["record"] = advisory_get(context["impact"].advisory.osv_id, advisory_detail())
             return render(request, "deployments/advisory_search.html", context)
         try:
             filters = AdvisoryFilters.parse(request.GET)

@@ -40,7 +40,10 @@ def scanned_world(platform_team, service_team):
     )
     cve = scan_data.advisory("CVE-2024-0001", severity="critical", summary="glibc: overflow")
     deb = scan_data.advisory(
-        "DEBIAN-CVE-2024-0001", upstream=("CVE-2024-0001",), severity="critical"
+        "DEBIAN-CVE-2024-0001",
+        upstream=("CVE-2024-0001",),
+        severity="critical",
+        affected=(("Debian:12", "glibc"),),
     )
     libc = scan_data.package("libc6", "2.36-9", source="glibc")
     for n, (severity, days) in enumerate([("high", 60), ("medium", 40), ("low", 80)]):
@@ -102,6 +105,8 @@ def test_chart_version_page_and_blast_radius(page, developer, scanned_world):
     page.wait_for_selector("#blast-radius")
     assert page.inner_text("#count-deployments") == "2"
     assert page.inner_text("#count-image-versions") == "2"
+    page.click("#advisory-record summary")
+    assert "glibc" in page.inner_text("#advisory-affected")
     _shot(page, "advisory-detail")
 
     page.goto("/advisories/")

@@ -226,6 +226,8 @@ def test_cve_page_search_and_blast_radius(client, admin_user, deployed):
     assert "ord-web" in html and "pay-api" in html
     detail = client.get("/advisories/DEBIAN-CVE-2024-0001/").content.decode()
     assert 'id="radius-environments"' in detail and "runtime/debian-scan" in detail
+    assert 'id="advisory-record"' in detail and "CVE-2024-0001 <small" in detail
+    assert "/api/v1/advisories/DEBIAN-CVE-2024-0001/impact/" in detail
 
 
 def test_cve_page_scoped_to_the_team(client, developer, deployed):
