@@ -361,4 +361,5 @@ PORTAL_AUTO_PUBLISH = env_bool("PORTAL_AUTO_PUBLISH", False)
 # --- Seeing scans (issue 9): the findings chart's library, served by staticfiles (no CDN) ---
 STATICFILES_DIRS += [("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist")]
 # Advisories and findings rate severity on their own scale (not the Dockerfile check's).
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["AdvisorySeverityEnum"] = "images.choices.Severity"
+_enum_names: dict[str, str] = SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]  # type: ignore[assignment]
+_enum_names["AdvisorySeverityEnum"] = "images.choices.Severity"
