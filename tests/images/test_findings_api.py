@@ -303,3 +303,23 @@ def test_permission_matrix(
         if response.status_code >= 400:
             assert set(response.json()) >= {"detail", "code"}
     assert not failures, failures
+
+
+def test_schema_documents_the_new_endpoints(client):
+    schema = client.get("/api/schema/").content.decode()
+    for path in (
+        "/api/v1/image-versions/{id}/findings/",
+        "/api/v1/advisories/:",
+        "/api/v1/advisories/{osv_id}/",
+        "/api/v1/advisories/{ref}/impact/",
+    ):
+        assert path in schema, path
+
+
+def test_the_import_mixin_stays_first_and_keeps_its_scope():
+    from images.api.advisories import AdvisoryViewSet
+    from images.api.advisory_imports import AdvisoryImportActions
+
+    assert AdvisoryViewSet.__bases__[0] is AdvisoryImportActions
+    assert AdvisoryViewSet.required_scopes["import"] == "images:review"
+    assert "POST" not in AdvisoryViewSet.required_scopes  # POST is the import's alone
