@@ -16,12 +16,13 @@
     const data = JSON.parse(source.textContent);
     const datasets = Object.keys(COLORS)
       .filter((severity) => (data.series[severity] || []).some((n) => n > 0))
-      .map((severity) => ({
+      .map((severity, index) => ({
         label: severity,
         data: data.series[severity],
         borderColor: COLORS[severity],
         backgroundColor: COLORS[severity] + "55",
-        fill: true,
+        // Stacked bands: the first fills to the axis, each next one to the band below it.
+        fill: index === 0 ? "origin" : "-1",
         pointRadius: 0,
         tension: 0.2,
       }));
