@@ -188,7 +188,9 @@ def image_version_findings(*, version: ImageVersion, filters: FindingFilters) ->
         findings = findings.filter(package__name__icontains=filters.package)
     if filters.waived is None:
         return FindingList(findings=findings)
-    candidates = list(findings.only("id", "sbom_id", "package_id", "advisory_id"))
+    # Whole rows (package, advisory and its aliases loaded): the waiver selector matches on
+    # the advisory's ids and the package's name.
+    candidates = list(findings)
     waivers = active_waivers_for(candidates, **_waiver_context(version))
     ids = set(waivers)
     findings = findings.filter(pk__in=ids) if filters.waived else findings.exclude(pk__in=ids)
