@@ -1,4 +1,5 @@
-"""Reads of the deployments app, each in a constant number of queries."""
+"""Reads of the deployments app, each in a constant number of queries (`impact`: the blast
+radius of an advisory)."""
 
 from __future__ import annotations
 
