@@ -7,6 +7,9 @@ from . import views
 app_name = "deployments"
 
 urlpatterns = [
+    # CVE search and the blast radius of one advisory (any of its ids or aliases).
+    path("advisories/", views.AdvisorySearchView.as_view(), name="advisory-search"),
+    path("advisories/<str:ref>/", views.AdvisorySearchView.as_view(), name="advisory-detail"),
     path("services/", views.ServiceListView.as_view(), name="service-list"),
     path("services/new/", views.ServiceCreateView.as_view(), name="service-create"),
     path("services/<str:name>/", views.ServiceDetailView.as_view(), name="service-detail"),

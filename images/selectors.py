@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    JSONField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
@@ -18,14 +30,36 @@ from .models import BaseImage, ImageRequest, ImageVersion, Registry
 from .references import ImageReference, parse_reference
 
 
+def _current_version() -> QuerySet[ImageVersion]:
+    """The version `image_version_current` picks, as a subquery per catalog row."""
+    return (
+        ImageVersion.objects.filter(
+            base_image=OuterRef("pk"), state__in=[VersionState.APPROVED, VersionState.CANDIDATE]
+        )
+        .annotate(
+            current_rank=Case(
+                When(state=VersionState.APPROVED, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("current_rank", "-created_at", "-id")
+    )
+
+
 def base_image_list() -> QuerySet[BaseImage]:
-    """The catalog with what the list shows, in a constant number of queries."""
+    """The catalog with what the list shows, in a constant number of queries: the current
+    version's scan state and open-findings summary come as two subqueries per row."""
     return (
         BaseImage.objects.select_related("replacement", "owner_team", "registry")
         .annotate(
             version_count=Count("versions", distinct=True),
             approved_count=Count(
                 "versions", filter=Q(versions__state=VersionState.APPROVED), distinct=True
+            ),
+            current_scan_state=Subquery(_current_version().values("scan_state")[:1]),
+            current_scan_summary=Subquery(
+                _current_version().values("scan_summary")[:1], output_field=JSONField()
             ),
         )
         .order_by("name")

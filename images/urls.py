@@ -9,6 +9,17 @@ app_name = "images"
 urlpatterns = [
     path("base-images/", views.BaseImageListView.as_view(), name="base-image-list"),
     path("base-images/<int:pk>/", views.BaseImageDetailView.as_view(), name="base-image-detail"),
+    # Image versions: scan state, SBOM downloads, findings; "Scan now".
+    path(
+        "image-versions/<int:pk>/",
+        views.ImageVersionDetailView.as_view(),
+        name="image-version-detail",
+    ),
+    path(
+        "image-versions/<int:pk>/scan/",
+        views.ImageVersionScanView.as_view(),
+        name="image-version-scan",
+    ),
     path("dockerfile-check/", views.DockerfileCheckView.as_view(), name="dockerfile-check"),
     # Image requests: the form, my requests / review queue, the request page and its actions.
     path("image-requests/", views.ImageRequestListView.as_view(), name="image-request-list"),

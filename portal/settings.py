@@ -377,3 +377,7 @@ PORTAL_SCAN_REQUIRED = env_bool("PORTAL_SCAN_REQUIRED", True)
 _enum_overrides: dict[str, str] = SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]  # type: ignore[assignment]
 _enum_overrides["VexStatusEnum"] = "images.choices.VexStatus"
 _enum_overrides["ImageStatusEnum"] = "images.choices.ImageStatus"
+# --- Seeing scans (issue 9): the findings chart's library, served by staticfiles (no CDN) ---
+STATICFILES_DIRS += [("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist")]
+# Advisories and findings rate severity on their own scale (not the Dockerfile check's).
+_enum_overrides["AdvisorySeverityEnum"] = "images.choices.Severity"

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from .impact import AdvisoryImpactView
 from .views import EnvironmentViewSet, ReleaseViewSet
 
 urlpatterns = [
@@ -15,4 +16,6 @@ urlpatterns = [
         EnvironmentViewSet.as_view({"get": "hostpath_sync"}),
         name="environment-hostpath-sync",
     ),
+    # The blast radius of an advisory: composed here, the images app knows no deployments.
+    path("advisories/<str:ref>/impact/", AdvisoryImpactView.as_view(), name="advisory-impact"),
 ]

@@ -1,6 +1,7 @@
 """UI views of the deployments app: services, versions, upload, deployments, releases, diff."""
 
 from ._common import PAGE_SIZES
+from .advisories import AdvisorySearchView
 from .binaries import UPLOAD_CSRF_PARAM, BinaryArtifactView, BinaryYankView, binary_upload_view
 from .deployments import DeploymentCreateView, DeploymentDetailView
 from .environments import EnvironmentCreateView, EnvironmentDetailView, EnvironmentListView
@@ -8,6 +9,7 @@ from .releases import ReleaseDetailView, ReleaseDiffView, ReleaseRollbackView
 from .services import ServiceCreateView, ServiceDetailView, ServiceListView
 
 __all__ = [
+    "AdvisorySearchView",
     "BinaryArtifactView",
     "BinaryYankView",
     "DeploymentCreateView",

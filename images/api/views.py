@@ -450,6 +450,7 @@ class ImageVersionViewSet(
         "retrieve": Scope.IMAGES_READ,
         "publish": Scope.IMAGES_REVIEW,
         "gate": Scope.IMAGES_READ,
+        "findings": Scope.IMAGES_READ,
     }
 
     def get_queryset(self) -> QuerySet[ImageVersion]:

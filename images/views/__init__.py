@@ -10,6 +10,7 @@ from .catalog import (
     ImageRequestEditView,
     ImageRequestListView,
 )
+from .versions import ImageVersionDetailView, ImageVersionScanView
 from .waivers import WaiverActionView, WaiverCreateView, WaiverDetailView, WaiverListView
 
 __all__ = [
@@ -25,4 +26,6 @@ __all__ = [
     "WaiverCreateView",
     "WaiverDetailView",
     "WaiverListView",
+    "ImageVersionDetailView",
+    "ImageVersionScanView",
 ]

@@ -29,6 +29,7 @@ from ..forms import DockerfileCheckForm, ImageRequestForm
 from ..models import BaseImage, ImageRequest
 from ..policy import DockerfileInputError, Finding
 from ..policy.config import SEVERITIES
+from ..scan_selectors import base_image_findings_history
 from ..selectors import (
     base_image_detail,
     base_image_list,
@@ -100,6 +101,9 @@ class BaseImageDetailView(LoginRequiredMixin, DetailView):
         current = image_version_current(image)
         context["current"] = current
         context["versions"] = list(image.versions.all())
+        history = base_image_findings_history(image)
+        context["findings_history"] = {**history, "any": any(map(any, history["series"].values()))}
+        context["scanned_any"] = any(v.sbom_id for v in context["versions"])
         if current is not None:
             context["from_line"] = render_from_line(current.pull_ref)
             context["pod_yaml"] = render_volume_pod(pull_ref=current.pull_ref, name="my-service")

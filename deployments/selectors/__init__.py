@@ -1,4 +1,5 @@
-"""Reads of the deployments app, each in a constant number of queries."""
+"""Reads of the deployments app, each in a constant number of queries (`impact`: the blast
+radius of an advisory)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from portal.actors import Actor
 from portal.models import Team
 from portal.validators import is_dns_label
 
-from .choices import DeliveryStrategy, DeploymentMode
-from .manifests import DaemonSetEntry, ManifestError, render_hostpath_daemonset
-from .models import BinaryVersion, Deployment, Environment, PolicyException, Release, Service
+from ..choices import DeliveryStrategy, DeploymentMode
+from ..manifests import DaemonSetEntry, ManifestError, render_hostpath_daemonset
+from ..models import BinaryVersion, Deployment, Environment, PolicyException, Release, Service
 
 
 class BadServiceName(ValueError):
@@ -253,7 +254,7 @@ def environment_hostpath_sync_yaml(environment: Environment, *, actor: Actor) ->
         ValueError: there is no approved runtime image to run the sync container, or the
             renderer refused a value.
     """
-    from .services import binary_download_url
+    from ..services import binary_download_url
 
     releases = [
         r
