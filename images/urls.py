@@ -9,6 +9,7 @@ app_name = "images"
 urlpatterns = [
     path("base-images/", views.BaseImageListView.as_view(), name="base-image-list"),
     path("base-images/<int:pk>/", views.BaseImageDetailView.as_view(), name="base-image-detail"),
+    path("advisory-imports/", views.AdvisoryImportListView.as_view(), name="advisory-import-list"),
     path("dockerfile-check/", views.DockerfileCheckView.as_view(), name="dockerfile-check"),
     # Image requests: the form, my requests / review queue, the request page and its actions.
     path("image-requests/", views.ImageRequestListView.as_view(), name="image-request-list"),

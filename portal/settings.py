@@ -357,3 +357,29 @@ PORTAL_BOOTSTRAP_CACHE_DIR = os.environ.get("PORTAL_BOOTSTRAP_CACHE_DIR") or Non
 # The "auto-publish" rule: publish a built candidate without a reviewer's second look. Off by
 # default; the scan gate (a later issue) will decide here instead.
 PORTAL_AUTO_PUBLISH = env_bool("PORTAL_AUTO_PUBLISH", False)
+
+# Advisory imports (images app, OSV records): where a server path may be read from, the internal
+# mirrors a URL import may fetch (and beat imports every PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS),
+# and the limits that keep a file, an upload or a zip bomb from exhausting the worker.
+PORTAL_ADVISORY_IMPORT_ROOTS = env_list(
+    "PORTAL_ADVISORY_IMPORT_ROOTS",
+    f"{VAR_DIR / 'advisories'},{BASE_DIR / 'images' / 'data' / 'osv'}",
+)
+PORTAL_ADVISORY_MIRRORS = env_list("PORTAL_ADVISORY_MIRRORS", "")
+PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS = env_int(
+    "PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS", 6 * 3600
+)
+PORTAL_ADVISORY_UPLOAD_MAX_BYTES = env_int("PORTAL_ADVISORY_UPLOAD_MAX_BYTES", 512 * 1024**2)
+PORTAL_ADVISORY_MAX_FILE_BYTES = env_int("PORTAL_ADVISORY_MAX_FILE_BYTES", 1024**3)
+PORTAL_ADVISORY_MAX_ENTRIES = env_int("PORTAL_ADVISORY_MAX_ENTRIES", 500_000)
+PORTAL_ADVISORY_MAX_TOTAL_BYTES = env_int("PORTAL_ADVISORY_MAX_TOTAL_BYTES", 4 * 1024**3)
+PORTAL_ADVISORY_MAX_RECORD_BYTES = env_int("PORTAL_ADVISORY_MAX_RECORD_BYTES", 8 * 1024**2)
+PORTAL_ADVISORY_FETCH_TIMEOUT_SECONDS = env_int("PORTAL_ADVISORY_FETCH_TIMEOUT_SECONDS", 60)
+PORTAL_ADVISORY_UPLOAD_DIR = os.environ.get(
+    "PORTAL_ADVISORY_UPLOAD_DIR", str(VAR_DIR / "advisory-uploads")
+)
+if PORTAL_ADVISORY_MIRRORS:
+    CELERY_BEAT_SCHEDULE["import-advisories"] = {
+        "task": "images.tasks.import_advisory_mirrors",
+        "schedule": timedelta(seconds=PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS),
+    }

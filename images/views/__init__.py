@@ -1,5 +1,6 @@
 """UI views of the images app, one module per area; `images.urls` routes them."""
 
+from .advisory_imports import AdvisoryImportListView
 from .catalog import (
     BaseImageDetailView,
     BaseImageListView,
@@ -12,6 +13,7 @@ from .catalog import (
 )
 
 __all__ = [
+    "AdvisoryImportListView",
     "BaseImageDetailView",
     "BaseImageListView",
     "DockerfileCheckView",
