@@ -175,7 +175,7 @@ def parse_record(
         if len(data) > max_bytes:
             raise OsvError(f"record is {len(data)} bytes; the limit is {max_bytes} bytes")
         try:
-            decoded = json.loads(data)
+            decoded = json.loads(data, parse_constant=_no_constant)
         except UnicodeDecodeError as exc:
             raise OsvError(f"malformed JSON: not UTF-8 (byte {exc.start})") from exc
         except (ValueError, RecursionError) as exc:
@@ -188,6 +188,7 @@ def parse_record(
     if not isinstance(decoded, dict):
         raise OsvError(f"a record must be a JSON object, not {type(decoded).__name__}")
     record: dict[str, Any] = decoded
+    _check_values(record)
     osv_id = record.get("id")
     if not isinstance(osv_id, str) or not osv_id.strip():
         raise OsvError("no 'id'")
@@ -217,6 +218,29 @@ def parse_record(
         raw=record,
         sha256=canonical_sha256(record),
     )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_values(record: dict[str, Any]) -> None:
+    """No NUL characters (PostgreSQL refuses them in text and jsonb) and no NaN/Infinity
+    (not JSON), anywhere in the record; iterative, so deep nesting cannot exhaust the stack."""
+    stack: list[Any] = [record]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise OsvError("the record contains a NUL (\\u0000) character")
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise OsvError("malformed JSON: NaN and Infinity are not JSON")
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def _optional_timestamp(record: dict[str, Any], key: str) -> datetime | None:

@@ -161,7 +161,7 @@ def split_json(data: bytes, origin: str, limits: Limits) -> Iterator[RawRecord]:
         yield RawRecord(origin, data=data)  # parsed (and its JSON checked) by osv.parse_record
         return
     try:
-        decoded = json.loads(data)
+        decoded = json.loads(data, parse_constant=_no_constant)
     except UnicodeDecodeError as exc:
         yield RawRecord(origin, error=f"malformed JSON: not UTF-8 (byte {exc.start})")
         return
@@ -180,6 +180,10 @@ def split_json(data: bytes, origin: str, limits: Limits) -> Iterator[RawRecord]:
             )
             continue
         yield RawRecord(where, data=item)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def iter_zip(path: Path, *, limits: Limits) -> Iterator[RawRecord]:

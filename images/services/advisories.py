@@ -343,7 +343,7 @@ def _flush(batch: list[_Parsed], advisory_import: AdvisoryImport, tally: _Tally)
     try:
         with transaction.atomic():
             outcome = _apply(batch, advisory_import)
-    except DatabaseError:
+    except (DatabaseError, ValueError):  # psycopg2 refuses some values before sending them
         if len(batch) == 1:
             logger.exception("advisory %s refused by the database", batch[0].record.id)
             item = batch[0]
