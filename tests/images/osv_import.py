@@ -13,14 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "osv" / "import"
 GOOD = FIXTURES / "good"
 
 
-@pytest.fixture
-def import_roots(settings: Any, tmp_path: Path) -> Path:
+def set_import_roots(settings: Any, tmp_path: Path) -> Path:
     """The fixtures and a scratch root are the allowed import roots; uploads go to tmp."""
     root = tmp_path / "root"
     root.mkdir()

@@ -29,8 +29,8 @@ from tests.images.osv_import import (
     GOOD,
     generated_records,
     good_records,
-    import_roots,  # noqa: F401 - a fixture
     serve,
+    set_import_roots,
     zip_of,
 )
 
@@ -48,6 +48,11 @@ GOOD_IDS = {
     "UBUNTU-CVE-2024-2511",
     "GHSA-mq26-g339-26xf",
 }
+
+
+@pytest.fixture
+def import_roots(settings: Any, tmp_path: Path) -> Path:
+    return set_import_roots(settings, tmp_path)
 
 
 @pytest.fixture
