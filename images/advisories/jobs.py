@@ -7,7 +7,11 @@ from typing import Any
 from portal.jobs import JobContext, JobFailure, job_kind
 
 from ..models import AdvisoryImport
-from ..services.advisories import ADVISORY_IMPORT_JOB_KIND, advisory_import_run
+from ..services.advisories import (
+    ADVISORY_IMPORT_JOB_KIND,
+    advisory_import_job_failed,
+    advisory_import_run,
+)
 from .sources import SourceError
 
 
@@ -17,6 +21,7 @@ from .sources import SourceError
     timeout_seconds=3 * 3600,
     max_attempts=2,
     title="Advisory import",
+    on_failure=advisory_import_job_failed,
 )
 def advisory_import(ctx: JobContext) -> dict[str, Any]:
     """Import the OSV records of one AdvisoryImport (params: `import_id`, `stored_path`).

@@ -257,6 +257,21 @@ def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> 
     return b"".join(chunks)
 
 
+def count_hint(path: Path) -> int | None:
+    """How many records `path` will yield, where that is cheap to know (a zip's entries, a
+    directory's JSON files), for progress only; None otherwise."""
+    try:
+        if path.is_dir():
+            return sum(1 for p in path.rglob("*.json") if not p.is_dir())
+        with path.open("rb") as handle:
+            if handle.read(4) not in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):
+                return None
+        with zipfile.ZipFile(path) as archive:
+            return sum(1 for info in archive.infolist() if not info.is_dir())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+
+
 def check_mirror_url(url: str, mirrors: Sequence[str]) -> str:
     """`url` if it lies under one of the configured internal mirror URLs, else SourceError."""
     text = (url or "").strip()

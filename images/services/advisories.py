@@ -37,6 +37,7 @@ from ..advisories.sources import (
     RawRecord,
     SourceError,
     check_mirror_url,
+    count_hint,
     fetch_url,
     iter_file,
     iter_path,
@@ -168,6 +169,22 @@ def advisory_import_start(
     return job
 
 
+def advisory_import_job_failed(job: Job) -> None:
+    """`on_failure` of the import job kind: however the job ended (a refused source, a crash, a
+    lost worker, a cancel), its import is marked finished with the reason and its upload removed.
+    """
+    stored = (job.params or {}).get("stored_path")
+    if stored:
+        directory = Path(stored).resolve().parent
+        if directory.is_relative_to(upload_dir()) and directory != upload_dir():
+            shutil.rmtree(directory, ignore_errors=True)
+    for record in AdvisoryImport.objects.filter(job=job, finished_at=None):
+        reason = job.error or f"The import job #{job.pk} was {job.state}."
+        record.errors = [*record.errors, {"record": "(job)", "reason": reason[:500]}][:ERRORS_CAP]
+        record.finished_at = timezone.now()
+        record.save(update_fields=["errors", "finished_at"])
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -197,18 +214,20 @@ class _Parsed:
 
 def _records(
     advisory_import: AdvisoryImport, stored_path: str, scratch: list[Path]
-) -> Iterator[RawRecord]:
+) -> tuple[Iterator[RawRecord], int | None]:
+    """The records of the import's source and how many there will be (None: not known)."""
     limits = import_limits()
     roots = resolve_roots(settings.PORTAL_ADVISORY_IMPORT_ROOTS)
     if advisory_import.source_kind == ImportSource.PATH:
         real = resolve_import_path(advisory_import.source, settings.PORTAL_ADVISORY_IMPORT_ROOTS)
-        return iter_path(real, roots=roots, limits=limits)
+        return iter_path(real, roots=roots, limits=limits), count_hint(real)
     if advisory_import.source_kind == ImportSource.UPLOAD:
         stored = Path(stored_path).resolve()
         if not stored_path or not stored.is_relative_to(upload_dir()) or not stored.is_file():
             raise SourceError("The uploaded file is gone (was the job run twice?).")
         scratch.append(stored.parent)
-        return iter_file(stored, limits=limits, origin=advisory_import.source)
+        records = iter_file(stored, limits=limits, origin=advisory_import.source)
+        return records, count_hint(stored)
     fetched = fetch_url(
         advisory_import.source,
         mirrors=settings.PORTAL_ADVISORY_MIRRORS,
@@ -217,7 +236,8 @@ def _records(
         timeout=settings.PORTAL_ADVISORY_FETCH_TIMEOUT_SECONDS,
     )
     scratch.append(fetched)
-    return iter_file(fetched, limits=limits, origin=advisory_import.source.rsplit("/", 1)[-1])
+    origin = advisory_import.source.rsplit("/", 1)[-1]
+    return iter_file(fetched, limits=limits, origin=origin), count_hint(fetched)
 
 
 def advisory_import_run(
@@ -237,26 +257,31 @@ def advisory_import_run(
     scratch: list[Path] = []
     max_record = settings.PORTAL_ADVISORY_MAX_RECORD_BYTES
     batch: list[_Parsed] = []
+    batch_ids: set[str] = set()
     seen = 0
     try:
         try:
-            for raw in _records(advisory_import, stored_path, scratch):
+            records, expected = _records(advisory_import, stored_path, scratch)
+            for raw in records:
                 seen += 1
                 parsed = _parse(raw, tally, max_record)
                 if parsed is not None:
-                    if any(p.record.id == parsed.record.id for p in batch):
+                    if parsed.record.id in batch_ids:
                         _flush(batch, advisory_import, tally)  # one revision of an id per batch
-                        batch = []
+                        batch, batch_ids = [], set()
                     batch.append(parsed)
+                    batch_ids.add(parsed.record.id)
                 if len(batch) >= BATCH_SIZE:
                     _flush(batch, advisory_import, tally)
-                    batch = []
+                    batch, batch_ids = [], set()
                 if seen % BATCH_SIZE == 0:
                     _emit(tally, log)
                     if check_cancelled is not None:
                         check_cancelled()
                     if progress is not None:
-                        progress(min(90, seen // BATCH_SIZE), f"{seen} records read")
+                        done = int(90 * seen / expected) if expected else seen // BATCH_SIZE
+                        of = f" of {expected}" if expected else ""
+                        progress(min(90, done), f"{seen}{of} records read")
             _flush(batch, advisory_import, tally)
             batch = []
         except SourceError as exc:

@@ -403,3 +403,27 @@ def test_queries_do_not_grow_with_the_records(
         summary = service.advisory_import_run(advisory_import=record, log=lambda line: None)
     assert summary["imported"] == 1000
     assert AffectedPackage.objects.count() == 2000 and AdvisoryAlias.objects.count() == 2000
+
+
+def test_progress_counts_the_records_of_a_zip(import_roots, rematch_calls) -> None:
+    archive = zip_of(generated_records(1000), import_roots / "k.zip")
+    job, result = run(path=str(archive))
+    assert result.imported == 1000
+    assert "500 of 1000 records read" in job.log and "1000 of 1000 records read" in job.log
+    assert "re-matching 1994 changed packages" in job.log  # 997 names × Debian:11 and :12
+
+
+def test_a_cancelled_import_is_finished_with_the_reason_and_its_upload_removed(
+    import_roots, settings
+) -> None:
+    from portal.jobs import job_cancel
+
+    job = advisory_import_start(actor=ACTOR, upload=SimpleUploadedFile("a.json", b"{}"))
+    stored = Path(job.params["stored_path"])
+    assert stored.is_file()
+    job_cancel(job=job, actor=ACTOR)
+    record = AdvisoryImport.objects.get(job=job)
+    assert record.finished_at is not None
+    assert record.errors[-1]["record"] == "(job)" and "cancelled" in record.errors[-1]["reason"]
+    assert not stored.exists() and not stored.parent.exists()
+    assert job_execute(job.pk) == "skipped"
