@@ -12,7 +12,7 @@ from ..services.advisories import (
     advisory_import_job_failed,
     advisory_import_run,
 )
-from .sources import SourceError
+from .sources import SourceError, SourceUnavailable
 
 
 @job_kind(
@@ -27,7 +27,8 @@ def advisory_import(ctx: JobContext) -> dict[str, Any]:
     """Import the OSV records of one AdvisoryImport (params: `import_id`, `stored_path`).
 
     A log line per rejected record; the result is the import's summary. A refused source (path
-    outside the roots, zip bomb, mirror not allowed, fetch failed) fails the job with the reason.
+    outside the roots, zip bomb, mirror not allowed) fails the job with the reason; a mirror that
+    cannot be reached or answers 5xx is tried again (max_attempts).
     """
     try:
         record = AdvisoryImport.objects.get(pk=ctx.params["import_id"])
@@ -43,5 +44,7 @@ def advisory_import(ctx: JobContext) -> dict[str, Any]:
             progress=ctx.progress,
             check_cancelled=ctx.check_cancelled,
         )
+    except SourceUnavailable as exc:  # a mirror down for a moment: the next attempt may work
+        raise JobFailure(str(exc), retry=True) from exc
     except SourceError as exc:
         raise JobFailure(str(exc)) from exc

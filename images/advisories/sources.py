@@ -39,6 +39,10 @@ class SourceError(Exception):
     """The whole source is refused (outside the roots, too large, not a zip, not allowed)."""
 
 
+class SourceUnavailable(SourceError):
+    """The mirror could not be reached or answered 5xx: worth another attempt later."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds on what one import may read."""
@@ -307,8 +311,10 @@ def fetch_url(
     try:
         response = requests.get(checked, stream=True, timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
-        raise SourceError(f"Fetching {checked} failed: {exc}") from exc
+        raise SourceUnavailable(f"Fetching {checked} failed: {exc}") from exc
     with response:
+        if response.status_code >= 500:
+            raise SourceUnavailable(f"Fetching {checked} answered HTTP {response.status_code}.")
         if response.is_redirect or response.status_code != 200:
             raise SourceError(f"Fetching {checked} answered HTTP {response.status_code}.")
         declared = response.headers.get("Content-Length")
@@ -330,7 +336,7 @@ def fetch_url(
                     handle.write(block)
         except requests.RequestException as exc:
             target.unlink(missing_ok=True)
-            raise SourceError(f"Fetching {checked} failed: {exc}") from exc
+            raise SourceUnavailable(f"Fetching {checked} failed: {exc}") from exc
         except BaseException:
             target.unlink(missing_ok=True)
             raise

@@ -132,6 +132,10 @@ def serve(files: dict[str, bytes], *, redirect: dict[str, str] | None = None) ->
                 self.send_header("Location", redirects[self.path])
                 self.end_headers()
                 return
+            if self.path.endswith("busy.zip"):
+                self.send_response(503)
+                self.end_headers()
+                return
             body = files.get(self.path)
             if body is None:
                 self.send_response(404)

@@ -346,6 +346,10 @@ def test_a_mirror_url_is_fetched_over_http(import_roots, rematch_calls, settings
         job = advisory_import_start(actor=ACTOR, url=f"{mirror.base}/osv/Go/all.zip")
         assert job_execute(job.pk) == "failed"
         assert "HTTP 404" in Job.objects.get(pk=job.pk).error
+        # a mirror answering 5xx is tried again later: the job is queued for its next attempt
+        job = advisory_import_start(actor=ACTOR, url=f"{mirror.base}/osv/busy.zip")
+        assert job_execute(job.pk) == "queued"
+        assert Job.objects.get(pk=job.pk).attempts == 1
     assert not any(Path(settings.PORTAL_ADVISORY_UPLOAD_DIR).iterdir())
 
 

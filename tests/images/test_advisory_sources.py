@@ -10,6 +10,7 @@ import pytest
 from images.advisories.sources import (
     Limits,
     SourceError,
+    SourceUnavailable,
     check_mirror_url,
     fetch_url,
     iter_file,
@@ -207,7 +208,15 @@ def test_fetch_streams_a_mirror_file_with_a_cap(tmp_path: Path) -> None:
                 max_bytes=10**6,
                 timeout=5,
             )
-        with pytest.raises(SourceError, match="HTTP 404"):
+        with pytest.raises(SourceUnavailable, match="HTTP 503"):
+            fetch_url(
+                f"{mirror.base}/osv/busy.zip",
+                mirrors=mirrors,
+                directory=tmp_path / "dl",
+                max_bytes=10**6,
+                timeout=5,
+            )
+        with pytest.raises(SourceError, match="HTTP 404") as caught:
             fetch_url(
                 f"{mirror.base}/osv/none.zip",
                 mirrors=mirrors,
@@ -215,6 +224,7 @@ def test_fetch_streams_a_mirror_file_with_a_cap(tmp_path: Path) -> None:
                 max_bytes=10**6,
                 timeout=5,
             )
+        assert not isinstance(caught.value, SourceUnavailable)  # a 404 is not retried
         with pytest.raises(SourceError, match="not under an allowed advisory mirror"):
             fetch_url(
                 f"{mirror.base}/other/all.zip",
@@ -225,6 +235,14 @@ def test_fetch_streams_a_mirror_file_with_a_cap(tmp_path: Path) -> None:
             )
     assert "/other/all.zip" not in mirror.hits  # refused before any request
     assert os.listdir(tmp_path / "dl") == [got.name]  # failed downloads leave nothing behind
+
+
+def test_an_unreachable_mirror_is_unavailable(tmp_path: Path) -> None:
+    from bench.support import free_port
+
+    base = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(SourceUnavailable, match="failed"):
+        fetch_url(f"{base}/all.zip", mirrors=[base], directory=tmp_path, max_bytes=100, timeout=2)
 
 
 def test_fixture_tree_is_inside_its_root() -> None:
