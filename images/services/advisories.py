@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from portal.actors import Actor
 from portal.audit import audit_record
-from portal.jobs import job_create
+from portal.jobs import JobCancelled, job_create
 from portal.models import Job
 
 from ..advisories.osv import MAX_SUMMARY, OsvError, OsvRecord, parse_record
@@ -287,6 +287,15 @@ def advisory_import_run(
         except SourceError as exc:
             _flush(batch, advisory_import, tally)  # what was read before is whole and kept
             tally.error("(source)", str(exc), rejected=False)
+            _finish(advisory_import, tally, log, progress)
+            raise
+        except JobCancelled:
+            tally.error("(job)", f"cancelled after {seen} records", rejected=False)
+            _finish(advisory_import, tally, log, None)  # what was written is re-matched
+            raise
+        except Exception as exc:
+            reason = f"stopped after {seen} records: {type(exc).__name__}: {exc}"
+            tally.error("(job)", reason, rejected=False)
             _emit(tally, log)
             _save(advisory_import, tally, finished=True)
             raise
@@ -296,18 +305,7 @@ def advisory_import_run(
                 shutil.rmtree(item, ignore_errors=True)
             else:
                 item.unlink(missing_ok=True)
-    _emit(tally, log)
-    keys = sorted(tally.changed)
-    if progress is not None:
-        progress(95, f"re-matching {len(keys)} changed packages")
-    rematch = findings.findings_rematch(keys=keys) or {}
-    rematched = rematch.get("packages")
-    _save(
-        advisory_import,
-        tally,
-        finished=True,
-        rematched=rematched if isinstance(rematched, int) else 0,
-    )
+    keys, rematch = _finish(advisory_import, tally, log, progress)
     summary: dict[str, Any] = {
         "import_id": advisory_import.pk,
         "records": seen,
@@ -324,6 +322,29 @@ def advisory_import_run(
         f"quarantined {tally.quarantined}; {len(keys)} (ecosystem, name) keys changed"
     )
     return summary
+
+
+def _finish(
+    advisory_import: AdvisoryImport,
+    tally: _Tally,
+    log: Callable[[str], None],
+    progress: Callable[[int, str], None] | None,
+) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """Re-match the keys whose affected rows changed, then save the counts: the keys and the
+    re-match's summary (its `packages` count is kept on the import)."""
+    _emit(tally, log)
+    keys = sorted(tally.changed)
+    if progress is not None:
+        progress(95, f"re-matching {len(keys)} changed packages")
+    rematch = findings.findings_rematch(keys=keys) or {}
+    rematched = rematch.get("packages")
+    _save(
+        advisory_import,
+        tally,
+        finished=True,
+        rematched=rematched if isinstance(rematched, int) else 0,
+    )
+    return keys, rematch
 
 
 def _emit(tally: _Tally, log: Callable[[str], None]) -> None:

@@ -431,3 +431,27 @@ def test_a_cancelled_import_is_finished_with_the_reason_and_its_upload_removed(
     assert record.errors[-1]["record"] == "(job)" and "cancelled" in record.errors[-1]["reason"]
     assert not stored.exists() and not stored.parent.exists()
     assert job_execute(job.pk) == "skipped"
+
+
+def test_a_cancel_mid_import_keeps_whole_records_and_rematches_them(
+    import_roots, rematch_calls
+) -> None:
+    from portal.jobs import JobCancelled
+
+    archive = zip_of(generated_records(1200), import_roots / "k.zip")
+    record = AdvisoryImport.objects.create(source_kind="path", source=str(archive))
+
+    def cancel() -> None:
+        raise JobCancelled
+
+    with pytest.raises(JobCancelled):
+        service.advisory_import_run(
+            advisory_import=record, log=lambda line: None, check_cancelled=cancel
+        )
+    record.refresh_from_db()
+    assert record.imported == 500 == Advisory.objects.count()  # the first batch, whole
+    assert AffectedPackage.objects.count() == 1000
+    assert record.errors == [{"record": "(job)", "reason": "cancelled after 500 records"}]
+    assert record.finished_at is not None
+    assert rematch_calls == [sorted({tuple(k) for k in record.changed_keys})]
+    assert len(rematch_calls[0]) == 2 * 500
