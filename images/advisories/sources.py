@@ -5,7 +5,8 @@ an internal mirror. No ORM here.
 Every source is bounded before it is trusted:
 * a path must resolve (symlinks followed) inside one of the allowed import roots, and so must
   every file found in a directory — a symlink out of the root is refused;
-* a file may be at most `max_file_bytes`; a directory or a zip at most `max_entries` records;
+* a file may be at most `max_file_bytes` (a JSON file, decoded whole, `max_json_bytes`); a
+  directory or a zip at most `max_entries` records;
 * a zip's declared sizes are checked before anything is read (each entry ≤ `max_entry_bytes`,
   all together ≤ `max_total_bytes`), and the bytes really inflated are counted while reading,
   so an archive that lies about its sizes is stopped at the limit, never inflated in memory;
@@ -51,6 +52,8 @@ class Limits:
     max_total_bytes: int = 4 * 1024**3
     max_entry_bytes: int = 8 * 1024**2
     max_file_bytes: int = 1024**3
+    # A JSON file is decoded whole (a zip is read an entry at a time): a lower bound on memory.
+    max_json_bytes: int = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,11 @@ def iter_file(path: Path, *, limits: Limits, origin: str = "") -> Iterator[RawRe
 
 def _json_file(path: Path, origin: str, limits: Limits) -> Iterator[RawRecord]:
     size = path.stat().st_size
-    if size > limits.max_file_bytes:
-        yield RawRecord(origin, error=f"file is {size} bytes; the limit is {limits.max_file_bytes}")
+    limit = min(limits.max_file_bytes, limits.max_json_bytes)
+    if size > limit:
+        yield RawRecord(
+            origin, error=f"JSON file is {size} bytes; the limit is {limit} (use a zip)"
+        )
         return
     data = path.read_bytes()
     yield from split_json(data, origin, limits)

@@ -67,6 +67,7 @@ def import_limits() -> Limits:
         max_total_bytes=settings.PORTAL_ADVISORY_MAX_TOTAL_BYTES,
         max_entry_bytes=settings.PORTAL_ADVISORY_MAX_RECORD_BYTES,
         max_file_bytes=settings.PORTAL_ADVISORY_MAX_FILE_BYTES,
+        max_json_bytes=settings.PORTAL_ADVISORY_MAX_JSON_BYTES,
     )
 
 

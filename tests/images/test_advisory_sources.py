@@ -101,6 +101,12 @@ def test_an_oversized_file_is_refused(tmp_path: Path) -> None:
         list(iter_file(tmp_path / "big.json", limits=Limits(max_file_bytes=1000)))
 
 
+def test_a_json_file_over_the_json_limit_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "list.json").write_text("[" + ",".join(['{"id": "A"}'] * 100) + "]")
+    (record,) = iter_file(tmp_path / "list.json", limits=Limits(max_json_bytes=100))
+    assert record.error.startswith("JSON file is 1201 bytes; the limit is 100")
+
+
 def test_a_zip_yields_one_record_per_entry(tmp_path: Path) -> None:
     archive = zip_of(generated_records(5), tmp_path / "all.zip")
     records = list(iter_file(archive, limits=LIMITS))
