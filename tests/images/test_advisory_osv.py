@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from images.advisories.osv import OsvError, ecosystem_quarantine_reason, parse_record
 from images.advisories.severity import (
@@ -256,3 +258,82 @@ def test_the_ecosystem_hint_is_used_without_a_vector() -> None:
     scored = [((SeverityEntry("CVSS_V3", V31_CRIT),), {"urgency": "low"}, {})]
     assert record_severity((), scored).score == Decimal("9.8")
     assert record_severity((), []).rating == "unknown"
+
+
+# --- any input: a record or an OsvError, never another exception ----------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_events = st.lists(
+    st.dictionaries(
+        st.sampled_from(["introduced", "fixed", "last_affected", "limit", "x"]),
+        st.text(max_size=5) | st.integers(),
+        min_size=0,
+        max_size=2,
+    ),
+    max_size=4,
+)
+_affected = st.fixed_dictionaries(
+    {
+        "package": st.fixed_dictionaries(
+            {
+                "ecosystem": st.sampled_from(["Debian", "Debian:12", "Go", "", "X"]) | _json,
+                "name": st.text(max_size=10) | _json,
+            }
+        ),
+        "ranges": st.lists(
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(["SEMVER", "ECOSYSTEM", "GIT", "RPM"]), "events": _events}
+            ),
+            max_size=3,
+        )
+        | _json,
+        "versions": st.lists(st.text(max_size=5)) | _json,
+    }
+)
+_records = st.fixed_dictionaries(
+    {
+        "id": st.text(max_size=12) | _json,
+        "modified": st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01", "x", ""]) | _json,
+    },
+    optional={
+        "aliases": st.lists(st.text(max_size=8)) | _json,
+        "affected": st.lists(_affected, max_size=3) | _json,
+        "severity": st.lists(
+            st.fixed_dictionaries({"type": st.text(max_size=8), "score": st.text(max_size=20)})
+        )
+        | _json,  # noqa: E501
+        "withdrawn": _json,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(record=_records | _json)
+def test_any_input_is_a_record_or_a_clear_error(record: object) -> None:
+    try:
+        parsed = parse_record(record if isinstance(record, dict) else json.dumps(record))  # type: ignore[arg-type]
+    except OsvError as exc:
+        assert str(exc)
+        return
+    except ValueError as exc:  # json.dumps of NaN gives "NaN", refused as not JSON
+        raise AssertionError(f"not an OsvError: {exc!r}") from exc
+    assert parsed.id and parsed.modified.tzinfo is not None
+    record_severity(
+        parsed.severity,
+        [(a.severity, a.ecosystem_specific, a.database_specific) for a in parsed.affected],
+    )  # noqa: E501
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=200))
+def test_any_bytes_are_a_record_or_a_clear_error(data: bytes) -> None:
+    try:
+        parse_record(data)
+    except OsvError:
+        pass
