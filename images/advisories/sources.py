@@ -115,23 +115,27 @@ def iter_directory(path: Path, *, roots: Sequence[Path], limits: Limits) -> Iter
         raise SourceError(
             f"The directory holds {len(files)} JSON files; the limit is {limits.max_entries}."
         )
+    checked: list[tuple[str, Path | None, str]] = []
     total = 0
-    for file in files:
+    for file in files:  # every file is checked before any record is read: all or nothing
         origin = str(file.relative_to(path))
         real = file.resolve()
         if not _inside(real, roots):
-            yield RawRecord(origin, error="the file links outside the allowed import roots")
-            continue
-        if not real.is_file():
-            yield RawRecord(origin, error="not a regular file")
-            continue
-        size = real.stat().st_size
-        total += size
-        if total > limits.max_total_bytes:
-            raise SourceError(
-                f"The directory's files exceed {limits.max_total_bytes} bytes in total."
-            )
-        yield from _json_file(real, origin, limits)
+            checked.append((origin, None, "the file links outside the allowed import roots"))
+        elif not real.is_file():
+            checked.append((origin, None, "not a regular file"))
+        else:
+            total += real.stat().st_size
+            checked.append((origin, real, ""))
+    if total > limits.max_total_bytes:
+        raise SourceError(
+            f"The directory's files hold {total} bytes; the limit is {limits.max_total_bytes}."
+        )
+    for origin, found, error in checked:
+        if found is None:
+            yield RawRecord(origin, error=error)
+        else:
+            yield from _json_file(found, origin, limits)
 
 
 def iter_file(path: Path, *, limits: Limits, origin: str = "") -> Iterator[RawRecord]:

@@ -89,6 +89,14 @@ def test_a_directory_with_too_many_files_is_refused(tmp_path: Path) -> None:
         list(iter_path(tmp_path, roots=[tmp_path], limits=Limits(max_entries=3)))
 
 
+def test_a_directory_over_the_total_size_is_refused_before_any_record(tmp_path: Path) -> None:
+    for n in range(3):
+        (tmp_path / f"{n}.json").write_text('{"id": "A"}' + " " * 500)
+    records = iter_path(tmp_path, roots=[tmp_path], limits=Limits(max_total_bytes=1000))
+    with pytest.raises(SourceError, match="hold 1533 bytes; the limit is 1000"):
+        next(records)
+
+
 def test_a_malformed_list_file_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "list.json").write_text('[{"id": "A"},')
     (record,) = iter_file(tmp_path / "list.json", limits=LIMITS)
