@@ -38,27 +38,34 @@ DISTRO_ECOSYSTEMS = frozenset(
         "Ubuntu",
     }
 )
-# Ecosystems without releases: the package name alone says what is affected. (Wolfi and
-# Chainguard are rolling distributions: OSV names them without a release.)
+# Ecosystems without releases: the package name alone says what is affected. (Wolfi, Chainguard,
+# MinimOS, CleanStart and Echo are rolling distributions: OSV names them without a release.)
+# Any other name is quarantined as unknown: nothing could match it.
 LANGUAGE_ECOSYSTEMS = frozenset(
     {
         "Android",
         "Bioconductor",
         "Bitnami",
         "Chainguard",
+        "CleanStart",
         "ConanCenter",
         "CRAN",
         "crates.io",
+        "Echo",
         "GHC",
+        "GIT",
         "GitHub Actions",
         "Go",
         "Hackage",
         "Hex",
+        "Julia",
+        "Kubernetes",
         "Linux",
         "Maven",
         "MinimOS",
         "npm",
         "NuGet",
+        "opam",
         "OSS-Fuzz",
         "Packagist",
         "Pub",
@@ -66,6 +73,7 @@ LANGUAGE_ECOSYSTEMS = frozenset(
         "R",
         "RubyGems",
         "SwiftURL",
+        "VSCode",
         "Wolfi",
     }
 )
