@@ -70,7 +70,6 @@ LANGUAGE_ECOSYSTEMS = frozenset(
         "Packagist",
         "Pub",
         "PyPI",
-        "R",
         "RubyGems",
         "SwiftURL",
         "VSCode",
