@@ -335,6 +335,7 @@ def _finish(
     re-match's summary (its `packages` count is kept on the import)."""
     _emit(tally, log)
     keys = sorted(tally.changed)
+    _save(advisory_import, tally, finished=False)  # the counts stand even if the re-match fails
     if progress is not None:
         progress(95, f"re-matching {len(keys)} changed packages")
     rematch = findings.findings_rematch(keys=keys) or {}

@@ -455,3 +455,16 @@ def test_a_cancel_mid_import_keeps_whole_records_and_rematches_them(
     assert record.finished_at is not None
     assert rematch_calls == [sorted({tuple(k) for k in record.changed_keys})]
     assert len(rematch_calls[0]) == 2 * 500
+
+
+def test_a_failing_rematch_fails_the_job_but_keeps_the_counts(import_roots, monkeypatch) -> None:
+    def broken(*, keys: Any) -> dict[str, Any]:
+        raise RuntimeError("matcher down")
+
+    monkeypatch.setattr(service.findings, "findings_rematch", broken)
+    job = advisory_import_start(actor=ACTOR, path=str(GOOD / "go"))
+    assert job_execute(job.pk) == "failed"
+    record = AdvisoryImport.objects.get(job=job)
+    assert record.imported == 1 and record.finished_at is not None
+    assert record.changed_keys == [["Go", "golang.org/x/net"], ["Go", "stdlib"]]
+    assert "matcher down" in record.errors[-1]["reason"]
