@@ -196,6 +196,9 @@ def parse_record(
         raise OsvError(f"a record must be a JSON object, not {type(decoded).__name__}")
     record: dict[str, Any] = decoded
     _check_values(record)
+    version = record.get("schema_version")
+    if version is not None and (not isinstance(version, str) or version.split(".")[0] != "1"):
+        raise OsvError(f"unsupported schema_version {version!r:.20} (this portal reads 1.x)")
     osv_id = record.get("id")
     if not isinstance(osv_id, str) or not osv_id.strip():
         raise OsvError("no 'id'")

@@ -103,6 +103,10 @@ def test_an_oversized_record_is_refused_before_parsing() -> None:
             "one key",
         ),
         (
+            {"id": "X-1", "modified": "2024-01-01T00:00:00Z", "schema_version": "2.0.0"},
+            "unsupported schema_version '2.0.0'",
+        ),
+        (
             {"id": "X-1", "modified": "2024-01-01T00:00:00Z", "withdrawn": "soon"},
             "'withdrawn' is not",
         ),
