@@ -20,6 +20,7 @@ urlpatterns = [
         views.ImageVersionScanView.as_view(),
         name="image-version-scan",
     ),
+    path("advisory-imports/", views.AdvisoryImportListView.as_view(), name="advisory-import-list"),
     path("dockerfile-check/", views.DockerfileCheckView.as_view(), name="dockerfile-check"),
     # Image requests: the form, my requests / review queue, the request page and its actions.
     path("image-requests/", views.ImageRequestListView.as_view(), name="image-request-list"),

@@ -358,15 +358,6 @@ PORTAL_BOOTSTRAP_CACHE_DIR = os.environ.get("PORTAL_BOOTSTRAP_CACHE_DIR") or Non
 # default; the scan gate (a later issue) will decide here instead.
 PORTAL_AUTO_PUBLISH = env_bool("PORTAL_AUTO_PUBLISH", False)
 
-# --- Scanning demo (issue 9): where advisories may be imported from -------------------------
-# `import_advisories <path>` and the import job refuse a path outside these directories
-# (comma-separated). The defaults: the repository's fictional demo advisories, imported by
-# `make run` (images/data/demo-advisories/), and var/advisories/ for an OSV mirror's files.
-PORTAL_ADVISORY_IMPORT_ROOTS = env_list(
-    "PORTAL_ADVISORY_IMPORT_ROOTS",
-    ",".join([str(BASE_DIR / "images" / "data" / "demo-advisories"), str(VAR_DIR / "advisories")]),
-)
-
 # Waivers and the publish gate (images app). A waiver runs at most this many days. The gate's
 # policy is images/policy/gate.yaml, overridden by an admin YAML file (threshold, block_unfixed).
 # With PORTAL_SCAN_REQUIRED a version is published only after a scan the gate finds clean.
@@ -381,3 +372,32 @@ _enum_overrides["ImageStatusEnum"] = "images.choices.ImageStatus"
 STATICFILES_DIRS += [("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist")]
 # Advisories and findings rate severity on their own scale (not the Dockerfile check's).
 _enum_overrides["AdvisorySeverityEnum"] = "images.choices.Severity"
+
+# Advisory imports (images app, OSV records): where a server path may be read from, the internal
+# mirrors a URL import may fetch (and beat imports every PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS),
+# and the limits that keep a file, an upload or a zip bomb from exhausting the worker.
+PORTAL_ADVISORY_IMPORT_ROOTS = env_list(
+    "PORTAL_ADVISORY_IMPORT_ROOTS",
+    # var/advisories for an OSV mirror's files; the repository's FICTIONAL demo advisories,
+    # imported by `make run` (images/data/demo-advisories/).
+    f"{VAR_DIR / 'advisories'},{BASE_DIR / 'images' / 'data' / 'demo-advisories'}",
+)
+PORTAL_ADVISORY_MIRRORS = env_list("PORTAL_ADVISORY_MIRRORS", "")
+PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS = env_int(
+    "PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS", 6 * 3600
+)
+PORTAL_ADVISORY_UPLOAD_MAX_BYTES = env_int("PORTAL_ADVISORY_UPLOAD_MAX_BYTES", 512 * 1024**2)
+PORTAL_ADVISORY_MAX_FILE_BYTES = env_int("PORTAL_ADVISORY_MAX_FILE_BYTES", 1024**3)
+PORTAL_ADVISORY_MAX_JSON_BYTES = env_int("PORTAL_ADVISORY_MAX_JSON_BYTES", 256 * 1024**2)
+PORTAL_ADVISORY_MAX_ENTRIES = env_int("PORTAL_ADVISORY_MAX_ENTRIES", 500_000)
+PORTAL_ADVISORY_MAX_TOTAL_BYTES = env_int("PORTAL_ADVISORY_MAX_TOTAL_BYTES", 4 * 1024**3)
+PORTAL_ADVISORY_MAX_RECORD_BYTES = env_int("PORTAL_ADVISORY_MAX_RECORD_BYTES", 8 * 1024**2)
+PORTAL_ADVISORY_FETCH_TIMEOUT_SECONDS = env_int("PORTAL_ADVISORY_FETCH_TIMEOUT_SECONDS", 60)
+PORTAL_ADVISORY_UPLOAD_DIR = os.environ.get(
+    "PORTAL_ADVISORY_UPLOAD_DIR", str(VAR_DIR / "advisory-uploads")
+)
+if PORTAL_ADVISORY_MIRRORS:
+    CELERY_BEAT_SCHEDULE["import-advisories"] = {
+        "task": "images.tasks.import_advisory_mirrors",
+        "schedule": timedelta(seconds=PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS),
+    }

@@ -99,7 +99,7 @@ class AdvisoryViewSet(
     required_scopes: dict[str, str] = {
         "list": Scope.IMAGES_READ,
         "retrieve": Scope.IMAGES_READ,
-        "import": Scope.IMAGES_REVIEW,
+        "import_records": Scope.IMAGES_REVIEW,  # POST /advisories/import/ (platform admins)
         # Methods no action takes answer 405 rather than "no scope declared" (403); POST is
         # left out on purpose: it belongs to the import action alone.
         "PUT": Scope.IMAGES_READ,

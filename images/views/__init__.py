@@ -1,5 +1,6 @@
 """UI views of the images app, one module per area; `images.urls` routes them."""
 
+from .advisory_imports import AdvisoryImportListView
 from .catalog import (
     BaseImageDetailView,
     BaseImageListView,
@@ -14,6 +15,7 @@ from .versions import ImageVersionDetailView, ImageVersionScanView
 from .waivers import WaiverActionView, WaiverCreateView, WaiverDetailView, WaiverListView
 
 __all__ = [
+    "AdvisoryImportListView",
     "BaseImageDetailView",
     "BaseImageListView",
     "DockerfileCheckView",
