@@ -12,7 +12,7 @@ from django.test import Client
 from images.catalog_cache import policy_catalog_clear
 from images.models import BaseImage
 from images.policy import MAX_DOCKERFILE_BYTES
-from images.views import dockerfile_lines
+from images.views.catalog import dockerfile_lines
 from portal.models import Team
 from tests.images.factories import ImageVersionFactory
 from tests.images.test_dockerfile_check_api import DEBIAN, FAILING, GCC, HOST, PASSING, WARNING
