@@ -1,4 +1,6 @@
-"""Fixtures of the scanner's tests: the real syft on its own (Go) binary, scan settings."""
+"""Fixtures of the scanner's tests: the real syft on its own (Go) binary, scan settings.
+
+Import the `*_fixture` functions into a test module to use the fixtures by their names."""
 
 from __future__ import annotations
 
@@ -16,18 +18,18 @@ def syft_go_binary() -> Path:
     return Path(default_syft_binary())
 
 
-@pytest.fixture(scope="session")
-def syft_go_result() -> SyftResult:
+@pytest.fixture(scope="session", name="syft_go_result")
+def syft_go_result_fixture() -> SyftResult:
     return run_syft(f"file:{syft_go_binary()}", tools=ScanTools(syft=default_syft_binary()))
 
 
-@pytest.fixture(scope="session")
-def syft_go_document(syft_go_result: SyftResult) -> dict[str, Any]:
+@pytest.fixture(scope="session", name="syft_go_document")
+def syft_go_document_fixture(syft_go_result: SyftResult) -> dict[str, Any]:
     return json.loads(syft_go_result.raw)
 
 
-@pytest.fixture
-def scan_settings(settings, tmp_path):
+@pytest.fixture(name="scan_settings")
+def scan_settings_fixture(settings, tmp_path):
     """Scratch and SBOM storage of this test; the test transaction holds the job row."""
     settings.PORTAL_SCAN_WORK_DIR = str(tmp_path / "scan-work")
     settings.STORAGES = {

@@ -19,7 +19,7 @@ from images.scanning.cyclonedx import cyclonedx_json
 from images.scanning.ecosystems import osv_ecosystem, parse_os_release, syft_distro_os_release
 from images.scanning.normalize import normalize_packages, unmapped_kinds
 from images.scanning.syft import ScanTools, SyftError, copy_image, default_syft_binary, run_syft
-from tests.images.scan_fixtures import syft_go_document, syft_go_result  # noqa: F401
+from tests.images.scan_fixtures import syft_go_document_fixture, syft_go_result_fixture  # noqa: F401
 
 OS_RELEASE = Path(__file__).parent.parent / "fixtures" / "os-release"
 

@@ -12,7 +12,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from images.choices import ScanState, SbomSubject
+from images.choices import SbomSubject, ScanState
 from images.models import BaseImage, ImageAbi, ImageVersion, Package, Registry, Sbom, SbomPackage
 from images.scanning.normalize import normalize_packages
 from images.scanning.store import sbom_read
@@ -26,13 +26,13 @@ from images.services.scans import (
 from portal.actors import Actor
 from portal.jobs import job_execute
 from portal.models import AuditEntry, Job
-from tests.images.scan_fixtures import scan_settings  # noqa: F401
+from tests.images.scan_fixtures import scan_settings_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture
-def scan_env(scan_settings, running_registry, debian_base_image, platform_team):  # noqa: F811
+def scan_env(scan_settings, running_registry, debian_base_image, platform_team):
     registry = Registry.objects.create(
         name="test", url=running_registry.url, tls_verify=False, is_default=True
     )
