@@ -4,6 +4,8 @@ through the images service, so a volume-mode binary's own dependencies get findi
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +24,7 @@ from ..choices import BinaryState
 from ..models import BinaryVersion
 
 BINARY_SCAN_JOB_KIND = "deployments.scan_binary"
+logger = logging.getLogger(__name__)
 ERROR_CHARS = 4000
 
 
@@ -70,8 +73,14 @@ def binary_version_scan_start(*, binary_id: int, actor: Actor, force: bool = Fal
 
 
 def binary_version_scan_after_upload(*, binary_id: int, actor: Actor) -> None:
-    """Queue the scan of a newly uploaded version (called on the upload's commit)."""
-    binary_version_scan_start(binary_id=binary_id, actor=actor)
+    """Queue the scan of a newly uploaded version (called on the upload's commit).
+
+    The upload is already stored: a scan that cannot be queued (the broker is down) is
+    logged and leaves the version `unscanned` (POST …/scan/ later), never fails the upload."""
+    try:
+        binary_version_scan_start(binary_id=binary_id, actor=actor)
+    except Exception:
+        logger.exception("could not queue the scan of binary version %s", binary_id)
 
 
 def binary_version_scan_mark_scanning(*, binary_id: int) -> None:

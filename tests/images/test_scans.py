@@ -24,8 +24,9 @@ from images.services.scans import (
     sbom_record,
 )
 from portal.actors import Actor
-from portal.jobs import job_execute
+from portal.jobs import job_create, job_execute
 from portal.models import AuditEntry, Job
+from tests.images import test_builds as builds
 from tests.images.scan_fixtures import scan_settings_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -233,3 +234,57 @@ def test_sbom_downloads(scan_env, api, admin_user):
     response = api.get(f"/api/v1/image-versions/{version.pk}/sbom/?format=spdx")
     assert response.status_code == 400
     assert "format" in response.json()["detail"]
+
+
+def test_registry_sync_queues_a_scan_of_each_new_version(scan_env, running_registry):
+    from tests.fixtures.registry import put_image
+
+    image = BaseImage.objects.create(
+        name="runtime/scansync",
+        kind="runtime",
+        os_family="debian",
+        os_version="12",
+        owner_team=scan_env["image"].owner_team,
+        registry=scan_env["registry"],
+    )
+    digest = put_image(running_registry.url, "runtime/scansync", "1")
+    job = job_create(
+        kind="images.registry_sync",
+        actor=Actor.system_actor("test"),
+        params={"image_ids": [image.pk]},
+    )[0]
+    assert job_execute(job.pk) == "succeeded"
+    version = ImageVersion.objects.get(digest=digest)
+    scan = Job.objects.get(kind="images.scan", params__version_id=version.pk)
+    assert scan.idempotency_key == f"scan:{digest}"
+    assert version.scan_state == ScanState.QUEUED
+    # a second sync finds nothing new and queues nothing
+    Job.objects.filter(pk=scan.pk).update(state="succeeded")
+    job = job_create(
+        kind="images.registry_sync",
+        actor=Actor.system_actor("test"),
+        params={"image_ids": [image.pk]},
+    )[0]
+    assert job_execute(job.pk) == "succeeded"
+    assert Job.objects.filter(kind="images.scan").count() == 1
+
+
+# The build job's fixtures: a real Dockerfile build on the bootstrapped Debian base.
+build_env = builds.build_env
+clients = builds.clients
+
+
+def test_a_successful_build_queues_the_scan_of_its_candidate(build_env, clients, scan_settings):
+    recipe = f"FROM runtime/debian:12\n{builds.ENV_LINE}RUN echo scanned > /scanned.txt\n"
+    _, build_job_id = builds.request_and_approve(clients, recipe, "12-scan")
+    assert job_execute(build_job_id) == "succeeded", Job.objects.get(pk=build_job_id).error
+    build_job = Job.objects.get(pk=build_job_id)
+    version = ImageVersion.objects.get(pk=build_job.result["version_id"])
+    scan = Job.objects.get(pk=build_job.result["scan_job_id"])
+    assert (scan.kind, scan.params["version_id"]) == ("images.scan", version.pk)
+    assert f"scan job #{scan.pk} queued" in build_job.log
+    assert job_execute(scan.pk) == "succeeded", Job.objects.get(pk=scan.pk).error
+    version.refresh_from_db()
+    assert version.scan_state == ScanState.SCANNED
+    assert version.sbom.ecosystem == "Debian:12"
+    assert version.sbom.package_links.filter(package__name="libc6").exists()
