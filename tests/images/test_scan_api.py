@@ -187,3 +187,18 @@ def test_a_missing_sbom_blob_is_a_404_not_a_500(world, syft_go_result, settings,
     response = client_for("viewer", world).get(f"/api/v1/image-versions/{version.pk}/sbom/")
     assert response.status_code == 404
     assert "missing from storage" in response.json()["detail"]
+
+
+def test_the_schedule_scans_every_approved_version(world, settings):
+    from images.tasks import scan_approved_versions
+
+    entry = settings.CELERY_BEAT_SCHEDULE["scan-approved-images"]
+    assert entry["task"] == "images.tasks.scan_approved_versions"
+    assert entry["schedule"].total_seconds() == settings.PORTAL_SCAN_INTERVAL_HOURS * 3600
+    assert scan_approved_versions() == 0  # the only version is a candidate
+    ImageVersion.objects.filter(pk=world["version"].pk).update(state="approved")
+    assert scan_approved_versions() == 1
+    assert scan_approved_versions() == 0  # its scan is still queued: not a second one
+    job = Job.objects.get(kind="images.scan")
+    assert job.params == {"version_id": world["version"].pk, "force": False}
+    assert job.queue == "scans"
