@@ -3,8 +3,8 @@ path(s), and every shared library on the loader's search path with its soname an
 symbol versions it defines (`.gnu.version_d`, e.g. libc.so.6 → GLIBC_2.2.5 … GLIBC_2.36).
 
 `read_oci_layout(dir)` reads the layers of a local OCI layout (the scan's one copy of the
-image) into a virtual tree, applying whiteouts: regular files that may matter (shared
-libraries, `/etc/ld.so.conf*`, musl's path files) are written to a scratch directory,
+image) into a virtual tree, applying whiteouts: regular files that may matter (files named
+like shared libraries, `/etc/ld.so.conf*`, musl's path files) go to a scratch directory,
 symlinks are kept as data and resolved inside the image — nothing from an image is ever
 followed on this machine. `image_abi(tree)` then reads the ELF facts with pyelftools.
 """
@@ -43,7 +43,7 @@ TRIPLETS = (
     "loongarch64-linux-gnu",
     "mips64el-linux-gnuabi64",
 )
-_KEEP_PREFIXES = ("lib", "usr/lib", "usr/local/lib", "etc/ld.so.conf", "etc/ld-musl-")
+_CONFIG_PREFIXES = ("etc/ld.so.conf", "etc/ld-musl-")
 _LIB_NAME_RE = re.compile(r"^(?:lib.*\.so(?:\.[0-9A-Za-z_.-]+)?|ld-.*\.so(?:\.[0-9.]+)?)\Z")
 _LOADER_RE = re.compile(
     r"^(?:ld-linux[-.A-Za-z0-9_]*\.so\.[0-9]+|ld64\.so\.[0-9]+|ld-musl-[A-Za-z0-9_]+\.so\.1)\Z"
@@ -165,8 +165,12 @@ def _normal(name: str) -> str:
 
 
 def _keep(path: str) -> bool:
+    """The loader's configuration, and every file named like a shared library (wherever it
+    is: ld.so.conf may name any directory)."""
     relative = path.lstrip("/")
-    return any(relative == prefix or relative.startswith(prefix) for prefix in _KEEP_PREFIXES)
+    if relative.startswith(_CONFIG_PREFIXES):
+        return True
+    return _LIB_NAME_RE.match(posixpath.basename(relative)) is not None
 
 
 def _layers(layout: Path) -> list[Path]:

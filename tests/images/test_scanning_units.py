@@ -303,3 +303,43 @@ def test_cyclonedx_export_of_a_real_syft_document_validates(syft_go_document):
     broken = {"artifacts": [{"name": "x", "purl": "pkg:%%%"}, "junk", {"version": "1"}]}
     text = cyclonedx_json(broken, subject_name="x", digest="sha256:" + "b" * 64)
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+
+
+def test_abi_of_a_musl_image_uses_its_path_file(tmp_path, shared_lib):
+    layer = _tar(
+        [
+            ("lib/ld-musl-x86_64.so.1", "file", shared_lib),
+            ("lib/libc.musl-x86_64.so.1", "link", "ld-musl-x86_64.so.1"),
+            ("usr/lib/libdemo.so.1", "file", shared_lib),
+            ("opt/musl/libdemo2.so.1", "file", shared_lib),
+            ("etc/ld-musl-x86_64.path", "file", "/lib:/opt/musl\n"),
+        ]
+    )
+    tree = read_oci_layout(_layout(tmp_path, [layer]), tmp_path / "scratch")
+    facts = image_abi(tree, musl_version="1.2.5-r0")
+    assert (facts.libc_kind, facts.libc_version) == ("musl", "1.2.5-r0")
+    assert facts.loader_paths == ["/lib/ld-musl-x86_64.so.1"]
+    assert facts.search_path == ["/lib", "/opt/musl"]  # the path file replaces the default
+    assert {lib.path for lib in facts.libraries} == {
+        "/lib/ld-musl-x86_64.so.1",
+        "/opt/musl/libdemo2.so.1",
+    }
+
+
+def test_registry_credentials_go_through_a_private_auth_file(tmp_path):
+    import base64
+    import stat
+
+    from images.scanning.syft import _auth_file
+
+    tools = ScanTools(username="bot", password="s3cret")
+    with _auth_file(tools, "registry.example:5000") as argv:
+        assert argv[0] == "--src-authfile"
+        path = Path(argv[1])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        auth = json.loads(path.read_text())["auths"]["registry.example:5000"]["auth"]
+        assert base64.b64decode(auth) == b"bot:s3cret"
+    assert not path.exists()
+    with _auth_file(ScanTools(), "registry.example:5000") as argv:
+        assert argv == []
+    assert "s3cret" not in repr(tools)
