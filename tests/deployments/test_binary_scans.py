@@ -82,9 +82,12 @@ def test_binary_sbom_download(uploaded, api, make_user, service_team):
     assert api.get(f"/api/v1/binaries/{uploaded.pk}/sbom/").status_code == 404
     job = Job.objects.get(kind="deployments.scan_binary")
     assert job_execute(job.pk) == "succeeded"
+    uploaded.refresh_from_db()
     response = api.get(f"/api/v1/binaries/{uploaded.pk}/sbom/")
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('attachment; filename="orders-1.0.0-x86_64-')
+    shown = api.get(f"/api/v1/binaries/{uploaded.pk}/").json()
+    assert shown["scan_state"] == "scanned" and shown["sbom"] == uploaded.sbom_id
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(response.content.decode()) is None
     response = api.get(f"/api/v1/binaries/{uploaded.pk}/sbom/?format=syft-json")
     assert json.loads(response.content)["source"]["type"] == "file"

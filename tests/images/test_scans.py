@@ -59,6 +59,15 @@ def scan_env(scan_settings, running_registry, debian_base_image, platform_team):
     return {"registry": registry, "image": image, "version": version}
 
 
+def api_client_of_admin():
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(get_user_model().objects.create_superuser("root-viewer"))
+    return client
+
+
 def run_scan(version_id: int, *, force: bool = False) -> Job:
     job = image_version_scan_start(
         version_id=version_id, actor=Actor.system_actor("test"), force=force
@@ -172,6 +181,8 @@ def test_registry_down_fails_the_scan_with_the_reason(scan_env, running_registry
     assert version.sbom_id is None
     assert "skopeo copy" in version.scan_error
     assert "registry unavailable" in version.scan_error
+    shown = api_client_of_admin().get(f"/api/v1/image-versions/{version.pk}/").json()
+    assert shown["scan_state"] == "failed" and shown["scan_error"] == version.scan_error
     assert version.scan_error in job.error or job.error in version.scan_error
 
 
