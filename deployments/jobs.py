@@ -319,7 +319,12 @@ def scan_binary(ctx: JobContext) -> dict[str, Any]:
             log.progress(30, "syft: cataloguing modules")
             try:
                 result = run_syft(
-                    f"file:{path}", tools=tools, log=log, should_cancel=ctx.should_cancel
+                    f"file:{path}",
+                    tools=tools,
+                    log=log,
+                    should_cancel=ctx.should_cancel,
+                    source_name=binary.service.name,
+                    source_version=binary.version,
                 )
             except SyftError as exc:
                 log.flush()

@@ -97,7 +97,12 @@ def scan_image(ctx: JobContext) -> dict[str, Any]:
                 ctx.check_cancelled()
                 log.progress(30, "syft: cataloguing packages")
                 result = run_syft(
-                    f"oci-dir:{layout}", tools=tools, log=log, should_cancel=ctx.should_cancel
+                    f"oci-dir:{layout}",
+                    tools=tools,
+                    log=log,
+                    should_cancel=ctx.should_cancel,
+                    source_name=f"{version.registry.host}/{version.base_image.name}",
+                    source_version=version.digest,
                 )
             except SyftError as exc:
                 log.flush()

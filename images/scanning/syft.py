@@ -190,8 +190,13 @@ def run_syft(
     tools: ScanTools,
     log: LogFn | None = None,
     should_cancel: CancelFn | None = None,
+    source_name: str = "",
+    source_version: str = "",
 ) -> SyftResult:
     """Run syft on `oci-dir:<path>` or `file:<path>`; return its syft-json.
+
+    `source_name`/`source_version` name what was scanned in the SBOM (the image reference
+    and digest, the service and version) instead of the scratch path.
 
     Raises:
         ValueError: an unsupported source scheme.
@@ -203,6 +208,10 @@ def run_syft(
     with tempfile.TemporaryDirectory(prefix="bip-syft-") as tmp:
         out = Path(tmp) / "sbom.syft.json"
         argv = [tools.syft, "scan", source, "-o", f"syft-json={out}", "-q"]
+        if source_name:
+            argv += ["--source-name", source_name]
+        if source_version:
+            argv += ["--source-version", source_version]
         env = _env(tools)
         env["TMPDIR"] = tmp
         try:

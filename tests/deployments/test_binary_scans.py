@@ -90,7 +90,8 @@ def test_binary_sbom_download(uploaded, api, make_user, service_team):
     assert shown["scan_state"] == "scanned" and shown["sbom"] == uploaded.sbom_id
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(response.content.decode()) is None
     response = api.get(f"/api/v1/binaries/{uploaded.pk}/sbom/?format=syft-json")
-    assert json.loads(response.content)["source"]["type"] == "file"
+    source = json.loads(response.content)["source"]
+    assert (source["type"], source["name"], source["version"]) == ("file", "orders", "1.0.0")
     assert api.get(f"/api/v1/binaries/{uploaded.pk}/sbom/?format=xml").status_code == 400
 
 

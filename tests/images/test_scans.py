@@ -106,6 +106,8 @@ def test_scanning_the_bookworm_image(scan_env):
     # the stored syft-json is the canonical form: it keeps dpkg's source and the file lists
     raw = sbom_read(sbom.blob_name, expected_sha256=sbom.blob_sha256)
     document = json.loads(raw)
+    assert document["source"]["version"] == version.digest
+    assert document["source"]["name"].endswith("/runtime/debian")
     libc_artifact = next(a for a in document["artifacts"] if a["name"] == "libc6")
     assert libc_artifact["metadata"]["source"] == "glibc"
     assert libc_artifact["metadata"]["files"]
