@@ -22,8 +22,15 @@ from images.builder import (
     remove_image,
 )
 from images.buildjobs import JobLog, builder_config, push_and_read_back, retry_registry
+from images.choices import SbomSubject
 from images.models import Registry
 from images.registry import RegistryError
+from images.scanning.jobs import scan_tools
+from images.scanning.normalize import normalize_packages
+from images.scanning.store import sbom_storage
+from images.scanning.syft import SyftError, run_syft
+from images.services.findings import sbom_match
+from images.services.scans import sbom_existing, sbom_record
 from portal.actors import Actor
 from portal.jobs import JobCancelled, JobContext, JobFailure, job_kind
 
@@ -32,10 +39,14 @@ from .models import BinaryVersion
 from .services import (
     ARTIFACT_JOB_KIND,
     ARTIFACT_REPOSITORY,
+    BINARY_SCAN_JOB_KIND,
     SHA256_LABEL,
     artifact_repository,
     binary_artifact_ref_problem,
+    binary_scan_job_failed,
     binary_version_artifact_set,
+    binary_version_scan_attach,
+    binary_version_scan_mark_scanning,
     binary_versions_purge,
 )
 from .storage import binary_storage
@@ -265,6 +276,85 @@ def push_artifact(ctx: JobContext) -> dict[str, Any]:
         raise JobFailure(exc.message) from exc
     except RegistryError as exc:
         raise JobFailure(f"Registry error: {exc}") from exc
+
+
+@job_kind(
+    BINARY_SCAN_JOB_KIND,
+    queue="scans",
+    timeout_seconds=3600,
+    max_attempts=1,
+    title="Binary scan",
+    on_failure=binary_scan_job_failed,
+)
+def scan_binary(ctx: JobContext) -> dict[str, Any]:
+    """syft on an uploaded binary's stored file (Go and Rust module lists), recorded as the
+    SBOM of `sha256:<file sha256>`, then matched. Params: `binary_id`, optional `force`."""
+    try:
+        binary = BinaryVersion.objects.select_related("service").get(pk=ctx.params["binary_id"])
+    except (KeyError, BinaryVersion.DoesNotExist) as exc:
+        raise JobFailure(f"No binary version to scan ({exc}).") from exc
+    if binary.state == BinaryState.PURGED:
+        raise JobFailure(f"{binary} is purged: its file is gone.")
+    digest = f"sha256:{binary.sha256}"
+    binary_version_scan_mark_scanning(binary_id=binary.pk)
+    log = JobLog(ctx)
+    sbom = sbom_existing(digest)
+    reused = (
+        sbom is not None and not ctx.params.get("force") and sbom_storage().exists(sbom.blob_name)
+    )
+    if sbom is not None and reused:
+        log.portal(f"{digest} was scanned before (SBOM #{sbom.pk}): reusing it")
+    else:
+        tools = scan_tools()
+        with tempfile.TemporaryDirectory(prefix="scan-", dir=settings.PORTAL_SCAN_WORK_DIR) as tmp:
+            log.progress(10, f"copy: {binary.filename} ({binary.size} bytes)")
+            path = Path(tmp) / (_TAG_UNSAFE.sub("_", binary.filename) or "binary")
+            digest_now = hashlib.sha256()
+            with binary_storage().open(binary.file, "rb") as source, path.open("wb") as target:
+                for chunk in iter(lambda: source.read(_CHUNK), b""):
+                    digest_now.update(chunk)
+                    target.write(chunk)
+            if digest_now.hexdigest() != binary.sha256:
+                raise JobFailure(f"The stored file of {binary} does not match its sha256.")
+            log.progress(30, "syft: cataloguing modules")
+            try:
+                result = run_syft(
+                    f"file:{path}",
+                    tools=tools,
+                    log=log,
+                    should_cancel=ctx.should_cancel,
+                    source_name=binary.service.name,
+                    source_version=binary.version,
+                )
+            except SyftError as exc:
+                log.flush()
+                ctx.check_cancelled()
+                raise JobFailure(exc.message) from exc
+            log.progress(60, "packages: normalising")
+            identities = normalize_packages(result.document, distro_ecosystem="")
+            log.portal(f"{len(identities)} packages")
+            sbom = sbom_record(
+                digest=digest,
+                subject=SbomSubject.BINARY,
+                raw=result.raw,
+                document=result.document,
+                identities=identities,
+                abi=None,
+                job_id=ctx.job.pk,
+            )
+    binary_version_scan_attach(binary_id=binary.pk, sbom=sbom)
+    ctx.set_result_object(binary)
+    log.progress(85, "match: advisories")
+    matched = sbom_match(sbom_id=sbom.pk)
+    log.flush()
+    return {
+        "binary_id": binary.pk,
+        "digest": digest,
+        "sbom_id": sbom.pk,
+        "reused": reused,
+        "packages": sbom.package_count,
+        "match": matched,
+    }
 
 
 # The `make run` demo's job kind (deployments.demo) lives with the rest of the demo.

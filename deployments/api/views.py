@@ -55,6 +55,7 @@ from ..services import (
 )
 from ..storage import binary_storage
 from ..uploads import FILE_FIELD, check_content_length, install_upload_handler
+from .scans import BinaryVersionScanActions
 from .serializers import (
     ArtifactJobSerializer,
     BinaryUploadSerializer,
@@ -226,7 +227,10 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
 
 
 class BinaryVersionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    BinaryVersionScanActions,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Binary versions of every service: read, download, yank, push as an OCI artifact."""
 
@@ -235,6 +239,8 @@ class BinaryVersionViewSet(
         "retrieve": Scope.BINARIES_READ,
         "download": Scope.BINARIES_READ,
         "yank": Scope.BINARIES_WRITE,
+        "scan": Scope.BINARIES_WRITE,
+        "sbom": Scope.BINARIES_READ,
         "artifact": Scope.BINARIES_WRITE,
     }
     # The one action an environment's fetch token may call (portal.auth refuses it elsewhere).

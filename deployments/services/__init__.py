@@ -1,8 +1,9 @@
 """Writes of the deployments app, one module per entity.
 
 `services` (service_create), `binaries` (binary versions: upload, yank, OCI artifact,
-retention), `environments` (environments and their fetch tokens), `deployments`
-(deployment_create) and `releases` (release_create, rollback and the renderer's input).
+retention), `scans` (binary scans), `environments` (environments and their fetch tokens),
+`deployments` (deployment_create) and `releases` (release_create, rollback and the
+renderer's input).
 
 Every function is keyword-only, checks who acts (`Actor`) against the owning team, validates
 before writing, writes inside one transaction and records an audit row in it. Import from
@@ -26,11 +27,20 @@ from .binaries import (
 from .deployments import RESOURCE_KEYS, deployment_create
 from .environments import FetchToken, environment_create, environment_fetch_token_create
 from .releases import binary_download_url, manifest_input_for, release_create, release_rollback
+from .scans import (
+    BINARY_SCAN_JOB_KIND,
+    binary_scan_job_failed,
+    binary_version_scan_attach,
+    binary_version_scan_failed,
+    binary_version_scan_mark_scanning,
+    binary_version_scan_start,
+)
 from .services import service_create
 
 __all__ = [
     "ARTIFACT_JOB_KIND",
     "ARTIFACT_REPOSITORY",
+    "BINARY_SCAN_JOB_KIND",
     "RESERVED_NAMES",
     "RESOURCE_KEYS",
     "SHA256_LABEL",
@@ -38,8 +48,13 @@ __all__ = [
     "FetchToken",
     "binary_artifact_ref_problem",
     "binary_download_url",
+    "binary_scan_job_failed",
     "binary_version_artifact_push",
     "binary_version_artifact_set",
+    "binary_version_scan_attach",
+    "binary_version_scan_failed",
+    "binary_version_scan_mark_scanning",
+    "binary_version_scan_start",
     "binary_version_upload",
     "binary_version_yank",
     "binary_versions_in_use",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +28,7 @@ from ..elf import BinaryAnalysisError, analyze_binary
 from ..models import BinaryVersion, Deployment, Release, Service
 from ..storage import binary_delete, binary_store
 from ._common import PINNED_REF
+from .scans import binary_version_scan_after_upload
 
 ARTIFACT_JOB_KIND = "deployments.push_artifact"
 ARTIFACT_REPOSITORY = "binaries"
@@ -265,6 +267,8 @@ def binary_version_upload(
     except BaseException:
         _forget_file(name, actual, stored_now)
         raise
+    # Every upload is scanned (syft on the stored file), once the row is committed.
+    transaction.on_commit(partial(binary_version_scan_after_upload, binary_id=row.pk, actor=actor))
     return row, True
 
 

@@ -25,6 +25,10 @@ class ImageVersionSerializer(serializers.ModelSerializer):
             "arch",
             "state",
             "superseded_by",
+            "scan_state",
+            "scan_error",
+            "scanned_at",
+            "sbom",
             "scan_summary",
             "created_at",
         ]

@@ -451,6 +451,8 @@ class ImageVersionViewSet(
         "publish": Scope.IMAGES_REVIEW,
         "gate": Scope.IMAGES_READ,
         "findings": Scope.IMAGES_READ,
+        "scan": Scope.IMAGES_WRITE,
+        "sbom": Scope.IMAGES_READ,
     }
 
     def get_queryset(self) -> QuerySet[ImageVersion]:

@@ -43,6 +43,7 @@ from ..services import (
     image_version_publish,
     image_version_record,
 )
+from ..services.scans import image_version_scan_start
 from .common import JobLog, builder_config, push_and_read_back, retry_registry
 from .recipe import BuildTarget, build_target, existing_version, registry_for, resolve_recipe
 
@@ -239,6 +240,9 @@ def _finish(
             log.portal(f"published {version.digest} (auto-publish)")
         except GateBlocked as exc:  # e.g. not scanned yet: the scan's gate publishes it later
             log.portal(f"not published yet, the publish gate says: {exc.detail}")
+    # Every successful build is scanned (a digest scanned before reuses its SBOM).
+    scan_job = image_version_scan_start(version_id=version.pk, actor=actor)
+    log.portal(f"scan job #{scan_job.pk} queued for {version.digest}")
     ctx.set_result_object(version)
     log.flush()
     return {
@@ -253,6 +257,7 @@ def _finish(
         "reused": reused,
         "recipe_sha256": version.recipe_sha256,
         "base_digest": version.base_digest,
+        "scan_job_id": scan_job.pk,
     }
 
 
