@@ -12,7 +12,6 @@ idempotent: what exists is kept as it is.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import shutil
 import subprocess
 import tempfile
@@ -151,15 +150,6 @@ def _upload(service: Service, spec: DemoService, path: Path, actor: Actor) -> Bi
     return binary
 
 
-def _seam(module: str, name: str) -> Any:
-    """`module.name`, or None while the scanner (issue 9, written in parallel; the name is
-    fixed: `deployments.services.binary_version_scan_start`) is not in this tree."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def seed_demo_deployments() -> dict[str, Any]:
     """Create the demo environments, services and binary versions that are missing, and
     scan the binaries never scanned. Returns counts and the scan jobs started."""
@@ -200,14 +190,15 @@ def seed_demo_deployments() -> dict[str, Any]:
             if path is not None:
                 _upload(service, spec, path, actor)
                 created["binaries"] += 1
-    scan = _seam("deployments.services", "binary_version_scan_start")
-    if scan is not None:
-        from images.choices import ScanState
+    from images.choices import ScanState
 
-        for binary in BinaryVersion.objects.filter(
-            service__name__in=[s.name for s in DEMO_SERVICES], scan_state=ScanState.UNSCANNED
-        ):
-            created["scans"].append((str(binary), scan(binary_id=binary.pk, actor=actor)))
+    from .services import binary_version_scan_start
+
+    for binary in BinaryVersion.objects.filter(
+        service__name__in=[s.name for s in DEMO_SERVICES], scan_state=ScanState.UNSCANNED
+    ):
+        job = binary_version_scan_start(binary_id=binary.pk, actor=actor)
+        created["scans"].append((str(binary), job))
     return created
 
 

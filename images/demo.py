@@ -244,23 +244,6 @@ DEMO_REQUEST_JUSTIFICATION = (
 DEMO_REVIEWER = "platform-admin"
 
 
-def _seam(module: str, name: str) -> Any:
-    """`module.name`, or None while that function is not in this tree.
-
-    The scanner (`images.services.scans.image_version_scan_start`) and the importer
-    (`images.services.advisories.advisory_import_start`) are written in parallel with the demo
-    (issue 9); their names are fixed. Looked up at call time so `make run` works before and
-    after they are merged; once both are merged, a missing one means a real bug, and the
-    command says so on its output.
-    """
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def demo_advisories_import(actor: Actor | None = None) -> tuple[Any, str]:
     """Import the demo advisories as a visible `images.advisory_import` job, once.
 
@@ -277,9 +260,8 @@ def demo_advisories_import(actor: Actor | None = None) -> tuple[Any, str]:
     present = dict(Advisory.objects.filter(osv_id__in=wanted).values_list("osv_id", "modified"))
     if present == wanted:  # same ids, same `modified`: an edited file is imported again
         return None, f"all {len(DEMO_ADVISORY_IDS)} demo advisories already imported"
-    advisory_import_start = _seam("images.services.advisories", "advisory_import_start")
-    if advisory_import_start is None:
-        return None, "not imported: images.services.advisories.advisory_import_start is missing"
+    from .services.advisories import advisory_import_start
+
     job = advisory_import_start(
         actor=actor or Actor.system_actor("make run"), path=str(DEMO_ADVISORIES_DIR)
     )
@@ -304,14 +286,12 @@ def demo_scans_start(actor: Actor | None = None) -> list[tuple[str, Any, str]]:
     )
     if not versions:
         return []
-    image_version_scan_start = _seam("images.services.scans", "image_version_scan_start")
+    from .services.scans import image_version_scan_start
+
     actor = actor or Actor.system_actor("make run")
     started: list[tuple[str, Any, str]] = []
     for version in versions:
         reference = f"{version.base_image.name}:{version.tag}"
-        if image_version_scan_start is None:
-            started.append((reference, None, "not scanned: image_version_scan_start is missing"))
-            continue
         job = image_version_scan_start(version_id=version.pk, actor=actor)
         started.append((reference, job, "scan started"))
     return started

@@ -116,14 +116,19 @@ def affected_severity(
     severity: Iterable[SeverityEntry],
     ecosystem_specific: Mapping[str, Any],
     database_specific: Mapping[str, Any],
+    *,
+    record_scored: bool = False,
 ) -> SeverityResult:
-    """The severity of one `affected[]` entry (its own vectors, then its words)."""
+    """The severity of one `affected[]` entry: its own vectors, then its words — but a word
+    (Debian's urgency is only a hint) never overrides a CVSS vector of the record itself
+    (`record_scored`): then the entry has no severity of its own and the record's applies."""
     severity = list(severity)
-    return (
-        from_vectors(severity)
-        or from_hints(severity, ecosystem_specific, database_specific)
-        or SeverityResult()
-    )
+    found = from_vectors(severity)
+    if found is not None:
+        return found
+    if record_scored:
+        return SeverityResult()
+    return from_hints(severity, ecosystem_specific, database_specific) or SeverityResult()
 
 
 def record_severity(

@@ -31,7 +31,7 @@ from portal.jobs import JobCancelled, job_create
 from portal.models import Job
 
 from ..advisories.osv import MAX_SUMMARY, OsvError, OsvRecord, parse_record
-from ..advisories.severity import UNKNOWN, affected_severity, record_severity
+from ..advisories.severity import UNKNOWN, affected_severity, from_vectors, record_severity
 from ..advisories.sources import (
     Limits,
     RawRecord,
@@ -454,9 +454,13 @@ def _children(
             if value != record.id:
                 aliases[(value, kind)] = AdvisoryAlias(advisory=advisory, alias=value, kind=kind)
     affected = []
+    record_scored = from_vectors(record.severity) is not None
     for entry in record.affected:
         rating = affected_severity(
-            entry.severity, entry.ecosystem_specific, entry.database_specific
+            entry.severity,
+            entry.ecosystem_specific,
+            entry.database_specific,
+            record_scored=record_scored,
         )
         affected.append(
             AffectedPackage(

@@ -341,3 +341,14 @@ def test_any_bytes_are_a_record_or_a_clear_error(data: bytes) -> None:
         parse_record(data)
     except OsvError:
         pass
+
+
+def test_an_affected_hint_never_overrides_the_records_own_vector() -> None:
+    # DSA-style: a Critical CVSS vector on the record, Debian urgency "high" on the entry —
+    # the entry has no severity of its own, so findings take the record's Critical.
+    hinted = affected_severity((), {"urgency": "high"}, {}, record_scored=True)
+    assert hinted.rating == "unknown"
+    own = affected_severity(
+        (SeverityEntry("CVSS_V3", V31_CRIT),), {"urgency": "low"}, {}, record_scored=True
+    )
+    assert own.rating == "critical"

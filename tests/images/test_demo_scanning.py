@@ -1,13 +1,10 @@
 """The scanning half of the `make run` demo (start_demo_jobs): the advisory import, the scans
 of versions never scanned, and the request whose candidate the gate blocks.
 
-The importer and the scanner are other parts of issue 9; where their functions are in the
-tree these tests check the jobs they start, else the message the demo prints instead.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
@@ -16,18 +13,11 @@ from django.core.management import call_command
 
 from images import demo
 from images.choices import RequestState, ScanState
-from images.models import Advisory, BaseImage, ImageRequest
+from images.models import Advisory, AdvisoryImport, BaseImage, ImageRequest
 from portal.models import Job
 from tests.images.factories import ImageVersionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def _has(module: str, name: str) -> bool:
-    try:
-        return hasattr(importlib.import_module(module), name)
-    except ImportError:
-        return False
 
 
 @pytest.fixture
@@ -43,11 +33,9 @@ def test_the_demo_advisory_ids_are_the_shipped_files() -> None:
 
 def test_the_advisory_import_is_started_with_the_demo_directory(seeded: None) -> None:
     job, what = demo.demo_advisories_import()
-    if _has("images.services.advisories", "advisory_import_start"):
-        assert job is not None and job.kind == "images.advisory_import"
-        assert str(demo.DEMO_ADVISORIES_DIR) in str(job.params)
-    else:
-        assert job is None and "advisory_import_start is missing" in what
+    assert job is not None and job.kind == "images.advisory_import", what
+    advisory_import = AdvisoryImport.objects.get(pk=job.params["import_id"])
+    assert advisory_import.source == str(demo.DEMO_ADVISORIES_DIR)
 
 
 def test_the_advisory_import_is_skipped_once_every_record_is_there(seeded: None) -> None:
@@ -77,10 +65,7 @@ def test_only_unscanned_demo_versions_are_scanned(seeded: None) -> None:
     started = demo.demo_scans_start()
     assert [reference for reference, _, _ in started] == ["runtime/debian:12"]
     (_, job, what) = started[0]
-    if _has("images.services.scans", "image_version_scan_start"):
-        assert job.kind == "images.scan" and str(never.pk) in str(job.params), what
-    else:
-        assert job is None and "image_version_scan_start is missing" in what
+    assert job.kind == "images.scan" and str(never.pk) in str(job.params), what
 
 
 def test_the_demo_request_is_approved_once_and_builds_a_new_runtime_tag(seeded: None) -> None:

@@ -4,7 +4,6 @@ image page, the findings chart's data, and the CVE search page with the blast ra
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 
 import pytest
@@ -128,10 +127,6 @@ def test_scan_now_is_refused_to_non_maintainers(client, developer, scanned):
     assert response.status_code == 403
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("images.services.scans") is None,
-    reason="the scanner's service (images.services.scans) is not merged in this tree",
-)
 def test_scan_now_starts_the_scan_job(client, admin_user, scanned):
     from portal.models import Job
 
