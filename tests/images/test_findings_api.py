@@ -321,5 +321,5 @@ def test_the_import_mixin_stays_first_and_keeps_its_scope():
     from images.api.advisory_imports import AdvisoryImportActions
 
     assert AdvisoryViewSet.__bases__[0] is AdvisoryImportActions
-    assert AdvisoryViewSet.required_scopes["import"] == "images:review"
+    assert AdvisoryViewSet.required_scopes["import_records"] == "images:review"
     assert "POST" not in AdvisoryViewSet.required_scopes  # POST is the import's alone
