@@ -80,3 +80,63 @@ ARCH_ALIASES = {
 def normalize_arch(value: str) -> str | None:
     """The `uname -m` name of an architecture alias (amd64 → x86_64), None when unknown."""
     return ARCH_ALIASES.get(value.strip().lower())
+
+
+class ReleaseStatus(models.TextChoices):
+    """What CD reports of a release (`POST /api/v1/releases/{id}/status/`)."""
+
+    NONE = "", "Not reported"
+    DEPLOYED = "deployed", "Deployed"
+    HEALTHY = "healthy", "Healthy"
+    FAILED = "failed", "Failed"
+
+
+class Verdict(models.TextChoices):
+    """A binary's compatibility with a target runtime image."""
+
+    COMPATIBLE = "compatible", "Compatible"
+    INCOMPATIBLE = "incompatible", "Incompatible"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class PlanKind(models.TextChoices):
+    """A rebase (a patched version of the same line) or an OS migration (another image)."""
+
+    REBASE = "rebase", "Rebase"
+    MIGRATION = "migration", "OS migration"
+
+
+class PlanState(models.TextChoices):
+    """A plan's life: a dry run (draft) until applied, then waves until done.
+
+    draft -> applying -> completed; applying <-> paused; draft|applying|paused -> aborted;
+    applying -> failed (a release reported failed stops the plan; retry-failed resumes it).
+    """
+
+    DRAFT = "draft", "Dry run"
+    APPLYING = "applying", "Applying"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    ABORTED = "aborted", "Aborted"
+    FAILED = "failed", "Failed"
+
+
+class PlanItemState(models.TextChoices):
+    """One deployment's move within a plan."""
+
+    PENDING = "pending", "Pending"
+    BLOCKED = "blocked", "Blocked"
+    BUILDING = "building", "Building app image"
+    RELEASED = "released", "Released"
+    HEALTHY = "healthy", "Healthy"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class SourceBuildState(models.TextChoices):
+    """A compile of an uploaded source archive inside an approved build image."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"

@@ -1,4 +1,4 @@
-"""Models of the deployments app."""
+"""Services, binary versions, environments, deployments and releases."""
 
 import re
 
@@ -10,15 +10,16 @@ from django.db import models
 from images.choices import ScanState
 from portal.validators import dns_label_validator
 
-from .choices import (
+from ..choices import (
     BinaryState,
     DeliveryStrategy,
     DeploymentMode,
     FileType,
     Language,
     Linkage,
+    ReleaseStatus,
 )
-from .manifests import hostpath_root_errors
+from ..manifests import hostpath_root_errors
 
 DEFAULT_ARGS = ["-m", "release"]
 
@@ -126,6 +127,25 @@ class BinaryVersion(models.Model):
     )
     state = models.CharField(
         max_length=10, choices=BinaryState.choices, default=BinaryState.ACTIVE, db_index=True
+    )
+    # ABI facts beyond the upload's first read (issue 10): filled at upload and by the backfill
+    # job for versions uploaded before (`facts_version` says which reader produced them).
+    machine = models.CharField(max_length=20, blank=True, help_text="ELF e_machine, e.g. x86_64.")
+    elf_class = models.CharField(max_length=8, blank=True, help_text="ELF32 or ELF64.")
+    runpath = models.JSONField(default=list, blank=True, help_text="DT_RUNPATH/DT_RPATH entries.")
+    version_needs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[library, version] pairs from .gnu.version_r, e.g. [libc.so.6, GLIBC_2.34].",
+    )
+    facts_version = models.PositiveSmallIntegerField(default=0)
+    built_in = models.ForeignKey(
+        "images.ImageVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="built_binaries",
+        help_text="The build image version it was compiled in, when known.",
     )
     sbom = models.ForeignKey(
         "images.Sbom",
@@ -262,8 +282,9 @@ class Deployment(models.Model):
 class Release(models.Model):
     """An immutable, numbered snapshot of a Deployment and the manifest rendered from it.
 
-    Never updated after it is created; a rollback is a new release copying an older
-    tuple (`rollback_of`). The newest release of a deployment is its live one.
+    Its snapshot is never updated after it is created (only CD's `status` report is); a
+    rollback is a new release copying an older tuple (`rollback_of`). The newest release of a
+    deployment is its live one.
     """
 
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="releases")
@@ -296,6 +317,12 @@ class Release(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="rollbacks"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # What CD reported (the only fields that change after creation; the snapshot never does).
+    status = models.CharField(
+        max_length=10, choices=ReleaseStatus.choices, default=ReleaseStatus.NONE, blank=True
+    )
+    status_note = models.CharField(max_length=500, blank=True)
+    status_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-number"]
