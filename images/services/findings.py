@@ -19,22 +19,33 @@ finding no longer matching is resolved — `withdrawn` when its advisory is with
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import Count, Q, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from ..choices import SEVERITY_RANK, FindingResolution, FixState, Severity
-from ..models import Finding, Sbom
+from ..models import (
+    Advisory,
+    AffectedPackage,
+    Finding,
+    ImageVersion,
+    Package,
+    Sbom,
+    SbomPackage,
+)
 from ..vulns.osv import Evaluation, evaluate
 
+# Keys and ids per query: well under SQLite's 32,766 bound variables (`make run` runs on
+# SQLite; the same ORM queries run on PostgreSQL in tests and production).
 KEY_BATCH = 5000
-ID_BATCH = 20000
+ID_BATCH = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,72 +86,65 @@ class _Match:
     needs_review: str
 
 
-_PKG_COLUMNS = "p.id, p.ecosystem, p.name, p.version, p.source_name, p.source_version"
+_PKG_FIELDS = ("id", "ecosystem", "name", "version", "source_name", "source_version")
 
 
-_EMPTY_JSON: dict[str, Any] = {"[]": (), "{}": {}}
-
-
-def _json(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    if value in _EMPTY_JSON:
-        return _EMPTY_JSON[value]
-    return json.loads(value)
-
-
-def _fetch_packages(sql: str, params: Sequence[Any]) -> list[_Pkg]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [_Pkg(*row) for row in cursor.fetchall()]
+def _key_batches(keys: Sequence[tuple[str, str]]) -> Iterable[tuple[set[str], set[str]]]:
+    """(ecosystems, names) of each batch of keys: `ecosystem IN … AND name IN …` uses the
+    (ecosystem, name) indexes on every database; the caller keeps the exact pairs."""
+    for start in range(0, len(keys), KEY_BATCH):
+        batch = keys[start : start + KEY_BATCH]
+        yield {k[0] for k in batch}, {k[1] for k in batch}
 
 
 def _packages_of_sbom(sbom_id: int) -> list[_Pkg]:
-    return _fetch_packages(
-        f"SELECT {_PKG_COLUMNS} FROM images_sbompackage sp "  # noqa: S608 constant columns
-        "JOIN images_package p ON p.id = sp.package_id WHERE sp.sbom_id = %s",
-        [sbom_id],
-    )
+    rows = Package.objects.filter(sbom_links__sbom_id=sbom_id).values_list(*_PKG_FIELDS)
+    return [_Pkg(*row) for row in rows]
 
 
 def _packages_for_keys(keys: list[tuple[str, str]]) -> list[_Pkg]:
+    wanted = set(keys)
     found: dict[int, _Pkg] = {}
-    for start in range(0, len(keys), KEY_BATCH):
-        batch = keys[start : start + KEY_BATCH]
-        ecosystems, names = [k[0] for k in batch], [k[1] for k in batch]
+    for ecosystems, names in _key_batches(keys):
         for column in ("name", "source_name"):
-            for pkg in _fetch_packages(
-                f"SELECT {_PKG_COLUMNS} FROM images_package p "  # noqa: S608 constant columns
-                f"WHERE (p.ecosystem, p.{column}) IN "
-                "(SELECT * FROM unnest(%s::varchar[], %s::varchar[]))",
-                [ecosystems, names],
-            ):
-                found[pkg.id] = pkg
+            rows = Package.objects.filter(
+                **{"ecosystem__in": ecosystems, f"{column}__in": names}
+            ).values_list(*_PKG_FIELDS)
+            for row in rows:
+                pkg = _Pkg(*row)
+                if (pkg.ecosystem, getattr(pkg, column)) in wanted:
+                    found[pkg.id] = pkg
     return list(found.values())
 
 
 def _affected_index(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[_Affected]]:
     """Matchable affected rows (not quarantined, advisory not withdrawn) for the keys."""
     wanted = sorted(set(keys))
+    exact = set(wanted)
     index: dict[tuple[str, str], list[_Affected]] = defaultdict(list)
-    with connection.cursor() as cursor:
-        for start in range(0, len(wanted), KEY_BATCH):
-            batch = wanted[start : start + KEY_BATCH]
-            cursor.execute(
-                "SELECT ap.advisory_id, ap.ecosystem, ap.name, ap.ranges, ap.versions, "
-                "ap.ecosystem_specific, COALESCE(NULLIF(ap.severity, ''), a.severity) "
-                "FROM images_affectedpackage ap "
-                "JOIN images_advisory a ON a.id = ap.advisory_id "
-                "WHERE (ap.ecosystem, ap.name) IN "
-                "(SELECT * FROM unnest(%s::varchar[], %s::varchar[])) "
-                "AND ap.quarantined = '' AND a.withdrawn IS NULL",
-                [[k[0] for k in batch], [k[1] for k in batch]],
+    for ecosystems, names in _key_batches(wanted):
+        rows = (
+            AffectedPackage.objects.filter(
+                ecosystem__in=ecosystems,
+                name__in=names,
+                quarantined="",
+                advisory__withdrawn__isnull=True,
             )
-            for adv, eco, name, ranges, versions, specific, severity in cursor.fetchall():
+            .annotate(rating=Coalesce(NullIf("severity", Value("")), "advisory__severity"))
+            .values_list(
+                "advisory_id",
+                "ecosystem",
+                "name",
+                "ranges",
+                "versions",
+                "ecosystem_specific",
+                "rating",
+            )
+        )
+        for adv, eco, name, ranges, versions, specific, severity in rows:
+            if (eco, name) in exact:
                 index[(eco, name)].append(
-                    _Affected(
-                        adv, eco, name, _json(ranges), _json(versions), _json(specific), severity
-                    )
+                    _Affected(adv, eco, name, ranges, versions, specific, severity)
                 )
     return index
 
@@ -201,9 +205,18 @@ class _Counts:
 _REFRESHED = ("installed_version", "fixed_version", "fix_state", "severity", "matched_name")
 
 
-_FINDING_COLUMNS = (
-    "id, sbom_id, package_id, advisory_id, resolved_at IS NOT NULL, needs_review, "
-    "installed_version, fixed_version, fix_state, severity, matched_name"
+_FINDING_FIELDS = (
+    "id",
+    "sbom_id",
+    "package_id",
+    "advisory_id",
+    "resolved_at",
+    "needs_review",
+    "installed_version",
+    "fixed_version",
+    "fix_state",
+    "severity",
+    "matched_name",
 )
 
 
@@ -222,19 +235,23 @@ class _Existing:
     matched_name: str
 
 
-def _existing(where: str, params: Sequence[Any]) -> list[_Existing]:
+def _existing(**scope: Any) -> list[_Existing]:
     """Findings of a scope as plain rows (no model instances: a scope can hold 10⁵)."""
-    with connection.cursor() as cursor:
-        # `where` is one of this module's constant conditions; values go in `params`.
-        sql = f"SELECT {_FINDING_COLUMNS} FROM images_finding WHERE {where}"  # noqa: S608
-        cursor.execute(sql, params)
-        return [_Existing(*row) for row in cursor.fetchall()]
+    rows = Finding.objects.filter(**scope).values_list(*_FINDING_FIELDS)
+    return [
+        _Existing(r[0], r[1], r[2], r[3], r[4] is not None, *r[5:])  # resolved_at → resolved
+        for r in rows
+    ]
 
 
-def _update_ids(sql: str, params: list[Any], ids: list[int]) -> None:
-    with connection.cursor() as cursor:
-        for start in range(0, len(ids), ID_BATCH):
-            cursor.execute(sql, [*params, ids[start : start + ID_BATCH]])
+def _batches(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), ID_BATCH):
+        yield ids[start : start + ID_BATCH]
+
+
+def _update_ids(ids: list[int], **values: Any) -> None:
+    for batch in _batches(ids):
+        Finding.objects.filter(id__in=batch).update(**values)
 
 
 def _reconcile(
@@ -278,10 +295,9 @@ def _reconcile(
 
     if stale:
         withdrawn = set(
-            _ids(
-                "SELECT id FROM images_advisory WHERE id = ANY(%s) AND withdrawn IS NOT NULL",
-                [sorted({f.advisory_id for f in stale})],
-            )
+            Advisory.objects.filter(
+                id__in=sorted({f.advisory_id for f in stale}), withdrawn__isnull=False
+            ).values_list("id", flat=True)
         )
         for row in stale:
             if row.advisory_id in withdrawn:
@@ -292,13 +308,9 @@ def _reconcile(
                 reason = FindingResolution.FIXED_IN_DATA
             gone[reason].append(row.id)
     for reason, ids in gone.items():
-        _update_ids(
-            "UPDATE images_finding SET resolved_at = %s, resolution = %s WHERE id = ANY(%s)",
-            [now, str(reason)],
-            ids,
-        )
+        _update_ids(ids, resolved_at=now, resolution=str(reason))
         counts.resolved += len(ids)
-    _update_ids("UPDATE images_finding SET last_seen = %s WHERE id = ANY(%s)", [now], touched)
+    _update_ids(touched, last_seen=now)
     if changed:
         Finding.objects.bulk_update(
             changed,
@@ -328,45 +340,51 @@ def _reconcile(
     return counts
 
 
-def _ids(sql: str, params: Sequence[Any]) -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [int(row[0]) for row in cursor.fetchall()]
-
-
-_SUMMARY_SQL = """
-UPDATE images_imageversion iv SET scan_summary = s.summary
-FROM (
-  SELECT ids.sbom_id, jsonb_build_object(
-    'open', count(f.id),
-    'critical', count(f.id) FILTER (WHERE f.severity = 'critical'),
-    'high', count(f.id) FILTER (WHERE f.severity = 'high'),
-    'medium', count(f.id) FILTER (WHERE f.severity = 'medium'),
-    'low', count(f.id) FILTER (WHERE f.severity IN ('low', 'none')),
-    'unknown', count(f.id) FILTER (WHERE f.severity = 'unknown'),
-    'fixable', count(f.id) FILTER (WHERE f.fix_state = 'fixed'),
-    'needs_review', count(f.id) FILTER (WHERE f.needs_review <> ''),
-    'matched_at', %s::text) AS summary
-  FROM unnest(%s::bigint[]) AS ids(sbom_id)
-  LEFT JOIN images_finding f ON f.sbom_id = ids.sbom_id AND f.resolved_at IS NULL
-  GROUP BY ids.sbom_id
-) s
-WHERE iv.sbom_id = s.sbom_id
-"""
+def _summary(row: Mapping[str, Any], matched_at: str) -> dict[str, Any]:
+    return {
+        "open": row.get("open", 0),
+        "critical": row.get("critical", 0),
+        "high": row.get("high", 0),
+        "medium": row.get("medium", 0),
+        "low": row.get("low", 0),
+        "unknown": row.get("unknown", 0),
+        "fixable": row.get("fixable", 0),
+        "needs_review": row.get("needs_review", 0),
+        "matched_at": matched_at,
+    }
 
 
 def _refresh_summaries(sbom_ids: Sequence[int], now: datetime) -> None:
     """`ImageVersion.scan_summary` of every version on these SBOMs, and `Sbom.matched_at`.
 
     Open findings by severity (`none` counts with `low`), `fixable` (a fix exists),
-    `needs_review` and `matched_at`. Binary versions read their SBOM's findings directly.
+    `needs_review` and `matched_at`: one aggregate query and one bulk update per batch.
+    Binary versions read their SBOM's findings directly.
     """
     ids = sorted(set(sbom_ids))
-    with connection.cursor() as cursor:
-        for start in range(0, len(ids), ID_BATCH):
-            batch = ids[start : start + ID_BATCH]
-            cursor.execute(_SUMMARY_SQL, [now.isoformat(), batch])
-            Sbom.objects.filter(id__in=batch).update(matched_at=now)
+    matched_at = now.isoformat()
+    for batch in _batches(ids):
+        counts: dict[int, Mapping[str, Any]] = {
+            row["sbom_id"]: row
+            for row in Finding.objects.filter(sbom_id__in=batch, resolved_at__isnull=True)
+            .values("sbom_id")
+            .annotate(
+                open=Count("id"),
+                critical=Count("id", filter=Q(severity=Severity.CRITICAL)),
+                high=Count("id", filter=Q(severity=Severity.HIGH)),
+                medium=Count("id", filter=Q(severity=Severity.MEDIUM)),
+                low=Count("id", filter=Q(severity__in=[Severity.LOW, Severity.NONE])),
+                unknown=Count("id", filter=Q(severity=Severity.UNKNOWN)),
+                fixable=Count("id", filter=Q(fix_state=FixState.FIXED)),
+                needs_review=Count("id", filter=~Q(needs_review="")),
+            )
+        }
+        versions = list(ImageVersion.objects.filter(sbom_id__in=batch).only("id", "sbom_id"))
+        for version in versions:
+            assert version.sbom_id is not None  # noqa: S101 - filtered on it
+            version.scan_summary = _summary(counts.get(version.sbom_id, {}), matched_at)
+        ImageVersion.objects.bulk_update(versions, ["scan_summary"], batch_size=500)
+        Sbom.objects.filter(id__in=batch).update(matched_at=now)
 
 
 def sbom_match(*, sbom_id: int) -> dict[str, Any]:
@@ -386,7 +404,7 @@ def sbom_match(*, sbom_id: int) -> dict[str, Any]:
             for package_id, matches in results.items()
             for advisory_id, match in matches.items()
         }
-        existing = _existing("sbom_id = %s", [sbom_id])
+        existing = _existing(sbom_id=sbom_id)
         present = {(sbom_id, pkg.id) for pkg in packages}
         counts = _reconcile(desired=desired, existing=existing, present=present, now=now)
         _refresh_summaries([sbom_id], now)
@@ -435,13 +453,12 @@ def findings_rematch(*, keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
         index = _affected_index(key[:2] for pkg in packages for key in pkg.lookups())
         results = _evaluate_packages(packages, index)
         links: list[tuple[int, int]] = []
-        with connection.cursor() as cursor:
-            for start in range(0, len(package_ids), ID_BATCH):
-                cursor.execute(
-                    "SELECT sbom_id, package_id FROM images_sbompackage WHERE package_id = ANY(%s)",
-                    [package_ids[start : start + ID_BATCH]],
+        for batch in _batches(package_ids):
+            links.extend(
+                SbomPackage.objects.filter(package_id__in=batch).values_list(
+                    "sbom_id", "package_id"
                 )
-                links.extend((int(s), int(p)) for s, p in cursor.fetchall())
+            )
         desired = {
             (sbom_id, package_id, advisory_id): match
             for sbom_id, package_id in links
@@ -450,22 +467,22 @@ def findings_rematch(*, keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
         # Lock every SBOM in scope, in id order (sbom_match locks its one): two re-matches, or
         # a re-match and a match, never reconcile the same findings at once.
         scope = {sbom_id for sbom_id, _ in links}
-        for start in range(0, len(package_ids), ID_BATCH):
+        for batch in _batches(package_ids):
             scope.update(
-                _ids(
-                    "SELECT DISTINCT sbom_id FROM images_finding WHERE package_id = ANY(%s)",
-                    [package_ids[start : start + ID_BATCH]],
-                )
+                Finding.objects.filter(package_id__in=batch)
+                .values_list("sbom_id", flat=True)
+                .distinct()
             )
-        _ids(
-            "SELECT id FROM images_sbom WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-            [sorted(scope)],
-        )
+        for batch in _batches(sorted(scope)):
+            list(
+                Sbom.objects.select_for_update()
+                .filter(id__in=batch)
+                .order_by("id")
+                .values_list("id", flat=True)
+            )
         existing: list[_Existing] = []
-        for start in range(0, len(package_ids), ID_BATCH):
-            existing.extend(
-                _existing("package_id = ANY(%s)", [package_ids[start : start + ID_BATCH]])
-            )
+        for batch in _batches(package_ids):
+            existing.extend(_existing(package_id__in=batch))
         counts = _reconcile(desired=desired, existing=existing, present=set(links), now=now)
         sbom_ids = {sbom_id for sbom_id, _ in links} | {f.sbom_id for f in existing}
         _refresh_summaries(sorted(sbom_ids), now)
