@@ -333,3 +333,51 @@ def demo_request_start() -> tuple[str, Any, str]:
         request=request, actor=Actor(user=reviewer), comment="[demo] approved by make run"
     )
     return reference, job, f"request #{request.pk} approved, build started"
+
+
+def demo_runtime_waive_and_publish(version: Any) -> str:
+    """Publish the scanned demo runtime the demo deploys on, through a reviewed waiver.
+
+    The demo advisories make every demo image fail the gate (CVE-2026-99901, Critical, fix
+    available). So a new user also sees the way out: the platform team requests a waiver
+    scoped to this one image version ("affected", with an action statement, 30 days) and
+    `platform-admin` approves it (four eyes: the requester is the portal itself); then the
+    version is published. The `12-curl` candidate is another version, so it stays blocked.
+    Only the demo's own advisories are waived; anything else keeps the version a candidate.
+    """
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from .choices import VersionState
+    from .services import image_version_publish
+    from .services.gate import image_version_gate
+    from .services.waivers import waiver_approve, waiver_request
+
+    if version.state != VersionState.CANDIDATE:
+        return f"{version} is {version.state}"
+    reviewer = get_user_model().objects.filter(username=DEMO_REVIEWER).first()
+    if reviewer is None:
+        return "not published (run seed_demo first)"
+    gate = image_version_gate(version)
+    blocking = {b.advisory for b in gate.blocking}
+    if gate.verdict == "unscanned" or blocking - set(DEMO_ADVISORY_IDS):
+        return f"not published: {gate.reason}"
+    for advisory in sorted(blocking):
+        waiver = waiver_request(
+            actor=Actor.system_actor("make run"),
+            advisory_ref=advisory,
+            scope="image_version",
+            image_version_id=version.pk,
+            status="affected",
+            action_statement=(
+                "[demo] Rebuild runtime/debian:12 once Debian ships zlib 1:1.2.13.dfsg-1+deb12u2; "
+                "until then the demo services keep running on this version."
+            ),
+            expires_at=timezone.now() + dt.timedelta(days=30),
+        )
+        waiver_approve(
+            waiver_id=waiver.pk, actor=Actor(user=reviewer), note="[demo] approved by make run"
+        )
+    image_version_publish(version=version, actor=Actor(user=reviewer))
+    return f"published {version} with {len(blocking)} demo waiver(s)"

@@ -107,3 +107,50 @@ def test_the_command_reports_what_it_did(seeded: None, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert "2 new environments, 2 new services, 2 new binaries" in out
     assert "Demo deployments: started (job #" in out
+
+
+def test_a_scanned_runtime_held_back_by_the_demo_cve_is_waived_and_published(
+    seeded: None, settings, scratch_registry
+) -> None:
+    from images.demo import demo_runtime_waive_and_publish
+    from images.models import Waiver
+    from tests.fixtures.registry import put_image
+    from tests.images.scandata import advisory, finding, scanned
+
+    settings.PORTAL_SCAN_REQUIRED = True
+    image = BaseImage.objects.get(name="runtime/debian")
+    image.registry.url = scratch_registry.url  # publish moves the tag: a registry of our own
+    image.registry.save()
+    digest = put_image(scratch_registry.url, "runtime/debian", "build-1")
+    candidate = ImageVersionFactory(
+        base_image=image, registry=image.registry, tag="12", digest=digest, state="candidate"
+    )
+    sbom = scanned(candidate)
+    finding(sbom, advisory("DSA-9901-1"), package="zlib1g", source="zlib")
+    other = _runtime(state="candidate")  # the 12-curl-like second version: no waiver for it
+    finding(scanned(other), advisory("DEBIAN-CVE-2026-99901"), package="zlib1g", source="zlib")
+
+    assert demo_runtime_waive_and_publish(candidate).startswith("published")
+    candidate.refresh_from_db()
+    other.refresh_from_db()
+    assert candidate.state == "approved" and other.state == "candidate"
+    waiver = Waiver.objects.get()
+    assert (waiver.scope, waiver.image_version_id, waiver.state) == (
+        "image_version",
+        candidate.pk,
+        "approved",
+    )
+    assert waiver.approved_by.username == "platform-admin"
+
+
+def test_a_runtime_blocked_by_a_real_advisory_is_left_to_a_reviewer(seeded: None, settings) -> None:
+    from images.demo import demo_runtime_waive_and_publish
+    from images.models import Waiver
+    from tests.images.scandata import advisory, finding, scanned
+
+    settings.PORTAL_SCAN_REQUIRED = True
+    candidate = _runtime(state="candidate")
+    finding(scanned(candidate), advisory("CVE-2026-0001"))
+    assert demo_runtime_waive_and_publish(candidate).startswith("not published")
+    candidate.refresh_from_db()
+    assert candidate.state == "candidate" and not Waiver.objects.exists()
