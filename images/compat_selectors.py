@@ -112,7 +112,8 @@ def compatibility_matrix(
     versions = list(image_versions_with_abi())
     facts: dict[int, ImageFacts] = {}
     for version in versions:
-        assert version.sbom is not None
+        if version.sbom is None:  # excluded by the query
+            continue
         facts[version.pk] = image_facts_from_abi(version, version.sbom.abi)
     builds = [
         v
@@ -135,11 +136,12 @@ def compatibility_matrix(
 
 
 def rebuild_hint(target: ImageFacts, *, arch: str = "") -> str:
-    """"rebuild in build/gcc:12 (glibc ≤ 2.36)": the approved build version with the newest
+    """ "rebuild in build/gcc:12 (glibc ≤ 2.36)": the approved build version with the newest
     glibc that still fits `target` (the pair rule), or "" when none does."""
     best: tuple[tuple[int, ...], str] | None = None
     for version in image_versions_with_abi().filter(base_image__kind=ImageKind.BUILD):
-        assert version.sbom is not None
+        if version.sbom is None:  # excluded by the query
+            continue
         facts = image_facts_from_abi(version, version.sbom.abi)
         if arch and normalize_arch(facts.arch) != normalize_arch(arch):
             continue

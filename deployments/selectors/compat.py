@@ -56,7 +56,8 @@ def image_facts_map(version_ids: Iterable[int]) -> dict[int, ImageFacts]:
         pk__in=set(version_ids), sbom__abi__isnull=False
     ).select_related("base_image", "sbom__abi")
     for version in rows:
-        assert version.sbom is not None
+        if version.sbom is None:  # excluded by the query
+            continue
         result[version.pk] = image_facts_from_abi(version, version.sbom.abi)
     return result
 

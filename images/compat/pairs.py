@@ -69,9 +69,7 @@ def pair_verdict(build: ImageFacts, runtime: ImageFacts) -> PairResult:
         if not runtime_cxx:
             reasons.append("the runtime has no libstdc++.so.6 (C++ binaries must bundle it)")
         elif version_key(build_cxx) > version_key(runtime_cxx):
-            reasons.append(
-                f"libstdc++ {build_cxx} (build) is newer than {runtime_cxx} (runtime)"
-            )
+            reasons.append(f"libstdc++ {build_cxx} (build) is newer than {runtime_cxx} (runtime)")
     return PairResult(
         verdict=PAIR_CHECK if reasons else PAIR_COMPATIBLE,
         reasons=tuple(reasons),

@@ -338,7 +338,7 @@ def binary_verdict(
             )
         )
 
-    missing: dict[str, list[str]] = {}
+    missing: dict[str, tuple[Library, list[str]]] = {}
     private: list[str] = []
     for library, version in binary.version_needs:
         if library in bundled or (library not in resolved and library in beside):
@@ -352,12 +352,10 @@ def binary_verdict(
             if version in found.versions:
                 continue
         if version not in found.versions:
-            missing.setdefault(library, [])
-            if version not in missing[library]:
-                missing[library].append(version)
-    for library, versions in missing.items():
-        found_lib = resolved.get(library) or image.library(library)
-        assert found_lib is not None
+            _lib, versions = missing.setdefault(library, (found, []))
+            if version not in versions:
+                versions.append(version)
+    for library, (found_lib, versions) in missing.items():
         ordered = sorted(versions, key=lambda v: (version_key(v) == (), version_key(v), v))
         glibc_note = (
             f" (glibc {image.libc_version})"
