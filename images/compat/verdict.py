@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 COMPATIBLE = "compatible"
@@ -80,7 +81,14 @@ class ImageFacts:
 
     def library(self, soname: str) -> Library | None:
         """The first library on the search path with this soname (the loader's pick)."""
-        return next((lib for lib in self.libraries if lib.soname == soname), None)
+        return self._by_soname.get(soname)
+
+    @cached_property
+    def _by_soname(self) -> dict[str, Library]:
+        index: dict[str, Library] = {}
+        for lib in self.libraries:
+            index.setdefault(lib.soname, lib)
+        return index
 
 
 @dataclass(frozen=True)
