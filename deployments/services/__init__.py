@@ -19,6 +19,7 @@ from .binaries import (
     artifact_repository,
     binary_artifact_ref_problem,
     binary_facts_backfill,
+    binary_facts_fields,
     binary_version_artifact_push,
     binary_version_artifact_set,
     binary_version_upload,
@@ -42,6 +43,7 @@ from .services import service_create
 __all__ = [
     "BACKFILL_FACTS_JOB_KIND",
     "binary_facts_backfill",
+    "binary_facts_fields",
     "ARTIFACT_JOB_KIND",
     "ARTIFACT_REPOSITORY",
     "BINARY_SCAN_JOB_KIND",

@@ -12,8 +12,7 @@ from deployments.selectors.compat import (
     binary_verdict_for,
     image_facts,
 )
-from images.models import BaseImage, ImageAbi, ImageVersion, Sbom
-from images.scanning.abi import AbiFacts
+from images.models import BaseImage
 from images.selectors import compatibility_matrix
 from tests.deployments.factories import (
     BinaryVersionFactory,
@@ -21,31 +20,11 @@ from tests.deployments.factories import (
     EnvironmentFactory,
     ServiceFactory,
 )
-from tests.fixtures.compat import debian_abi_fixture  # noqa: F401
+from tests.fixtures.compat import debian_abi_fixture, store_image_abi  # noqa: F401
 from tests.images.factories import BaseImageFactory, ImageVersionFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/base-images/compatibility/"
-
-
-def with_abi(version: ImageVersion, abi: AbiFacts) -> ImageVersion:
-    sbom = Sbom.objects.create(
-        digest=version.digest,
-        subject="image",
-        blob_name=f"sboms/{version.pk}",
-        blob_sha256="0" * 64,
-    )
-    ImageAbi.objects.create(
-        sbom=sbom,
-        libc_kind=abi.libc_kind,
-        libc_version=abi.libc_version,
-        loader_paths=abi.loader_paths,
-        search_path=abi.search_path,
-        libraries=[lib.as_dict() for lib in abi.libraries],
-    )
-    ImageVersion.objects.filter(pk=version.pk).update(sbom=sbom)
-    version.refresh_from_db()
-    return version
 
 
 @pytest.fixture
@@ -54,14 +33,14 @@ def catalog(debian_abi, platform_team):
     debian = BaseImageFactory(name="runtime/debian", kind="runtime", owner_team=platform_team)
     ubi = BaseImageFactory(name="runtime/ubi", kind="runtime", owner_team=platform_team)
     return {
-        "gcc12": with_abi(ImageVersionFactory(base_image=gcc, tag="12"), debian_abi["12"]),
-        "gcc14": with_abi(ImageVersionFactory(base_image=gcc, tag="14"), debian_abi["13"]),
-        "d11": with_abi(ImageVersionFactory(base_image=debian, tag="11"), debian_abi["11"]),
-        "d12": with_abi(ImageVersionFactory(base_image=debian, tag="12"), debian_abi["12"]),
-        "d13": with_abi(ImageVersionFactory(base_image=debian, tag="13"), debian_abi["13"]),
+        "gcc12": store_image_abi(ImageVersionFactory(base_image=gcc, tag="12"), debian_abi["12"]),
+        "gcc14": store_image_abi(ImageVersionFactory(base_image=gcc, tag="14"), debian_abi["13"]),
+        "d11": store_image_abi(ImageVersionFactory(base_image=debian, tag="11"), debian_abi["11"]),
+        "d12": store_image_abi(ImageVersionFactory(base_image=debian, tag="12"), debian_abi["12"]),
+        "d13": store_image_abi(ImageVersionFactory(base_image=debian, tag="13"), debian_abi["13"]),
         # not in the matrix: never scanned, or not approved
         "unscanned": ImageVersionFactory(base_image=ubi, tag="9"),
-        "candidate": with_abi(
+        "candidate": store_image_abi(
             ImageVersionFactory(base_image=debian, tag="13-rc", state="candidate"),
             debian_abi["13"],
         ),
@@ -118,7 +97,7 @@ def test_matrix_queries_do_not_grow_with_versions(
         client.get(URL)
     debian = BaseImage.objects.get(name="runtime/debian")
     for n in range(5):
-        with_abi(ImageVersionFactory(base_image=debian, tag=f"12.{n}"), debian_abi["12"])
+        store_image_abi(ImageVersionFactory(base_image=debian, tag=f"12.{n}"), debian_abi["12"])
     with django_assert_max_num_queries(8):
         assert client.get(URL).json()["count"] == 16
 
