@@ -27,6 +27,7 @@ from elftools.elf.segments import InterpSegment
 
 __all__ = [
     "BinaryAnalysisError",
+    "FACTS_VERSION",
     "BinaryFacts",
     "analyze_binary",
     "compare_glibc",
@@ -73,6 +74,10 @@ class BinaryFacts:
         min_glibc: highest GLIBC_x.y[.z] version the file requires (from .gnu.version_r),
             "" if it requires none.
         libc: "glibc", "musl" or "" (unknown / not applicable).
+        elf_class: "ELF32" or "ELF64", "" if not ELF.
+        runpath: DT_RUNPATH entries (DT_RPATH when there is no DT_RUNPATH), in order.
+        version_needs: every (library, version) pair from `.gnu.version_r` in file order,
+            e.g. ("libc.so.6", "GLIBC_2.34"), ("libstdc++.so.6", "GLIBCXX_3.4.30").
     """
 
     is_elf: bool
@@ -84,6 +89,13 @@ class BinaryFacts:
     needed: tuple[str, ...] = ()
     min_glibc: str = ""
     libc: str = ""
+    elf_class: str = ""
+    runpath: tuple[str, ...] = ()
+    version_needs: tuple[tuple[str, str], ...] = ()
+
+
+FACTS_VERSION = 2
+"""The reader generation `BinaryVersion.facts_version` records (2: version needs, runpath)."""
 
 
 def _glibc_key(version: str) -> tuple[int, ...]:
@@ -207,19 +219,20 @@ def _is_pie(dynamic: DynamicSegment) -> bool:
     return bool(flags & DF_1_PIE)
 
 
-def _required_versions(elf: ELFFile, dynamic: DynamicSegment | None) -> list[str]:
-    """Names of every symbol version the file needs (GLIBC_2.34, GCC_3.0, ...).
+def _required_versions(elf: ELFFile, dynamic: DynamicSegment | None) -> list[tuple[str, str]]:
+    """Every (library, symbol version) pair the file needs (libc.so.6/GLIBC_2.34, ...).
 
     Read from the SHT_GNU_verneed section (".gnu.version_r") when section headers exist;
     for files whose section headers were stripped (sstrip), from the DT_VERNEED table the
     dynamic loader itself uses.
     """
-    names: list[str] = []
+    names: list[tuple[str, str]] = []
     sections = [s for s in elf.iter_sections() if isinstance(s, GNUVerNeedSection)]
     if sections:
         for section in sections:
-            for _verneed, vernaux_iter in section.iter_versions():
-                names.extend(vernaux.name for vernaux in vernaux_iter)
+            for verneed, vernaux_iter in section.iter_versions():
+                library = str(verneed.name)
+                names.extend((library, str(vernaux.name)) for vernaux in vernaux_iter)
         return names
     if dynamic is None:
         return names
@@ -231,10 +244,11 @@ def _required_versions(elf: ELFFile, dynamic: DynamicSegment | None) -> list[str
     structs = elf.structs
     for _ in range(count):
         verneed = struct_parse(structs.Elf_Verneed, elf.stream, stream_pos=offset)
+        library = strings.get_string(verneed["vn_file"])
         aux_offset = offset + verneed["vn_aux"]
         for _ in range(verneed["vn_cnt"]):
             vernaux = struct_parse(structs.Elf_Vernaux, elf.stream, stream_pos=aux_offset)
-            names.append(strings.get_string(vernaux["vna_name"]))
+            names.append((library, strings.get_string(vernaux["vna_name"])))
             if not vernaux["vna_next"]:
                 break
             aux_offset += vernaux["vna_next"]
@@ -250,6 +264,8 @@ def _analyze_elf(stream: BinaryIO, file_size: int) -> BinaryFacts:
 
     interpreter = ""
     needed: list[str] = []
+    runpath: list[str] = []
+    rpath: list[str] = []
     dynamic: DynamicSegment | None = None
     for segment in elf.iter_segments():
         p_type = segment["p_type"]
@@ -259,8 +275,13 @@ def _analyze_elf(stream: BinaryIO, file_size: int) -> BinaryFacts:
             dynamic = segment
             # pyelftools sets a DT_NEEDED tag's name as an attribute when it parses the tag.
             needed.extend(tag.needed for tag in segment.iter_tags("DT_NEEDED"))  # type: ignore[attr-defined]
+            for tag in segment.iter_tags("DT_RUNPATH"):
+                runpath.extend(p for p in str(tag.runpath).split(":") if p)  # type: ignore[attr-defined]
+            for tag in segment.iter_tags("DT_RPATH"):
+                rpath.extend(p for p in str(tag.rpath).split(":") if p)  # type: ignore[attr-defined]
 
-    version_names = _required_versions(elf, dynamic)
+    version_needs = _required_versions(elf, dynamic)
+    version_names = [version for _library, version in version_needs]
     glibc_names = [
         name
         for name in version_names
@@ -288,6 +309,10 @@ def _analyze_elf(stream: BinaryIO, file_size: int) -> BinaryFacts:
         needed=needed_t,
         min_glibc=min_glibc,
         libc=_libc_kind(elf, interpreter, needed_t, min_glibc),
+        elf_class=f"ELF{elf.elfclass}",
+        # ld.so ignores DT_RPATH when DT_RUNPATH is present.
+        runpath=tuple(runpath or rpath),
+        version_needs=tuple(version_needs),
     )
 
 

@@ -52,6 +52,12 @@ class BinaryUploadForm(forms.Form):
     sha256 = forms.CharField(max_length=64, help_text="sha256sum of the file; checked on arrival.")
     commit = forms.CharField(max_length=64, required=False)
     build_url = forms.CharField(max_length=500, required=False)
+    built_in = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Built in",
+        help_text="The id of the build image version it was compiled in (optional).",
+    )
 
 
 class ReleaseCreateForm(forms.Form):

@@ -39,10 +39,12 @@ from .models import BinaryVersion
 from .services import (
     ARTIFACT_JOB_KIND,
     ARTIFACT_REPOSITORY,
+    BACKFILL_FACTS_JOB_KIND,
     BINARY_SCAN_JOB_KIND,
     SHA256_LABEL,
     artifact_repository,
     binary_artifact_ref_problem,
+    binary_facts_backfill,
     binary_scan_job_failed,
     binary_version_artifact_set,
     binary_version_scan_attach,
@@ -355,6 +357,20 @@ def scan_binary(ctx: JobContext) -> dict[str, Any]:
         "packages": sbom.package_count,
         "match": matched,
     }
+
+
+@job_kind(BACKFILL_FACTS_JOB_KIND, timeout_seconds=3600, max_attempts=2, title="Binary facts")
+def backfill_binary_facts(ctx: JobContext) -> dict[str, Any]:
+    """Re-read the ELF facts (version needs, runpath, class) of versions uploaded before the
+    current reader, from their stored files. Params: optional `batch_size`, `limit`."""
+    ctx.progress(0, "reading stored binaries")
+    result = binary_facts_backfill(
+        batch_size=int(ctx.params.get("batch_size") or 200),
+        limit=ctx.params.get("limit"),
+        log=ctx.log,
+    )
+    ctx.log(f"{result['updated']} version(s) updated, {result['skipped']} skipped")
+    return result
 
 
 # The `make run` demo's job kind (deployments.demo) lives with the rest of the demo.

@@ -26,6 +26,9 @@ from portal.actors import Actor
 from portal.choices import Role, role_at_least
 
 from .choices import ImageStatus, RequestState, VersionState
+from .compat_selectors import (
+    compatibility_matrix as compatibility_matrix,  # the /compatibility/ read
+)
 from .models import BaseImage, ImageRequest, ImageVersion, Registry
 from .references import ImageReference, parse_reference
 

@@ -82,6 +82,12 @@ class BinaryVersionSerializer(serializers.ModelSerializer):
             "needed",
             "min_glibc",
             "libc",
+            "machine",
+            "elf_class",
+            "runpath",
+            "version_needs",
+            "facts_version",
+            "built_in",
             "commit",
             "build_url",
             "artifact_ref",
@@ -113,6 +119,9 @@ class BinaryUploadSerializer(serializers.Serializer):
     commit = serializers.CharField(required=False)
     build_url = serializers.CharField(required=False)
     artifact_ref = serializers.CharField(required=False)
+    built_in = serializers.IntegerField(
+        required=False, help_text="The id of the build image version it was compiled in."
+    )
 
 
 class ArtifactJobSerializer(serializers.Serializer):

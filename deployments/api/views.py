@@ -216,6 +216,7 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
                 commit=data.get("commit", ""),
                 build_url=data.get("build_url", ""),
                 artifact_ref=data.get("artifact_ref", ""),
+                built_in=data.get("built_in", ""),
             )
         finally:
             if upload is not None:

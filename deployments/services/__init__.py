@@ -14,9 +14,12 @@ from ._common import RESERVED_NAMES
 from .binaries import (
     ARTIFACT_JOB_KIND,
     ARTIFACT_REPOSITORY,
+    BACKFILL_FACTS_JOB_KIND,
     SHA256_LABEL,
     artifact_repository,
     binary_artifact_ref_problem,
+    binary_facts_backfill,
+    binary_facts_fields,
     binary_version_artifact_push,
     binary_version_artifact_set,
     binary_version_upload,
@@ -38,6 +41,9 @@ from .scans import (
 from .services import service_create
 
 __all__ = [
+    "BACKFILL_FACTS_JOB_KIND",
+    "binary_facts_backfill",
+    "binary_facts_fields",
     "ARTIFACT_JOB_KIND",
     "ARTIFACT_REPOSITORY",
     "BINARY_SCAN_JOB_KIND",

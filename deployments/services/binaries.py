@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -13,7 +14,8 @@ from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from images.models import Registry
+from images.choices import ImageKind, VersionState
+from images.models import ImageVersion, Registry
 from images.registry import RegistryError, RegistryNotFound, RegistryUnavailable
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -24,9 +26,9 @@ from portal.models import Job
 from portal.teams import require_team_role
 
 from ..choices import BinaryState, normalize_arch
-from ..elf import BinaryAnalysisError, analyze_binary
+from ..elf import FACTS_VERSION, BinaryAnalysisError, BinaryFacts, analyze_binary
 from ..models import BinaryVersion, Deployment, Release, Service
-from ..storage import binary_delete, binary_store
+from ..storage import binary_delete, binary_storage, binary_store
 from ._common import PINNED_REF
 from .scans import binary_version_scan_after_upload
 
@@ -143,6 +145,43 @@ def _upload_errors(
     return errors
 
 
+def _built_in_version(built_in: Any) -> ImageVersion | None:
+    """The build image version `built_in` (an id) names; ValidationError when it names none."""
+    if built_in is None or (isinstance(built_in, str) and not built_in.strip()):
+        return None
+    text = str(built_in).strip()
+    if not re.match(r"^[0-9]{1,18}\Z", text):
+        raise ValidationError({"built_in": f"built_in is an image version id, not {text!r}."})
+    found = (
+        ImageVersion.objects.select_related("base_image")
+        .filter(pk=int(text), base_image__kind=ImageKind.BUILD)
+        .exclude(state=VersionState.CANDIDATE)
+        .first()
+    )
+    if found is None:
+        raise ValidationError(
+            {"built_in": f"No published build image version has id {text} (see /api/v1/versions/)."}
+        )
+    return found
+
+
+def binary_facts_fields(facts: BinaryFacts) -> dict[str, Any]:
+    """The BinaryVersion fields the ELF reader fills (upload and backfill alike)."""
+    return {
+        "file_type": facts.file_type,
+        "linkage": facts.linkage,
+        "interpreter": facts.interpreter,
+        "needed": list(facts.needed),
+        "min_glibc": facts.min_glibc,
+        "libc": facts.libc,
+        "machine": facts.machine,
+        "elf_class": facts.elf_class,
+        "runpath": list(facts.runpath),
+        "version_needs": [list(pair) for pair in facts.version_needs],
+        "facts_version": FACTS_VERSION,
+    }
+
+
 def binary_version_upload(
     *,
     actor: Actor,
@@ -154,6 +193,7 @@ def binary_version_upload(
     commit: str = "",
     build_url: str = "",
     artifact_ref: str = "",
+    built_in: Any = None,
 ) -> tuple[BinaryVersion, bool]:
     """Record an uploaded binary: check it, store it by hash, create the row; (row, created).
 
@@ -184,6 +224,10 @@ def binary_version_upload(
     )
     if upload is None:
         errors["file"] = "Attach the binary as the multipart form field 'file'."
+    try:
+        build_version = _built_in_version(built_in)
+    except ValidationError as exc:
+        errors.update({k: v[0] for k, v in exc.message_dict.items()})
     if errors:
         raise ValidationError(errors)
     claimed = sha256.lower()
@@ -225,12 +269,8 @@ def binary_version_upload(
         file=name,
         sha256=actual,
         size=upload.size,
-        file_type=facts.file_type,
-        linkage=facts.linkage,
-        interpreter=facts.interpreter,
-        needed=list(facts.needed),
-        min_glibc=facts.min_glibc,
-        libc=facts.libc,
+        **binary_facts_fields(facts),
+        built_in=build_version,
         commit=commit,
         build_url=build_url,
         artifact_ref=artifact_ref,
@@ -254,6 +294,7 @@ def binary_version_upload(
                     "file_type": facts.file_type,
                     "linkage": facts.linkage,
                     "min_glibc": facts.min_glibc,
+                    "built_in": build_version.pk if build_version is not None else None,
                 },
             )
     except IntegrityError:
@@ -451,3 +492,52 @@ def binary_versions_purge(
                 files += 1
             log(f"purged {bv} ({bv.sha256[:12]})")
     return {"purged": purged, "files_deleted": files, "kept_in_use": len(in_use)}
+
+
+BACKFILL_FACTS_JOB_KIND = "deployments.backfill_binary_facts"
+
+
+def binary_facts_backfill(
+    *,
+    batch_size: int = 200,
+    limit: int | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, int]:
+    """Re-read the ELF facts of every stored version whose facts are older than the reader.
+
+    Works in batches by id (`facts_version < FACTS_VERSION`, not purged); each file is copied
+    from the binary storage to a temporary file, read, and its row updated. A file that is
+    missing or no longer readable is counted and skipped (its row keeps its old facts).
+    """
+    storage = binary_storage()
+    updated = skipped = 0
+    last_id = 0
+    while limit is None or updated + skipped < limit:
+        batch = list(
+            BinaryVersion.objects.filter(pk__gt=last_id, facts_version__lt=FACTS_VERSION)
+            .exclude(state=BinaryState.PURGED)
+            .order_by("pk")[:batch_size]
+        )
+        if not batch:
+            break
+        for row in batch:
+            last_id = row.pk
+            if limit is not None and updated + skipped >= limit:
+                break
+            try:
+                with (
+                    tempfile.NamedTemporaryFile(prefix="facts-") as tmp,
+                    storage.open(row.file, "rb") as source,
+                ):
+                    for chunk in iter(lambda: source.read(1 << 20), b""):
+                        tmp.write(chunk)
+                    tmp.flush()
+                    facts = analyze_binary(tmp.name)
+            except (OSError, BinaryAnalysisError) as exc:
+                skipped += 1
+                log(f"skipped {row} (#{row.pk}): {exc}")
+                continue
+            BinaryVersion.objects.filter(pk=row.pk).update(**binary_facts_fields(facts))
+            updated += 1
+        log(f"backfill: {updated} updated, {skipped} skipped (up to #{last_id})")
+    return {"updated": updated, "skipped": skipped}

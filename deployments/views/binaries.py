@@ -122,6 +122,7 @@ def _binary_upload(request: HttpRequest, name: str, handler: Any) -> HttpRespons
             sha256=request.POST.get("sha256", ""),
             commit=request.POST.get("commit", ""),
             build_url=request.POST.get("build_url", ""),
+            built_in=request.POST.get("built_in", ""),
         )
     except (ValidationError, APIException) as exc:
         status = getattr(exc, "status_code", 400)

@@ -26,6 +26,7 @@ from ..selectors import (
     deployment_list_for_actor,
     service_list_for_actor,
 )
+from ..selectors.compat import binary_runtime_checks
 from ..services import (
     service_create,
 )
@@ -105,4 +106,12 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
             can_deploy=role is not None and role_at_least(role, Role.DEVELOPER),
             **_page(self.request, versions),
         )
+        # The newest binary built in a known build image, checked against where it runs.
+        built = (
+            service.binary_versions.filter(built_in__isnull=False)
+            .select_related("service", "built_in__base_image")
+            .first()
+        )
+        context["built_binary"] = built
+        context["built_checks"] = binary_runtime_checks(built) if built is not None else []
         return context

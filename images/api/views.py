@@ -1,6 +1,7 @@
 """API views of the images app."""
 
 import json
+import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -23,6 +24,7 @@ from portal.api.params import parse_id
 from portal.api.serializers import JobSerializer
 from portal.choices import Scope
 
+from ..choices import ImageKind
 from ..filtersets import BaseImageFilterSet, ImageRequestFilterSet
 from ..models import BaseImage, ImageRequest, ImageVersion
 from ..policy import MAX_DOCKERFILE_BYTES, DockerfileInputError
@@ -31,6 +33,7 @@ from ..selectors import (
     base_image_detail,
     base_image_list,
     base_image_resolve,
+    compatibility_matrix,
     image_request_list_for_actor,
 )
 from ..services import (
@@ -65,7 +68,7 @@ from .serializers import (
 class BaseImageViewSet(viewsets.ReadOnlyModelViewSet):
     """The catalog of base images."""
 
-    required_scopes = {"*": Scope.IMAGES_READ}
+    required_scopes = {"*": Scope.IMAGES_READ, "compatibility": Scope.IMAGES_READ}
     filterset_class = BaseImageFilterSet
 
     def get_queryset(self) -> QuerySet[BaseImage]:
@@ -116,6 +119,44 @@ class BaseImageViewSet(viewsets.ReadOnlyModelViewSet):
             "reasons": res.reasons,
         }
         return Response(ResolveSerializer(data).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("build", OpenApiTypes.STR, description="a build image name"),
+            OpenApiParameter("runtime", OpenApiTypes.STR, description="a runtime image name"),
+            OpenApiParameter("compatible", OpenApiTypes.BOOL, description="only compatible"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    def compatibility(self, request: Request) -> Response:
+        """Approved build × runtime versions with ABI facts: compatible (same arch and libc,
+        build glibc and libstdc++ no newer than the runtime's) or check per binary."""
+        errors: dict[str, str] = {}
+        names: dict[str, str] = {}
+        for param, kind in (("build", ImageKind.BUILD), ("runtime", ImageKind.RUNTIME)):
+            value = request.query_params.get(param, "").strip()
+            if not value:
+                continue
+            if len(value) > 200 or not _IMAGE_NAME.match(value):
+                errors[param] = f"{value[:200]!r} is not an image name (e.g. runtime/debian)."
+            elif not BaseImage.objects.filter(name=value, kind=kind).exists():
+                errors[param] = f"No {kind} image is named {value!r}."
+            names[param] = value
+        compatible = request.query_params.get("compatible", "").strip().lower()
+        if compatible not in ("", "true", "false", "1", "0"):
+            errors["compatible"] = "compatible is true or false."
+        if errors:
+            raise exceptions.ValidationError(errors)
+        pairs = compatibility_matrix(
+            build=names.get("build", ""),
+            runtime=names.get("runtime", ""),
+            compatible_only=compatible in ("true", "1"),
+        )
+        return Response({"count": len(pairs), "results": [p.as_dict() for p in pairs]})
+
+
+_IMAGE_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*\Z")
 
 
 # --- POST /api/v1/dockerfile-checks/ -------------------------------------------------------------

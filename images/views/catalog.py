@@ -23,7 +23,7 @@ from rest_framework.exceptions import APIException
 from portal.actors import Actor
 from portal.jobs import IllegalTransition
 
-from ..choices import RequestState
+from ..choices import ImageKind, RequestState
 from ..filtersets import BaseImageFilterSet, ImageRequestFilterSet
 from ..forms import DockerfileCheckForm, ImageRequestForm
 from ..models import BaseImage, ImageRequest
@@ -33,6 +33,7 @@ from ..scan_selectors import base_image_findings_history
 from ..selectors import (
     base_image_detail,
     base_image_list,
+    compatibility_matrix,
     image_request_allowed_actions,
     image_request_list_for_actor,
     image_request_review_queue,
@@ -104,6 +105,11 @@ class BaseImageDetailView(LoginRequiredMixin, DetailView):
         history = base_image_findings_history(image)
         context["findings_history"] = {**history, "any": any(map(any, history["series"].values()))}
         context["scanned_any"] = any(v.sbom_id for v in context["versions"])
+        # The build/runtime pair rule, from this image's side (issue 10).
+        is_build = image.kind == ImageKind.BUILD
+        context["compat_pairs"] = compatibility_matrix(
+            build=image.name if is_build else "", runtime="" if is_build else image.name
+        )
         if current is not None:
             context["from_line"] = render_from_line(current.pull_ref)
             context["pod_yaml"] = render_volume_pod(pull_ref=current.pull_ref, name="my-service")

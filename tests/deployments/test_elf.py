@@ -176,6 +176,7 @@ def test_static_binaries(binaries: dict[str, Path], name: str) -> None:
         needed=(),
         min_glibc="",
         libc="glibc",  # glibc's crt1.o leaves .note.ABI-tag
+        elf_class="ELF64",
     )
 
 
