@@ -102,8 +102,9 @@ def test_the_job_waits_for_the_runtime_then_deploys_volume_and_image_mode(
         ("statements", "dev", "volume", "approved"),
     }
     legacy = set(
-        Deployment.objects.filter(runtime_version__base_image__name="runtime/debian-11")
-        .values_list("service__name", flat=True)
+        Deployment.objects.filter(
+            runtime_version__base_image__name="runtime/debian-11"
+        ).values_list("service__name", flat=True)
     )
     assert legacy == {"invoices", "fx-rates", "statements"}
     assert Release.objects.count() == 7  # real manifests rendered for each

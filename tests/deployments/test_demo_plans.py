@@ -20,7 +20,7 @@ from portal.jobs import job_execute
 from portal.models import Job
 from tests.fixtures.registry import put_image
 from tests.images import scan_data
-from tests.images.factories import ImageVersionFactory, RegistryFactory
+from tests.images.factories import ImageVersionFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
