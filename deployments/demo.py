@@ -370,7 +370,7 @@ def demo_deployments_job(ctx: JobContext) -> dict[str, Any]:
     deadline = time.monotonic() + DEMO_WAIT_SECONDS
     done: list[str] = []
     said: set[str] = set()
-    runtimes = {DEMO_RUNTIME: None, DEMO_LEGACY_RUNTIME: None}
+    runtimes: dict[tuple[str, str], int | None] = {DEMO_RUNTIME: None, DEMO_LEGACY_RUNTIME: None}
 
     def say(pct: int, text: str) -> None:
         if text not in said:

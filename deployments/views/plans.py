@@ -43,7 +43,7 @@ PLAN_ACTIONS = {
 }
 
 # Which buttons a plan in each state shows (the service guards the transition itself).
-ACTIONS_BY_STATE = {
+ACTIONS_BY_STATE: dict[str, tuple[str, ...]] = {
     PlanState.DRAFT: ("apply", "abort"),
     PlanState.APPLYING: ("pause", "abort"),
     PlanState.PAUSED: ("resume", "abort"),
@@ -153,8 +153,8 @@ def source_labels(plans: list[Plan]) -> dict[int, str]:
     names = dict(BaseImage.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
     labels = {}
     for plan in plans:
-        if plan.from_version_id is not None:
-            version = plan.from_version
+        version = plan.from_version
+        if version is not None:
             labels[plan.pk] = f"{version.base_image.name}:{version.tag}"
             continue
         selector = plan.selector if isinstance(plan.selector, dict) else {}
