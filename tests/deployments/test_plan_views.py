@@ -463,3 +463,29 @@ def test_permission_matrix(
         assert response.status_code == expected, (who, url)
     anonymous = getattr(Client(), method)(url)
     assert anonymous.status_code == 302 and "/login" in anonymous["Location"]
+
+
+def test_plan_page_queries_do_not_grow_with_the_items_and_pages_keep_filters(
+    client: Client, users: dict, plan: Plan, service_team: Team, django_assert_max_num_queries: Any
+) -> None:
+    for n in range(40):
+        PlanItem.objects.create(
+            plan=plan,
+            deployment=DeploymentFactory(
+                service=ServiceFactory(name=f"many-{n}", team=service_team),
+                runtime_version=plan.from_version,
+            ),
+            from_version=plan.from_version,
+            target_version=plan.to_version,
+            verdict="compatible" if n % 2 else "unknown",
+            wave=1 + n // 10,
+        )
+    _login(client, users["admin"])
+    with django_assert_max_num_queries(12):
+        page = client.get(
+            f"/plans/{plan.pk}/", {"verdict": "compatible", "page_size": 10}
+        ).content.decode()
+    assert page.count('class="badge badge-compatible"') == 10
+    assert "verdict=compatible" in page and "page=2" in page
+    assert "42 in the plan" in page  # counts are of the whole plan, not of the page
+    assert 'id="wave-4"' in page  # every wave is listed with its counts
