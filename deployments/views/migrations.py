@@ -13,12 +13,11 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views import View
-from rest_framework.exceptions import APIException
 
 from images.choices import ImageKind
 from images.models import BaseImage, ImageVersion
@@ -26,7 +25,7 @@ from portal.models import Team
 
 from ..models import Environment
 from ._common import _error_text
-from .plans import _admin, approved_runtime_versions, plan_service
+from .plans import REFUSALS, _admin, approved_runtime_versions, plan_service
 
 
 def migration_sources() -> QuerySet[BaseImage]:
@@ -132,7 +131,7 @@ class MigrationCreateView(LoginRequiredMixin, View):
                         environment=data["environment"].name if data["environment"] else None,
                         base_image_id=source.pk,
                     )
-                except (ValidationError, APIException, PermissionDenied) as exc:
+                except REFUSALS as exc:
                     form.add_error(None, _error_text(exc))
                 else:
                     messages.success(

@@ -25,6 +25,7 @@ from rest_framework.exceptions import APIException
 from images.choices import ImageKind, VersionState
 from images.models import BaseImage, ImageVersion
 from portal.actors import Actor
+from portal.jobs import IllegalTransition
 
 from ..choices import PlanItemState, PlanKind, PlanState, Verdict
 from ..models import Plan, PlanItem
@@ -32,6 +33,10 @@ from ..selectors import team_readable
 from ._common import _error_text, _page, _reader
 
 PLANS_MODULE = "deployments.services.plans"
+
+# What the engine raises when it refuses (400 invalid, 403, 409 illegal transition): shown on
+# the page as the reason, nothing changed.
+REFUSALS = (ValidationError, APIException, PermissionDenied, IllegalTransition)
 
 # URL action → the service's name (the API's POST …/{id}/<action>/ uses the same names).
 PLAN_ACTIONS = {
@@ -314,7 +319,7 @@ class PlanActionView(LoginRequiredMixin, View):
             return redirect("deployments:plan-detail", pk=plan.pk)
         try:
             plan = service(plan_id=plan.pk, actor=actor)
-        except (ValidationError, APIException, PermissionDenied) as exc:
+        except REFUSALS as exc:
             messages.error(request, f"{ACTION_LABELS[action]} refused: {_error_text(exc)}")
         else:
             messages.success(
@@ -413,7 +418,7 @@ class RebasePlanCreateView(LoginRequiredMixin, View):
                         wave_size=data["wave_size"],
                         soak_seconds=data["soak_seconds"],
                     )
-                except (ValidationError, APIException, PermissionDenied) as exc:
+                except REFUSALS as exc:
                     form.add_error(None, _error_text(exc))
                 else:
                     messages.success(request, "Dry run ready: review the verdicts, then apply.")

@@ -489,3 +489,31 @@ def test_plan_page_queries_do_not_grow_with_the_items_and_pages_keep_filters(
     assert "verdict=compatible" in page and "page=2" in page
     assert "42 in the plan" in page  # counts are of the whole plan, not of the page
     assert 'id="wave-4"' in page  # every wave is listed with its counts
+
+
+def test_a_refusal_of_the_engine_is_shown_and_nothing_changes(
+    client: Client, users: dict, plan: Plan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not the engine: a stand-in that refuses as the engine's guarded transitions do (409),
+    # to pin how the page reports any refusal whatever the engine's state.
+    import sys
+    import types
+
+    from portal.jobs import IllegalTransition
+
+    calls: list[dict] = []
+
+    def plan_pause(**kwargs: Any) -> Plan:
+        calls.append(kwargs)
+        raise IllegalTransition("Plan #1 is draft; only an applying plan can be paused.")
+
+    module = types.ModuleType("tests_refusing_engine")
+    module.plan_pause = plan_pause  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tests_refusing_engine", module)
+    monkeypatch.setattr(plan_views, "PLANS_MODULE", "tests_refusing_engine")
+    response = _login(client, users["admin"]).post(f"/plans/{plan.pk}/pause/", follow=True)
+    assert "Pause refused: Plan #1 is draft" in response.content.decode()
+    assert calls == [{"plan_id": plan.pk, "actor": calls[0]["actor"]}]
+    assert calls[0]["actor"].user == users["admin"]
+    plan.refresh_from_db()
+    assert plan.state == "draft"
