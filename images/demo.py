@@ -381,10 +381,13 @@ def demo_versions_publish(actor: Actor | None = None) -> list[str]:
 
     from django.utils import timezone
 
+    from portal.api.errors import Conflict
+
     from .choices import ScanState, VersionState, VexStatus, WaiverScope
     from .models import ImageVersion
     from .services import image_version_publish
-    from .services.gate import image_version_gate
+    from .services.gate import GateBlocked, image_version_gate
+    from .services.publish import PublishRegistryError
     from .services.waivers import waiver_approve, waiver_request
 
     actor = actor or Actor.system_actor("make run")
@@ -411,21 +414,28 @@ def demo_versions_publish(actor: Actor | None = None) -> list[str]:
                 continue  # a real advisory blocks it: the demo does not waive that
             expires = timezone.now() + dt.timedelta(days=DEMO_WAIVER_DAYS)
             for advisory, package in sorted({(b.advisory, b.package) for b in result.blocking}):
-                waiver = waiver_request(
-                    actor=actor,
-                    advisory_ref=advisory,
-                    scope=WaiverScope.IMAGE_VERSION,
-                    image_version_id=version.pk,
-                    package_name=package,
-                    status=VexStatus.AFFECTED,
-                    action_statement=f"[demo] {advisory} is a FICTIONAL demo advisory; "
-                    f"{name}:{version.tag} is published so the rebase and migration demo "
-                    "has something to run on.",
-                    expires_at=expires,
-                )
+                try:
+                    waiver = waiver_request(
+                        actor=actor,
+                        advisory_ref=advisory,
+                        scope=WaiverScope.IMAGE_VERSION,
+                        image_version_id=version.pk,
+                        package_name=package,
+                        status=VexStatus.AFFECTED,
+                        action_statement=f"[demo] {advisory} is a FICTIONAL demo advisory; "
+                        f"{name}:{version.tag} is published so the rebase and migration demo "
+                        "has something to run on.",
+                        expires_at=expires,
+                    )
+                except Conflict:  # waived on an earlier round whose publish did not go through
+                    continue
                 waiver_approve(
                     waiver_id=waiver.pk, actor=Actor(user=reviewer), note="[demo] make run"
                 )
-            image_version_publish(version=version, actor=actor)
+            try:
+                image_version_publish(version=version, actor=actor)
+            except (GateBlocked, PublishRegistryError) as exc:
+                done.append(f"{name}:{version.tag} not published yet: {exc}")
+                continue
             done.append(f"{name}:{version.tag} published (demo advisories waived for this version)")
     return done
