@@ -18,6 +18,7 @@ plan with a canary wave).
 from __future__ import annotations
 
 import hashlib
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -135,6 +136,19 @@ int main(int argc, char **argv) {
 """
 
 
+# The Debian 11 services are "built for Debian 11": this host's glibc (2.36) would make every
+# binary need __libc_start_main@GLIBC_2.34, which Debian 11's glibc 2.31 lacks. On x86_64 they
+# start through the symbol's GLIBC_2.2.5 version instead (their own _start, -nostartfiles), so
+# they need nothing newer than GLIBC_2.2.5 and really run on bullseye.
+_GLIBC_231_START = r"""
+__asm__(".symver __libc_start_main_231,__libc_start_main@GLIBC_2.2.5");
+__asm__(".text\n.globl _start\n.type _start,@function\n_start:\n"
+        " xor %ebp,%ebp\n mov %rdx,%r9\n pop %rsi\n mov %rsp,%rdx\n and $-16,%rsp\n"
+        " push %rax\n push %rsp\n xor %r8d,%r8d\n xor %ecx,%ecx\n lea main(%rip),%rdi\n"
+        " call *__libc_start_main_231@GOTPCREL(%rip)\n hlt\n");
+"""
+
+
 def _actor() -> Actor:
     return Actor.system_actor("make run")
 
@@ -145,9 +159,16 @@ def demo_binary_compile(service: DemoService, out_dir: Path) -> Path | None:
     if gcc is None:
         return None
     source = out_dir / f"{service.name}.c"
-    source.write_text(_PROGRAM)
     binary = out_dir / service.name
     extra: list[str] = []
+    legacy = (
+        service.runtime == DEMO_LEGACY_RUNTIME
+        and service.link != "static"
+        and platform.machine() == "x86_64"
+    )
+    source.write_text(_PROGRAM + (_GLIBC_231_START if legacy else ""))
+    if legacy:
+        extra = ["-nostartfiles"]
     if service.link == "static":
         extra = ["-static"]
     elif service.link == "libssl1.1":
@@ -159,7 +180,7 @@ def demo_binary_compile(service: DemoService, out_dir: Path) -> Path | None:
             [gcc, "-shared", "-fPIC", "-Wl,-soname,libssl.so.1.1", "-o", str(stub)]
             + [str(out_dir / "ssl_stub.c")]
         )
-        extra = ["-Wl,--no-as-needed", str(stub)]
+        extra += ["-Wl,--no-as-needed", str(stub)]
     _gcc(
         [
             gcc,

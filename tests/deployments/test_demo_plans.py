@@ -7,6 +7,7 @@ waiver and publish services.
 
 from __future__ import annotations
 
+import platform
 import shutil
 
 import pytest
@@ -59,6 +60,10 @@ def test_the_debian_11_services_have_the_binaries_a_migration_judges(seeded: Non
     assert "libssl.so.1.1" not in binaries["invoices"].needed
     assert "libssl.so.1.1" in binaries["fx-rates"].needed  # Debian 12 has libssl.so.3 only
     assert binaries["statements"].linkage == "static"
+    if platform.machine() == "x86_64":  # built for Debian 11: nothing newer than glibc 2.31
+        assert binaries["invoices"].min_glibc == binaries["fx-rates"].min_glibc == "2.2.5"
+    payments = BinaryVersion.objects.get(service__name="payments-api")
+    assert payments.min_glibc == "2.34"  # built on this Debian 12 host, for runtime/debian:12
 
 
 def test_the_job_deploys_on_debian_11_then_requests_the_rebase_version(
