@@ -517,3 +517,12 @@ def test_a_refusal_of_the_engine_is_shown_and_nothing_changes(
     assert calls[0]["actor"].user == users["admin"]
     plan.refresh_from_db()
     assert plan.state == "draft"
+
+
+def test_the_deployment_page_links_the_plans_that_move_it(
+    client: Client, users: dict, plan: Plan
+) -> None:
+    mine = plan.items.get(deployment__service__name="payments-api").deployment
+    page = _login(client, users["dev"]).get(f"/deployments/{mine.pk}/").content.decode()
+    assert 'id="deployment-plans"' in page and f'href="/plans/{plan.pk}/"' in page
+    assert ":12-p1</td><td>Compatible</td><td>Pending</td>" in page
