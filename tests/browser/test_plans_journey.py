@@ -115,5 +115,9 @@ def test_plan_page_follows_the_rollout_live_and_the_wizard_works(page, world) ->
     page.wait_for_selector("#migration-form")
     assert page.input_value("select[name=target]") == str(world["target"].pk)
     _shot(page, "migration_new")
+
+    page.goto(f"/rebase-plans/new/?from_version={plan.from_version_id}")
+    assert page.input_value("select[name=to_version]") == str(plan.to_version_id)
+    _shot(page, "rebase_plan_form")
     page.wait_for_timeout(2500)  # a polling request would show up as a console error here
     assert violations == []
