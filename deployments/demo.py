@@ -7,11 +7,18 @@ program compiled with gcc here) are created at once; the deployments need the ap
 runtime version, which the demo bootstrap builds on first start, so a `deployments.demo`
 job waits for it (visible on Jobs) and deploys when it is published. Everything is
 idempotent: what exists is kept as it is.
+
+The rebase and migration demo (issue 10) adds `invoices`, `fx-rates` and `statements` on the
+end-of-life `runtime/debian-11:11` (the OS-migration wizard moves them to runtime/debian:12:
+one compatible, one static, one blocked for libssl.so.1.1), and once the services on
+runtime/debian:12 run, requests `runtime/debian:12-p1`, whose publish supersedes 12 (a rebase
+plan with a canary wave).
 """
 
 from __future__ import annotations
 
 import hashlib
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -24,8 +31,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from images.choices import ScanState, VersionState
-from images.demo import demo_runtime_waive_and_publish
+from images.choices import VersionState
 from images.models import ImageVersion
 from portal.actors import Actor
 from portal.jobs import JobContext, JobFailure, job_create, job_kind
@@ -37,6 +43,8 @@ from .uploads import HashedUploadedFile
 
 DEMO_JOB_KIND = "deployments.demo"
 DEMO_RUNTIME = ("runtime/debian", "12")
+# The OS-migration demo (issue 10): services still on the EOL Debian 11 image.
+DEMO_LEGACY_RUNTIME = ("runtime/debian-11", "11")
 DEMO_TEAM = "payments"
 DEMO_WAIT_SECONDS = 45 * 60  # the first start bootstraps three images before this one is used
 _POLL_SECONDS = 5
@@ -58,6 +66,10 @@ class DemoService:
     version: str
     environments: tuple[str, ...]
     description: str
+    runtime: tuple[str, str] = DEMO_RUNTIME
+    # How the binary is linked: "" (dynamic, glibc), "static", or "libssl1.1" (also NEEDs
+    # libssl.so.1.1, which Debian 11 has and Debian 12 does not: a real migration blocker).
+    link: str = ""
 
 
 DEMO_SERVICES = (
@@ -77,6 +89,37 @@ DEMO_SERVICES = (
         ("prod",),
         "[demo] The ledger writer: its binary baked into an image on runtime/debian:12.",
     ),
+    # On Debian 11 (EOL): the migration to runtime/debian:12 finds one compatible, one
+    # static (passes, noted) and one that needs a library Debian 12 does not ship.
+    DemoService(
+        "invoices",
+        Language.C,
+        DeploymentMode.VOLUME,
+        "3.2.0",
+        ("dev", "prod"),
+        "[demo] Invoice rendering: a dynamic C binary still on runtime/debian-11 (EOL).",
+        runtime=DEMO_LEGACY_RUNTIME,
+    ),
+    DemoService(
+        "fx-rates",
+        Language.C,
+        DeploymentMode.VOLUME,
+        "0.9.4",
+        ("prod",),
+        "[demo] Exchange rates: linked to OpenSSL 1.1 (libssl.so.1.1), on runtime/debian-11.",
+        runtime=DEMO_LEGACY_RUNTIME,
+        link="libssl1.1",
+    ),
+    DemoService(
+        "statements",
+        Language.C,
+        DeploymentMode.VOLUME,
+        "1.0.0",
+        ("dev",),
+        "[demo] Account statements: a static C binary on runtime/debian-11.",
+        runtime=DEMO_LEGACY_RUNTIME,
+        link="static",
+    ),
 )
 
 _PROGRAM = r"""
@@ -93,6 +136,19 @@ int main(int argc, char **argv) {
 """
 
 
+# The Debian 11 services are "built for Debian 11": this host's glibc (2.36) would make every
+# binary need __libc_start_main@GLIBC_2.34, which Debian 11's glibc 2.31 lacks. On x86_64 they
+# start through the symbol's GLIBC_2.2.5 version instead (their own _start, -nostartfiles), so
+# they need nothing newer than GLIBC_2.2.5 and really run on bullseye.
+_GLIBC_231_START = r"""
+__asm__(".symver __libc_start_main_231,__libc_start_main@GLIBC_2.2.5");
+__asm__(".text\n.globl _start\n.type _start,@function\n_start:\n"
+        " xor %ebp,%ebp\n mov %rdx,%r9\n pop %rsi\n mov %rsp,%rdx\n and $-16,%rsp\n"
+        " push %rax\n push %rsp\n xor %r8d,%r8d\n xor %ecx,%ecx\n lea main(%rip),%rdi\n"
+        " call *__libc_start_main_231@GOTPCREL(%rip)\n hlt\n");
+"""
+
+
 def _actor() -> Actor:
     return Actor.system_actor("make run")
 
@@ -103,9 +159,29 @@ def demo_binary_compile(service: DemoService, out_dir: Path) -> Path | None:
     if gcc is None:
         return None
     source = out_dir / f"{service.name}.c"
-    source.write_text(_PROGRAM)
     binary = out_dir / service.name
-    subprocess.run(  # noqa: S603 - fixed argument list
+    extra: list[str] = []
+    legacy = (
+        service.runtime == DEMO_LEGACY_RUNTIME
+        and service.link != "static"
+        and platform.machine() == "x86_64"
+    )
+    source.write_text(_PROGRAM + (_GLIBC_231_START if legacy else ""))
+    if legacy:
+        extra = ["-nostartfiles"]
+    if service.link == "static":
+        extra = ["-static"]
+    elif service.link == "libssl1.1":
+        # Link against a stand-in with OpenSSL 1.1's soname (this host has OpenSSL 3 only):
+        # the binary NEEDs libssl.so.1.1 exactly as one built on Debian 11 would.
+        stub = out_dir / "libssl.so.1.1"
+        (out_dir / "ssl_stub.c").write_text("int OPENSSL_demo_stub(void) { return 0; }\n")
+        _gcc(
+            [gcc, "-shared", "-fPIC", "-Wl,-soname,libssl.so.1.1", "-o", str(stub)]
+            + [str(out_dir / "ssl_stub.c")]
+        )
+        extra += ["-Wl,--no-as-needed", str(stub)]
+    _gcc(
         [
             gcc,
             "-O2",
@@ -114,12 +190,14 @@ def demo_binary_compile(service: DemoService, out_dir: Path) -> Path | None:
             "-o",
             str(binary),
             str(source),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
+            *extra,
+        ]
     )
     return binary
+
+
+def _gcc(argv: list[str]) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)  # noqa: S603 - fixed list
 
 
 def _upload(service: Service, spec: DemoService, path: Path, actor: Actor) -> BinaryVersion:
@@ -191,6 +269,8 @@ def seed_demo_deployments() -> dict[str, Any]:
             if path is not None:
                 _upload(service, spec, path, actor)
                 created["binaries"] += 1
+    from images.choices import ScanState
+
     from .services import binary_version_scan_start
 
     for binary in BinaryVersion.objects.filter(
@@ -201,9 +281,10 @@ def seed_demo_deployments() -> dict[str, Any]:
     return created
 
 
-def demo_runtime_version() -> ImageVersion | None:
-    """The approved `runtime/debian:12` the demo deploys on (None until it is published)."""
-    name, tag = DEMO_RUNTIME
+def demo_runtime_version(runtime: tuple[str, str] = DEMO_RUNTIME) -> ImageVersion | None:
+    """The approved `runtime/debian:12` (or `runtime`) the demo deploys on (None until it is
+    published)."""
+    name, tag = runtime
     for version in ImageVersion.objects.filter(
         base_image__name=name, state=VersionState.APPROVED
     ).order_by("-pk"):
@@ -212,23 +293,10 @@ def demo_runtime_version() -> ImageVersion | None:
     return None
 
 
-def demo_runtime_candidate() -> ImageVersion | None:
-    """The scanned `runtime/debian:12` candidate the gate holds back (None if there is none)."""
-    name, tag = DEMO_RUNTIME
-    return (
-        ImageVersion.objects.filter(
-            base_image__name=name,
-            tag=tag,
-            state=VersionState.CANDIDATE,
-            scan_state=ScanState.SCANNED,
-        )
-        .order_by("-pk")
-        .first()
-    )
-
-
-def demo_deployments_missing() -> list[tuple[DemoService, str]]:
-    """The (service, environment) pairs of the demo that have no deployment yet."""
+def demo_deployments_missing(
+    runtime: tuple[str, str] | None = None,
+) -> list[tuple[DemoService, str]]:
+    """The (service, environment) pairs of the demo (on `runtime`) with no deployment yet."""
     existing = set(
         Deployment.objects.filter(service__name__in=[s.name for s in DEMO_SERVICES]).values_list(
             "service__name", "environment__name"
@@ -238,12 +306,14 @@ def demo_deployments_missing() -> list[tuple[DemoService, str]]:
         (spec, env)
         for spec in DEMO_SERVICES
         for env in spec.environments
-        if (spec.name, env) not in existing
+        if (spec.name, env) not in existing and runtime in (None, spec.runtime)
     ]
 
 
-def demo_deployments_create(runtime: ImageVersion) -> list[str]:
-    """Deploy the missing demo pairs on `runtime` and create their first release.
+def demo_deployments_create(
+    runtime: ImageVersion, which: tuple[str, str] = DEMO_RUNTIME
+) -> list[str]:
+    """Deploy the missing demo pairs of runtime `which` on `runtime`, with a first release.
 
     A release the renderer refuses is skipped with its reason (the deployment stays: the
     blast radius is about what runs where, not about manifests).
@@ -252,7 +322,7 @@ def demo_deployments_create(runtime: ImageVersion) -> list[str]:
 
     actor = _actor()
     done: list[str] = []
-    for spec, env in demo_deployments_missing():
+    for spec, env in demo_deployments_missing(which):
         service = Service.objects.filter(name=spec.name).first()
         environment = Environment.objects.filter(name=env).first()
         if service is None or environment is None:
@@ -283,11 +353,22 @@ def demo_deployments_create(runtime: ImageVersion) -> list[str]:
     return done
 
 
+def demo_rebase_pending() -> bool:
+    """Whether the rebase demo's second runtime/debian version is still to be published."""
+    from images.demo import DEMO_REBASE_REQUEST
+
+    return not ImageVersion.objects.filter(
+        base_image__name=DEMO_REBASE_REQUEST.image,
+        tag=DEMO_REBASE_REQUEST.tag,
+        state__in=[VersionState.APPROVED, VersionState.SUPERSEDED],
+    ).exists()
+
+
 def demo_deployments_start() -> tuple[Any, str]:
-    """Start the job that deploys the demo services once runtime/debian:12 is published."""
+    """Start the job that deploys the demo services once their runtimes are published."""
     if Team.objects.filter(name=DEMO_TEAM).first() is None:
         return None, "skipped (run seed_demo first)"
-    if not demo_deployments_missing():
+    if not demo_deployments_missing() and not demo_rebase_pending():
         return None, "already deployed"
     job, created = job_create(kind=DEMO_JOB_KIND, actor=_actor(), idempotency_key=DEMO_JOB_KIND)
     return job, "started" if created else "already running"
@@ -297,32 +378,61 @@ def demo_deployments_start() -> tuple[Any, str]:
     DEMO_JOB_KIND, max_attempts=1, timeout_seconds=DEMO_WAIT_SECONDS + 300, title="Demo deployments"
 )
 def demo_deployments_job(ctx: JobContext) -> dict[str, Any]:
-    """Wait for the demo runtime version, then deploy the demo services on it."""
+    """Deploy the demo services as their runtimes are published, then start the rebase demo.
+
+    Each round: publish the demo's own runtime versions that only FICTIONAL advisories block
+    (`images.demo.demo_versions_publish`), deploy the services of every runtime that is
+    published now (runtime/debian:12, runtime/debian-11:11), and once the services on 12 run,
+    request runtime/debian:12-p1, whose publish supersedes 12 (a rebase plan). Ends when
+    everything is deployed and 12-p1 is published.
+    """
+    from images.demo import demo_rebase_request_start, demo_versions_publish
+
     deadline = time.monotonic() + DEMO_WAIT_SECONDS
-    name, tag = DEMO_RUNTIME
-    waiting_said = False
-    tried: set[int] = set()
-    while (runtime := demo_runtime_version()) is None:
+    done: list[str] = []
+    said: set[str] = set()
+    runtimes: dict[tuple[str, str], int | None] = {DEMO_RUNTIME: None, DEMO_LEGACY_RUNTIME: None}
+
+    def say(pct: int, text: str) -> None:
+        if text not in said:
+            said.add(text)
+            ctx.progress(pct, text)
+            ctx.log(f"[portal] {text}")
+
+    while True:
         ctx.check_cancelled()
-        candidate = demo_runtime_candidate()
-        if candidate is not None and candidate.pk not in tried:  # held back by the gate
-            tried.add(candidate.pk)
-            ctx.log(f"[portal] {demo_runtime_waive_and_publish(candidate)}")
-            if demo_runtime_version() is not None:
+        for line in demo_versions_publish():
+            say(20, line)
+        for which in runtimes:
+            if not demo_deployments_missing(which):
                 continue
+            runtime = demo_runtime_version(which)
+            if runtime is None:
+                say(5, f"waiting for {which[0]}:{which[1]} to be built and published")
+                continue
+            runtimes[which] = runtime.pk
+            lines = demo_deployments_create(runtime, which)
+            for line in lines:
+                ctx.log(f"[portal] {line}")
+            done.extend(lines)
+            say(50, f"deployed the demo services of {which[0]}:{which[1]}")
+        if not demo_deployments_missing(DEMO_RUNTIME) and demo_rebase_pending():
+            reference, job, what = demo_rebase_request_start()
+            say(70, f"rebase demo: {reference} {what}" + (f" (job #{job.pk})" if job else ""))
+        if not demo_deployments_missing() and not demo_rebase_pending():
+            break
         if time.monotonic() > deadline:
-            raise JobFailure(
-                f"{name}:{tag} was not published within {DEMO_WAIT_SECONDS // 60} minutes; see "
-                "its build job, then run `manage.py start_demo_deployments` again."
+            missing = sorted(
+                {f"{s.runtime[0]}:{s.runtime[1]}" for s, _ in demo_deployments_missing()}
             )
-        if not waiting_said:
-            ctx.progress(5, f"waiting for {name}:{tag} to be built, scanned and published")
-            waiting_said = True
+            raise JobFailure(
+                f"{', '.join(missing) or 'runtime/debian:12-p1'} was not published within "
+                f"{DEMO_WAIT_SECONDS // 60} minutes; see its build job, then run "
+                "`manage.py start_demo_deployments` again."
+            )
         time.sleep(_POLL_SECONDS)
-    ctx.progress(50, f"deploying the demo services on {runtime}")
-    done = demo_deployments_create(runtime)
-    for line in done:
-        ctx.log(f"[portal] {line}")
-    ctx.progress(100, f"{len(done)} demo deployments")
-    ctx.set_result_object(runtime)
-    return {"runtime_version": runtime.pk, "deployments": done}
+    ctx.progress(100, f"{len(done)} demo deployments; the rebase demo's version is published")
+    runtime = demo_runtime_version() or demo_runtime_version(DEMO_LEGACY_RUNTIME)
+    if runtime is not None:
+        ctx.set_result_object(runtime)
+    return {"runtime_versions": [v for v in runtimes.values() if v], "deployments": done}

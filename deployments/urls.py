@@ -34,4 +34,10 @@ urlpatterns = [
     path(
         "releases/<int:pk>/rollback/", views.ReleaseRollbackView.as_view(), name="release-rollback"
     ),
+    # Rebase and OS-migration plans (issue 10): the list, the dry-run forms, a plan, its actions.
+    path("plans/", views.PlanListView.as_view(), name="plan-list"),
+    path("rebase-plans/new/", views.RebasePlanCreateView.as_view(), name="rebase-plan-create"),
+    path("migration-plans/new/", views.MigrationCreateView.as_view(), name="migration-create"),
+    path("plans/<int:pk>/", views.PlanDetailView.as_view(), name="plan-detail"),
+    path("plans/<int:pk>/<str:action>/", views.PlanActionView.as_view(), name="plan-action"),
 ]

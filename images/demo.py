@@ -46,6 +46,16 @@ DEMO_IMAGES = (
         "Debian 12 minbase with ca-certificates, tzdata and locales; TZ/LANG/LC_ALL set.",
     ),
     DemoImage(
+        "runtime/debian-11",
+        "runtime",
+        "debian",
+        "11",
+        "",
+        "Debian 11 (bullseye) minbase, end of life 2026-08-31: services on it migrate to "
+        "runtime/debian (Debian 12).",
+        replacement="runtime/debian",
+    ),
+    DemoImage(
         "build/gcc",
         "build",
         "debian",
@@ -165,12 +175,13 @@ class DemoBuild:
     image: str
     tag: str
     packages: tuple[str, ...]
+    suite: str = "bookworm"
 
     @property
     def recipe(self) -> str:
         """The bootstrap recipe (YAML)."""
         return yaml.safe_dump(
-            {"suite": "bookworm", "variant": "minbase", "packages": list(self.packages)},
+            {"suite": self.suite, "variant": "minbase", "packages": list(self.packages)},
             sort_keys=False,
         )
 
@@ -178,6 +189,8 @@ class DemoBuild:
 _COMMON = ("ca-certificates", "tzdata", "locales")
 DEMO_BUILDS = (
     DemoBuild("runtime/debian", "12", _COMMON),
+    # The OS-migration demo (issue 10): the EOL Debian 11 the demo's older services run on.
+    DemoBuild("runtime/debian-11", "11", _COMMON, suite="bullseye"),
     DemoBuild("build/gcc", "12", (*_COMMON, "build-essential")),
     # `build/golang` is the standard's deprecated CentOS 7 image; Go on Debian is this one.
     DemoBuild("build/golang-debian", "1.19", (*_COMMON, "golang-go")),
@@ -303,30 +316,30 @@ def demo_request_start() -> tuple[str, Any, str]:
     The request is the portal's own (system actor, platform team); `platform-admin` approves
     it, as a reviewer would. Returns (reference, job or None, what).
     """
+    return _demo_request(DEMO_REQUEST, DEMO_REQUEST_JUSTIFICATION)
+
+
+def _demo_request(build: DemoBuild, justification: str) -> tuple[str, Any, str]:
     from .models import ImageRequest
     from .services import image_request_approve, image_request_create
 
-    reference = f"{DEMO_REQUEST.image}:{DEMO_REQUEST.tag}"
-    existing = (
-        ImageRequest.objects.filter(name=DEMO_REQUEST.image, tag=DEMO_REQUEST.tag)
-        .order_by("-pk")
-        .first()
-    )
+    reference = f"{build.image}:{build.tag}"
+    existing = ImageRequest.objects.filter(name=build.image, tag=build.tag).order_by("-pk").first()
     if existing is not None:
         return reference, None, f"request #{existing.pk} is {existing.state}"
     reviewer = get_user_model().objects.filter(username=DEMO_REVIEWER).first()
-    if reviewer is None or not BaseImage.objects.filter(name=DEMO_REQUEST.image).exists():
+    if reviewer is None or not BaseImage.objects.filter(name=build.image).exists():
         return reference, None, "not requested (run seed_demo first)"
     request = image_request_create(
         actor=Actor.system_actor("make run"),
-        name=DEMO_REQUEST.image,
-        tag=DEMO_REQUEST.tag,
+        name=build.image,
+        tag=build.tag,
         kind="runtime",
         os_family="debian",
         os_version="12",
         recipe_kind="bootstrap",
-        recipe=DEMO_REQUEST.recipe,
-        justification=DEMO_REQUEST_JUSTIFICATION,
+        recipe=build.recipe,
+        justification=justification,
         submit=True,
     )
     request, job = image_request_approve(
@@ -335,49 +348,94 @@ def demo_request_start() -> tuple[str, Any, str]:
     return reference, job, f"request #{request.pk} approved, build started"
 
 
-def demo_runtime_waive_and_publish(version: Any) -> str:
-    """Publish the scanned demo runtime the demo deploys on, through a reviewed waiver.
+# --- the rebase and migration demo (issue 10) -----------------------------------------------
 
-    The demo advisories make every demo image fail the gate (CVE-2026-99901, Critical, fix
-    available). So a new user also sees the way out: the platform team requests a waiver
-    scoped to this one image version ("affected", with an action statement, 30 days) and
-    `platform-admin` approves it (four eyes: the requester is the portal itself); then the
-    version is published. The `12-curl` candidate is another version, so it stays blocked.
-    Only the demo's own advisories are waived; anything else keeps the version a candidate.
+# A second runtime/debian version (one more package): its publish supersedes runtime/debian:12,
+# so every demo deployment on 12 gets a rebase plan (a canary first). Requested only once the
+# demo services run on 12 (`deployments.demo` starts it), else they would be deployed on it.
+DEMO_REBASE_REQUEST = DemoBuild("runtime/debian", "12-p1", (*_COMMON, "netbase"))
+DEMO_REBASE_JUSTIFICATION = (
+    "[demo] runtime/debian:12 rebuilt with netbase (/etc/services, /etc/protocols). Started by "
+    "`make run`: publishing it supersedes runtime/debian:12, which drafts a rebase plan for the "
+    "demo deployments on 12 (Plans), rolled out canary first."
+)
+# The demo versions the demo itself deploys on: published even though the FICTIONAL demo
+# advisories block them (an image_version waiver per finding, approved by platform-admin, so
+# `runtime/debian:12-curl` stays the candidate the gate blocks).
+DEMO_WAIVED = {"runtime/debian": ("12", "12-p1")}
+DEMO_WAIVER_DAYS = 90
+
+
+def demo_rebase_request_start() -> tuple[str, Any, str]:
+    """Request `runtime/debian:12-p1` once (see DEMO_REBASE_REQUEST)."""
+    return _demo_request(DEMO_REBASE_REQUEST, DEMO_REBASE_JUSTIFICATION)
+
+
+def demo_versions_publish(actor: Actor | None = None) -> list[str]:
+    """Publish the demo's own runtime versions (DEMO_WAIVED) that the gate blocks only for
+    FICTIONAL demo advisories: an image_version waiver per blocking finding (requested by the
+    portal, approved by `platform-admin`), then the publish. Anything else blocking them, or
+    a version not scanned yet, is left as it is. Returns one line per version published.
     """
     import datetime as dt
 
     from django.utils import timezone
 
-    from .choices import VersionState
+    from portal.api.errors import Conflict
+
+    from .choices import ScanState, VersionState, VexStatus, WaiverScope
+    from .models import ImageVersion
     from .services import image_version_publish
-    from .services.gate import image_version_gate
+    from .services.gate import GateBlocked, image_version_gate
+    from .services.publish import PublishRegistryError
     from .services.waivers import waiver_approve, waiver_request
 
-    if version.state != VersionState.CANDIDATE:
-        return f"{version} is {version.state}"
+    actor = actor or Actor.system_actor("make run")
     reviewer = get_user_model().objects.filter(username=DEMO_REVIEWER).first()
     if reviewer is None:
-        return "not published (run seed_demo first)"
-    gate = image_version_gate(version)
-    blocking = {b.advisory for b in gate.blocking}
-    if gate.verdict == "unscanned" or blocking - set(DEMO_ADVISORY_IDS):
-        return f"not published: {gate.reason}"
-    for advisory in sorted(blocking):
-        waiver = waiver_request(
-            actor=Actor.system_actor("make run"),
-            advisory_ref=advisory,
-            scope="image_version",
-            image_version_id=version.pk,
-            status="affected",
-            action_statement=(
-                "[demo] Rebuild runtime/debian:12 once Debian ships zlib 1:1.2.13.dfsg-1+deb12u2; "
-                "until then the demo services keep running on this version."
-            ),
-            expires_at=timezone.now() + dt.timedelta(days=30),
-        )
-        waiver_approve(
-            waiver_id=waiver.pk, actor=Actor(user=reviewer), note="[demo] approved by make run"
-        )
-    image_version_publish(version=version, actor=Actor(user=reviewer))
-    return f"published {version} with {len(blocking)} demo waiver(s)"
+        return []
+    done: list[str] = []
+    for name, tags in DEMO_WAIVED.items():
+        versions = ImageVersion.objects.filter(
+            base_image__name=name,
+            state=VersionState.CANDIDATE,
+            scan_state=ScanState.SCANNED,
+            tag__in=tags,
+        ).select_related("base_image", "registry")
+        for version in versions:
+            result = image_version_gate(version)
+            if result.clean:
+                image_version_publish(version=version, actor=actor)
+                done.append(f"{name}:{version.tag} published (gate clean)")
+                continue
+            if not result.blocking or any(
+                b.advisory not in DEMO_ADVISORY_IDS for b in result.blocking
+            ):
+                continue  # a real advisory blocks it: the demo does not waive that
+            expires = timezone.now() + dt.timedelta(days=DEMO_WAIVER_DAYS)
+            for advisory, package in sorted({(b.advisory, b.package) for b in result.blocking}):
+                try:
+                    waiver = waiver_request(
+                        actor=actor,
+                        advisory_ref=advisory,
+                        scope=WaiverScope.IMAGE_VERSION,
+                        image_version_id=version.pk,
+                        package_name=package,
+                        status=VexStatus.AFFECTED,
+                        action_statement=f"[demo] {advisory} is a FICTIONAL demo advisory; "
+                        f"{name}:{version.tag} is published so the rebase and migration demo "
+                        "has something to run on.",
+                        expires_at=expires,
+                    )
+                except Conflict:  # waived on an earlier round whose publish did not go through
+                    continue
+                waiver_approve(
+                    waiver_id=waiver.pk, actor=Actor(user=reviewer), note="[demo] make run"
+                )
+            try:
+                image_version_publish(version=version, actor=actor)
+            except (GateBlocked, PublishRegistryError) as exc:
+                done.append(f"{name}:{version.tag} not published yet: {exc}")
+                continue
+            done.append(f"{name}:{version.tag} published (demo advisories waived for this version)")
+    return done

@@ -5,6 +5,8 @@ from .advisories import AdvisorySearchView
 from .binaries import UPLOAD_CSRF_PARAM, BinaryArtifactView, BinaryYankView, binary_upload_view
 from .deployments import DeploymentCreateView, DeploymentDetailView
 from .environments import EnvironmentCreateView, EnvironmentDetailView, EnvironmentListView
+from .migrations import MigrationCreateView
+from .plans import PlanActionView, PlanDetailView, PlanListView, RebasePlanCreateView
 from .releases import ReleaseDetailView, ReleaseDiffView, ReleaseRollbackView
 from .services import ServiceCreateView, ServiceDetailView, ServiceListView
 
@@ -17,7 +19,12 @@ __all__ = [
     "EnvironmentCreateView",
     "EnvironmentDetailView",
     "EnvironmentListView",
+    "MigrationCreateView",
     "PAGE_SIZES",
+    "PlanActionView",
+    "PlanDetailView",
+    "PlanListView",
+    "RebasePlanCreateView",
     "ReleaseDetailView",
     "ReleaseDiffView",
     "ReleaseRollbackView",

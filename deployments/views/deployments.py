@@ -117,6 +117,12 @@ class DeploymentDetailView(LoginRequiredMixin, View):
             "form": form,
             "can_release": role is not None and role_at_least(role, Role.DEVELOPER),
             "has_binaries": deployment.service.binary_versions.filter(state="active").exists(),
+            # The plans that move it (issue 10), newest first: its team sees its own items.
+            "plan_items": list(
+                deployment.plan_items.select_related("plan", "target_version__base_image").order_by(
+                    "-plan__created_at", "-plan_id"
+                )[:10]
+            ),
         }
         return render(request, self.template_name, context, status=status)
 

@@ -31,14 +31,16 @@ def seeded(binary_store_dir: dict, settings) -> None:
     seed_demo()
 
 
-def _runtime(state: str = "approved") -> ImageVersion:
-    image = BaseImage.objects.get(name="runtime/debian")
-    return ImageVersionFactory(base_image=image, registry=image.registry, tag="12", state=state)
+def _runtime(
+    state: str = "approved", name: str = "runtime/debian", tag: str = "12"
+) -> ImageVersion:
+    image = BaseImage.objects.get(name=name)
+    return ImageVersionFactory(base_image=image, registry=image.registry, tag=tag, state=state)
 
 
 def test_seed_creates_environments_services_and_real_binaries_once(seeded: None) -> None:
     first = demo.seed_demo_deployments()
-    assert (first["environments"], first["services"], first["binaries"]) == (2, 2, 2)
+    assert (first["environments"], first["services"], first["binaries"]) == (2, 5, 5)
     assert set(Environment.objects.values_list("name", flat=True)) == {"dev", "prod"}
     api = Service.objects.get(name="payments-api")
     assert (api.team.name, api.default_mode) == ("payments", "volume")
@@ -48,7 +50,7 @@ def test_seed_creates_environments_services_and_real_binaries_once(seeded: None)
     assert binary.min_glibc  # analysed like any upload
     again = demo.seed_demo_deployments()
     assert (again["environments"], again["services"], again["binaries"]) == (0, 0, 0)
-    assert BinaryVersion.objects.count() == 2
+    assert BinaryVersion.objects.count() == 5
 
 
 def test_seed_without_the_demo_team_does_nothing(binary_store_dir: dict) -> None:
@@ -65,17 +67,24 @@ def test_the_job_waits_for_the_runtime_then_deploys_volume_and_image_mode(
     calls = {"n": 0}
     real = demo.demo_runtime_version
 
-    def runtime_appears_on_third_look() -> ImageVersion | None:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            _runtime()
-        return real()
+    def runtime_appears_on_third_look(which: tuple = demo.DEMO_RUNTIME) -> ImageVersion | None:
+        if which == demo.DEMO_RUNTIME:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                _runtime()
+        return real(which)
+
+    # Debian 11 is there from the start; 12-p1 (the rebase demo) is published already.
+    _runtime(name="runtime/debian-11", tag="11")
+    _runtime(state="superseded", tag="12-p0")
+    rebased = _runtime(state="candidate", tag="12-p1")
 
     monkeypatch.setattr(demo, "demo_runtime_version", runtime_appears_on_third_look)
     monkeypatch.setattr(demo, "_POLL_SECONDS", 0)
     job, what = demo.demo_deployments_start()
     assert what == "started" and job.kind == "deployments.demo"
     assert demo.demo_deployments_start()[0].pk == job.pk  # idempotent while it runs
+    ImageVersion.objects.filter(pk=rebased.pk).update(state="approved")
     assert job_execute(job.pk) == "succeeded", Job.objects.get(pk=job.pk).error
     job.refresh_from_db()
     assert "waiting for runtime/debian:12" in job.log
@@ -87,8 +96,18 @@ def test_the_job_waits_for_the_runtime_then_deploys_volume_and_image_mode(
         ("payments-api", "dev", "volume", "approved"),
         ("payments-api", "prod", "volume", "approved"),
         ("ledger", "prod", "image", "approved"),
+        ("invoices", "dev", "volume", "approved"),
+        ("invoices", "prod", "volume", "approved"),
+        ("fx-rates", "prod", "volume", "approved"),
+        ("statements", "dev", "volume", "approved"),
     }
-    assert Release.objects.count() == 3  # real manifests rendered for each
+    legacy = set(
+        Deployment.objects.filter(
+            runtime_version__base_image__name="runtime/debian-11"
+        ).values_list("service__name", flat=True)
+    )
+    assert legacy == {"invoices", "fx-rates", "statements"}
+    assert Release.objects.count() == 7  # real manifests rendered for each
     assert demo.demo_deployments_start() == (None, "already deployed")
 
 
@@ -105,52 +124,18 @@ def test_the_job_gives_up_with_a_reason(seeded: None, monkeypatch: pytest.Monkey
 def test_the_command_reports_what_it_did(seeded: None, capsys: pytest.CaptureFixture) -> None:
     call_command("start_demo_deployments")
     out = capsys.readouterr().out
-    assert "2 new environments, 2 new services, 2 new binaries" in out
+    assert "2 new environments, 5 new services, 5 new binaries" in out
     assert "Demo deployments: started (job #" in out
 
 
-def test_a_scanned_runtime_held_back_by_the_demo_cve_is_waived_and_published(
-    seeded: None, settings, scratch_registry
-) -> None:
-    from images.demo import demo_runtime_waive_and_publish
-    from images.models import Waiver
-    from tests.fixtures.registry import put_image
-    from tests.images.scandata import advisory, finding, scanned
-
-    settings.PORTAL_SCAN_REQUIRED = True
-    image = BaseImage.objects.get(name="runtime/debian")
-    image.registry.url = scratch_registry.url  # publish moves the tag: a registry of our own
-    image.registry.save()
-    digest = put_image(scratch_registry.url, "runtime/debian", "build-1")
-    candidate = ImageVersionFactory(
-        base_image=image, registry=image.registry, tag="12", digest=digest, state="candidate"
-    )
-    sbom = scanned(candidate)
-    finding(sbom, advisory("DSA-9901-1"), package="zlib1g", source="zlib")
-    other = _runtime(state="candidate")  # the 12-curl-like second version: no waiver for it
-    finding(scanned(other), advisory("DEBIAN-CVE-2026-99901"), package="zlib1g", source="zlib")
-
-    assert demo_runtime_waive_and_publish(candidate).startswith("published")
-    candidate.refresh_from_db()
-    other.refresh_from_db()
-    assert candidate.state == "approved" and other.state == "candidate"
-    waiver = Waiver.objects.get()
-    assert (waiver.scope, waiver.image_version_id, waiver.state) == (
-        "image_version",
-        candidate.pk,
-        "approved",
-    )
-    assert waiver.approved_by.username == "platform-admin"
-
-
 def test_a_runtime_blocked_by_a_real_advisory_is_left_to_a_reviewer(seeded: None, settings) -> None:
-    from images.demo import demo_runtime_waive_and_publish
+    from images.demo import demo_versions_publish
     from images.models import Waiver
     from tests.images.scandata import advisory, finding, scanned
 
     settings.PORTAL_SCAN_REQUIRED = True
     candidate = _runtime(state="candidate")
-    finding(scanned(candidate), advisory("CVE-2026-0001"))
-    assert demo_runtime_waive_and_publish(candidate).startswith("not published")
+    finding(scanned(candidate), advisory("CVE-2026-0001"))  # not one of the demo's own
+    assert demo_versions_publish() == []
     candidate.refresh_from_db()
     assert candidate.state == "candidate" and not Waiver.objects.exists()

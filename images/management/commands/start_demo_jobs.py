@@ -17,7 +17,8 @@ from portal.jobs import job_create
 class Command(BaseCommand):
     help = (
         "Import the FICTIONAL demo advisories (images/data/demo-advisories), bootstrap the demo "
-        "images (runtime/debian:12, build/gcc:12, build/golang-debian:1.19) into the local "
+        "images (runtime/debian:12, runtime/debian-11:11, build/gcc:12, build/golang-debian:1.19) "
+        "into the local "
         "registry when they have no version yet, request runtime/debian:12-curl (a candidate "
         "the scan gate blocks), scan demo versions never scanned, and start a registry sync. "
         "Every build is scanned when it ends."
