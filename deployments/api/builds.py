@@ -139,6 +139,7 @@ class ServiceBuildViewSet(viewsets.GenericViewSet):
         "list": Scope.BINARIES_READ,
         "retrieve": Scope.BINARIES_READ,
         "create": Scope.BINARIES_WRITE,
+        "*": Scope.BINARIES_READ,  # other methods: 405 for those who may read
     }
     serializer_class = SourceBuildSerializer
 
