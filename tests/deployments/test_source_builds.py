@@ -13,12 +13,13 @@ import pytest
 
 from deployments.models import BinaryVersion, Service, SourceBuild
 from images.builder.container import Mount, container_run, working_container
-from images.models import BaseImage, ImageVersion, Registry
+from images.models import ImageVersion
 from portal.jobs import job_execute
 from portal.models import Job
-from tests.fixtures.registry import BASE_REPOSITORY, GCC_REPOSITORY
+from tests.deployments import build_support
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+build_env = build_support.build_env  # the fixture
 
 URL = "/api/v1/services/orders/builds/"
 HELLO_C = b"""#include <stdio.h>
@@ -38,55 +39,6 @@ def targz(files: dict[str, bytes]) -> bytes:
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
-
-
-@pytest.fixture
-def build_env(
-    settings,
-    buildah_config,
-    running_registry,
-    binary_store_dir,
-    tmp_path,
-    gcc_build_image,
-    debian_base_image,
-    platform_team,
-):
-    settings.PORTAL_BUILDAH_ROOT = buildah_config.storage_root
-    settings.PORTAL_BUILDAH_RUNROOT = buildah_config.run_root
-    settings.PORTAL_BUILD_WORK_DIR = str(tmp_path / "work")
-    settings.PORTAL_BUILD_REGISTRY_RETRIES = 1
-    settings.PORTAL_BUILD_RETRY_BACKOFF_SECONDS = 0.1
-    settings.JOB_HEARTBEAT_SECONDS = 3600  # the test transaction holds the job row
-    registry = Registry.objects.create(
-        name="test", url=running_registry.url, tls_verify=False, is_default=True
-    )
-
-    def version(name: str, kind: str, tag: str, digest: str) -> ImageVersion:
-        image = BaseImage.objects.create(
-            name=name,
-            kind=kind,
-            os_family="debian",
-            os_version="12",
-            owner_team=platform_team,
-            registry=registry,
-        )
-        return ImageVersion.objects.create(
-            base_image=image,
-            tag=tag,
-            tags=[tag],
-            digest=digest,
-            registry=registry,
-            arch="amd64",
-            state="approved",
-        )
-
-    return {
-        "registry": registry,
-        "oci": running_registry,
-        "buildah": buildah_config,
-        "gcc": version(GCC_REPOSITORY, "build", "12", gcc_build_image[1]),
-        "runtime": version(BASE_REPOSITORY, "runtime", "12", debian_base_image[1]),
-    }
 
 
 @pytest.fixture
