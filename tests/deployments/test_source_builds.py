@@ -298,3 +298,17 @@ def test_the_job_refuses_a_traversal_archive_that_got_into_storage(
     work = Path(build_env["buildah"].storage_root).parent
     assert not list(Path(work).rglob("escaped"))
     assert not (Path(binary_store_dir["root"]).parent / "escaped").exists()
+
+
+def test_an_output_path_through_a_symlinked_directory_is_refused(build_env, dev, orders):
+    response = start(
+        dev,
+        build_env["gcc"],
+        targz({"x.c": b"int main(){}\n"}),
+        "ln -s /etc /out/d",
+        output_path="d/passwd",
+    )
+    job, build = run_job(response)
+    assert job.state == "failed"
+    assert "d is a symbolic link" in job.error
+    assert BinaryVersion.objects.count() == 0
