@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from images.choices import ImageKind, VersionState
@@ -337,6 +337,12 @@ def source_build_start(
                 },
             )
             _start_job(build, actor)
+    except IntegrityError:
+        # A concurrent request of the same inputs won: its build is this one.
+        found = SourceBuild.objects.select_related("service__team").filter(cache_key=key).first()
+        if found is None:
+            raise
+        return found, False
     except BaseException:
         if stored_now and not SourceBuild.objects.filter(source_sha256=source_sha256).exists():
             binary_delete(name)
