@@ -415,3 +415,25 @@ def test_permission_matrix(entry, world, make_token, service_team):
             failures.append(f"{caller}: {response.status_code} != {expect}")
     assert not failures, failures
     assert BinaryVersion.objects.count() == 0
+
+
+def test_an_archive_made_with_tar_c_dot_unpacks(tmp_path: Path):
+    """`tar czf src.tar.gz -C dir .` names members `./…`: those are inside the archive."""
+    top = tarfile.TarInfo(".")
+    top.type = tarfile.DIRTYPE
+    top.mode = 0o755
+    archive = tmp_path / "dot.tar.gz"
+    archive.write_bytes(
+        targz(
+            [
+                (top, None),
+                (file_member("./hello.c"), HELLO),
+                (link_member("./l", "hello.c"), None),
+            ]
+        )
+    )
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    assert unpack(archive, dest, ArchiveLimits(max_entries=10, max_bytes=10_000)).entries == 3
+    assert (dest / "hello.c").read_bytes() == HELLO
+    assert os.readlink(dest / "l") == "hello.c"
