@@ -373,5 +373,7 @@ def backfill_binary_facts(ctx: JobContext) -> dict[str, Any]:
     return result
 
 
-# The `make run` demo's job kind (deployments.demo) lives with the rest of the demo.
+# The `make run` demo's job kind (deployments.demo) lives with the rest of the demo; source
+# builds and app-image builds (issue 10) live in their own module.
+from . import buildjobs as _buildjobs  # noqa: E402, F401
 from . import demo as _demo  # noqa: E402, F401

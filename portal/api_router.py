@@ -3,6 +3,7 @@
 from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
+from deployments.api.builds import ServiceBuildViewSet
 from deployments.api.urls import urlpatterns as deployments_urlpatterns
 from deployments.api.views import (
     BinaryVersionViewSet,
@@ -28,6 +29,9 @@ router.register("jobs", JobViewSet, basename="job")
 router.register("services", ServiceViewSet, basename="service")
 router.register(
     r"services/(?P<service_name>[^/]+)/binaries", ServiceBinaryViewSet, basename="service-binary"
+)
+router.register(
+    r"services/(?P<service_name>[^/]+)/builds", ServiceBuildViewSet, basename="service-build"
 )
 router.register("binaries", BinaryVersionViewSet, basename="binary-version")
 router.register("environments", EnvironmentViewSet, basename="environment")

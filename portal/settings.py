@@ -420,3 +420,12 @@ CELERY_BEAT_SCHEDULE["scan-approved-images"] = {
     "task": "images.tasks.scan_approved_versions",
     "schedule": timedelta(hours=max(1, PORTAL_SCAN_INTERVAL_HOURS)),
 }
+
+# Source builds and app-image builds (deployments app, issue 10): the limits of a source
+# archive (the upload, and what it may unpack to) and of the compiled output.
+PORTAL_SOURCE_MAX_BYTES = env_int("PORTAL_SOURCE_MAX_BYTES", 256 * 1024**2)
+PORTAL_SOURCE_MAX_ENTRIES = env_int("PORTAL_SOURCE_MAX_ENTRIES", 20_000)
+PORTAL_SOURCE_MAX_UNPACKED_BYTES = env_int("PORTAL_SOURCE_MAX_UNPACKED_BYTES", 1024**3)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["SourceBuildStateEnum"] = (  # type: ignore[index]
+    "deployments.choices.SourceBuildState"
+)

@@ -2,8 +2,9 @@
 
 `services` (service_create), `binaries` (binary versions: upload, yank, OCI artifact,
 retention), `scans` (binary scans), `environments` (environments and their fetch tokens),
-`deployments` (deployment_create) and `releases` (release_create, rollback and the
-renderer's input).
+`deployments` (deployment_create), `releases` (release_create, rollback and the
+renderer's input), `source_builds` (compile a source archive in a build image) and
+`app_images` (an image-mode deployment's app image on a runtime version).
 
 Every function is keyword-only, checks who acts (`Actor`) against the owning team, validates
 before writing, writes inside one transaction and records an audit row in it. Import from
@@ -39,6 +40,7 @@ from .scans import (
     binary_version_scan_start,
 )
 from .services import service_create
+from .source_builds import SOURCE_BUILD_JOB_KIND, source_build_start
 
 __all__ = [
     "BACKFILL_FACTS_JOB_KIND",
@@ -72,4 +74,6 @@ __all__ = [
     "release_create",
     "release_rollback",
     "service_create",
+    "SOURCE_BUILD_JOB_KIND",
+    "source_build_start",
 ]
