@@ -18,6 +18,7 @@ from portal.jobs import IllegalTransition
 from ..choices import RequestEventKind, RequestState, VersionState
 from ..models import ImageRequest, ImageVersion
 from ..registry import RegistryError, RegistryNotFound, RegistryUnavailable
+from ..signals import image_version_superseded
 from ._transitions import record_audit, record_event, require_reviewer, transition
 from .gate import image_version_require_gate
 
@@ -140,4 +141,13 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
             record_event(request, RequestEventKind.PUBLISHED, actor, current.digest)
             record_audit(request, actor, "publish", RequestState.SCANNING, digest=current.digest)
         _move_public_tag(current)  # last: a registry failure rolls all of the above back
+        for old in previous:  # after the commit: a higher layer plans the rebase (deployments)
+            transaction.on_commit(
+                lambda old_id=old.pk: image_version_superseded.send_robust(
+                    sender=ImageVersion,
+                    old_version_id=old_id,
+                    new_version_id=current.pk,
+                    actor=actor,
+                )
+            )
     return current
