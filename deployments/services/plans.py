@@ -48,6 +48,7 @@ from django.utils import timezone
 from images.choices import ImageKind, VersionState
 from images.models import ImageAbi, ImageVersion
 from portal.actors import Actor
+from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.choices import Role, role_at_least
 from portal.jobs import IllegalTransition, job_create
@@ -294,11 +295,10 @@ def _create_plan(
     busy = _busy_elsewhere((d.pk for d in deployments), moving)
     chosen = [d for d in deployments if d.pk not in busy]
     if not chosen:
-        raise ValidationError(
-            {
-                "deployments": f"All {len(busy)} chosen deployment(s) are in another plan still at "
-                "work; finish or abort it first."
-            }
+        raise Conflict(
+            f"All {len(busy)} chosen deployment(s) are in another plan still at work; finish "
+            "or abort it first.",
+            code="duplicate",
         )
     with transaction.atomic():
         plan = Plan(
