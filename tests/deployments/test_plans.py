@@ -478,3 +478,66 @@ def test_queries_per_plan_do_not_grow_with_deployments(
     with django_assert_max_num_queries(2):
         summary = plan_summary(plan)
     assert summary["by_state"]["released"] == n - 1 and summary["total"] == n
+
+
+def test_a_refused_render_fails_the_item_and_plan_and_retry_renders_again(service_team):
+    old, new = line()
+    deps = deployments_on(old, service_team, {"dev": 1})
+    env = deps[0].environment
+    type(env).objects.filter(pk=env.pk).update(delivery_strategy="imageVolume", k8s_version="1.35")
+    plan = rebase_plan_create(actor=ADMIN, from_version_id=old.pk, to_version_id=new.pk)
+    plan_apply(plan_id=plan.pk, actor=ADMIN)
+    run_wave_jobs(plan)
+    item = plan.items.get()
+    assert item.state == "failed" and "no OCI artifact" in item.error
+    plan.refresh_from_db()
+    assert plan.state == "failed" and not Release.objects.exists()
+    binary = deps[0].binary_version
+    type(binary).objects.filter(pk=binary.pk).update(
+        artifact_ref="127.0.0.1:5000/binaries/svc@sha256:" + "d" * 64
+    )
+    plan_retry_failed(plan_id=plan.pk, actor=ADMIN)
+    assert plan.items.get().state == "pending"
+    run_wave_jobs(plan)
+    item = plan.items.get()
+    assert item.state == "released" and item.release.strategy == "imageVolume"
+
+
+def test_a_failed_app_image_build_stops_the_plan(service_team, monkeypatch):
+    from deployments.services import plan_item_app_image_failed
+
+    old, new = line()
+    deployments_on(old, service_team, {"dev": 1}, mode="image")
+    monkeypatch.setattr(
+        "deployments.services.plans.app_image_build_start",
+        lambda **kw: Job.objects.create(kind="deployments.app_image_build"),
+    )
+    plan = rebase_plan_create(actor=ADMIN, from_version_id=old.pk, to_version_id=new.pk)
+    plan_apply(plan_id=plan.pk, actor=ADMIN)
+    run_wave_jobs(plan)
+    item = plan_item_app_image_failed(
+        item_id=plan.items.get().pk, error="buildah: exit 1", actor=ADMIN
+    )
+    assert item.state == "failed"
+    assert Plan.objects.get(pk=plan.pk).state == "failed"
+    with pytest.raises(IllegalTransition):
+        plan_item_app_image_failed(item_id=item.pk, error="again", actor=ADMIN)
+
+
+def test_the_beat_task_advances_soaked_plans(world, settings):
+    from deployments.tasks import advance_plans
+
+    assert "advance-plans" in settings.CELERY_BEAT_SCHEDULE
+    plan = rebase_plan_create(
+        actor=ADMIN,
+        from_version_id=world["old"].pk,
+        to_version_id=world["new"].pk,
+        soak_seconds=60,
+    )
+    plan_apply(plan_id=plan.pk, actor=ADMIN)
+    run_wave_jobs(plan)
+    assert advance_plans() == 1
+    assert Plan.objects.get(pk=plan.pk).current_wave == 0
+    Plan.objects.filter(pk=plan.pk).update(wave_started_at=timezone.now() - timedelta(minutes=2))
+    advance_plans()
+    assert Plan.objects.get(pk=plan.pk).current_wave == 1
