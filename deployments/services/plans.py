@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -62,7 +63,7 @@ from ..choices import (
     ReleaseStatus,
     Verdict,
 )
-from ..models import Deployment, Environment, Plan, PlanItem, Release
+from ..models import BinaryVersion, Deployment, Environment, Plan, PlanItem, Release
 from ..selectors.plans import (
     ACTIVE_PLAN_STATES,
     OPEN_ITEM_STATES,
@@ -145,26 +146,47 @@ def _version_key(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _candidates(q: Q) -> list[Deployment]:
-    return list(
+@dataclass(frozen=True)
+class _Candidate:
+    """What a dry run needs of one deployment (no model instance: 10,000 of them stay cheap)."""
+
+    pk: int
+    environment_id: int
+    environment: str
+    service: str
+    runtime_version_id: int
+    binary: BinaryVersion | None
+
+
+def _candidates(q: Q) -> list[_Candidate]:
+    """The deployments `q` chooses, in two queries (their rows, then their distinct binaries)."""
+    rows = list(
         Deployment.objects.filter(q)
-        .select_related("service__team", "environment", "binary_version", "runtime_version")
         .order_by("pk")
+        .values_list(
+            "pk",
+            "environment_id",
+            "environment__name",
+            "service__name",
+            "runtime_version_id",
+            "binary_version_id",
+        )
     )
+    binaries = BinaryVersion.objects.in_bulk({r[5] for r in rows if r[5] is not None})
+    return [
+        _Candidate(r[0], r[1], r[2], r[3], r[4], binaries.get(r[5]) if r[5] else None) for r in rows
+    ]
 
 
 def _busy_elsewhere(deployment_ids: Iterable[int], moving: set[int]) -> set[int]:
     """Deployments with an item still at work (pending/building) in another active plan,
-    other than the items a re-target moves."""
-    return set(
-        PlanItem.objects.filter(
-            deployment_id__in=list(deployment_ids),
-            state__in=OPEN_ITEM_STATES,
-            plan__state__in=ACTIVE_PLAN_STATES,
-        )
-        .exclude(pk__in=moving)
-        .values_list("deployment_id", flat=True)
-    )
+    other than the items a re-target moves (read as the open items, usually few, rather than
+    an IN list of every chosen deployment)."""
+    open_items = PlanItem.objects.filter(
+        state__in=OPEN_ITEM_STATES, plan__state__in=ACTIVE_PLAN_STATES
+    ).values_list("pk", "deployment_id")
+    busy = {dep for pk, dep in open_items if pk not in moving}
+    return busy.intersection(deployment_ids)
 
 
 def rebuild_remediation(target_abi: ImageAbi | None) -> dict[str, Any] | None:
@@ -203,25 +225,25 @@ def rebuild_remediation(target_abi: ImageAbi | None) -> dict[str, Any] | None:
     }
 
 
-def _assign_waves(items: list[PlanItem], wave_size: int) -> None:
+def _assign_waves(items: list[PlanItem], rows: dict[int, _Candidate], wave_size: int) -> None:
     """Wave 0: one pending item in the lowest environment; then per environment (lowest
     first) batches of `wave_size`. Items that will not be released get the first wave of
     their environment (shown there, never released)."""
 
     def key(item: PlanItem) -> tuple[tuple[int, str], str, int]:
-        d = item.deployment
-        return (environment_rank(d.environment.name), d.service.name, d.pk)
+        d = rows[item.deployment_id]
+        return (environment_rank(d.environment), d.service, d.pk)
 
     pending = sorted((i for i in items if i.state == PlanItemState.PENDING), key=key)
     env_first: dict[int, int] = {}
     wave = 0
     if pending:
         pending[0].wave = 0
-        env_first[pending[0].deployment.environment_id] = 0
+        env_first[rows[pending[0].deployment_id].environment_id] = 0
     batch_env: int | None = None
     in_batch = 0
     for item in pending[1:]:
-        env = item.deployment.environment_id
+        env = rows[item.deployment_id].environment_id
         if env != batch_env or in_batch >= wave_size:
             wave += 1
             in_batch = 0
@@ -231,12 +253,12 @@ def _assign_waves(items: list[PlanItem], wave_size: int) -> None:
         in_batch += 1
     for item in items:
         if item.state != PlanItemState.PENDING:
-            item.wave = env_first.get(item.deployment.environment_id, wave)
+            item.wave = env_first.get(rows[item.deployment_id].environment_id, wave)
 
 
 def _make_items(
     plan: Plan,
-    deployments: Sequence[Deployment],
+    deployments: Sequence[_Candidate],
     *,
     target: ImageVersion,
     target_abi: ImageAbi | None,
@@ -246,9 +268,10 @@ def _make_items(
     verdicts: dict[int | None, Any] = {}
     items = []
     for d in deployments:
-        if d.binary_version_id not in verdicts:
-            verdicts[d.binary_version_id] = verdict_against(d.binary_version, facts)
-        result = verdicts[d.binary_version_id]
+        binary_id = d.binary.pk if d.binary is not None else None
+        if binary_id not in verdicts:
+            verdicts[binary_id] = verdict_against(d.binary, facts)
+        result = verdicts[binary_id]
         findings = [finding_dict(f) for f in result.findings]
         state = PlanItemState.PENDING
         error = ""
@@ -264,7 +287,7 @@ def _make_items(
         items.append(
             PlanItem(
                 plan=plan,
-                deployment=d,
+                deployment_id=d.pk,
                 from_version_id=d.runtime_version_id,
                 target_version=target,
                 verdict=result.verdict,
@@ -273,7 +296,7 @@ def _make_items(
                 error=error,
             )
         )
-    _assign_waves(items, plan.wave_size)
+    _assign_waves(items, {d.pk: d for d in deployments}, plan.wave_size)
     return items
 
 
@@ -284,7 +307,7 @@ def _create_plan(
     from_version: ImageVersion | None,
     target: ImageVersion,
     selector: dict[str, Any],
-    deployments: list[Deployment],
+    deployments: list[_Candidate],
     wave_size: int,
     soak_seconds: int,
     retarget: list[PlanItem] | None = None,
