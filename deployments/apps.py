@@ -19,3 +19,13 @@ class DeploymentsConfig(AppConfig):
 
         dockerfile_service_resolver_register(service_policy_context)
         waiver_service_resolver_register(service_team_id)
+
+        # A publish that supersedes a runtime version makes a draft rebase plan (images sends,
+        # deployments plans: the lower layer never imports this one).
+        from images.signals import image_version_superseded
+
+        from .services.plans import on_image_version_superseded
+
+        image_version_superseded.connect(
+            on_image_version_superseded, dispatch_uid="deployments.rebase_on_supersede"
+        )

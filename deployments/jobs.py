@@ -41,6 +41,7 @@ from .services import (
     ARTIFACT_REPOSITORY,
     BACKFILL_FACTS_JOB_KIND,
     BINARY_SCAN_JOB_KIND,
+    PLAN_WAVE_JOB_KIND,
     SHA256_LABEL,
     artifact_repository,
     binary_artifact_ref_problem,
@@ -50,6 +51,7 @@ from .services import (
     binary_version_scan_attach,
     binary_version_scan_mark_scanning,
     binary_versions_purge,
+    plan_wave_release,
 )
 from .storage import binary_storage
 
@@ -72,6 +74,26 @@ def purge_binaries(ctx: JobContext) -> dict[str, Any]:
         log=ctx.log,
     )
     ctx.log(f"purged {result['purged']} version(s), deleted {result['files_deleted']} file(s)")
+    return result
+
+
+@job_kind(PLAN_WAVE_JOB_KIND, timeout_seconds=3600, max_attempts=3, title="Plan wave")
+def plan_wave(ctx: JobContext) -> dict[str, Any]:
+    """Release one wave of a rebase/migration plan. Params: `plan_id`, `wave`.
+
+    Safe to run again (a lost worker, a resume): only items still pending are released.
+    """
+    ctx.progress(0, f"plan {ctx.params['plan_id']}: wave {ctx.params['wave']}")
+    result = plan_wave_release(
+        plan_id=int(ctx.params["plan_id"]),
+        wave=int(ctx.params["wave"]),
+        progress=ctx.progress,
+    )
+    ctx.log(
+        f"released {result['released']}, failed {result['failed']}, skipped {result['skipped']}, "
+        f"building {result['building']}"
+        + (f"; stopped: {result['stopped']}" if result["stopped"] else "")
+    )
     return result
 
 

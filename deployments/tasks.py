@@ -15,3 +15,12 @@ def purge_binaries() -> int:
         idempotency_key="deployments.purge_binaries",
     )
     return job.pk
+
+
+@shared_task(name="deployments.tasks.advance_plans")
+def advance_plans() -> int:
+    """Move every applying plan on (a wave's soak time passed, its releases reported healthy);
+    return how many plans were looked at."""
+    from .services import plans_advance_all
+
+    return plans_advance_all()

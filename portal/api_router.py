@@ -4,6 +4,7 @@ from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
 from deployments.api.builds import ServiceBuildViewSet
+from deployments.api.plans import MigrationPlanViewSet, RebasePlanViewSet
 from deployments.api.urls import urlpatterns as deployments_urlpatterns
 from deployments.api.views import (
     BinaryVersionViewSet,
@@ -42,6 +43,8 @@ router.register("image-requests", ImageRequestViewSet, basename="image-request")
 router.register("image-versions", ImageVersionViewSet, basename="image-version")
 router.register("advisories", AdvisoryViewSet, basename="advisory")
 router.register("waivers", WaiverViewSet, basename="waiver")
+router.register("rebase-plans", RebasePlanViewSet, basename="rebase-plan")
+router.register("migration-plans", MigrationPlanViewSet, basename="migration-plan")
 
 # The OpenVEX document also without the trailing slash (it is a file name).
 urlpatterns: list[URLPattern | URLResolver] = [

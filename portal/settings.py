@@ -429,3 +429,21 @@ PORTAL_SOURCE_MAX_UNPACKED_BYTES = env_int("PORTAL_SOURCE_MAX_UNPACKED_BYTES", 1
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["SourceBuildStateEnum"] = (  # type: ignore[index]
     "deployments.choices.SourceBuildState"
 )
+
+# Rebase and migration plans (deployments app, issue 10): batch size of a wave after the canary,
+# the soak time after which a wave advances without health reports (0: wait for CD's healthy
+# reports), the environment order waves follow (lowest first; names not listed go just before
+# prod), how many releases one transaction of a wave job renders, and how many items a plan's
+# API detail embeds (the rest through …/items/).
+PORTAL_PLAN_WAVE_SIZE = env_int("PORTAL_PLAN_WAVE_SIZE", 10)
+PORTAL_PLAN_SOAK_SECONDS = env_int("PORTAL_PLAN_SOAK_SECONDS", 0)
+PORTAL_PLAN_ENVIRONMENT_ORDER = env_list(
+    "PORTAL_PLAN_ENVIRONMENT_ORDER",
+    "dev,development,test,testing,qa,uat,staging,stage,preprod,prod,production",
+)
+PORTAL_PLAN_RELEASE_CHUNK = env_int("PORTAL_PLAN_RELEASE_CHUNK", 500)
+PORTAL_PLAN_DETAIL_ITEMS = env_int("PORTAL_PLAN_DETAIL_ITEMS", 200)
+CELERY_BEAT_SCHEDULE["advance-plans"] = {
+    "task": "deployments.tasks.advance_plans",
+    "schedule": timedelta(seconds=30),
+}

@@ -242,6 +242,9 @@ class ReleaseSerializer(serializers.ModelSerializer):
             "rollback_of",
             "created_at",
             "manifest_url",
+            "status",
+            "status_note",
+            "status_at",
         ]
 
     def get_manifest_url(self, release: Release) -> str:
@@ -253,6 +256,13 @@ class ReleaseDetailSerializer(ReleaseSerializer):
 
     class Meta(ReleaseSerializer.Meta):
         fields = [*ReleaseSerializer.Meta.fields, "manifest_yaml", "dockerfile"]
+
+
+class ReleaseStatusSerializer(serializers.Serializer):
+    """Input of POST /releases/{id}/status/: what CD saw."""
+
+    status = serializers.ChoiceField(choices=["deployed", "healthy", "failed"])
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
 class ReleaseCreateSerializer(serializers.Serializer):

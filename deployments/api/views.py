@@ -51,6 +51,7 @@ from ..services import (
     environment_fetch_token_create,
     release_create,
     release_rollback,
+    release_status_report,
     service_create,
 )
 from ..storage import binary_storage
@@ -66,6 +67,7 @@ from .serializers import (
     ReleaseCreateSerializer,
     ReleaseDetailSerializer,
     ReleaseSerializer,
+    ReleaseStatusSerializer,
     ServiceCreateSerializer,
     ServiceSerializer,
 )
@@ -437,6 +439,7 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         "retrieve": Scope.DEPLOYMENTS_READ,
         "manifest": Scope.DEPLOYMENTS_READ,
         "rollback": Scope.DEPLOYMENTS_WRITE,
+        "status": Scope.DEPLOYMENTS_WRITE,
     }
 
     def get_renderers(self) -> list[Any]:
@@ -470,3 +473,18 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         release = release_rollback(actor=Actor.from_request(request), release=self.get_object())
         body = ReleaseDetailSerializer(release_list().defer(None).get(pk=release.pk))
         return Response(body.data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReleaseStatusSerializer, responses={200: ReleaseSerializer})
+    @action(detail=True, methods=["post"])
+    def status(self, request: Request, pk: str | None = None) -> Response:
+        """CD reports the release deployed, healthy or failed (a plan's wave moves on it);
+        409 once it was reported failed."""
+        data = ReleaseStatusSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        release = release_status_report(
+            release_id=self.get_object().pk,
+            status=data.validated_data["status"],
+            note=data.validated_data.get("note", ""),
+            actor=Actor.from_request(request),
+        )
+        return Response(ReleaseSerializer(release_list().get(pk=release.pk)).data)

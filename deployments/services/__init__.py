@@ -2,9 +2,10 @@
 
 `services` (service_create), `binaries` (binary versions: upload, yank, OCI artifact,
 retention), `scans` (binary scans), `environments` (environments and their fetch tokens),
-`deployments` (deployment_create), `releases` (release_create, rollback and the
-renderer's input), `source_builds` (compile a source archive in a build image) and
-`app_images` (an image-mode deployment's app image on a runtime version).
+`deployments` (deployment_create), `releases` (release_create, its batched twin, rollback and
+the renderer's input), `plans` (rebase and migration plans, their waves, CD's reports),
+`source_builds` (compile a source archive in a build image) and `app_images` (an
+image-mode deployment's app image on a runtime version).
 
 Every function is keyword-only, checks who acts (`Actor`) against the owning team, validates
 before writing, writes inside one transaction and records an audit row in it. Import from
@@ -30,7 +31,31 @@ from .binaries import (
 )
 from .deployments import RESOURCE_KEYS, deployment_create
 from .environments import FetchToken, environment_create, environment_fetch_token_create
-from .releases import binary_download_url, manifest_input_for, release_create, release_rollback
+from .plans import (
+    MAX_DEPLOYMENT_IDS,
+    PLAN_WAVE_JOB_KIND,
+    environment_rank,
+    migration_plan_create,
+    plan_abort,
+    plan_advance,
+    plan_apply,
+    plan_item_app_image_built,
+    plan_item_app_image_failed,
+    plan_pause,
+    plan_resume,
+    plan_retry_failed,
+    plan_wave_release,
+    plans_advance_all,
+    rebase_plan_create,
+    release_status_report,
+)
+from .releases import (
+    binary_download_url,
+    manifest_input_for,
+    release_create,
+    release_create_many,
+    release_rollback,
+)
 from .scans import (
     BINARY_SCAN_JOB_KIND,
     binary_scan_job_failed,
@@ -46,6 +71,22 @@ __all__ = [
     "BACKFILL_FACTS_JOB_KIND",
     "binary_facts_backfill",
     "binary_facts_fields",
+    "MAX_DEPLOYMENT_IDS",
+    "PLAN_WAVE_JOB_KIND",
+    "environment_rank",
+    "migration_plan_create",
+    "plan_abort",
+    "plan_advance",
+    "plan_apply",
+    "plan_item_app_image_built",
+    "plan_item_app_image_failed",
+    "plan_pause",
+    "plan_resume",
+    "plan_retry_failed",
+    "plan_wave_release",
+    "plans_advance_all",
+    "rebase_plan_create",
+    "release_status_report",
     "ARTIFACT_JOB_KIND",
     "ARTIFACT_REPOSITORY",
     "BINARY_SCAN_JOB_KIND",
@@ -72,6 +113,7 @@ __all__ = [
     "environment_fetch_token_create",
     "manifest_input_for",
     "release_create",
+    "release_create_many",
     "release_rollback",
     "service_create",
     "SOURCE_BUILD_JOB_KIND",

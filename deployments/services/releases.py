@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -16,6 +18,8 @@ from images.models import ImageVersion
 from portal.actors import Actor
 from portal.audit import audit_record
 from portal.choices import Role
+from portal.middleware import current_request_id
+from portal.models import AuditEntry
 from portal.teams import require_team_role
 
 from ..choices import DeliveryStrategy, DeploymentMode
@@ -249,3 +253,130 @@ def release_rollback(*, actor: Actor, release: Release) -> Release:
         runtime_version=release.runtime_version,
         rollback_of=release,
     )
+
+
+def _messages(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+def release_create_many(
+    *,
+    actor: Actor,
+    deployments: Sequence[Deployment],
+    runtime_version: ImageVersion,
+) -> dict[int, Release | str]:
+    """The next release of each of `deployments` on `runtime_version`, same binary each.
+
+    The batched twin of `release_create` for plans (thousands of deployments): the same
+    checks (`check_binary`, `check_runtime`, `_check_artifact`) and the same renderer and
+    strict validation (`manifest_input_for` + `_render`) per deployment, but a constant number
+    of queries: the deployments are locked in one query, their next numbers read in one
+    grouped query, the releases and their audit rows bulk-inserted and the deployments moved
+    to the new runtime in one UPDATE. The caller checks who may act (a plan: platform admins)
+    and passes `deployments` with service, team, environment and binary version loaded.
+
+    Returns:
+        deployment id → its new Release, or the reason it got none (refused binary, render or
+        validation errors); one deployment's problem never stops the others.
+    """
+    results: dict[int, Release | str] = {}
+    if not deployments:
+        return results
+    try:
+        check_runtime(runtime_version)
+    except ValidationError as exc:
+        return {d.pk: _messages(exc) for d in deployments}
+    ids = sorted(d.pk for d in deployments)
+    user = actor.user if actor.user is not None and actor.user.pk else None
+    with transaction.atomic():
+        list(Deployment.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+        numbers = dict(
+            Release.objects.filter(deployment_id__in=ids)
+            .order_by()
+            .values("deployment_id")
+            .annotate(n=Max("number"))
+            .values_list("deployment_id", "n")
+        )
+        releases: list[Release] = []
+        befores: dict[int, int] = {}
+        for deployment in deployments:
+            binary = deployment.binary_version
+            try:
+                if binary is None:
+                    raise ValidationError(
+                        {"binary_version": f"{deployment} has no binary version yet."}
+                    )
+                check_binary(binary, deployment.service)
+                _check_artifact(binary, deployment)
+                number = (numbers.get(deployment.pk) or 0) + 1
+                m = manifest_input_for(
+                    deployment=deployment, number=number, binary=binary, runtime=runtime_version
+                )
+                manifest, dockerfile, validation = _render(
+                    m, k8s_version=deployment.environment.k8s_version
+                )
+            except ValidationError as exc:
+                results[deployment.pk] = _messages(exc)
+                continue
+            releases.append(
+                Release(
+                    deployment=deployment,
+                    number=number,
+                    strategy=m.strategy,
+                    binary_version=binary,
+                    runtime_version=runtime_version,
+                    binary_sha256=binary.sha256,
+                    base_digest=runtime_version.digest,
+                    manifest_yaml=manifest,
+                    dockerfile=dockerfile,
+                    manifest_sha256=(
+                        hashlib.sha256(manifest.encode()).hexdigest() if manifest else ""
+                    ),
+                    k8s_version=deployment.environment.k8s_version,
+                    validation=validation,
+                    created_by=user,
+                    created_by_token=actor.token,
+                )
+            )
+            befores[deployment.pk] = deployment.runtime_version_id
+        Release.objects.bulk_create(releases, batch_size=500)
+        Deployment.objects.filter(pk__in=[r.deployment_id for r in releases]).update(
+            runtime_version=runtime_version
+        )
+        release_type = ContentType.objects.get_for_model(Release)
+        request_id = current_request_id()
+        AuditEntry.objects.bulk_create(
+            [
+                AuditEntry(
+                    actor_user=user,
+                    actor_token=actor.token,
+                    actor_repr=str(actor)[:200],
+                    action="release.create",
+                    object_type=release_type,
+                    object_id=str(r.pk),
+                    object_repr=str(r)[:300],
+                    before={
+                        "binary_version": r.binary_version_id,
+                        "runtime_version": befores[r.deployment_id],
+                    },
+                    after={
+                        "number": r.number,
+                        "binary_version": r.binary_version_id,
+                        "runtime_version": runtime_version.pk,
+                        "binary_sha256": r.binary_sha256,
+                        "base_digest": r.base_digest,
+                        "manifest_sha256": r.manifest_sha256,
+                        "rollback_of": None,
+                    },
+                    request_id=request_id,
+                )
+                for r in releases
+            ],
+            batch_size=1000,
+        )
+        for release in releases:
+            release.deployment.runtime_version = runtime_version
+            results[release.deployment_id] = release
+    return results

@@ -120,26 +120,23 @@ class MigrationCreateView(LoginRequiredMixin, View):
             data = form.cleaned_data
             source = data["source"]
             create = plan_service("migration_plan_create")
-            if create is None:
-                form.add_error(None, "The plan engine is not installed here yet.")
+            try:
+                plan = create(
+                    actor=actor,
+                    target_version_id=data["target"].pk,
+                    team=data["team"].name if data["team"] else None,
+                    environment=data["environment"].name if data["environment"] else None,
+                    base_image_id=source.pk,
+                )
+            except REFUSALS as exc:
+                form.add_error(None, _error_text(exc))
             else:
-                try:
-                    plan = create(
-                        actor=actor,
-                        target_version_id=data["target"].pk,
-                        team=data["team"].name if data["team"] else None,
-                        environment=data["environment"].name if data["environment"] else None,
-                        base_image_id=source.pk,
-                    )
-                except REFUSALS as exc:
-                    form.add_error(None, _error_text(exc))
-                else:
-                    messages.success(
-                        request,
-                        "Dry run ready: each deployment's verdict against the target is below; "
-                        "apply releases only the compatible ones.",
-                    )
-                    return redirect("deployments:plan-detail", pk=plan.pk)
+                messages.success(
+                    request,
+                    "Dry run ready: each deployment's verdict against the target is below; "
+                    "apply releases only the compatible ones.",
+                )
+                return redirect("deployments:plan-detail", pk=plan.pk)
         elif "source" not in form.errors:
             source = form.cleaned_data.get("source")
         if source is not None:

@@ -1,16 +1,15 @@
 """Plan pages: the rebase and migration plans, one plan's waves and items, its actions.
 
-The plan engine (`deployments.services.plans`) is imported inside the POST handlers, by the
-names the API uses too (`plan_apply`, `plan_pause` …), so the UI and the API call the same
-service. The reads here are the pages' own: a page of plans with their counts by state (one
+The POST handlers call the plan engine (`deployments.services.plans`) by the names the API
+uses too (`plan_apply`, `plan_pause` …), so the UI and the API call the same service. The reads here are the pages' own: a page of plans with their counts by state (one
 aggregate query for the whole page) and one plan's items, narrowed to the viewer's services.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -30,9 +29,8 @@ from portal.jobs import IllegalTransition
 from ..choices import PlanItemState, PlanKind, PlanState, Verdict
 from ..models import Plan, PlanItem
 from ..selectors import team_readable
+from ..services import plans as plans_engine
 from ._common import _error_text, _page, _reader
-
-PLANS_MODULE = "deployments.services.plans"
 
 # What the engine raises when it refuses (400 invalid, 403, 409 illegal transition): shown on
 # the page as the reason, nothing changed.
@@ -69,13 +67,9 @@ NOT_MOVING_STATES = frozenset({PlanItemState.BLOCKED, PlanItemState.SKIPPED})
 ITEM_PAGE_SIZE = 50
 
 
-def plan_service(name: str) -> Any | None:
-    """The plan engine's function `name`, or None while the engine is not installed."""
-    try:
-        module = importlib.import_module(PLANS_MODULE)
-    except ImportError:
-        return None
-    return getattr(module, name, None)
+def plan_service(name: str) -> Callable[..., Plan]:
+    """The plan engine's function `name` (deployments.services.plans)."""
+    return cast("Callable[..., Plan]", getattr(plans_engine, name))
 
 
 def _items_readable(actor: Actor) -> Q:
@@ -314,9 +308,6 @@ class PlanActionView(LoginRequiredMixin, View):
             raise PermissionDenied("Only platform admins apply, pause, resume or abort plans.")
         plan = get_object_or_404(Plan, pk=pk)
         service = plan_service(name)
-        if service is None:
-            messages.error(request, f"The plan engine is not installed here ({name} is missing).")
-            return redirect("deployments:plan-detail", pk=plan.pk)
         try:
             plan = service(plan_id=plan.pk, actor=actor)
         except REFUSALS as exc:
@@ -406,21 +397,18 @@ class RebasePlanCreateView(LoginRequiredMixin, View):
         form = RebasePlanForm(request.POST)
         if form.is_valid():
             create = plan_service("rebase_plan_create")
-            if create is None:
-                form.add_error(None, "The plan engine is not installed here yet.")
+            data = form.cleaned_data
+            try:
+                plan = create(
+                    actor=actor,
+                    from_version_id=data["from_version"].pk,
+                    to_version_id=data["to_version"].pk,
+                    wave_size=data["wave_size"],
+                    soak_seconds=data["soak_seconds"],
+                )
+            except REFUSALS as exc:
+                form.add_error(None, _error_text(exc))
             else:
-                data = form.cleaned_data
-                try:
-                    plan = create(
-                        actor=actor,
-                        from_version_id=data["from_version"].pk,
-                        to_version_id=data["to_version"].pk,
-                        wave_size=data["wave_size"],
-                        soak_seconds=data["soak_seconds"],
-                    )
-                except REFUSALS as exc:
-                    form.add_error(None, _error_text(exc))
-                else:
-                    messages.success(request, "Dry run ready: review the verdicts, then apply.")
-                    return redirect("deployments:plan-detail", pk=plan.pk)
+                messages.success(request, "Dry run ready: review the verdicts, then apply.")
+                return redirect("deployments:plan-detail", pk=plan.pk)
         return render(request, self.template_name, {"form": form}, status=400)

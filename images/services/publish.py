@@ -6,6 +6,9 @@ tag; publishing is what points the public `<name>:<tag>` at the approved digest 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -18,8 +21,11 @@ from portal.jobs import IllegalTransition
 from ..choices import RequestEventKind, RequestState, VersionState
 from ..models import ImageRequest, ImageVersion
 from ..registry import RegistryError, RegistryNotFound, RegistryUnavailable
+from ..signals import image_version_superseded
 from ._transitions import record_audit, record_event, require_reviewer, transition
 from .gate import image_version_require_gate
+
+logger = logging.getLogger(__name__)
 
 
 class PublishRegistryError(exceptions.APIException, RegistryError):
@@ -65,6 +71,21 @@ def _move_public_tag(version: ImageVersion) -> None:
         if unavailable:
             error.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         raise error from exc
+
+
+def _superseded_sender(old_id: int, new_id: int, actor: Actor) -> Callable[[], None]:
+    """Send `image_version_superseded` for one superseded version (a receiver's error is
+    logged by `send_robust`, never raised into the publish that already committed)."""
+
+    def send() -> None:
+        answers = image_version_superseded.send_robust(
+            sender=ImageVersion, old_version_id=old_id, new_version_id=new_id, actor=actor
+        )
+        for receiver, answer in answers:
+            if isinstance(answer, Exception):
+                logger.error("%s failed on version %s: %r", receiver, old_id, answer)
+
+    return send
 
 
 def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersion:
@@ -140,4 +161,6 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
             record_event(request, RequestEventKind.PUBLISHED, actor, current.digest)
             record_audit(request, actor, "publish", RequestState.SCANNING, digest=current.digest)
         _move_public_tag(current)  # last: a registry failure rolls all of the above back
+        for old in previous:  # after the commit: a higher layer plans the rebase (deployments)
+            transaction.on_commit(_superseded_sender(old.pk, current.pk, actor))
     return current
