@@ -172,7 +172,9 @@ def _candidates(q: Q) -> list[_Candidate]:
             "binary_version_id",
         )
     )
-    binaries = BinaryVersion.objects.in_bulk({r[5] for r in rows if r[5] is not None})
+    binaries = BinaryVersion.objects.select_related("service").in_bulk(
+        {r[5] for r in rows if r[5] is not None}
+    )
     return [
         _Candidate(r[0], r[1], r[2], r[3], r[4], binaries.get(r[5]) if r[5] else None) for r in rows
     ]

@@ -1,8 +1,9 @@
 """Plan pages: the rebase and migration plans, one plan's waves and items, its actions.
 
 The POST handlers call the plan engine (`deployments.services.plans`) by the names the API
-uses too (`plan_apply`, `plan_pause` …), so the UI and the API call the same service. The reads here are the pages' own: a page of plans with their counts by state (one
-aggregate query for the whole page) and one plan's items, narrowed to the viewer's services.
+uses too (`plan_apply`, `plan_pause` …), so the UI and the API call the same service. The
+reads here are the pages' own: a page of plans with their counts by state (one aggregate
+query for the whole page) and one plan's items, narrowed to the viewer's services.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ import hashlib
 from typing import Any
 
 from deployments.models import Deployment, Plan
-from images.compat.verdict import BinaryFacts, CompatFinding, ImageFacts, VerdictResult
 from images.models import ImageAbi, ImageVersion, Sbom
 from portal.jobs import job_execute
 from portal.models import Job
@@ -92,27 +91,6 @@ def deployments_on(
                 )
             )
     return out
-
-
-def containment_verdict(binary: BinaryFacts, image: ImageFacts) -> VerdictResult:
-    """Set containment of the binary's (library, version) needs in the image's libraries:
-    the rule the compat module applies, enough to drive the plans (its own tests are golden)."""
-    defined = {(lib.soname, v) for lib in image.libraries for v in lib.versions}
-    missing = [pair for pair in binary.version_needs if pair not in defined]
-    if not missing:
-        return VerdictResult("compatible", ())
-    return VerdictResult(
-        "incompatible",
-        tuple(
-            CompatFinding(
-                key=f"version_missing:{lib}:{ver}",
-                severity="high",
-                blocking=True,
-                title=f"{lib} on the target does not define {ver}",
-            )
-            for lib, ver in missing
-        ),
-    )
 
 
 def run_wave_jobs(plan: Plan) -> list[str]:

@@ -32,7 +32,6 @@ from portal.actors import Actor
 from portal.jobs import IllegalTransition
 from portal.models import AuditEntry, Job
 from tests.deployments.plan_world import (
-    containment_verdict,
     deployments_on,
     line,
     run_wave_jobs,
@@ -51,10 +50,9 @@ def _portal_url(settings):
 
 
 @pytest.fixture
-def containment(monkeypatch):
-    """The compat module is written in parallel (its seam answers unknown today): stand in
-    with set containment so incompatible items exist."""
-    monkeypatch.setattr("deployments.selectors.plans.binary_verdict", containment_verdict)
+def containment():
+    """Incompatible items come from the real compat verdict (set containment of version
+    needs); nothing stands in for it."""
 
 
 @pytest.fixture
@@ -104,8 +102,8 @@ def test_rebase_dry_run_selects_the_old_version_and_assigns_waves(world, service
         ("prod", 2),
         ("prod", 3),
     ]
-    # the compat seam answers unknown today: a rebase (same line) still releases those
-    assert {i.verdict for i in items} == {"unknown"}
+    # the real compat verdict: the world's binaries need only what the new version defines
+    assert {i.verdict for i in items} == {"compatible"}
     assert {i.state for i in items} == {"pending"}
     assert not Release.objects.exists()  # a dry run
     assert AuditEntry.objects.filter(action="plan.create_rebase").count() == 1
@@ -264,7 +262,8 @@ def test_incompatible_items_are_blocked_never_released(service_team, containment
     plan = rebase_plan_create(actor=ADMIN, from_version_id=old.pk, to_version_id=new.pk)
     blocked = PlanItem.objects.get(plan=plan, deployment=newer[0])
     assert blocked.state == "blocked" and blocked.verdict == "incompatible"
-    assert blocked.findings[0]["key"] == "version_missing:libc.so.6:GLIBC_2.34"
+    assert blocked.findings[0]["key"] == "version-missing:libc.so.6"
+    assert "GLIBC_2.34" in blocked.findings[0]["detail"]
     assert blocked.findings[0]["blocking"] is True
     good = PlanItem.objects.get(plan=plan, deployment=ok[0])
     assert good.state == "pending" and good.wave == 0  # the only releasable one: the canary

@@ -223,7 +223,7 @@ def test_a_team_sees_only_its_items_and_counts(world, make_token):
     body = admin.get(f"/api/v1/rebase-plans/{world['plan'].pk}/").json()
     assert body["items_count"] == 4
     assert body["summary"]["by_state"]["pending"] == 4
-    assert body["items"][0]["wave"] == 0 and body["items"][0]["verdict"] == "unknown"
+    assert body["items"][0]["wave"] == 0 and body["items"][0]["verdict"] == "compatible"
     listed = admin.get("/api/v1/rebase-plans/").json()
     assert listed["results"][0]["items_count"] == 4
     # a rebase plan is not a migration plan
@@ -242,7 +242,7 @@ def test_create_answers_the_dry_run_table(world, make_token):
     body = response.json()
     assert body["state"] == "draft" and body["wave_size"] == 1
     assert [i["wave"] for i in body["items"]] == [0, 1, 2, 3]
-    assert {i["verdict"] for i in body["items"]} == {"unknown"}
+    assert {i["verdict"] for i in body["items"]} == {"compatible"}
     assert not Release.objects.exclude(pk=world["release"].pk).exists()
     # the same deployments again: they are in that plan (409 duplicate)
     again = admin.post(
