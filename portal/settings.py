@@ -447,3 +447,7 @@ CELERY_BEAT_SCHEDULE["advance-plans"] = {
     "task": "deployments.tasks.advance_plans",
     "schedule": timedelta(seconds=30),
 }
+# Plans' kind and CD's release status are their own enums in the schema (not the catalog's).
+_enum_overrides["ImageKindEnum"] = "images.choices.ImageKind"
+_enum_overrides["PlanKindEnum"] = "deployments.choices.PlanKind"
+_enum_overrides["ReleaseStatusEnum"] = "deployments.choices.ReleaseStatus"

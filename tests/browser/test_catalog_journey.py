@@ -21,7 +21,9 @@ def test_login_filter_open_and_copy_from_line(page, developer, demo_catalog, liv
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("#catalog-table")
-    assert page.locator("#catalog-table tbody tr").count() == 8
+    assert (
+        page.locator("#catalog-table tbody tr").count() == 9
+    )  # with runtime/debian-11 (the migration demo)
 
     page.select_option("select[name=kind]", "runtime")
     page.select_option("select[name=status]", "approved")
