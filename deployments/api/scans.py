@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -15,7 +14,7 @@ from rest_framework.response import Response
 from images.api.scans import SbomNegotiation, parse_force, sbom_format, sbom_response
 from images.services.scans import SBOM_FORMATS, sbom_export
 from portal.actors import Actor
-from portal.api.serializers import JobSerializer
+from portal.api.responses import job_accepted
 
 from ..services import binary_version_scan_start
 
@@ -35,14 +34,7 @@ class BinaryVersionScanActions(SbomNegotiation):
         job = binary_version_scan_start(
             binary_id=binary.pk, actor=Actor.from_request(request), force=parse_force(request)
         )
-        return Response(
-            {
-                "job": JobSerializer(job, context={"request": request}).data,
-                "binary": {"id": binary.pk, "sha256": binary.sha256},
-            },
-            status=202,
-            headers={"Location": reverse("api:job-detail", args=[job.pk])},
-        )
+        return job_accepted(request, job, binary={"id": binary.pk, "sha256": binary.sha256})
 
     @extend_schema(
         parameters=[

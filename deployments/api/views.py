@@ -9,7 +9,6 @@ import yaml
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, renderers, status, viewsets
 from rest_framework.decorators import action
@@ -21,7 +20,7 @@ from deployments.choices import BinaryState
 from images.models import ImageVersion
 from portal.actors import Actor
 from portal.api.params import parse_id
-from portal.api.serializers import JobSerializer
+from portal.api.responses import job_accepted
 from portal.choices import Scope
 from portal.models import Team
 from portal.teams import require_team_role
@@ -297,11 +296,7 @@ class BinaryVersionViewSet(
         job, _ = binary_version_artifact_push(
             actor=Actor.from_request(request), binary_version=self.get_object()
         )
-        return Response(
-            {"job": JobSerializer(job, context={"request": request}).data},
-            status=status.HTTP_202_ACCEPTED,
-            headers={"Location": reverse("api:job-detail", args=[job.pk])},
-        )
+        return job_accepted(request, job)
 
 
 class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

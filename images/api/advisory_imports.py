@@ -12,7 +12,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http.multipartparser import MultiPartParserError
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
@@ -22,7 +21,7 @@ from rest_framework.response import Response
 
 from portal.actors import Actor
 from portal.api.errors import PayloadTooLarge
-from portal.api.serializers import JobSerializer
+from portal.api.responses import job_accepted
 
 from ..services.advisories import AdvisoryUploadTooLarge, advisory_import_start
 
@@ -103,11 +102,4 @@ class AdvisoryImportActions:
             )
         except AdvisoryUploadTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from exc
-        return Response(
-            {
-                "job": JobSerializer(job, context={"request": request}).data,
-                "advisory_import": job.params["import_id"],
-            },
-            status=202,
-            headers={"Location": reverse("api:job-detail", args=[job.pk])},
-        )
+        return job_accepted(request, job, advisory_import=job.params["import_id"])

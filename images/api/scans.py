@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -15,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from portal.actors import Actor
-from portal.api.serializers import JobSerializer
+from portal.api.responses import job_accepted
 
 from ..services.scans import (
     DEFAULT_SBOM_FORMAT,
@@ -97,14 +96,7 @@ class ImageVersionScanActions(SbomNegotiation):
         job = image_version_scan_start(
             version_id=version.pk, actor=Actor.from_request(request), force=parse_force(request)
         )
-        return Response(
-            {
-                "job": JobSerializer(job, context={"request": request}).data,
-                "version": {"id": version.pk, "digest": version.digest},
-            },
-            status=202,
-            headers={"Location": reverse("api:job-detail", args=[job.pk])},
-        )
+        return job_accepted(request, job, version={"id": version.pk, "digest": version.digest})
 
     @extend_schema(
         parameters=[

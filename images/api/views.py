@@ -8,7 +8,6 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db.models import QuerySet
 from django.http import Http404, QueryDict
 from django.http.multipartparser import MultiPartParserError
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, viewsets
@@ -21,7 +20,7 @@ from rest_framework.settings import api_settings
 from portal.actors import Actor
 from portal.api.errors import PayloadTooLarge
 from portal.api.params import parse_id
-from portal.api.serializers import JobSerializer
+from portal.api.responses import job_accepted
 from portal.choices import Scope
 
 from ..choices import ImageKind
@@ -452,12 +451,7 @@ class ImageRequestViewSet(
             actor=Actor.from_request(request),
             comment=self._text(request, "comment"),
         )
-        job_data = JobSerializer(job, context={"request": request}).data
-        return Response(
-            {"job": job_data, "request": self._data(obj)},
-            status=202,
-            headers={"Location": reverse("api:job-detail", args=[job.pk])},
-        )
+        return job_accepted(request, job, request=self._data(obj))
 
     @extend_schema(request=ImageRequestTextSerializer, responses=ImageRequestSerializer)
     @action(detail=True, methods=["post"])

@@ -36,6 +36,34 @@ def skopeo_inspect(reference: str) -> dict:
     return json.loads(out.stdout)
 
 
+def record_debian_base(running_registry, debian_base_image, platform_team):
+    """The test registry as the default Registry, `runtime/debian` in the catalog and its
+    approved `12` version on the session's real bookworm image: (registry, image, version)."""
+    registry = Registry.objects.create(
+        name="test", url=running_registry.url, tls_verify=False, is_default=True
+    )
+    image = BaseImage.objects.create(
+        name="runtime/debian",
+        kind="runtime",
+        os_family="debian",
+        os_version="12",
+        owner_team=platform_team,
+        registry=registry,
+    )
+    _, digest = debian_base_image
+    version, _ = image_version_record(
+        actor=Actor.system_actor("test"),
+        image=image,
+        registry=registry,
+        tag="12",
+        digest=digest,
+        size=None,
+        arch="amd64",
+        state="approved",
+    )
+    return registry, image, version
+
+
 @pytest.fixture
 def build_env(
     settings, buildah_config, running_registry, debian_base_image, platform_team, tmp_path
@@ -48,28 +76,7 @@ def build_env(
     settings.PORTAL_BOOTSTRAP_CACHE_DIR = str(CACHE_DIR)
     settings.PORTAL_AUTO_PUBLISH = False
     settings.JOB_HEARTBEAT_SECONDS = 3600  # the test transaction holds the job row
-    registry = Registry.objects.create(
-        name="test", url=running_registry.url, tls_verify=False, is_default=True
-    )
-    image = BaseImage.objects.create(
-        name="runtime/debian",
-        kind="runtime",
-        os_family="debian",
-        os_version="12",
-        owner_team=platform_team,
-        registry=registry,
-    )
-    reference, digest = debian_base_image
-    base, _ = image_version_record(
-        actor=Actor.system_actor("test"),
-        image=image,
-        registry=registry,
-        tag="12",
-        digest=digest,
-        size=None,
-        arch="amd64",
-        state="approved",
-    )
+    registry, image, base = record_debian_base(running_registry, debian_base_image, platform_team)
     return {"registry": registry, "image": image, "base": base, "buildah": buildah_config}
 
 

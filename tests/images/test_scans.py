@@ -13,7 +13,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from images.choices import SbomSubject, ScanState
-from images.models import BaseImage, ImageAbi, ImageVersion, Package, Registry, Sbom, SbomPackage
+from images.models import BaseImage, ImageAbi, ImageVersion, Package, Sbom, SbomPackage
 from images.scanning.normalize import normalize_packages
 from images.scanning.store import sbom_read
 from images.services import image_version_record
@@ -34,27 +34,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 @pytest.fixture
 def scan_env(scan_settings, running_registry, debian_base_image, platform_team):
-    registry = Registry.objects.create(
-        name="test", url=running_registry.url, tls_verify=False, is_default=True
-    )
-    image = BaseImage.objects.create(
-        name="runtime/debian",
-        kind="runtime",
-        os_family="debian",
-        os_version="12",
-        owner_team=platform_team,
-        registry=registry,
-    )
-    _, digest = debian_base_image
-    version, _ = image_version_record(
-        actor=Actor.system_actor("test"),
-        image=image,
-        registry=registry,
-        tag="12",
-        digest=digest,
-        size=None,
-        arch="amd64",
-        state="approved",
+    registry, image, version = builds.record_debian_base(
+        running_registry, debian_base_image, platform_team
     )
     return {"registry": registry, "image": image, "version": version}
 
