@@ -41,11 +41,12 @@ from images.models import ImageVersion, Registry
 from images.registry import RegistryError
 from portal.actors import Actor
 from portal.jobs import JobCancelled, JobContext, JobFailure, job_kind
+from portal.models import Job
 
-from .choices import BinaryState
+from .choices import BinaryState, PlanItemState
 from .manifests import ManifestError
 from .manifests.dockerfile import render_app_dockerfile
-from .models import BinaryVersion, Deployment
+from .models import BinaryVersion, Deployment, PlanItem
 from .services.app_images import APP_IMAGE_JOB_KIND, APPS_REPOSITORY, app_image_tag
 from .services.source_builds import (
     SOURCE_BUILD_JOB_KIND,
@@ -384,12 +385,28 @@ def _app_image(ctx: JobContext, deployment: Deployment, runtime: ImageVersion) -
     }
 
 
+def _app_image_failed(job: Job) -> None:
+    """An app-image build of a plan item ended failed or cancelled: the item fails and stops
+    its plan (an item no longer building — aborted, re-targeted — is left as it is)."""
+    plan_item_id = job.params.get("plan_item_id")
+    if plan_item_id is None:
+        return
+    plans = importlib.import_module("deployments.services.plans")
+    if PlanItem.objects.filter(pk=plan_item_id, state=PlanItemState.BUILDING).exists():
+        plans.plan_item_app_image_failed(
+            item_id=plan_item_id,
+            error=job.error or f"job {job.pk} {job.state}",
+            actor=Actor.system_actor(f"job:{job.pk}"),
+        )
+
+
 @job_kind(
     APP_IMAGE_JOB_KIND,
     queue="builds",
     timeout_seconds=3600,
     max_attempts=2,
     title="App image build",
+    on_failure=_app_image_failed,
 )
 def app_image_build(ctx: JobContext) -> dict[str, Any]:
     """Build a deployment's app image on a runtime version (params: `deployment_id`,

@@ -857,7 +857,10 @@ def _release_chunk(plan: Plan, item_ids: list[int]) -> dict[str, int]:
 def _start_build(plan: Plan, item: PlanItem, actor: Actor) -> int:
     with transaction.atomic():
         job = app_image_build_start(
-            deployment_id=item.deployment_id, runtime_version_id=plan.to_version_id, actor=actor
+            deployment_id=item.deployment_id,
+            runtime_version_id=plan.to_version_id,
+            actor=actor,
+            plan_item_id=item.pk,
         )
         return PlanItem.objects.filter(pk=item.pk, state=PlanItemState.PENDING).update(
             state=PlanItemState.BUILDING, build_job=job, updated_at=timezone.now()

@@ -29,7 +29,7 @@ from deployments.services import (
 )
 from images.models import ImageVersion
 from portal.actors import Actor
-from portal.jobs import IllegalTransition
+from portal.jobs import IllegalTransition, job_execute
 from portal.models import AuditEntry, Job
 from tests.deployments.plan_world import (
     deployments_on,
@@ -391,23 +391,22 @@ def test_a_deployment_never_gets_two_releases_for_the_same_target(world):
     assert other is not None
 
 
-def test_image_mode_items_build_then_release(service_team, monkeypatch):
+def test_image_mode_items_build_then_release(service_team):
+    """The wave queues the real app-image build job (its run on buildah is in
+    test_rebase_e2e.py); the job's success hands the pushed digest to the item."""
     old, new = line()
     deps = deployments_on(old, service_team, {"dev": 1}, mode="image")
-    started = []
-
-    def fake_build_start(*, deployment_id, runtime_version_id, actor):
-        # The app-image build is written in parallel (the seam raises NotImplementedError).
-        job = Job.objects.create(kind="deployments.app_image_build", params={})
-        started.append((deployment_id, runtime_version_id))
-        return job
-
-    monkeypatch.setattr("deployments.services.plans.app_image_build_start", fake_build_start)
     plan = rebase_plan_create(actor=ADMIN, from_version_id=old.pk, to_version_id=new.pk)
     plan_apply(plan_id=plan.pk, actor=ADMIN)
     run_wave_jobs(plan)
     item = plan.items.get()
-    assert item.state == "building" and started == [(deps[0].pk, new.pk)]
+    build = Job.objects.get(kind="deployments.app_image_build")
+    assert item.state == "building" and item.build_job_id == build.pk
+    assert build.params == {
+        "deployment_id": deps[0].pk,
+        "runtime_version_id": new.pk,
+        "plan_item_id": item.pk,
+    }
     assert not Release.objects.exists()
     with pytest.raises(Exception, match="digest-pinned"):
         plan_item_app_image_built(item_id=item.pk, app_image="apps/x:latest", actor=ADMIN)
@@ -502,22 +501,20 @@ def test_a_refused_render_fails_the_item_and_plan_and_retry_renders_again(servic
     assert item.state == "released" and item.release.strategy == "imageVolume"
 
 
-def test_a_failed_app_image_build_stops_the_plan(service_team, monkeypatch):
+def test_a_failed_app_image_build_stops_the_plan(service_team):
     from deployments.services import plan_item_app_image_failed
 
     old, new = line()
     deployments_on(old, service_team, {"dev": 1}, mode="image")
-    monkeypatch.setattr(
-        "deployments.services.plans.app_image_build_start",
-        lambda **kw: Job.objects.create(kind="deployments.app_image_build"),
-    )
     plan = rebase_plan_create(actor=ADMIN, from_version_id=old.pk, to_version_id=new.pk)
     plan_apply(plan_id=plan.pk, actor=ADMIN)
     run_wave_jobs(plan)
-    item = plan_item_app_image_failed(
-        item_id=plan.items.get().pk, error="buildah: exit 1", actor=ADMIN
-    )
-    assert item.state == "failed"
+    # the real build job fails (the factory's binary was never stored), and its failure hook
+    # fails the item and stops the plan
+    build = Job.objects.get(kind="deployments.app_image_build")
+    assert job_execute(build.pk) == "failed"
+    item = plan.items.get()
+    assert item.state == "failed" and item.error == Job.objects.get(pk=build.pk).error
     assert Plan.objects.get(pk=plan.pk).state == "failed"
     with pytest.raises(IllegalTransition):
         plan_item_app_image_failed(item_id=item.pk, error="again", actor=ADMIN)
