@@ -226,7 +226,7 @@ def _wave_worker(args: tuple[int, int, list[int]]) -> dict[str, int]:
 
     connections.close_all()
     from deployments.models import Plan
-    from deployments.services.plans import _release_chunk
+    from deployments.services.plans.waves import _release_chunk
 
     plan_id, chunk, ids = args
     plan = Plan.objects.select_related("to_version__base_image", "to_version__registry").get(
