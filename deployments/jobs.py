@@ -37,12 +37,14 @@ from portal.jobs import JobCancelled, JobContext, JobFailure, job_kind
 from .choices import BinaryState
 from .models import BinaryVersion
 from .services import (
+    APP_IMAGE_BASE_JOB_KIND,
     ARTIFACT_JOB_KIND,
     ARTIFACT_REPOSITORY,
     BACKFILL_FACTS_JOB_KIND,
     BINARY_SCAN_JOB_KIND,
     PLAN_WAVE_JOB_KIND,
     SHA256_LABEL,
+    app_image_base_read,
     artifact_repository,
     binary_artifact_ref_problem,
     binary_facts_backfill,
@@ -95,6 +97,17 @@ def plan_wave(ctx: JobContext) -> dict[str, Any]:
         + (f"; stopped: {result['stopped']}" if result["stopped"] else "")
     )
     return result
+
+
+@job_kind(APP_IMAGE_BASE_JOB_KIND, queue="scans", timeout_seconds=300, title="App image base")
+def app_image_base(ctx: JobContext) -> dict[str, Any]:
+    """Read what an image-mode deployment's app image is built on (params: `deployment_id`,
+    `app_image`): its `org.opencontainers.image.base.digest`, from the registry."""
+    base = app_image_base_read(
+        deployment_id=int(ctx.params["deployment_id"]), app_image=str(ctx.params["app_image"])
+    )
+    ctx.log(f"{ctx.params['app_image']} is built on {base or 'an unnamed base'}")
+    return {"base_digest": base}
 
 
 # --- binary → OCI artifact (image volumes) ------------------------------------------------

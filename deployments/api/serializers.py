@@ -196,6 +196,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "binary_version",
             "binary_version_label",
             "app_image",
+            "app_image_base_digest",
             "command",
             "args",
             "env",
@@ -206,6 +207,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        read_only_fields: ClassVar[list[str]] = ["app_image_base_digest"]
         validators: list[Any] = []
 
 

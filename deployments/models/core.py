@@ -258,6 +258,13 @@ class Deployment(models.Model):
     app_image = models.CharField(
         max_length=300, blank=True, help_text="Digest-pinned app image (image mode)."
     )
+    app_image_base_digest = models.CharField(
+        max_length=71,
+        blank=True,
+        db_index=True,
+        help_text="The digest the app image is built on: the portal's own build, or the "
+        "image's org.opencontainers.image.base.digest annotation read from the registry.",
+    )
     command = models.JSONField(default=list, blank=True)
     args = models.JSONField(default=_default_args, blank=True)
     env = models.JSONField(default=list, blank=True)

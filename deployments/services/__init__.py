@@ -13,6 +13,11 @@ this package, not from its modules.
 """
 
 from ._common import RESERVED_NAMES
+from .app_image_bases import (
+    APP_IMAGE_BASE_JOB_KIND,
+    app_image_base_read,
+    app_image_base_read_queue,
+)
 from .binaries import (
     ARTIFACT_JOB_KIND,
     ARTIFACT_REPOSITORY,
@@ -68,6 +73,9 @@ from .services import service_create
 from .source_builds import SOURCE_BUILD_JOB_KIND, source_build_start
 
 __all__ = [
+    "APP_IMAGE_BASE_JOB_KIND",
+    "app_image_base_read",
+    "app_image_base_read_queue",
     "BACKFILL_FACTS_JOB_KIND",
     "binary_facts_backfill",
     "binary_facts_fields",

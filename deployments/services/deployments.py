@@ -18,6 +18,7 @@ from portal.teams import require_team_role
 from ..manifests import resource_errors
 from ..models import BinaryVersion, Deployment, Environment, Service
 from ._common import PINNED_REF, check_binary, check_runtime
+from .app_image_bases import app_image_base_read_queue
 
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
 RESOURCE_KEYS = ("cpu_request", "memory_request", "cpu_limit", "memory_limit")
@@ -126,6 +127,7 @@ def deployment_create(
     deployment.full_clean(validate_constraints=False)
     with transaction.atomic():
         deployment.save()
+        app_image_base_read_queue(deployment=deployment, actor=actor)
         audit_record(
             actor=actor,
             action="deployment.create",

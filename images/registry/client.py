@@ -393,6 +393,34 @@ class RegistryClient:
             raise RegistryError(f"{self.host}: {repository}:{reference}: config is not an object")
         return config
 
+    def base_digest(self, repository: str, reference: str) -> str:
+        """The digest of the image `reference` was built on, as its builder recorded it: the
+        OCI annotation `org.opencontainers.image.base.digest` of the manifest (of the
+        linux/amd64 image for an index), else the config label of the same name; "" when the
+        image names no base (or an invalid one).
+        """
+        data, media_type, _ = self.get_manifest(repository, reference)
+        manifest = self._json(data, f"manifest {repository}:{reference}")
+        if not isinstance(manifest, dict):
+            raise RegistryError(f"{self.host}: {repository}:{reference}: manifest is not an object")
+        if media_type in INDEX_TYPES or "manifests" in manifest:
+            found = _base_annotation(manifest)
+            if found:
+                return found
+            child, _ = self._pick_platform(repository, reference, manifest)
+            data, _, _ = self.get_manifest(repository, child)
+            manifest = self._json(data, f"manifest {repository}@{child}")
+            if not isinstance(manifest, dict):
+                raise RegistryError(f"{self.host}: {repository}@{child}: not an object")
+        found = _base_annotation(manifest)
+        if found or not isinstance(manifest.get("config"), dict):
+            return found
+        config = self._blob_json(
+            repository, str(manifest["config"].get("digest")), MAX_CONFIG_BYTES
+        )
+        labels = (config.get("config") or {}).get("Labels") if isinstance(config, dict) else None
+        return _base_annotation({"annotations": labels})
+
     def _blob_json(self, repository: str, digest: str, limit: int) -> Any:
         if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
             raise RegistryError(f"{self.host}: {repository}: unsupported blob digest {digest!r}")
@@ -489,3 +517,14 @@ class RegistryClient:
         if chosen is None:
             chosen = next((d for d in images if d[1].get("os") == "linux"), images[0])
         return str(chosen[0]["digest"]), tuple(d[2] for d in images)
+
+
+BASE_DIGEST_KEY = "org.opencontainers.image.base.digest"
+
+
+def _base_annotation(document: dict[str, Any]) -> str:
+    """`org.opencontainers.image.base.digest` of a manifest's `annotations` (or a labels map
+    given as one), when it is a sha256 digest; else ""."""
+    annotations = document.get("annotations")
+    value = annotations.get(BASE_DIGEST_KEY) if isinstance(annotations, dict) else None
+    return value if isinstance(value, str) and _DIGEST_RE.match(value) else ""

@@ -19,11 +19,7 @@ from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.models import Team
 
-from ...choices import (
-    PlanItemState,
-    PlanKind,
-    PlanState,
-)
+from ...choices import DeploymentMode, PlanItemState, PlanKind, PlanState
 from ...models import Deployment, Environment, Plan, PlanItem
 from ...selectors.plans import (
     ACTIVE_PLAN_STATES,
@@ -188,7 +184,17 @@ def rebase_plan_create(
     _check_target(target, "to_version")
     retarget = _retarget_sources(old, target)
     moved = {i.deployment_id for i in retarget}
-    deployments = _candidates(Q(runtime_version=old) | Q(pk__in=moved))
+    # Image mode: the base digest read from the app image (when known) says what it runs on,
+    # whatever runtime version the deployment declares.
+    built_elsewhere = (
+        Q(mode=DeploymentMode.IMAGE)
+        & ~Q(app_image_base_digest="")
+        & ~Q(app_image_base_digest=old.digest)
+    )
+    on_old = (Q(runtime_version=old) & ~built_elsewhere) | (
+        Q(mode=DeploymentMode.IMAGE, app_image_base_digest=old.digest) & ~Q(runtime_version=target)
+    )
+    deployments = _candidates(on_old | Q(pk__in=moved))
     if not deployments:
         raise ValidationError(
             {"from_version": f"No deployment runs {old}, and no plan has items to re-target."}
@@ -295,7 +301,11 @@ def on_image_version_superseded(
         plan__to_version_id=old_version_id,
         state__in=[PlanItemState.PENDING, PlanItemState.BLOCKED],
     ).exists()
-    if not targeted and not Deployment.objects.filter(runtime_version_id=old_version_id).exists():
+    old_digest = ImageVersion.objects.filter(pk=old_version_id).values_list("digest", flat=True)
+    on_old = Q(runtime_version_id=old_version_id) | Q(
+        mode=DeploymentMode.IMAGE, app_image_base_digest__in=old_digest
+    )
+    if not targeted and not Deployment.objects.filter(on_old).exists():
         return None
     try:
         return rebase_plan_create(

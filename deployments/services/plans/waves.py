@@ -197,7 +197,9 @@ def plan_item_app_image_built(*, item_id: int, app_image: str, actor: Actor) -> 
         if item.state != PlanItemState.BUILDING:
             raise IllegalTransition(f"Plan item {item_id} is {item.state}, not building.")
         before = item.deployment.app_image
-        Deployment.objects.filter(pk=item.deployment_id).update(app_image=app_image)
+        Deployment.objects.filter(pk=item.deployment_id).update(
+            app_image=app_image, app_image_base_digest=item.plan.to_version.digest
+        )
         item.deployment.app_image = app_image
         result = release_create_many(
             actor=_plan_actor(item.plan),
