@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from images.choices import VersionState
-from images.models import ImageVersion
+from images.models import BaseImage, ImageVersion
 from portal.actors import Actor
 from portal.jobs import JobContext, JobFailure, job_create, job_kind
 from portal.models import Team
 
-from .choices import DeliveryStrategy, DeploymentMode, Language
-from .models import BinaryVersion, Deployment, Environment, Service
+from .choices import DeliveryStrategy, DeploymentMode, Language, PlanKind
+from .models import BinaryVersion, Deployment, Environment, Plan, Service
+from .services import migration_plan_create
 from .uploads import HashedUploadedFile
 
 DEMO_JOB_KIND = "deployments.demo"
@@ -374,6 +376,36 @@ def demo_deployments_start() -> tuple[Any, str]:
     return job, "started" if created else "already running"
 
 
+def demo_migration_plan_draft() -> str:
+    """The OS-migration demo: a draft migration plan moving every deployment of the EOL
+    runtime/debian-11 to the newest approved version of its replacement, its verdicts the
+    real ones of the demo binaries against the target's scanned ABI facts. One plan only;
+    "" when there is nothing to draft (no legacy deployments, no target, a plan exists)."""
+    legacy = BaseImage.objects.filter(name=DEMO_LEGACY_RUNTIME[0]).first()
+    if legacy is None or Plan.objects.filter(kind=PlanKind.MIGRATION).exists():
+        return ""
+    replacement = legacy.replacement or BaseImage.objects.filter(name=DEMO_RUNTIME[0]).first()
+    target = (
+        ImageVersion.objects.filter(base_image=replacement, state=VersionState.APPROVED)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if target is None or not Deployment.objects.filter(runtime_version__base_image=legacy):
+        return ""
+    try:
+        plan = migration_plan_create(
+            actor=_actor(), target_version_id=target.pk, base_image_id=legacy.pk
+        )
+    except ValidationError as exc:
+        return f"migration demo: no plan ({'; '.join(exc.messages)})"
+    verdicts = Counter(plan.items.values_list("verdict", flat=True))
+    told = ", ".join(f"{n} {verdict}" for verdict, n in sorted(verdicts.items()))
+    return (
+        f"migration demo: draft plan #{plan.pk} moves {legacy.name} to {target} ({told}); "
+        f"open /plans/{plan.pk}/ to review and apply it"
+    )
+
+
 @job_kind(
     DEMO_JOB_KIND, max_attempts=1, timeout_seconds=DEMO_WAIT_SECONDS + 300, title="Demo deployments"
 )
@@ -431,6 +463,8 @@ def demo_deployments_job(ctx: JobContext) -> dict[str, Any]:
                 "`manage.py start_demo_deployments` again."
             )
         time.sleep(_POLL_SECONDS)
+    if told := demo_migration_plan_draft():
+        say(95, told)
     ctx.progress(100, f"{len(done)} demo deployments; the rebase demo's version is published")
     runtime = demo_runtime_version() or demo_runtime_version(DEMO_LEGACY_RUNTIME)
     if runtime is not None:

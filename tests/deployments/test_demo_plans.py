@@ -145,3 +145,40 @@ def test_demo_versions_blocked_only_by_demo_advisories_are_waived_and_published(
     )
     assert "FICTIONAL" in waiver.action_statement
     assert images_demo.demo_versions_publish() == []  # idempotent
+
+
+def test_the_migration_demo_drafts_one_plan_with_the_binaries_real_verdicts(
+    seeded: None,
+) -> None:
+    """The demo binaries' ELF facts against Debian 12's libraries (glibc 2.36, no
+    libssl.so.1.1): invoices passes, statements is static (passes), fx-rates is blocked."""
+    from deployments.models import Plan
+    from tests.deployments.plan_world import GLIBC_236, with_abi
+
+    demo.seed_demo_deployments()
+    debian = BaseImage.objects.get(name="runtime/debian")
+    legacy = BaseImage.objects.get(name="runtime/debian-11")
+    assert demo.demo_migration_plan_draft() == ""  # nothing deployed on 11 yet
+    target = with_abi(
+        ImageVersionFactory(base_image=debian, registry=debian.registry, tag="12"),
+        versions=[*GLIBC_236, "GLIBC_2.2.5"],  # x86_64's first glibc version is 2.2.5
+    )
+    old = ImageVersionFactory(base_image=legacy, registry=legacy.registry, tag="11")
+    demo.demo_deployments_create(old, demo.DEMO_LEGACY_RUNTIME)
+    told = demo.demo_migration_plan_draft()
+    plan = Plan.objects.get(kind="migration")
+    assert (plan.state, plan.to_version_id) == ("draft", target.pk)
+    assert told.startswith(f"migration demo: draft plan #{plan.pk} moves runtime/debian-11")
+    verdicts = {
+        (i.deployment.service.name, i.deployment.environment.name): (i.verdict, i.state)
+        for i in plan.items.select_related("deployment__service", "deployment__environment")
+    }
+    assert verdicts == {
+        ("invoices", "dev"): ("compatible", "pending"),
+        ("invoices", "prod"): ("compatible", "pending"),
+        ("statements", "dev"): ("compatible", "pending"),
+        ("fx-rates", "prod"): ("incompatible", "blocked"),
+    }
+    blocked = plan.items.get(verdict="incompatible")
+    assert any("libssl.so.1.1" in f["title"] for f in blocked.findings)
+    assert demo.demo_migration_plan_draft() == ""  # one plan only
