@@ -109,6 +109,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -279,6 +280,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Jobs
 JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 5)
 JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 60)
+# A job still queued this long after its message was sent gets its message sent again (a
+# broker restarted without its queue); duplicates are harmless, a worker skips a claimed job.
+JOB_RESEND_QUEUED_AFTER_SECONDS = env_int("JOB_RESEND_QUEUED_AFTER_SECONDS", 900)
+# How long a worker keeps trying to record a job's outcome while the database is unreachable.
+JOB_DB_RETRY_SECONDS = env_int("JOB_DB_RETRY_SECONDS", 60)
 JOB_LOG_MAX_CHARS = env_int("JOB_LOG_MAX_CHARS", 1_000_000)
 
 # Registries and tools
