@@ -116,7 +116,8 @@ def job_resend_queued(*, older_than: timedelta | None = None) -> list[int]:
     a row), and a job runs at most once per attempt however many messages name it, because a
     worker claims it with the guarded queued → running transition and skips it otherwise.
     """
-    older_than = older_than or timedelta(seconds=settings.JOB_RESEND_QUEUED_AFTER_SECONDS)
+    if older_than is None:
+        older_than = timedelta(seconds=settings.JOB_RESEND_QUEUED_AFTER_SECONDS)
     now = timezone.now()
     sent = []
     cutoff = now - older_than
