@@ -346,7 +346,7 @@ PORTAL_BUILDAH_ROOT = os.environ.get("PORTAL_BUILDAH_ROOT", str(VAR_DIR / "build
 PORTAL_BUILDAH_RUNROOT = os.environ.get("PORTAL_BUILDAH_RUNROOT", str(VAR_DIR / "buildah" / "run"))
 PORTAL_BUILD_WORK_DIR = os.environ.get("PORTAL_BUILD_WORK_DIR", str(VAR_DIR / "build-tmp"))
 PORTAL_BUILD_TIMEOUT_SECONDS = env_int("PORTAL_BUILD_TIMEOUT_SECONDS", 3600)
-# Registry unavailability during a build is retried in the job this many times, with
+# Registry unavailability in a build (or a scan's copy) is retried in the job this many times, with
 # exponential backoff starting at PORTAL_BUILD_RETRY_BACKOFF_SECONDS (then 2x, 4x, ...).
 PORTAL_BUILD_REGISTRY_RETRIES = env_int("PORTAL_BUILD_REGISTRY_RETRIES", 4)
 PORTAL_BUILD_RETRY_BACKOFF_SECONDS = float(
