@@ -1,6 +1,6 @@
 """Job kinds for the fault tests only, one per queue: each run appends
-`<job id> <queue> <worker> <attempt>` to the file `params["ledger"]` (O_APPEND, one write), so
-a test can count how often every job really ran, and where.
+`<job id> <queue> <worker>/<its pool's pid> <attempt>` to the file `params["ledger"]`
+(O_APPEND, one write), so a test can count how often every job really ran, and where.
 
 Real workers load it with `celery worker --include tests.faults.burst_jobs`.
 """
@@ -20,7 +20,8 @@ DEFAULT_KIND = "tests.faults.default"
 
 def _run(ctx: JobContext, queue: str) -> dict[str, Any]:
     seconds = max(0.0, min(30.0, float(ctx.params.get("seconds", 0.1))))
-    line = f"{ctx.job.pk} {queue} {worker_name()} {ctx.job.attempts}\n".encode()
+    where = f"{worker_name()}/{os.getppid()}"  # a prefork child's parent: the worker's pid
+    line = f"{ctx.job.pk} {queue} {where} {ctx.job.attempts}\n".encode()
     fd = os.open(ctx.params["ledger"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
