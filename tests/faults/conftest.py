@@ -11,6 +11,13 @@ from django.db import connection
 from tests.faults.support import Workers
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.faults)
+
+
 def database_url() -> str:
     db = connection.settings_dict
     if connection.vendor != "postgresql":
