@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import kombu.pools
 import pytest
 
 from portal.celery import app as celery_app
@@ -81,14 +82,12 @@ class ScratchRedis:
 
 
 def _drop_connections() -> None:
-    """Forget Celery's pooled connections (as after a fork), so the next publish connects to
-    the broker the environment names now."""
-    pool = celery_app._pool
+    """Forget Celery's pooled connections (as after a fork) and kombu's global pools (keyed by
+    broker URL), so the next publish connects to the broker the environment names now."""
     celery_app._pool = None
-    celery_app.__dict__.get("amqp") and setattr(celery_app.amqp, "_producer_pool", None)
-    if pool is not None:
-        with contextlib.suppress(Exception):
-            pool.force_close_all()
+    if "amqp" in celery_app.__dict__:
+        celery_app.amqp._producer_pool = None
+    kombu.pools.reset()
 
 
 @contextlib.contextmanager
