@@ -11,6 +11,8 @@ import re
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 
+from portal.api.errors import InsufficientStorage, is_disk_full
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 PREFIX = "binaries/sha256"
 
@@ -36,12 +38,24 @@ def binary_store(*, sha256: str, content: File[bytes]) -> tuple[str, bool]:
 
     `stored_now` is False when the same bytes were already stored (nothing written), so the
     caller must not delete the file on a later failure.
+
+    Raises:
+        InsufficientStorage: the storage ran out of space; the partial file is removed.
     """
     storage = binary_storage()
     name = binary_storage_name(sha256)
     if storage.exists(name):
         return name, False
-    saved = storage.save(name, content)
+    try:
+        saved = storage.save(name, content)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # The name did not exist a moment ago and the save opens it exclusively: what is
+        # there now is our partial copy (a concurrent upload of the same bytes would have
+        # met our file and picked another name).
+        binary_delete(name)
+        raise InsufficientStorage() from exc
     if saved != name:
         # A concurrent upload of the same bytes won the race and the storage picked another
         # name for ours: drop our copy and use theirs.

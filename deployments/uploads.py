@@ -33,7 +33,7 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.encoding import force_str
 from rest_framework import exceptions
 
-from portal.api.errors import PayloadTooLarge
+from portal.api.errors import InsufficientStorage, PayloadTooLarge, is_disk_full
 
 # Room for the multipart framing and the small form fields around the file.
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -279,8 +279,13 @@ class BinaryUploadHandler(FileUploadHandler):
             raise PayloadTooLarge(too_large_message(self.limit))
         self.hasher.update(data)
         view, fd = memoryview(data), self.file.fileno()
-        while view:
-            view = view[os.write(fd, view) :]
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError as exc:
+            if is_disk_full(exc):  # the caller's _discard removes the partial file
+                raise InsufficientStorage() from exc
+            raise
 
     def _complete(self) -> HashedUploadedFile:
         assert self.file is not None and self.hasher is not None  # noqa: S101 - file part

@@ -154,6 +154,12 @@ class Job(models.Model):
     max_attempts = models.PositiveIntegerField(default=3)
     timeout_seconds = models.PositiveIntegerField(default=3600)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the Celery message for the job's current queued spell was last sent; "
+        "the reaper sends it again when it is older than JOB_RESEND_QUEUED_AFTER_SECONDS.",
+    )
     worker = models.CharField(max_length=200, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
     step = models.CharField(max_length=200, blank=True)

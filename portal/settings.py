@@ -109,6 +109,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -279,6 +280,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Jobs
 JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 5)
 JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 60)
+# A job still queued this long after its message was sent gets its message sent again (a
+# broker restarted without its queue); duplicates are harmless, a worker skips a claimed job.
+JOB_RESEND_QUEUED_AFTER_SECONDS = env_int("JOB_RESEND_QUEUED_AFTER_SECONDS", 900)
+# How long a worker keeps trying to record a job's outcome while the database is unreachable.
+JOB_DB_RETRY_SECONDS = env_int("JOB_DB_RETRY_SECONDS", 60)
 JOB_LOG_MAX_CHARS = env_int("JOB_LOG_MAX_CHARS", 1_000_000)
 
 # Registries and tools
@@ -340,7 +346,7 @@ PORTAL_BUILDAH_ROOT = os.environ.get("PORTAL_BUILDAH_ROOT", str(VAR_DIR / "build
 PORTAL_BUILDAH_RUNROOT = os.environ.get("PORTAL_BUILDAH_RUNROOT", str(VAR_DIR / "buildah" / "run"))
 PORTAL_BUILD_WORK_DIR = os.environ.get("PORTAL_BUILD_WORK_DIR", str(VAR_DIR / "build-tmp"))
 PORTAL_BUILD_TIMEOUT_SECONDS = env_int("PORTAL_BUILD_TIMEOUT_SECONDS", 3600)
-# Registry unavailability during a build is retried in the job this many times, with
+# Registry unavailability in a build (or a scan's copy) is retried in the job this many times, with
 # exponential backoff starting at PORTAL_BUILD_RETRY_BACKOFF_SECONDS (then 2x, 4x, ...).
 PORTAL_BUILD_REGISTRY_RETRIES = env_int("PORTAL_BUILD_REGISTRY_RETRIES", 4)
 PORTAL_BUILD_RETRY_BACKOFF_SECONDS = float(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .jobs import job_execute, job_reap_stale
+from .jobs import job_execute, job_reap_stale, job_resend_queued
 
 
 @shared_task(name="portal.tasks.run_job", acks_late=True, reject_on_worker_lost=True)
@@ -15,5 +15,6 @@ def run_job(job_id: int) -> str:
 
 @shared_task(name="portal.tasks.reap_stale_jobs")
 def reap_stale_jobs() -> list[int]:
-    """Requeue or fail jobs whose worker stopped heart-beating."""
-    return job_reap_stale()
+    """Requeue or fail jobs whose worker stopped heart-beating; send again the messages of
+    jobs queued too long (a broker that lost its queue)."""
+    return job_reap_stale() + job_resend_queued()

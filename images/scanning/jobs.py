@@ -6,6 +6,7 @@ layers) → match → gate. A digest already scanned reuses its SBOM unless `for
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from django.conf import settings
 from portal.actors import Actor
 from portal.jobs import JobContext, JobFailure, job_kind
 
-from ..buildjobs.common import JobLog
+from ..buildjobs.common import JobLog, retry_registry
 from ..models import ImageVersion, Registry
+from ..registry import RegistryUnavailable
 from ..scanning.abi import AbiError, image_abi, read_oci_layout
 from ..scanning.ecosystems import osv_ecosystem, syft_distro_os_release
 from ..scanning.normalize import normalize_packages, unmapped_kinds
@@ -57,6 +59,24 @@ def scan_tools(registry: Registry | None = None) -> ScanTools:
     )
 
 
+def _copy_retried(
+    ctx: JobContext, log: JobLog, reference: str, layout: Path, tools: ScanTools
+) -> None:
+    """Copy the image, retrying an unreachable registry with backoff (the build jobs'
+    PORTAL_BUILD_REGISTRY_RETRIES and PORTAL_BUILD_RETRY_BACKOFF_SECONDS), then fail clearly."""
+
+    def copy() -> None:
+        shutil.rmtree(layout, ignore_errors=True)  # no half copy of an earlier attempt
+        try:
+            copy_image(reference, layout, tools=tools, log=log, should_cancel=ctx.should_cancel)
+        except SyftError as exc:
+            if exc.unavailable:
+                raise RegistryUnavailable(exc.message) from exc
+            raise
+
+    retry_registry(ctx, log, f"scan copy from {reference.split('/', 1)[0]}", copy)
+
+
 def _musl_version(identities: list[Any]) -> str:
     return next((item.version for item in identities if item.name == "musl"), "")
 
@@ -93,7 +113,7 @@ def scan_image(ctx: JobContext) -> dict[str, Any]:
             layout = Path(tmp) / "oci"
             try:
                 log.progress(5, f"copy: {reference}")
-                copy_image(reference, layout, tools=tools, log=log, should_cancel=ctx.should_cancel)
+                _copy_retried(ctx, log, reference, layout, tools)
                 ctx.check_cancelled()
                 log.progress(30, "syft: cataloguing packages")
                 result = run_syft(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -28,6 +30,22 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "too_large"
+
+
+class InsufficientStorage(exceptions.APIException):
+    """507: the server has no room to store what was sent (its disk or quota is full)."""
+
+    status_code = 507
+    default_detail = _(
+        "The portal's storage is full; nothing was stored. Try again later, and tell the "
+        "platform team."
+    )
+    default_code = "insufficient_storage"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` is the OS saying there is no space (ENOSPC) or quota (EDQUOT) left."""
+    return isinstance(exc, OSError) and exc.errno in {errno.ENOSPC, errno.EDQUOT}
 
 
 def _flatten(detail: Any) -> str:

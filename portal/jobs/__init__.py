@@ -10,6 +10,12 @@ External commands a handler runs (`portal.commands.run_command`) are recorded in
 `process_group` while they run. They run in their own session, so a worker killed mid-command
 leaves its command running; the reaper ends that process group before it requeues or fails
 the job, so a second attempt never overlaps the first one's command.
+
+The message is only a wake-up: a broker that is down when a job is queued leaves the job
+`queued` (the request still succeeds), and `job_resend_queued` (in the reaper's round) sends
+the message again for jobs queued longer than JOB_RESEND_QUEUED_AFTER_SECONDS. A worker lost
+to a database restart keeps trying to record the outcome (JOB_DB_RETRY_SECONDS) before it
+gives the job up to the reaper.
 """
 
 from .kinds import (
@@ -32,6 +38,7 @@ from .states import (
     job_mark_running,
     job_mark_succeeded,
     job_requeue,
+    job_resend_queued,
     job_set_progress,
 )
 
@@ -55,6 +62,7 @@ __all__ = [
     "job_mark_succeeded",
     "job_reap_stale",
     "job_requeue",
+    "job_resend_queued",
     "job_set_progress",
     "selftest",
     "worker_name",

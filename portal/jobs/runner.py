@@ -7,11 +7,19 @@ import logging
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import close_old_connections, models
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    models,
+)
 
 from ..choices import JobState
 from ..commands import ProcessGroup, watch_process_groups
@@ -34,6 +42,8 @@ from .states import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+_DB_LOST = (OperationalError, InterfaceError)
 
 
 class JobContext:
@@ -139,27 +149,65 @@ def job_execute(job_id: int) -> str:
         ctx.log("[portal] stopped: the job was cancelled")
         return JobState.CANCELLED
     except JobFailure as exc:
-        ctx.log(f"[portal] error: {exc}")
+        said = f"[portal] error: {exc}"
+        _db_retry(lambda: ctx.log(said))
         if exc.retry and job.attempts < job.max_attempts:
             delay = min(60, 2**job.attempts)
             time.sleep(delay)  # backoff before the next attempt
-            try:
-                job_requeue(job_id=job_id, reason=str(exc))
-                return JobState.QUEUED
-            except IllegalTransition:
-                return Job.objects.get(pk=job_id).state
+            return _requeue(job_id, str(exc))
         return _fail(job_id, str(exc))
+    except _DB_LOST as exc:
+        # The database went away under the handler (a restart, a failover): not the job's
+        # fault. Another attempt if one is left, once the database answers again.
+        logger.warning("job %s (%s): the database was lost: %s", job_id, job.kind, exc)
+        if job.attempts < job.max_attempts:
+            return _requeue(job_id, f"the database was lost: {exc}"[:500])
+        return _fail(job_id, f"The database was lost while the job ran: {exc}")
     except Exception as exc:
         logger.exception("job %s (%s) crashed", job_id, job.kind)
-        ctx.log(f"[portal] internal error: {type(exc).__name__}: {exc}")
+        said = f"[portal] internal error: {type(exc).__name__}: {exc}"
+        _db_retry(lambda: ctx.log(said))
         return _fail(job_id, f"Internal error: {type(exc).__name__}: {exc}")
-    if ctx.should_cancel() and Job.objects.get(pk=job_id).state == JobState.CANCELLED:
+    if _db_retry(ctx.should_cancel) and _state(job_id) == JobState.CANCELLED:
         return JobState.CANCELLED
     try:
-        job_mark_succeeded(job_id=job_id, result=result or {})
+        _db_retry(lambda: job_mark_succeeded(job_id=job_id, result=result or {}))
     except IllegalTransition:
-        return Job.objects.get(pk=job_id).state
+        return _state(job_id)
     return JobState.SUCCEEDED
+
+
+def _db_retry(call: Callable[[], T]) -> T:
+    """Run `call`, again while the database is unreachable, for JOB_DB_RETRY_SECONDS.
+
+    A job's outcome written during a database restart is not lost: the worker waits for the
+    database instead of leaving the job `running` for the reaper to find a minute later.
+    """
+    deadline = time.monotonic() + float(settings.JOB_DB_RETRY_SECONDS)
+    while True:
+        try:
+            return call()
+        except _DB_LOST as exc:
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("the database is unreachable (%s); trying again", exc)
+            try:
+                connection.close()
+            except DatabaseError:
+                pass
+            time.sleep(1.0)
+
+
+def _state(job_id: int) -> str:
+    return _db_retry(lambda: Job.objects.filter(pk=job_id).values_list("state", flat=True).get())
+
+
+def _requeue(job_id: int, reason: str) -> str:
+    try:
+        _db_retry(lambda: job_requeue(job_id=job_id, reason=reason))
+    except IllegalTransition:
+        return _state(job_id)
+    return JobState.QUEUED
 
 
 def _command_started(job_id: int, group: ProcessGroup) -> None:
@@ -174,9 +222,9 @@ def _command_ended(job_id: int, group: ProcessGroup) -> None:
 
 def _fail(job_id: int, error: str) -> str:
     try:
-        job_mark_failed(job_id=job_id, error=error)
+        _db_retry(lambda: job_mark_failed(job_id=job_id, error=error))
     except IllegalTransition:
-        return Job.objects.get(pk=job_id).state
+        return _state(job_id)
     return JobState.FAILED
 
 

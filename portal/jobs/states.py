@@ -3,12 +3,14 @@ progress and heartbeat. Every transition is a conditional UPDATE; zero rows → 
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Concat, Right
 from django.utils import timezone
 
@@ -20,6 +22,8 @@ from .kinds import (
     IllegalTransition,
     get_job_kind,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def job_create(
@@ -51,6 +55,7 @@ def job_create(
         max_attempts=max_attempts or spec.max_attempts,
         timeout_seconds=spec.timeout_seconds,
         idempotency_key=idempotency_key or None,
+        sent_at=timezone.now(),
         created_by=actor.user if actor.user is not None and actor.user.pk else None,
         created_by_token=actor.token,
         team=team if team is not None else (actor.token.team if actor.token else None),
@@ -76,10 +81,63 @@ def job_create(
 
 
 def _send_on_commit(job: Job) -> None:
+    job_id, queue = job.pk, job.queue
+    transaction.on_commit(lambda: _send(job_id, queue))
+
+
+def _send(job_id: int, queue: str) -> bool:
+    """Send the job's wake-up message; False when the broker cannot take it now.
+
+    The row is committed already: a broker that is down must not turn the request that queued
+    the job into an error. The job stays `queued` and `job_resend_queued` sends it again.
+    """
+    from kombu.exceptions import OperationalError as BrokerError
+
     from ..tasks import run_job
 
-    job_id, queue = job.pk, job.queue
-    transaction.on_commit(lambda: run_job.apply_async(args=(job_id,), queue=queue))
+    try:
+        run_job.apply_async(args=(job_id,), queue=queue)
+    except (BrokerError, OSError) as exc:
+        logger.warning(
+            "job %s: the broker did not take its message (%s); the reaper sends it again",
+            job_id,
+            exc,
+        )
+        return False
+    return True
+
+
+def job_resend_queued(*, older_than: timedelta | None = None) -> list[int]:
+    """Send again the message of every job still `queued` whose message is older than
+    `older_than` (JOB_RESEND_QUEUED_AFTER_SECONDS): a broker restarted without its queue
+    lost it. Returns the ids sent.
+
+    Idempotent: each resend first moves `sent_at` with a conditional UPDATE (one reaper wins
+    a row), and a job runs at most once per attempt however many messages name it, because a
+    worker claims it with the guarded queued → running transition and skips it otherwise.
+    """
+    if older_than is None:
+        older_than = timedelta(seconds=settings.JOB_RESEND_QUEUED_AFTER_SECONDS)
+    now = timezone.now()
+    sent = []
+    cutoff = now - older_than
+    stale = Job.objects.filter(
+        Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, created_at__lt=cutoff),
+        state=JobState.QUEUED,
+    ).values_list("pk", "queue", "sent_at")
+    for job_id, queue, sent_at in stale:
+        claimed = Job.objects.filter(pk=job_id, state=JobState.QUEUED, sent_at=sent_at).update(
+            sent_at=now
+        )
+        if claimed and _send(job_id, queue):
+            job_append_log(
+                job_id=job_id,
+                text="[portal] reaper: sent the job's message again (the last one"
+                + (f", sent {sent_at:%Y-%m-%d %H:%M:%S}Z," if sent_at else "")
+                + " was not picked up)\n",
+            )
+            sent.append(job_id)
+    return sent
 
 
 def _transition(job_id: int, *, from_states: set[str], to: str, **fields: Any) -> Job:
@@ -171,6 +229,7 @@ def job_requeue(*, job_id: int, reason: str) -> Job:
             to=JobState.QUEUED,
             worker="",
             heartbeat_at=None,
+            sent_at=timezone.now(),
             process_group={},
             step=f"requeued: {reason}"[:200],
         )

@@ -40,4 +40,6 @@ def scan_settings_fixture(settings, tmp_path):
         },
     }
     settings.JOB_HEARTBEAT_SECONDS = 3600
+    settings.PORTAL_BUILD_REGISTRY_RETRIES = 1  # a registry down is retried once, quickly
+    settings.PORTAL_BUILD_RETRY_BACKOFF_SECONDS = 0.2
     return settings
