@@ -8,6 +8,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db.models import QuerySet
 from django.http import Http404, QueryDict
 from django.http.multipartparser import MultiPartParserError
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, viewsets
@@ -357,7 +358,8 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
                 raise PayloadTooLarge(exc.message) from exc
             raise exceptions.ValidationError({"detail": exc.message}, code="invalid") from exc
         if getattr(request.accepted_renderer, "format", "json") == "sarif":
-            return Response(check.to_sarif(filename=filename[:200]))
+            help_base = request.build_absolute_uri(reverse("images:rule-reference"))
+            return Response(check.to_sarif(filename=filename[:200], help_base=help_base))
         return Response(check.to_dict())
 
 
