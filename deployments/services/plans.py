@@ -45,6 +45,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Min, Q
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageAbi, ImageVersion
@@ -433,7 +434,9 @@ def rebase_plan_create(
     old = _version(from_version_id, "from_version")
     target = _version(to_version_id, "to_version")
     if old.pk == target.pk:
-        raise ValidationError({"to_version": "The target is the version being replaced."})
+        raise ValidationError(
+            {"to_version": gettext_lazy("The target is the version being replaced.")}
+        )
     if old.base_image_id != target.base_image_id:
         raise ValidationError(
             {
@@ -525,7 +528,7 @@ def migration_plan_create(
         selector["base_image"] = base_image_id
     deployments = _candidates(q)
     if not deployments:
-        raise ValidationError({"deployments": "The selector chooses no deployment."})
+        raise ValidationError({"deployments": gettext_lazy("The selector chooses no deployment.")})
     return _create_plan(
         actor=actor,
         kind=PlanKind.MIGRATION,
@@ -910,7 +913,9 @@ def plan_item_app_image_built(*, item_id: int, app_image: str, actor: Actor) -> 
         IllegalTransition: the item is not building (aborted, re-targeted, reported twice).
     """
     if not PINNED_REF.match(app_image or ""):
-        raise ValidationError({"app_image": "Give a digest-pinned image (…@sha256:<64 hex>)."})
+        raise ValidationError(
+            {"app_image": gettext_lazy("Give a digest-pinned image (…@sha256:<64 hex>).")}
+        )
     with transaction.atomic():
         item = (
             PlanItem.objects.select_for_update(of=("self",))
@@ -988,10 +993,10 @@ def release_status_report(*, release_id: int, status: str, note: str, actor: Act
         IllegalTransition: the release was already reported failed.
     """
     if status not in REPORTABLE_STATUSES:
-        raise ValidationError({"status": "Report one of: deployed, healthy, failed."})
+        raise ValidationError({"status": gettext_lazy("Report one of: deployed, healthy, failed.")})
     note = note or ""
     if len(note) > 500:
-        raise ValidationError({"note": "At most 500 characters."})
+        raise ValidationError({"note": gettext_lazy("At most 500 characters.")})
     release = (
         Release.objects.select_related("deployment__service__team", "deployment__environment")
         .filter(pk=release_id)
