@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, viewsets
@@ -93,7 +94,7 @@ class BaseImageViewSet(viewsets.ReadOnlyModelViewSet):
         """Is this reference approved? Answers with the digest-pinned reference to use."""
         ref = request.query_params.get("ref", "")
         if not ref.strip():
-            raise exceptions.ValidationError({"ref": "Give ?ref=<image reference>."})
+            raise exceptions.ValidationError({"ref": gettext_lazy("Give ?ref=<image reference>.")})
         try:
             res = base_image_resolve(ref)
         except ReferenceError as exc:
@@ -233,7 +234,9 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
         try:
             length = int(raw_length)
         except ValueError as exc:
-            raise exceptions.ParseError("The Content-Length header is not a number.") from exc
+            raise exceptions.ParseError(
+                gettext_lazy("The Content-Length header is not a number.")
+            ) from exc
         if length > MAX_CHECK_BODY_BYTES:
             raise _too_large(length)
         return length
@@ -325,7 +328,9 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
                 }
             )
         if "dockerfile" not in data:
-            raise exceptions.ValidationError({"dockerfile": "This field is required."})
+            raise exceptions.ValidationError(
+                {"dockerfile": gettext_lazy("This field is required.")}
+            )
         if not isinstance(data["dockerfile"], str):
             raise exceptions.ValidationError(
                 {"dockerfile": f"Must be a string, not {type(data['dockerfile']).__name__}."}
@@ -422,7 +427,7 @@ class ImageRequestViewSet(
         body = ImageRequestUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         if not body.validated_data:
-            raise exceptions.ValidationError({"detail": "Nothing to change."})
+            raise exceptions.ValidationError({"detail": gettext_lazy("Nothing to change.")})
         updated = image_request_update(
             request=self.get_object(), actor=Actor.from_request(request), **body.validated_data
         )

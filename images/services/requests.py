@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -42,7 +43,9 @@ def _actor_team(actor: Actor) -> Team | None:
         key=lambda m: m.team_id,
     )
     if not memberships:
-        raise PermissionDenied("You need the developer role in a team to request base images.")
+        raise PermissionDenied(
+            gettext_lazy("You need the developer role in a team to request base images.")
+        )
     team: Team = memberships[0].team
     return team
 
@@ -108,7 +111,7 @@ def _clean_fields(request: ImageRequest) -> None:
             }
         )
     if not (request.justification or "").strip():
-        raise ValidationError({"justification": "Say why the image is needed."})
+        raise ValidationError({"justification": gettext_lazy("Say why the image is needed.")})
     request.full_clean(exclude=["base_image", "team", "requested_by", "requested_by_token"])
     _validate_recipe(request.recipe_kind, request.recipe)
     existing = BaseImage.objects.filter(name=request.name).first()
@@ -241,12 +244,12 @@ def image_request_submit(*, request: ImageRequest, actor: Actor) -> ImageRequest
 def image_request_comment(*, request: ImageRequest, actor: Actor, text: str) -> ImageRequestEvent:
     """Add a comment to the timeline (the requester's team or a reviewer)."""
     if not (image_request_may_edit(request, actor) or actor.is_platform_admin):
-        raise PermissionDenied("Only the requester's team or a reviewer may comment.")
+        raise PermissionDenied(gettext_lazy("Only the requester's team or a reviewer may comment."))
     text = (text or "").strip()
     if not text:
-        raise ValidationError({"text": "The comment is empty."})
+        raise ValidationError({"text": gettext_lazy("The comment is empty.")})
     if len(text) > 10_000:
-        raise ValidationError({"text": "A comment has at most 10000 characters."})
+        raise ValidationError({"text": gettext_lazy("A comment has at most 10000 characters.")})
     with transaction.atomic():
         event = record_event(request, RequestEventKind.COMMENT, actor, text)
         audit_record(
@@ -262,7 +265,7 @@ def image_request_request_changes(
     require_reviewer(request, actor, "review")
     comment = (comment or "").strip()
     if not comment:
-        raise ValidationError({"comment": "Say what has to change."})
+        raise ValidationError({"comment": gettext_lazy("Say what has to change.")})
     before = request.state
     with transaction.atomic():
         request = transition(
@@ -278,7 +281,7 @@ def image_request_reject(*, request: ImageRequest, actor: Actor, reason: str) ->
     require_reviewer(request, actor, "reject")
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Give the reason for the rejection."})
+        raise ValidationError({"reason": gettext_lazy("Give the reason for the rejection.")})
     before = request.state
     with transaction.atomic():
         request = transition(

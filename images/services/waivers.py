@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -111,7 +112,9 @@ def _resolve_scope(
         )
     if scope == WaiverScope.IMAGE_VERSION:
         if not image_version_id:
-            raise ValidationError({"image_version": "An image-version waiver needs the version."})
+            raise ValidationError(
+                {"image_version": gettext_lazy("An image-version waiver needs the version.")}
+            )
         version = ImageVersion.objects.select_related("base_image").filter(pk=image_version_id)
         found = version.first()
         if found is None:
@@ -119,7 +122,9 @@ def _resolve_scope(
         return {"image_version": found}, found.base_image.owner_team_id
     if scope == WaiverScope.BASE_IMAGE:
         if not base_image_id:
-            raise ValidationError({"base_image": "A base-image waiver needs the base image."})
+            raise ValidationError(
+                {"base_image": gettext_lazy("A base-image waiver needs the base image.")}
+            )
         image = BaseImage.objects.filter(pk=base_image_id).first()
         if image is None:
             raise ValidationError({"base_image": f"No base image #{base_image_id}."})
@@ -127,13 +132,15 @@ def _resolve_scope(
     if scope == WaiverScope.SERVICE:
         name = (service_name or "").strip()
         if not name:
-            raise ValidationError({"service_name": "A service waiver needs the service name."})
+            raise ValidationError(
+                {"service_name": gettext_lazy("A service waiver needs the service name.")}
+            )
         owner = _service_team_id(name)
         if owner is None:
             raise ValidationError({"service_name": f"Unknown service {name[:80]!r}."})
         return {"service_name": name, "team_id": owner}, owner
     if not team_id:
-        raise ValidationError({"team": "A team waiver needs the team."})
+        raise ValidationError({"team": gettext_lazy("A team waiver needs the team.")})
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
         raise ValidationError({"team": f"No team #{team_id}."})
@@ -167,11 +174,11 @@ def _check_vex(status: str, justification: str, impact: str, action: str) -> Non
 
 def _check_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> None:
     if expires_at is None:
-        raise ValidationError({"expires_at": "A waiver needs an expiry date."})
+        raise ValidationError({"expires_at": gettext_lazy("A waiver needs an expiry date.")})
     if timezone.is_naive(expires_at):
-        raise ValidationError({"expires_at": "The expiry needs a time zone."})
+        raise ValidationError({"expires_at": gettext_lazy("The expiry needs a time zone.")})
     if expires_at <= now:
-        raise ValidationError({"expires_at": "The expiry must be in the future."})
+        raise ValidationError({"expires_at": gettext_lazy("The expiry must be in the future.")})
     days = waiver_max_days()
     if expires_at > now + dt.timedelta(days=days):
         raise ValidationError(
@@ -206,11 +213,17 @@ def waiver_request(
     ref = (advisory_ref or "").strip()
     package = (package_name or "").strip()
     if not ref:
-        raise ValidationError({"advisory_ref": "Name the advisory (an id or a CVE alias)."})
+        raise ValidationError(
+            {"advisory_ref": gettext_lazy("Name the advisory (an id or a CVE alias).")}
+        )
     if len(ref) > 100:
-        raise ValidationError({"advisory_ref": "An advisory id has at most 100 characters."})
+        raise ValidationError(
+            {"advisory_ref": gettext_lazy("An advisory id has at most 100 characters.")}
+        )
     if len(package) > 255:
-        raise ValidationError({"package_name": "A package name has at most 255 characters."})
+        raise ValidationError(
+            {"package_name": gettext_lazy("A package name has at most 255 characters.")}
+        )
     target, owner_team_id = _resolve_scope(
         scope=scope,
         image_version_id=image_version_id,
@@ -380,7 +393,9 @@ def waiver_revoke(*, waiver_id: int, actor: Actor, note: str = "") -> Waiver:
     if waiver is None:
         raise ValidationError({"waiver": f"No waiver #{waiver_id}."})
     if not (actor.is_platform_admin or _is_requester(waiver, actor)):
-        raise PermissionDenied("Only the requester or a platform admin may revoke a waiver.")
+        raise PermissionDenied(
+            gettext_lazy("Only the requester or a platform admin may revoke a waiver.")
+        )
     return _decide(
         waiver_id=waiver_id,
         actor=actor,

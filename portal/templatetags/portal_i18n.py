@@ -1,4 +1,4 @@
-"""Template helpers for the two languages: status words on badges.
+"""Template helpers for the two languages: status words on badges, job step texts.
 
 Badges show enum values (`approved`, `failed`, `pass`); the API keeps them as they are, the
 pages show them in the reader's language. The msgid is the value itself (context "status"),
@@ -8,6 +8,8 @@ so English pages read exactly as before and an unknown value is shown unchanged.
 from django import template
 from django.utils.functional import Promise
 from django.utils.translation import pgettext_lazy
+
+from ..job_steps import job_step_display
 
 register = template.Library()
 
@@ -132,3 +134,9 @@ def status_label(value: object) -> object:
     if not isinstance(value, str):
         return value
     return STATUS_LABELS.get(value, value)
+
+
+@register.filter
+def job_step(value: object) -> str:
+    """A job's step text in the reader's language (see portal.job_steps)."""
+    return job_step_display(str(value or ""))
