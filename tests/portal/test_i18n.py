@@ -50,6 +50,7 @@ def test_the_catalog_holds_every_string_the_source_marks(tmp_path: Path) -> None
             "-l",
             "zh_Hans",
             "--no-obsolete",
+            "--add-location=file",
             "-v0",
         ],
         cwd=tmp_path,
@@ -61,7 +62,8 @@ def test_the_catalog_holds_every_string_the_source_marks(tmp_path: Path) -> None
     stats = _statistics(tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po")
     assert "untranslated" not in stats and "fuzzy" not in stats, (
         f"{stats}: run `manage.py makemessages -l zh_Hans --ignore=.venv --ignore=node_modules "
-        "--ignore=var --ignore=tests --ignore=bench --no-obsolete` and translate the new entries"
+        "--ignore=var --ignore=tests --ignore=bench --no-obsolete --add-location=file` and "
+        "translate the new entries"
     )
 
 
