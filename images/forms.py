@@ -55,7 +55,7 @@ class DockerfileCheckForm(forms.Form):
         return data
 
 
-RECIPE_PLACEHOLDER = (
+RECIPE_PLACEHOLDER = gettext_lazy(
     "Dockerfile, e.g.\nFROM runtime/debian:12\nENV TZ=Asia/Shanghai LANG=en_US.utf8 "
     "LC_ALL=en_US.utf8\nRUN apt-get update && apt-get install -y --no-install-recommends curl\n\n"
     "or a bootstrap spec (YAML), e.g.\nsuite: bookworm\nvariant: minbase\npackages: "

@@ -4,7 +4,9 @@ chrome, no English left — then switches to English with the language switcher.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +84,15 @@ def test_a_chinese_browser_gets_the_portal_in_chinese(zh_page, demo_catalog) -> 
     labels = page.locator("main label").all_inner_texts()
     assert any("配方类型" in label for label in labels), labels
     assert _english_left(page, "header nav, main h1, main h2, main button") == []
+
+    shots = os.environ.get("PORTAL_SCREENSHOTS")  # a directory: look at the pages (1366, 390 px)
+    if shots:
+        for width in (1366, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            for name, url in (("catalog", "/base-images/"), ("request", "/image-requests/new/")):
+                page.goto(url)
+                page.screenshot(path=str(Path(shots) / f"zh-{name}-{width}.png"), full_page=True)
+        page.set_viewport_size({"width": 1366, "height": 900})
 
     page.goto("/rules/BIP004/")
     assert "受限的基础镜像（alpine）" in page.inner_text("main h1")
