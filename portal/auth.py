@@ -95,7 +95,12 @@ def token_create(
             {"expires_days": gettext_lazy("The expiry must be a positive number of days.")}
         )
     if ApiToken.objects.filter(team=team, name=name).exists():
-        raise ValidationError({"name": f"Team {team.name} already has a token named {name!r}."})
+        raise ValidationError(
+            {
+                "name": gettext("Team %(team_name)s already has a token named %(name)r.")
+                % {"team_name": team.name, "name": name}
+            }
+        )
 
     prefix = secrets.token_hex(6)
     secret = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
@@ -148,7 +153,10 @@ def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
             if token.kind == TokenKind.FETCH
             else f"its creator, a maintainer of team {token.team.name} or a platform admin"
         )
-        raise PermissionDenied(f"Only {needed} may revoke token {token.team.name}/{token.name}.")
+        raise PermissionDenied(
+            gettext("Only %(needed)s may revoke token %(team_name)s/%(token_name)s.")
+            % {"needed": needed, "team_name": token.team.name, "token_name": token.name}
+        )
     with transaction.atomic():
         updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()

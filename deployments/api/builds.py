@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
@@ -169,7 +169,10 @@ class ServiceBuildViewSet(viewsets.GenericViewSet):
             raise exceptions.NotFound(gettext_lazy("No such build."))
         build = self.get_queryset().filter(pk=int(pk)).first()
         if build is None:
-            raise exceptions.NotFound(f"No build #{pk} of {service_name}.")
+            raise exceptions.NotFound(
+                gettext("No build #%(pk)s of %(service_name)s.")
+                % {"pk": pk, "service_name": service_name}
+            )
         return Response(SourceBuildDetailSerializer(build).data)
 
     @extend_schema(

@@ -9,7 +9,7 @@ import yaml
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, renderers, status, viewsets
 from rest_framework.decorators import action
@@ -140,7 +140,9 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         else:
             found = Team.objects.filter(name=team_name).first()
             if found is None:
-                raise exceptions.ValidationError({"team": f"No team named {team_name!r}."})
+                raise exceptions.ValidationError(
+                    {"team": gettext("No team named %(team_name)r.") % {"team_name": team_name}}
+                )
             team = found
         service = service_create(actor=actor, team=team, **values)
         body = ServiceSerializer(service_list().get(pk=service.pk), context={"request": request})
@@ -262,11 +264,16 @@ class BinaryVersionViewSet(
         """The file, streamed, with its sha256 in `X-Checksum-Sha256` and `Digest`."""
         binary = self.get_object()
         if binary.state == BinaryState.PURGED:
-            raise exceptions.NotFound(f"{binary} was purged by retention; its file is gone.")
+            raise exceptions.NotFound(
+                gettext("%(binary)s was purged by retention; its file is gone.")
+                % {"binary": binary}
+            )
         try:
             handle = binary_storage().open(binary.file, "rb")
         except FileNotFoundError as exc:
-            raise exceptions.NotFound(f"The file of {binary} is missing from storage.") from exc
+            raise exceptions.NotFound(
+                gettext("The file of %(binary)s is missing from storage.") % {"binary": binary}
+            ) from exc
         response = FileResponse(
             handle,
             as_attachment=True,

@@ -45,7 +45,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Min, Q
 from django.http import Http404
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageAbi, ImageVersion
@@ -103,7 +103,10 @@ def environment_rank(name: str) -> tuple[int, str]:
 
 def _require_admin(actor: Actor, what: str) -> None:
     if not actor.is_platform_admin:
-        raise PermissionDenied(f"Only a platform admin may {what} rebase and migration plans.")
+        raise PermissionDenied(
+            gettext("Only a platform admin may %(what)s rebase and migration plans.")
+            % {"what": what}
+        )
 
 
 def _plan_actor(plan: Plan) -> Actor:
@@ -133,9 +136,19 @@ def _check_wave_options(wave_size: int | None, soak_seconds: int | None) -> tupl
     size = settings.PORTAL_PLAN_WAVE_SIZE if wave_size is None else wave_size
     soak = settings.PORTAL_PLAN_SOAK_SECONDS if soak_seconds is None else soak_seconds
     if not 1 <= size <= MAX_WAVE_SIZE:
-        raise ValidationError({"wave_size": f"Give a wave size from 1 to {MAX_WAVE_SIZE}."})
+        raise ValidationError(
+            {
+                "wave_size": gettext("Give a wave size from 1 to %(MAX_WAVE_SIZE)s.")
+                % {"MAX_WAVE_SIZE": MAX_WAVE_SIZE}
+            }
+        )
     if not 0 <= soak <= MAX_SOAK_SECONDS:
-        raise ValidationError({"soak_seconds": f"Give 0 to {MAX_SOAK_SECONDS} seconds."})
+        raise ValidationError(
+            {
+                "soak_seconds": gettext("Give 0 to %(MAX_SOAK_SECONDS)s seconds.")
+                % {"MAX_SOAK_SECONDS": MAX_SOAK_SECONDS}
+            }
+        )
     return size, soak
 
 
@@ -500,30 +513,47 @@ def migration_plan_create(
     if deployment_ids:
         ids = sorted(set(deployment_ids))
         if len(ids) > MAX_DEPLOYMENT_IDS:
-            raise ValidationError({"deployments": f"At most {MAX_DEPLOYMENT_IDS} ids."})
+            raise ValidationError(
+                {
+                    "deployments": gettext("At most %(MAX_DEPLOYMENT_IDS)s ids.")
+                    % {"MAX_DEPLOYMENT_IDS": MAX_DEPLOYMENT_IDS}
+                }
+            )
         found = set(Deployment.objects.filter(pk__in=ids).values_list("pk", flat=True))
         missing = [i for i in ids if i not in found]
         if missing:
-            raise ValidationError({"deployments": f"No deployments {missing[:20]}."})
+            raise ValidationError(
+                {"deployments": gettext("No deployments %(missing)s.") % {"missing": missing[:20]}}
+            )
         q &= Q(pk__in=ids)
         selector["deployments"] = ids
     if team:
         team_row = Team.objects.filter(name=team).first()
         if team_row is None:
-            raise ValidationError({"team": f"No team {team!r}."})
+            raise ValidationError({"team": gettext("No team %(team)r.") % {"team": team}})
         q &= Q(service__team=team_row)
         selector["team"] = team
     if environment:
         env_row = Environment.objects.filter(name=environment).first()
         if env_row is None:
-            raise ValidationError({"environment": f"No environment {environment!r}."})
+            raise ValidationError(
+                {
+                    "environment": gettext("No environment %(environment)r.")
+                    % {"environment": environment}
+                }
+            )
         q &= Q(environment=env_row)
         selector["environment"] = environment
     if base_image_id is not None:
         from images.models import BaseImage
 
         if not BaseImage.objects.filter(pk=base_image_id).exists():
-            raise ValidationError({"base_image": f"No base image {base_image_id}."})
+            raise ValidationError(
+                {
+                    "base_image": gettext("No base image %(base_image_id)s.")
+                    % {"base_image_id": base_image_id}
+                }
+            )
         q &= Q(runtime_version__base_image_id=base_image_id)
         selector["base_image"] = base_image_id
     deployments = _candidates(q)
@@ -551,7 +581,7 @@ def _transition(plan_id: int, *, from_states: set[str], to: str, **fields: Any) 
     )
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
-        raise Http404(f"No plan {plan_id}.")
+        raise Http404(gettext("No plan %(plan_id)s.") % {"plan_id": plan_id})
     if not updated:
         allowed = ", ".join(sorted(from_states))
         raise IllegalTransition(
@@ -573,7 +603,7 @@ def _audit(plan: Plan, actor: Actor, verb: str, before: str, **after: Any) -> No
 def _get_plan(plan_id: int) -> Plan:
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
-        raise Http404(f"No plan {plan_id}.")
+        raise Http404(gettext("No plan %(plan_id)s.") % {"plan_id": plan_id})
     return plan
 
 
@@ -930,9 +960,12 @@ def plan_item_app_image_built(*, item_id: int, app_image: str, actor: Actor) -> 
             .first()
         )
         if item is None:
-            raise Http404(f"No plan item {item_id}.")
+            raise Http404(gettext("No plan item %(item_id)s.") % {"item_id": item_id})
         if item.state != PlanItemState.BUILDING:
-            raise IllegalTransition(f"Plan item {item_id} is {item.state}, not building.")
+            raise IllegalTransition(
+                gettext("Plan item %(item_id)s is %(state)s, not building.")
+                % {"item_id": item_id, "state": item.state}
+            )
         before = item.deployment.app_image
         Deployment.objects.filter(pk=item.deployment_id).update(app_image=app_image)
         item.deployment.app_image = app_image
@@ -966,9 +999,12 @@ def plan_item_app_image_failed(*, item_id: int, error: str, actor: Actor) -> Pla
         )
         item = PlanItem.objects.filter(pk=item_id).first()
         if item is None:
-            raise Http404(f"No plan item {item_id}.")
+            raise Http404(gettext("No plan item %(item_id)s.") % {"item_id": item_id})
         if not updated:
-            raise IllegalTransition(f"Plan item {item_id} is {item.state}, not building.")
+            raise IllegalTransition(
+                gettext("Plan item %(item_id)s is %(state)s, not building.")
+                % {"item_id": item_id, "state": item.state}
+            )
         audit_record(
             actor=actor, action="plan_item.app_image_failed", obj=item, after={"error": error}
         )
@@ -1003,7 +1039,7 @@ def release_status_report(*, release_id: int, status: str, note: str, actor: Act
         .first()
     )
     if release is None:
-        raise Http404(f"No release {release_id}.")
+        raise Http404(gettext("No release %(release_id)s.") % {"release_id": release_id})
     team = release.deployment.service.team
     role = actor.role_in(team)
     if not actor.is_platform_admin and (role is None or not role_at_least(role, Role.DEVELOPER)):

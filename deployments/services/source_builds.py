@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
@@ -258,7 +258,12 @@ def source_build_start(
     """
     service = Service.objects.select_related("team").filter(name=str(service_name)).first()
     if service is None:
-        raise ValidationError({"service": f"No service named {service_name!r}."})
+        raise ValidationError(
+            {
+                "service": gettext("No service named %(service_name)r.")
+                % {"service_name": service_name}
+            }
+        )
     require_team_role(
         actor=actor, team=service.team, minimum=Role.DEVELOPER, what="build its binaries"
     )
@@ -556,7 +561,7 @@ def source_build_succeeded(
                 build_url=f"{portal}/api/v1/services/{build.service.name}/builds/{build.pk}/",
             )
             if binary.sha256 != sha256:  # pragma: no cover - the upload refuses other bytes
-                raise Conflict(f"{binary} holds other bytes.")
+                raise Conflict(gettext("%(binary)s holds other bytes.") % {"binary": binary})
             BinaryVersion.objects.filter(pk=binary.pk).update(
                 built_in=build.build_version,
                 uploaded_by=build.created_by if build.created_by_id else None,

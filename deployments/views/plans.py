@@ -318,7 +318,10 @@ class PlanActionView(LoginRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         name = PLAN_ACTIONS.get(action)
         if name is None:
-            raise Http404(f"No plan action {action!r}: use one of {', '.join(PLAN_ACTIONS)}.")
+            raise Http404(
+                gettext("No plan action %(action)r: use one of %(PLAN_ACTIONS)s.")
+                % {"action": action, "PLAN_ACTIONS": ", ".join(PLAN_ACTIONS)}
+            )
         actor = Actor(user=request.user)
         if not actor.is_platform_admin:
             raise PermissionDenied(
@@ -392,7 +395,7 @@ class RebasePlanForm(forms.Form):
 def _admin(request: HttpRequest, what: str) -> Actor:
     actor = Actor(user=request.user)
     if not actor.is_platform_admin:
-        raise PermissionDenied(f"Only platform admins {what}.")
+        raise PermissionDenied(gettext("Only platform admins %(what)s.") % {"what": what})
     return actor
 
 

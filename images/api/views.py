@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, viewsets
@@ -256,7 +256,9 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
         except RequestDataTooBig as exc:
             raise _too_large(MAX_CHECK_BODY_BYTES + 1) from exc
         except (MultiPartParserError, SuspiciousOperation, ValueError) as exc:
-            raise exceptions.ParseError(f"The multipart body cannot be read: {exc}") from exc
+            raise exceptions.ParseError(
+                gettext("The multipart body cannot be read: %(exc)s") % {"exc": exc}
+            ) from exc
         service = form.get("service") or service
         purpose = form.get("purpose") or purpose
         if upload is not None:
@@ -314,7 +316,9 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
                 f"The JSON body is not UTF-8 (invalid byte at offset {exc.start})."
             ) from exc
         except (ValueError, RecursionError) as exc:
-            raise exceptions.ParseError(f"The body is not valid JSON: {exc}.") from exc
+            raise exceptions.ParseError(
+                gettext("The body is not valid JSON: %(exc)s.") % {"exc": exc}
+            ) from exc
         if not isinstance(data, dict):
             raise exceptions.ParseError(
                 'The JSON body must be an object: {"dockerfile": "...", "service": "..."}.'

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -121,7 +121,12 @@ def _clean_fields(request: ImageRequest) -> None:
                 {"kind": f"{existing.name} is a {existing.kind} image in the catalog."}
             )
         if existing.status == ImageStatus.BLOCKED:
-            raise ValidationError({"name": f"{existing.name} is blocked; choose another image."})
+            raise ValidationError(
+                {
+                    "name": gettext("%(existing_name)s is blocked; choose another image.")
+                    % {"existing_name": existing.name}
+                }
+            )
     _check_target(request, existing)
     request.base_image = existing
 
@@ -189,7 +194,12 @@ def image_request_update(*, request: ImageRequest, actor: Actor, **changes: Any)
     allowed = {"recipe", "recipe_kind", "justification", "os_version", "toolchain", "tag", "kind"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationError({"non_field_errors": f"Cannot change {', '.join(unknown)}."})
+        raise ValidationError(
+            {
+                "non_field_errors": gettext("Cannot change %(unknown)s.")
+                % {"unknown": ", ".join(unknown)}
+            }
+        )
     if request.state not in RequestState.editable():
         raise IllegalTransition(
             f"Request #{request.pk} is {request.state}; only drafts and requests sent back "
@@ -203,7 +213,10 @@ def image_request_update(*, request: ImageRequest, actor: Actor, **changes: Any)
             pk=request.pk, state__in=RequestState.editable()
         ).update(**{f: getattr(request, f) for f in changes}, updated_at=timezone.now())
         if not updated:
-            raise IllegalTransition(f"Request #{request.pk} changed state meanwhile.")
+            raise IllegalTransition(
+                gettext("Request #%(request_pk)s changed state meanwhile.")
+                % {"request_pk": request.pk}
+            )
         record_event(request, RequestEventKind.UPDATED, actor, ", ".join(sorted(changes)))
         audit_record(
             actor=actor,

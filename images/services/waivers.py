@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -101,7 +101,12 @@ def _resolve_scope(
     }
     if scope not in extra:
         choices = ", ".join(WaiverScope.values)
-        raise ValidationError({"scope": f"Unknown scope {scope!r}; one of: {choices}."})
+        raise ValidationError(
+            {
+                "scope": gettext("Unknown scope %(scope)r; one of: %(choices)s.")
+                % {"scope": scope, "choices": choices}
+            }
+        )
     others = [name for kind, (name, value) in extra.items() if kind != scope and value]
     if others:
         raise ValidationError(
@@ -118,7 +123,12 @@ def _resolve_scope(
         version = ImageVersion.objects.select_related("base_image").filter(pk=image_version_id)
         found = version.first()
         if found is None:
-            raise ValidationError({"image_version": f"No image version #{image_version_id}."})
+            raise ValidationError(
+                {
+                    "image_version": gettext("No image version #%(image_version_id)s.")
+                    % {"image_version_id": image_version_id}
+                }
+            )
         return {"image_version": found}, found.base_image.owner_team_id
     if scope == WaiverScope.BASE_IMAGE:
         if not base_image_id:
@@ -127,7 +137,12 @@ def _resolve_scope(
             )
         image = BaseImage.objects.filter(pk=base_image_id).first()
         if image is None:
-            raise ValidationError({"base_image": f"No base image #{base_image_id}."})
+            raise ValidationError(
+                {
+                    "base_image": gettext("No base image #%(base_image_id)s.")
+                    % {"base_image_id": base_image_id}
+                }
+            )
         return {"base_image": image}, image.owner_team_id
     if scope == WaiverScope.SERVICE:
         name = (service_name or "").strip()
@@ -137,13 +152,15 @@ def _resolve_scope(
             )
         owner = _service_team_id(name)
         if owner is None:
-            raise ValidationError({"service_name": f"Unknown service {name[:80]!r}."})
+            raise ValidationError(
+                {"service_name": gettext("Unknown service %(name)r.") % {"name": name[:80]}}
+            )
         return {"service_name": name, "team_id": owner}, owner
     if not team_id:
         raise ValidationError({"team": gettext_lazy("A team waiver needs the team.")})
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
-        raise ValidationError({"team": f"No team #{team_id}."})
+        raise ValidationError({"team": gettext("No team #%(team_id)s.") % {"team_id": team_id}})
     return {"team": team}, team.pk
 
 
@@ -305,7 +322,9 @@ def _decide(
     with transaction.atomic():
         waiver = Waiver.objects.select_for_update().filter(pk=waiver_id).first()
         if waiver is None:
-            raise ValidationError({"waiver": f"No waiver #{waiver_id}."})
+            raise ValidationError(
+                {"waiver": gettext("No waiver #%(waiver_id)s.") % {"waiver_id": waiver_id}}
+            )
         if waiver.state not in from_states:
             raise IllegalTransition(
                 f"Waiver #{waiver.pk} is {waiver.state}; it cannot be {verb}d "
@@ -331,9 +350,13 @@ def _decide(
 def _require_reviewer(waiver_id: int, actor: Actor, verb: str) -> Waiver:
     waiver = Waiver.objects.filter(pk=waiver_id).first()
     if waiver is None:
-        raise ValidationError({"waiver": f"No waiver #{waiver_id}."})
+        raise ValidationError(
+            {"waiver": gettext("No waiver #%(waiver_id)s.") % {"waiver_id": waiver_id}}
+        )
     if not actor.is_platform_admin:
-        raise PermissionDenied(f"Only a platform admin may {verb} waivers.")
+        raise PermissionDenied(
+            gettext("Only a platform admin may %(verb)s waivers.") % {"verb": verb}
+        )
     if not actor.is_system and actor.person is None:
         raise PermissionDenied(
             f"This token has no person behind it, so it cannot {verb} waivers; use a token a "
@@ -391,7 +414,9 @@ def waiver_revoke(*, waiver_id: int, actor: Actor, note: str = "") -> Waiver:
     """
     waiver = Waiver.objects.filter(pk=waiver_id).first()
     if waiver is None:
-        raise ValidationError({"waiver": f"No waiver #{waiver_id}."})
+        raise ValidationError(
+            {"waiver": gettext("No waiver #%(waiver_id)s.") % {"waiver_id": waiver_id}}
+        )
     if not (actor.is_platform_admin or _is_requester(waiver, actor)):
         raise PermissionDenied(
             gettext_lazy("Only the requester or a platform admin may revoke a waiver.")

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext
 from django.views.generic import TemplateView
 
 from ..policy import load_policy
@@ -39,7 +40,7 @@ class RuleDetailView(TemplateView):
         if external is not None:
             return redirect(external)
         if rule_doc(rule) is None:
-            raise Http404(f"No portal rule {rule}.")
+            raise Http404(gettext("No portal rule %(rule)s.") % {"rule": rule})
         return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def _version(pk: int) -> ImageVersion:
     try:
         return image_version_for_findings(pk)
     except ImageVersion.DoesNotExist as exc:
-        raise Http404(f"No image version #{pk}.") from exc
+        raise Http404(gettext("No image version #%(pk)s.") % {"pk": pk}) from exc
 
 
 class ImageVersionDetailView(LoginRequiredMixin, View):
