@@ -53,8 +53,11 @@ $(STAMP): requirements.txt requirements-dev.txt | $(VENV)/bin/python
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
+# Static files, and the 简体中文 catalog: locale/*/LC_MESSAGES/django.po compiled to .mo
+# (build output, not committed).
 assets: node_modules/.package-lock.json
 	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules --ignore=var -v0
 
 setup: system-packages $(STAMP) assets
 

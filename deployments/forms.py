@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
@@ -44,19 +45,29 @@ class BinaryVersionChoiceField(forms.ModelChoiceField):
 class BinaryUploadForm(forms.Form):
     """The UI upload: the same fields as the API's multipart upload."""
 
-    file = forms.FileField(help_text="The binary (ELF executable, jar or script).")
-    version = forms.CharField(max_length=128)
-    arch = forms.CharField(
-        max_length=20, initial="x86_64", help_text="x86_64/amd64, aarch64/arm64 … or noarch"
+    file = forms.FileField(
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy("The binary (ELF executable, jar or script)."),
     )
-    sha256 = forms.CharField(max_length=64, help_text="sha256sum of the file; checked on arrival.")
-    commit = forms.CharField(max_length=64, required=False)
-    build_url = forms.CharField(max_length=500, required=False)
+    version = forms.CharField(label=gettext_lazy("Version"), max_length=128)
+    arch = forms.CharField(
+        label=gettext_lazy("Arch"),
+        max_length=20,
+        initial="x86_64",
+        help_text=gettext_lazy("x86_64/amd64, aarch64/arm64 … or noarch"),
+    )
+    sha256 = forms.CharField(
+        label=gettext_lazy("Sha256"),
+        max_length=64,
+        help_text=gettext_lazy("sha256sum of the file; checked on arrival."),
+    )
+    commit = forms.CharField(label=gettext_lazy("Commit"), max_length=64, required=False)
+    build_url = forms.CharField(label=gettext_lazy("Build url"), max_length=500, required=False)
     built_in = forms.CharField(
         max_length=20,
         required=False,
-        label="Built in",
-        help_text="The id of the build image version it was compiled in (optional).",
+        label=gettext_lazy("Built in"),
+        help_text=gettext_lazy("The id of the build image version it was compiled in (optional)."),
     )
 
 
@@ -64,10 +75,10 @@ class ReleaseCreateForm(forms.Form):
     """Create a release: optionally a new binary and/or runtime version."""
 
     binary_version = BinaryVersionChoiceField(
-        queryset=BinaryVersion.objects.none(), required=False, label="Binary version"
+        queryset=BinaryVersion.objects.none(), required=False, label=gettext_lazy("Binary version")
     )
     runtime_version = RuntimeVersionChoiceField(
-        queryset=ImageVersion.objects.none(), required=False, label="Runtime image"
+        queryset=ImageVersion.objects.none(), required=False, label=gettext_lazy("Runtime image")
     )
 
     def __init__(self, *args: Any, deployment: Deployment, **kwargs: Any) -> None:
@@ -86,13 +97,25 @@ class ServiceCreateForm(forms.Form):
     """Register a service of one of the user's teams (the service checks the role)."""
 
     name = forms.CharField(
-        max_length=63, help_text="A DNS-1123 label: lowercase letters, digits and '-'."
+        label=gettext_lazy("Name"),
+        max_length=63,
+        help_text=gettext_lazy("A DNS-1123 label: lowercase letters, digits and '-'."),
     )
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
-    language = forms.ChoiceField(choices=Language.choices, initial=Language.OTHER)
-    default_mode = forms.ChoiceField(choices=DeploymentMode.choices, initial=DeploymentMode.VOLUME)
-    repo_url = forms.CharField(max_length=200, required=False, label="Repository URL")
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    team = forms.ModelChoiceField(
+        label=gettext_lazy("Team"), queryset=Team.objects.none(), empty_label=None
+    )
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"), choices=Language.choices, initial=Language.OTHER
+    )
+    default_mode = forms.ChoiceField(
+        label=gettext_lazy("Default mode"),
+        choices=DeploymentMode.choices,
+        initial=DeploymentMode.VOLUME,
+    )
+    repo_url = forms.CharField(max_length=200, required=False, label=gettext_lazy("Repository URL"))
+    description = forms.CharField(
+        label=gettext_lazy("Description"), widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
 
     def __init__(self, *args: Any, teams: Iterable[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,22 +127,37 @@ class ServiceCreateForm(forms.Form):
 class EnvironmentCreateForm(forms.Form):
     """Add an environment (platform admins)."""
 
-    name = forms.CharField(max_length=50, help_text="dev, staging, prod … (a DNS-1123 label)")
-    namespace = forms.CharField(max_length=63)
+    name = forms.CharField(
+        label=gettext_lazy("Name"),
+        max_length=50,
+        help_text=gettext_lazy("dev, staging, prod … (a DNS-1123 label)"),
+    )
+    namespace = forms.CharField(label=gettext_lazy("Namespace"), max_length=63)
     k8s_version = forms.CharField(
-        max_length=20, label="Kubernetes version", initial="1.33", help_text="e.g. 1.33 or v1.35.2"
+        max_length=20,
+        label=gettext_lazy("Kubernetes version"),
+        initial="1.33",
+        help_text=gettext_lazy("e.g. 1.33 or v1.35.2"),
     )
     delivery_strategy = forms.ChoiceField(
-        choices=DeliveryStrategy.choices, initial=DeliveryStrategy.HOSTPATH
+        label=gettext_lazy("Delivery strategy"),
+        choices=DeliveryStrategy.choices,
+        initial=DeliveryStrategy.HOSTPATH,
     )
-    hostpath_root = forms.CharField(max_length=200, initial="/data/bin", label="hostPath root")
+    hostpath_root = forms.CharField(
+        max_length=200, initial="/data/bin", label=gettext_lazy("hostPath root")
+    )
     fetch_token_secret = forms.CharField(
         max_length=253,
         initial="portal-fetch-token",
-        label="Fetch-token Secret",
-        help_text="The Secret (key 'token') nodes and init containers download binaries with.",
+        label=gettext_lazy("Fetch-token Secret"),
+        help_text=gettext_lazy(
+            "The Secret (key 'token') nodes and init containers download binaries with."
+        ),
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(
+        label=gettext_lazy("Description"), widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
 
 
 class DeploymentCreateForm(forms.Form):
@@ -129,39 +167,53 @@ class DeploymentCreateForm(forms.Form):
     ``NAME=value`` per env line, comma-separated ports); `deployment_create` checks the rest.
     """
 
-    environment = forms.ModelChoiceField(queryset=Environment.objects.none(), empty_label=None)
-    mode = forms.ChoiceField(choices=DeploymentMode.choices)
+    environment = forms.ModelChoiceField(
+        label=gettext_lazy("Environment"), queryset=Environment.objects.none(), empty_label=None
+    )
+    mode = forms.ChoiceField(label=gettext_lazy("Mode"), choices=DeploymentMode.choices)
     runtime_version = RuntimeVersionChoiceField(
         queryset=ImageVersion.objects.none(),
         empty_label=None,
-        label="Runtime image version",
-        help_text="Approved runtime images of the catalog, pinned by digest.",
+        label=gettext_lazy("Runtime image version"),
+        help_text=gettext_lazy("Approved runtime images of the catalog, pinned by digest."),
     )
     binary_version = BinaryVersionChoiceField(
         queryset=BinaryVersion.objects.none(),
         required=False,
-        label="Binary version",
-        empty_label="(none yet: choose one at the first release)",
+        label=gettext_lazy("Binary version"),
+        empty_label=gettext_lazy("(none yet: choose one at the first release)"),
     )
     args = forms.CharField(
+        label=gettext_lazy("Args"),
         max_length=1000,
         required=False,
         initial="-m release",
-        help_text="Arguments, shell-quoted (the standard's -m release by default).",
+        help_text=gettext_lazy("Arguments, shell-quoted (the standard's -m release by default)."),
     )
-    replicas = forms.IntegerField(min_value=0, max_value=1000, initial=1)
-    cpu_request = forms.CharField(max_length=20, required=False, initial="100m")
-    memory_request = forms.CharField(max_length=20, required=False, initial="128Mi")
-    cpu_limit = forms.CharField(max_length=20, required=False)
-    memory_limit = forms.CharField(max_length=20, required=False, initial="256Mi")
+    replicas = forms.IntegerField(
+        label=gettext_lazy("Replicas"), min_value=0, max_value=1000, initial=1
+    )
+    cpu_request = forms.CharField(
+        label=gettext_lazy("Cpu request"), max_length=20, required=False, initial="100m"
+    )
+    memory_request = forms.CharField(
+        label=gettext_lazy("Memory request"), max_length=20, required=False, initial="128Mi"
+    )
+    cpu_limit = forms.CharField(label=gettext_lazy("Cpu limit"), max_length=20, required=False)
+    memory_limit = forms.CharField(
+        label=gettext_lazy("Memory limit"), max_length=20, required=False, initial="256Mi"
+    )
     ports = forms.CharField(
-        max_length=200, required=False, help_text="Container ports, comma-separated: 8080, 9090"
+        label=gettext_lazy("Ports"),
+        max_length=200,
+        required=False,
+        help_text=gettext_lazy("Container ports, comma-separated: 8080, 9090"),
     )
     env = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
-        label="Environment variables",
-        help_text="One NAME=value per line.",
+        label=gettext_lazy("Environment variables"),
+        help_text=gettext_lazy("One NAME=value per line."),
     )
 
     def __init__(self, *args: Any, service: Service, **kwargs: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy
 
 from .choices import ImageKind, OsFamily, RecipeKind
 from .policy import MAX_DOCKERFILE_BYTES
@@ -17,11 +18,17 @@ class DockerfileCheckForm(forms.Form):
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "mono"}),
-        label="Dockerfile",
+        label=gettext_lazy("Dockerfile"),
     )
-    file = forms.FileField(required=False, label="…or upload a file")
-    service = forms.CharField(required=False, max_length=63, help_text="optional service name")
+    file = forms.FileField(required=False, label=gettext_lazy("…or upload a file"))
+    service = forms.CharField(
+        label=gettext_lazy("Service"),
+        required=False,
+        max_length=63,
+        help_text=gettext_lazy("optional service name"),
+    )
     purpose = forms.ChoiceField(
+        label=gettext_lazy("Purpose"),
         choices=[
             ("service", "Service image"),
             ("runtime-recipe", "Runtime base-image recipe"),
@@ -48,7 +55,7 @@ class DockerfileCheckForm(forms.Form):
         return data
 
 
-RECIPE_PLACEHOLDER = (
+RECIPE_PLACEHOLDER = gettext_lazy(
     "Dockerfile, e.g.\nFROM runtime/debian:12\nENV TZ=Asia/Shanghai LANG=en_US.utf8 "
     "LC_ALL=en_US.utf8\nRUN apt-get update && apt-get install -y --no-install-recommends curl\n\n"
     "or a bootstrap spec (YAML), e.g.\nsuite: bookworm\nvariant: minbase\npackages: "
@@ -59,18 +66,34 @@ RECIPE_PLACEHOLDER = (
 class ImageRequestForm(forms.Form):
     """The request form: what image, which OS and toolchain, the recipe and why."""
 
-    name = forms.CharField(max_length=200, help_text="Repository name, e.g. runtime/debian-curl")
-    tag = forms.CharField(max_length=128, help_text="e.g. 12 or 12-2024.06")
-    kind = forms.ChoiceField(choices=ImageKind.choices)
-    os_family = forms.ChoiceField(choices=OsFamily.choices, label="OS")
-    os_version = forms.CharField(max_length=40, required=False, label="OS version")
-    toolchain = forms.CharField(max_length=100, required=False, help_text="e.g. go 1.22")
-    recipe_kind = forms.ChoiceField(choices=RecipeKind.choices, label="Recipe kind")
+    name = forms.CharField(
+        label=gettext_lazy("Name"),
+        max_length=200,
+        help_text=gettext_lazy("Repository name, e.g. runtime/debian-curl"),
+    )
+    tag = forms.CharField(
+        label=gettext_lazy("Tag"), max_length=128, help_text=gettext_lazy("e.g. 12 or 12-2024.06")
+    )
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=ImageKind.choices)
+    os_family = forms.ChoiceField(choices=OsFamily.choices, label=gettext_lazy("OS"))
+    os_version = forms.CharField(max_length=40, required=False, label=gettext_lazy("OS version"))
+    toolchain = forms.CharField(
+        label=gettext_lazy("Toolchain"),
+        max_length=100,
+        required=False,
+        help_text=gettext_lazy("e.g. go 1.22"),
+    )
+    recipe_kind = forms.ChoiceField(choices=RecipeKind.choices, label=gettext_lazy("Recipe kind"))
     recipe = forms.CharField(
+        label=gettext_lazy("Recipe"),
         widget=forms.Textarea(
             attrs={"rows": 14, "class": "code", "placeholder": RECIPE_PLACEHOLDER}
         ),
         strip=False,
         max_length=256 * 1024,
     )
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000)
+    justification = forms.CharField(
+        label=gettext_lazy("Justification"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=10_000,
+    )

@@ -21,6 +21,9 @@ urlpatterns = [
         name="image-version-scan",
     ),
     path("advisory-imports/", views.AdvisoryImportListView.as_view(), name="advisory-import-list"),
+    # The rule reference (public): linked from findings, SARIF helpUri and portal-check.
+    path("rules/", views.RuleReferenceView.as_view(), name="rule-reference"),
+    path("rules/<str:rule>/", views.RuleDetailView.as_view(), name="rule-detail"),
     path("dockerfile-check/", views.DockerfileCheckView.as_view(), name="dockerfile-check"),
     # Image requests: the form, my requests / review queue, the request page and its actions.
     path("image-requests/", views.ImageRequestListView.as_view(), name="image-request-list"),

@@ -12,6 +12,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
@@ -54,7 +56,7 @@ def token_create(
     """
     unknown = sorted(set(scopes) - set(Scope.values))
     if not scopes:
-        raise ValidationError({"scopes": "Give at least one scope."})
+        raise ValidationError({"scopes": gettext_lazy("Give at least one scope.")})
     if unknown:
         raise ValidationError(
             {"scopes": f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(Scope.values)}."}
@@ -89,9 +91,16 @@ def token_create(
                 }
             )
     if expires_days is not None and expires_days <= 0:
-        raise ValidationError({"expires_days": "The expiry must be a positive number of days."})
+        raise ValidationError(
+            {"expires_days": gettext_lazy("The expiry must be a positive number of days.")}
+        )
     if ApiToken.objects.filter(team=team, name=name).exists():
-        raise ValidationError({"name": f"Team {team.name} already has a token named {name!r}."})
+        raise ValidationError(
+            {
+                "name": gettext("Team %(team_name)s already has a token named %(name)r.")
+                % {"team_name": team.name, "name": name}
+            }
+        )
 
     prefix = secrets.token_hex(6)
     secret = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
@@ -144,13 +153,16 @@ def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
             if token.kind == TokenKind.FETCH
             else f"its creator, a maintainer of team {token.team.name} or a platform admin"
         )
-        raise PermissionDenied(f"Only {needed} may revoke token {token.team.name}/{token.name}.")
+        raise PermissionDenied(
+            gettext("Only %(needed)s may revoke token %(team_name)s/%(token_name)s.")
+            % {"needed": needed, "team_name": token.team.name, "token_name": token.name}
+        )
     with transaction.atomic():
         updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
         if not updated:
-            raise ValidationError("This token is already revoked.")
+            raise ValidationError(gettext_lazy("This token is already revoked."))
         token.refresh_from_db()
         audit_record(
             actor=actor,
@@ -166,7 +178,9 @@ def token_authenticate(secret: str) -> ApiToken:
     """Find the live token for `secret` or raise AuthenticationFailed with the reason."""
     parts = secret.split("_")
     if not secret.startswith(TOKEN_PREFIX) or len(parts) < 3:
-        raise exceptions.AuthenticationFailed("Malformed token: expected bip_<prefix>_<secret>.")
+        raise exceptions.AuthenticationFailed(
+            gettext_lazy("Malformed token: expected bip_<prefix>_<secret>.")
+        )
     # The creator's current role in the token's team comes with the token, in the same query:
     # `Actor` caps the token by it on every request, so demotion and removal act at once.
     creator_role = Membership.objects.filter(
@@ -179,12 +193,12 @@ def token_authenticate(secret: str) -> ApiToken:
         .first()
     )
     if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
-        raise exceptions.AuthenticationFailed("Invalid token.")
+        raise exceptions.AuthenticationFailed(gettext_lazy("Invalid token."))
     now = timezone.now()
     if token.revoked_at is not None:
-        raise exceptions.AuthenticationFailed("This token was revoked.")
+        raise exceptions.AuthenticationFailed(gettext_lazy("This token was revoked."))
     if token.expires_at is not None and token.expires_at <= now:
-        raise exceptions.AuthenticationFailed("This token has expired.")
+        raise exceptions.AuthenticationFailed(gettext_lazy("This token has expired."))
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
@@ -207,7 +221,9 @@ class BearerTokenAuthentication(BaseAuthentication):
         try:
             secret = header[1].decode("ascii")
         except UnicodeDecodeError as exc:
-            raise exceptions.AuthenticationFailed("The token contains non-ASCII bytes.") from exc
+            raise exceptions.AuthenticationFailed(
+                gettext_lazy("The token contains non-ASCII bytes.")
+            ) from exc
         token = token_authenticate(secret)
         if token.kind == TokenKind.FETCH and not _accepts_fetch_tokens(request):
             # 403, not 401: the credential is genuine (a node's Secret is fine), it is only
@@ -257,12 +273,12 @@ class ScopedPermission(BasePermission):
     optional `"*"` default; a value of None means any authenticated caller.
     """
 
-    message = "You do not have permission to perform this action."
+    message: str | Promise = gettext_lazy("You do not have permission to perform this action.")
 
     def has_permission(self, request: Any, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
             raise exceptions.NotAuthenticated(
-                "Authentication required: send 'Authorization: Bearer <token>' or log in."
+                gettext("Authentication required: send 'Authorization: Bearer <token>' or log in.")
             )
         scope = required_scope(request, view)
         actor = Actor.from_request(request)
@@ -273,24 +289,28 @@ class ScopedPermission(BasePermission):
             return True
         if actor.token is not None:
             if not actor.token.has_scope(scope):
-                self.message = f"This token lacks the '{scope}' scope."
+                self.message = gettext("This token lacks the '%(scope)s' scope.") % {"scope": scope}
                 return False
             token_role = actor.highest_role or "none"
             if not role_at_least(token_role, SCOPE_MIN_ROLE[scope]):
                 creator = actor.person.get_username() if actor.person is not None else "nobody"
-                self.message = (
-                    f"This token acts for {creator}, now a {token_role} of team "
-                    f"{actor.token.team.name}; scope '{scope}' needs the "
-                    f"{SCOPE_MIN_ROLE[scope]} role."
-                )
+                self.message = gettext(
+                    "This token acts for %(creator)s, now a %(role)s of team %(team)s; scope "
+                    "'%(scope)s' needs the %(needed)s role."
+                ) % {
+                    "creator": creator,
+                    "role": token_role,
+                    "team": actor.token.team.name,
+                    "scope": scope,
+                    "needed": SCOPE_MIN_ROLE[scope],
+                }
                 return False
             return True
         role = actor.highest_role
         if role is None or not role_at_least(role, SCOPE_MIN_ROLE[scope]):
-            self.message = (
-                f"This needs the {SCOPE_MIN_ROLE[scope]} role (scope '{scope}'); "
-                f"your role is {role or 'none'}."
-            )
+            self.message = gettext(
+                "This needs the %(needed)s role (scope '%(scope)s'); your role is %(role)s."
+            ) % {"needed": SCOPE_MIN_ROLE[scope], "scope": scope, "role": role or "none"}
             return False
         return True
 
@@ -299,10 +319,14 @@ def required_scope(request: Any, view: Any) -> str | None:
     """The scope the view needs for this request (by action, then method, then '*')."""
     scopes = getattr(view, "required_scopes", None)
     if scopes is None:
-        raise exceptions.PermissionDenied("This endpoint declares no scope; refusing by default.")
+        raise exceptions.PermissionDenied(
+            gettext_lazy("This endpoint declares no scope; refusing by default.")
+        )
     action = getattr(view, "action", None)
     for key in (action, request.method, "*"):
         if key is not None and key in scopes:
             scope: str | None = scopes[key]
             return scope
-    raise exceptions.PermissionDenied("This endpoint declares no scope for this operation.")
+    raise exceptions.PermissionDenied(
+        gettext_lazy("This endpoint declares no scope for this operation.")
+    )

@@ -1,15 +1,16 @@
 """Choices of the portal package: team roles, job states and API token scopes."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
     """A member's role in a team, lowest first; each role includes the ones below it."""
 
-    VIEWER = "viewer", "Viewer"
-    DEVELOPER = "developer", "Developer"
-    MAINTAINER = "maintainer", "Maintainer"
-    PLATFORM_ADMIN = "platform-admin", "Platform admin"
+    VIEWER = "viewer", _("Viewer")
+    DEVELOPER = "developer", _("Developer")
+    MAINTAINER = "maintainer", _("Maintainer")
+    PLATFORM_ADMIN = "platform-admin", _("Platform admin")
 
 
 ROLE_RANK: dict[str, int] = {
@@ -28,11 +29,11 @@ def role_at_least(role: str, minimum: str) -> bool:
 class JobState(models.TextChoices):
     """The state of a Job; see the Job docstring for the allowed transitions."""
 
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
     @classmethod
     def final(cls) -> frozenset[str]:
@@ -48,23 +49,23 @@ class JobState(models.TextChoices):
 class TokenKind(models.TextChoices):
     """What an API token is for: the API (acting for its creator) or a node's binary download."""
 
-    API = "api", "API"
-    FETCH = "fetch", "Fetch (binary download only)"
+    API = "api", _("API")
+    FETCH = "fetch", _("Fetch (binary download only)")
 
 
 class Scope(models.TextChoices):
     """API token scopes (DESIGN.md §5)."""
 
-    IMAGES_READ = "images:read", "Read the catalog"
-    IMAGES_WRITE = "images:write", "Create and submit image requests"
-    IMAGES_REVIEW = "images:review", "Approve, reject and publish (platform teams only)"
-    DOCKERFILE_CHECK = "dockerfile:check", "Check Dockerfiles"
-    SERVICES_READ = "services:read", "Read services"
-    SERVICES_WRITE = "services:write", "Create and change services"
-    BINARIES_READ = "binaries:read", "Read and download binary versions"
-    BINARIES_WRITE = "binaries:write", "Upload, yank binary versions"
-    DEPLOYMENTS_READ = "deployments:read", "Read deployments and releases"
-    DEPLOYMENTS_WRITE = "deployments:write", "Create deployments and releases"
+    IMAGES_READ = "images:read", _("Read the catalog")
+    IMAGES_WRITE = "images:write", _("Create and submit image requests")
+    IMAGES_REVIEW = "images:review", _("Approve, reject and publish (platform teams only)")
+    DOCKERFILE_CHECK = "dockerfile:check", _("Check Dockerfiles")
+    SERVICES_READ = "services:read", _("Read services")
+    SERVICES_WRITE = "services:write", _("Create and change services")
+    BINARIES_READ = "binaries:read", _("Read and download binary versions")
+    BINARIES_WRITE = "binaries:write", _("Upload, yank binary versions")
+    DEPLOYMENTS_READ = "deployments:read", _("Read deployments and releases")
+    DEPLOYMENTS_WRITE = "deployments:write", _("Create deployments and releases")
 
 
 # The minimum team role a scope needs: a token can never do more than its team's role allows.

@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy
 
 from .choices import Scope
 from .models import Team
@@ -22,9 +23,13 @@ class TokenCreateForm(forms.Form):
     team: forms.ModelChoiceField[Team] = forms.ModelChoiceField(
         queryset=Team.objects.none(), empty_label=None
     )
-    name = forms.CharField(max_length=100)
-    scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
-    expires_days = forms.IntegerField(min_value=1, max_value=3650, required=False, initial=90)
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    scopes = forms.MultipleChoiceField(
+        label=gettext_lazy("Scopes"), choices=Scope.choices, widget=forms.CheckboxSelectMultiple
+    )
+    expires_days = forms.IntegerField(
+        label=gettext_lazy("Expires days"), min_value=1, max_value=3650, required=False, initial=90
+    )
 
     def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

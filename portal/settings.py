@@ -76,6 +76,9 @@ MIDDLEWARE = [
     "portal.middleware.RequestIdMiddleware",
     "portal.api.middleware.InputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions (the language switcher stores its choice in a cookie), before common:
+    # the language comes from the cookie, then Accept-Language, else LANGUAGE_CODE (English).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -134,7 +137,16 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "images:base-image-list"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+# English stays the default; Simplified Chinese is the platform team's own language (its
+# standard is written in it). Catalogs: locale/<lang>/LC_MESSAGES/django.po, compiled by
+# `make setup` (compilemessages); the .mo files are build output, not committed.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Per-language date formats (templates use |date:"SHORT_DATETIME_FORMAT" and friends).
+FORMAT_MODULE_PATH = ["portal.formats"]
+LANGUAGE_COOKIE_NAME = "portal_language"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

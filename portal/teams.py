@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework.exceptions import PermissionDenied
 
 from .actors import Actor
@@ -28,4 +29,7 @@ def require_team_role(*, actor: Actor, team: Team, minimum: str, what: str) -> N
         )
         if actor.token is not None and actor.token.team_id == team.pk:
             who = f"This token's team role is below {minimum}"
-        raise PermissionDenied(f"{who}: only team {team.name} ({minimum} or above) may {what}.")
+        raise PermissionDenied(
+            gettext("%(who)s: only team %(team_name)s (%(minimum)s or above) may %(what)s.")
+            % {"who": who, "team_name": team.name, "minimum": minimum, "what": what}
+        )

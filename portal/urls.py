@@ -1,4 +1,4 @@
-"""URL roots: the UI, the API (v1, schema, docs), login/logout and Django's admin."""
+"""URL roots: the UI, the API (v1, schema, docs), login/logout, the language switcher, admin."""
 
 from csp.decorators import csp_update
 from django.contrib import admin
@@ -14,6 +14,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    # The language switcher posts here (Django's set_language: cookie, then redirect back).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("images.urls")),
     path("", include("deployments.urls")),
     path("", include("portal.ui_urls")),

@@ -12,6 +12,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, TemplateView
@@ -102,7 +103,7 @@ class JobCancelView(LoginRequiredMixin, View):
             raise PermissionDenied(refusal)
         try:
             job_cancel(job=job, actor=actor)
-            messages.success(request, f"Job #{job.pk} cancelled.")
+            messages.success(request, gettext("Job #%(job)s cancelled.") % {"job": job.pk})
         except IllegalTransition as exc:
             messages.error(request, str(exc))
         return redirect("job-detail", pk=pk)
@@ -118,7 +119,10 @@ class RegistrySyncStartView(PlatformAdminRequiredMixin, View):
             idempotency_key="images.registry_sync",
         )
         if not created:
-            messages.info(request, f"A registry sync is already running: job #{job.pk}.")
+            messages.info(
+                request,
+                gettext("A registry sync is already running: job #%(job)s.") % {"job": job.pk},
+            )
         return redirect("job-detail", pk=job.pk)
 
 
@@ -188,7 +192,9 @@ class TokenListView(LoginRequiredMixin, View):
         if "revoke" in request.POST:
             pk = id_or_none(request.POST["revoke"])
             if pk is None:
-                messages.error(request, "Choose a token to revoke: `revoke` must be its id.")
+                messages.error(
+                    request, gettext("Choose a token to revoke: `revoke` must be its id.")
+                )
                 form = TokenCreateForm(teams=self._own_teams(actor))
                 response = self._render(request, form)
                 response.status_code = 400
@@ -199,7 +205,7 @@ class TokenListView(LoginRequiredMixin, View):
             )
             try:
                 token_revoke(token=token, actor=actor)
-                messages.success(request, f"Token {token.name} revoked.")
+                messages.success(request, gettext("Token %(name)s revoked.") % {"name": token.name})
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
             return redirect("token-list")

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
@@ -165,10 +166,13 @@ class ServiceBuildViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, service_name: str, pk: str) -> Response:
         """One source build with its SLSA v1 provenance (empty until it succeeded)."""
         if not str(pk).isdigit():
-            raise exceptions.NotFound("No such build.")
+            raise exceptions.NotFound(gettext_lazy("No such build."))
         build = self.get_queryset().filter(pk=int(pk)).first()
         if build is None:
-            raise exceptions.NotFound(f"No build #{pk} of {service_name}.")
+            raise exceptions.NotFound(
+                gettext("No build #%(pk)s of %(service_name)s.")
+                % {"pk": pk, "service_name": service_name}
+            )
         return Response(SourceBuildDetailSerializer(build).data)
 
     @extend_schema(
@@ -182,7 +186,9 @@ class ServiceBuildViewSet(viewsets.GenericViewSet):
         _check_length(request.META)
         data = request.data
         if not hasattr(data, "get"):
-            raise exceptions.ValidationError({"archive": "Send the build as multipart/form-data."})
+            raise exceptions.ValidationError(
+                {"archive": gettext_lazy("Send the build as multipart/form-data.")}
+            )
         archive = request.FILES.get(ARCHIVE_FIELD)
         try:
             build, created = source_build_start(

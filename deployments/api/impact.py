@@ -4,6 +4,7 @@ above the images app's advisory API)."""
 from __future__ import annotations
 
 from django.http import Http404
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -29,7 +30,7 @@ class AdvisoryImpactView(APIView):
     def get(self, request: Request, ref: str) -> Response:
         """The blast radius of advisory `ref` (an OSV id or an alias such as CVE-…)."""
         if len(ref) > MAX_REF_LENGTH:
-            raise Http404("No advisory has an id that long.")
+            raise Http404(gettext_lazy("No advisory has an id that long."))
         try:
             impact = advisory_impact(advisory_ref=ref, actor=Actor.from_request(request))
         except UnknownAdvisory as exc:

@@ -9,6 +9,7 @@ import yaml
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, renderers, status, viewsets
 from rest_framework.decorators import action
@@ -132,12 +133,16 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         team_name = values.pop("team", None)
         if team_name is None:
             if actor.token is None:
-                raise exceptions.ValidationError({"team": "Give the owning team's name."})
+                raise exceptions.ValidationError(
+                    {"team": gettext_lazy("Give the owning team's name.")}
+                )
             team = actor.token.team
         else:
             found = Team.objects.filter(name=team_name).first()
             if found is None:
-                raise exceptions.ValidationError({"team": f"No team named {team_name!r}."})
+                raise exceptions.ValidationError(
+                    {"team": gettext("No team named %(team_name)r.") % {"team_name": team_name}}
+                )
             team = found
         service = service_create(actor=actor, team=team, **values)
         body = ServiceSerializer(service_list().get(pk=service.pk), context={"request": request})
@@ -259,11 +264,16 @@ class BinaryVersionViewSet(
         """The file, streamed, with its sha256 in `X-Checksum-Sha256` and `Digest`."""
         binary = self.get_object()
         if binary.state == BinaryState.PURGED:
-            raise exceptions.NotFound(f"{binary} was purged by retention; its file is gone.")
+            raise exceptions.NotFound(
+                gettext("%(binary)s was purged by retention; its file is gone.")
+                % {"binary": binary}
+            )
         try:
             handle = binary_storage().open(binary.file, "rb")
         except FileNotFoundError as exc:
-            raise exceptions.NotFound(f"The file of {binary} is missing from storage.") from exc
+            raise exceptions.NotFound(
+                gettext("The file of %(binary)s is missing from storage.") % {"binary": binary}
+            ) from exc
         response = FileResponse(
             handle,
             as_attachment=True,
@@ -407,7 +417,9 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                 .first()
             )
             if binary is None:
-                raise exceptions.ValidationError({"binary_version": "No such binary version."})
+                raise exceptions.ValidationError(
+                    {"binary_version": gettext_lazy("No such binary version.")}
+                )
         if data.validated_data.get("runtime_version") is not None:
             runtime = (
                 ImageVersion.objects.select_related("base_image", "registry")
@@ -415,7 +427,9 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                 .first()
             )
             if runtime is None:
-                raise exceptions.ValidationError({"runtime_version": "No such image version."})
+                raise exceptions.ValidationError(
+                    {"runtime_version": gettext_lazy("No such image version.")}
+                )
         release = release_create(
             actor=Actor.from_request(request),
             deployment=deployment,
@@ -457,7 +471,9 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         """The release's rendered YAML (text/yaml)."""
         release = self.get_object()
         if not release.manifest_yaml:
-            raise Http404("This image-mode release has no manifest yet (no app image).")
+            raise Http404(
+                gettext_lazy("This image-mode release has no manifest yet (no app image).")
+            )
         name = f"{release.deployment.service.name}-{release.deployment.environment.name}"
         return _yaml_response(release.manifest_yaml, f"{name}-r{release.number}.yaml")
 

@@ -8,6 +8,7 @@ import difflib
 
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
+from django.utils.translation import gettext
 
 from images.choices import ImageKind, ImageStatus, VersionState
 from images.models import ImageVersion
@@ -65,7 +66,7 @@ def service_get(name: str, *, actor: Actor | None = None) -> Service:
         services = services.filter(team_readable(actor, "team"))
     service = services.first()
     if service is None:
-        raise Http404(f"No service named {name!r} in your teams.")
+        raise Http404(gettext("No service named %(name)r in your teams.") % {"name": name})
     return service
 
 

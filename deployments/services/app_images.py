@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
@@ -61,7 +62,12 @@ def app_image_build_start(
         .first()
     )
     if deployment is None:
-        raise ValidationError({"deployment": f"No deployment #{deployment_id}."})
+        raise ValidationError(
+            {
+                "deployment": gettext("No deployment #%(deployment_id)s.")
+                % {"deployment_id": deployment_id}
+            }
+        )
     if not actor.is_platform_admin:
         require_team_role(
             actor=actor,
@@ -73,7 +79,12 @@ def app_image_build_start(
         ImageVersion.objects.select_related("base_image").filter(pk=runtime_version_id).first()
     )
     if runtime is None:
-        raise ValidationError({"runtime_version": f"No image version #{runtime_version_id}."})
+        raise ValidationError(
+            {
+                "runtime_version": gettext("No image version #%(runtime_version_id)s.")
+                % {"runtime_version_id": runtime_version_id}
+            }
+        )
     if runtime.base_image.kind != ImageKind.RUNTIME:
         raise ValidationError(
             {"runtime_version": f"{runtime} is a {runtime.base_image.kind} image, not a runtime."}
@@ -84,7 +95,12 @@ def app_image_build_start(
         )
     binary = deployment.binary_version
     if binary is None:
-        raise ValidationError({"deployment": f"{deployment} has no binary version."})
+        raise ValidationError(
+            {
+                "deployment": gettext("%(deployment)s has no binary version.")
+                % {"deployment": deployment}
+            }
+        )
     if binary.state == BinaryState.PURGED:
         raise Conflict(f"{binary} is purged: its file is gone.", code="purged")
     params: dict[str, int] = {

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.translation import gettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion, Registry
@@ -151,7 +152,9 @@ def _built_in_version(built_in: Any) -> ImageVersion | None:
         return None
     text = str(built_in).strip()
     if not re.match(r"^[0-9]{1,18}\Z", text):
-        raise ValidationError({"built_in": f"built_in is an image version id, not {text!r}."})
+        raise ValidationError(
+            {"built_in": gettext("built_in is an image version id, not %(text)r.") % {"text": text}}
+        )
     found = (
         ImageVersion.objects.select_related("base_image")
         .filter(pk=int(text), base_image__kind=ImageKind.BUILD)
@@ -242,7 +245,9 @@ def binary_version_upload(
     try:
         facts = analyze_binary(upload.temporary_file_path())
     except BinaryAnalysisError as exc:
-        raise ValidationError({"file": f"Cannot read this binary: {exc}."}) from exc
+        raise ValidationError(
+            {"file": gettext("Cannot read this binary: %(exc)s.") % {"exc": exc}}
+        ) from exc
     arch_name = normalize_arch(arch) or arch
     if facts.is_elf and facts.machine != arch_name:
         raise ValidationError(

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 
 from images.models import ImageVersion
 from portal.actors import Actor
@@ -109,7 +110,9 @@ def deployment_create(
     if binary_version is not None:
         check_binary(binary_version, service)
     if app_image and not PINNED_REF.match(app_image):
-        raise ValidationError({"app_image": "app_image must be digest-pinned (repo@sha256:…)."})
+        raise ValidationError(
+            {"app_image": gettext_lazy("app_image must be digest-pinned (repo@sha256:…).")}
+        )
     if Deployment.objects.filter(service=service, environment=environment).exists():
         raise Conflict(
             f"{service.name} is already deployed in {environment.name}; create a release there.",

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from rest_framework.exceptions import PermissionDenied
 
 from portal.actors import Actor
@@ -148,7 +149,7 @@ def _platform_team_of(actor: Actor) -> Team:
                 return membership.team
     team = Team.objects.filter(is_platform=True).order_by("pk").first()
     if team is None:
-        raise ValidationError("No platform team exists to own the fetch token.")
+        raise ValidationError(gettext_lazy("No platform team exists to own the fetch token."))
     return team
 
 

@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
@@ -75,20 +76,26 @@ def build_command(command: Any) -> list[str]:
     """
     if isinstance(command, str):
         if not command.strip():
-            raise ValidationError({"command": "Give the build command (a list or a string)."})
+            raise ValidationError(
+                {"command": gettext_lazy("Give the build command (a list or a string).")}
+            )
         argv = ["/bin/sh", "-c", command]
     elif isinstance(command, list | tuple) and command:
         if not all(isinstance(item, str) for item in command):
-            raise ValidationError({"command": "The command must be a list of strings."})
+            raise ValidationError(
+                {"command": gettext_lazy("The command must be a list of strings.")}
+            )
         argv = list(command)
         if not argv[0]:
-            raise ValidationError({"command": "The command's program (first item) is empty."})
+            raise ValidationError(
+                {"command": gettext_lazy("The command's program (first item) is empty.")}
+            )
     else:
         raise ValidationError(
             {"command": "Give the build command: a non-empty list of strings, or a string."}
         )
     if any("\0" in item for item in argv):
-        raise ValidationError({"command": "The command contains a NUL byte."})
+        raise ValidationError({"command": gettext_lazy("The command contains a NUL byte.")})
     if len(argv) > MAX_COMMAND_ARGS or sum(len(item) for item in argv) > MAX_COMMAND_BYTES:
         raise ValidationError(
             {"command": f"The command is too long (at most {MAX_COMMAND_ARGS} arguments, 64 KiB)."}
@@ -103,7 +110,9 @@ def check_output_path(path: Any) -> str:
         ValidationError: absolute, `..`, empty or odd characters.
     """
     if not isinstance(path, str) or not path.strip():
-        raise ValidationError({"output_path": "Give the output's path under /out (e.g. app)."})
+        raise ValidationError(
+            {"output_path": gettext_lazy("Give the output's path under /out (e.g. app).")}
+        )
     text: str = path.strip()
     path = text
     if path.startswith("/"):
@@ -249,7 +258,12 @@ def source_build_start(
     """
     service = Service.objects.select_related("team").filter(name=str(service_name)).first()
     if service is None:
-        raise ValidationError({"service": f"No service named {service_name!r}."})
+        raise ValidationError(
+            {
+                "service": gettext("No service named %(service_name)r.")
+                % {"service_name": service_name}
+            }
+        )
     require_team_role(
         actor=actor, team=service.team, minimum=Role.DEVELOPER, what="build its binaries"
     )
@@ -547,7 +561,7 @@ def source_build_succeeded(
                 build_url=f"{portal}/api/v1/services/{build.service.name}/builds/{build.pk}/",
             )
             if binary.sha256 != sha256:  # pragma: no cover - the upload refuses other bytes
-                raise Conflict(f"{binary} holds other bytes.")
+                raise Conflict(gettext("%(binary)s holds other bytes.") % {"binary": binary})
             BinaryVersion.objects.filter(pk=binary.pk).update(
                 built_in=build.build_version,
                 uploaded_by=build.created_by if build.created_by_id else None,

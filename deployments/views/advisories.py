@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from images.choices import Severity
@@ -42,7 +43,7 @@ class AdvisorySearchView(LoginRequiredMixin, View):
         }
         if ref is not None:
             if len(ref) > MAX_REF_LENGTH:
-                raise Http404("No advisory has an id that long.")
+                raise Http404(gettext_lazy("No advisory has an id that long."))
             try:
                 context["impact"] = advisory_impact(advisory_ref=ref, actor=actor)
             except UnknownAdvisory as exc:

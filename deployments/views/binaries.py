@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.datastructures import MultiValueDict
+from django.utils.translation import gettext, gettext_lazy
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from rest_framework.exceptions import APIException
@@ -112,7 +113,7 @@ def _binary_upload(request: HttpRequest, name: str, handler: Any) -> HttpRespons
         form = BinaryUploadForm(request.POST, request.FILES)
         upload = request.FILES.get(FILE_FIELD)
         if upload is None and handler is not None and handler.interrupted:
-            raise ValidationError("The upload ended before the file was complete.")
+            raise ValidationError(gettext_lazy("The upload ended before the file was complete."))
         binary, created = binary_version_upload(
             actor=actor,
             service=service,
@@ -136,8 +137,13 @@ def _binary_upload(request: HttpRequest, name: str, handler: Any) -> HttpRespons
     finally:
         if upload is not None:
             upload.close()
-    verb = "uploaded" if created else "was already there with the same sha256"
-    messages.success(request, f"{binary.service.name} {binary.version} ({binary.arch}) {verb}.")
+    names = {"service": binary.service.name, "version": binary.version, "arch": binary.arch}
+    if created:
+        text = gettext("%(service)s %(version)s (%(arch)s) uploaded.") % names
+    else:
+        text = gettext("%(service)s %(version)s (%(arch)s) was already there with the same sha256.")
+        text %= names
+    messages.success(request, text)
     return redirect("deployments:service-detail", name=service.name)
 
 
@@ -155,7 +161,11 @@ class BinaryYankView(LoginRequiredMixin, View):
         binary = _binary_or_404(request, pk)
         try:
             binary_version_yank(actor=Actor(user=request.user), binary_version=binary)
-            messages.success(request, f"{binary} yanked: it can no longer go into new releases.")
+            messages.success(
+                request,
+                gettext("%(binary)s yanked: it can no longer go into new releases.")
+                % {"binary": binary},
+            )
         except (IllegalTransition, APIException) as exc:
             messages.error(request, _error_text(exc))
         return redirect("deployments:service-detail", name=binary.service.name)
@@ -177,7 +187,14 @@ class BinaryArtifactView(LoginRequiredMixin, View):
             return redirect("deployments:service-detail", name=binary.service.name)
         messages.success(
             request,
-            f"Pushing {binary} as an OCI artifact (job #{job.pk})"
-            + ("." if created else ": a push was already under way."),
+            (
+                gettext("Pushing %(binary)s as an OCI artifact (job #%(job)s).")
+                if created
+                else gettext(
+                    "Pushing %(binary)s as an OCI artifact (job #%(job)s): a push was already "
+                    "under way."
+                )
+            )
+            % {"binary": binary, "job": job.pk},
         )
         return redirect("job-detail", job.pk)

@@ -9,6 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views import View
 from rest_framework.exceptions import APIException
 
@@ -86,8 +87,8 @@ class DeploymentCreateView(LoginRequiredMixin, View):
             else:
                 messages.success(
                     request,
-                    f"{service.name} is deployed in {deployment.environment.name}: "
-                    "create its first release.",
+                    gettext("%(service)s is deployed in %(environment)s: create its first release.")
+                    % {"service": service.name, "environment": deployment.environment.name},
                 )
                 return redirect("deployments:deployment-detail", pk=deployment.pk)
         return self._render(request, service, form, status=status)
@@ -145,5 +146,8 @@ class DeploymentDetailView(LoginRequiredMixin, View):
         except (ValidationError, APIException) as exc:
             status = _show_errors(form, exc)
             return self._render(request, deployment, form, status=status)
-        messages.success(request, f"Release #{release.number} created and validated.")
+        messages.success(
+            request,
+            gettext("Release #%(number)s created and validated.") % {"number": release.number},
+        )
         return redirect("deployments:release-detail", pk=release.pk)

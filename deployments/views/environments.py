@@ -9,6 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, gettext_lazy
 from django.views import View
 from django.views.generic import TemplateView
 from rest_framework.exceptions import APIException
@@ -50,7 +51,7 @@ class EnvironmentCreateView(LoginRequiredMixin, View):
     def _check(self, request: HttpRequest) -> Actor:
         actor = Actor(user=request.user)
         if not actor.is_platform_admin:
-            raise PermissionDenied("Only platform admins create environments.")
+            raise PermissionDenied(gettext_lazy("Only platform admins create environments."))
         return actor
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -69,7 +70,8 @@ class EnvironmentCreateView(LoginRequiredMixin, View):
             else:
                 messages.success(
                     request,
-                    f"Environment {environment.name} created. Create its fetch token next.",
+                    gettext("Environment %(name)s created. Create its fetch token next.")
+                    % {"name": environment.name},
                 )
                 return redirect("deployments:environment-detail", name=environment.name)
         return render(request, self.template_name, {"form": form}, status=status)

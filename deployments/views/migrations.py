@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, gettext_lazy
 from django.views import View
 
 from images.choices import ImageKind
@@ -49,21 +50,26 @@ class MigrationForm(forms.Form):
     """Step 2: the target version and the optional narrowing of the source's deployments."""
 
     source = forms.ModelChoiceField(
-        queryset=BaseImage.objects.filter(kind=ImageKind.RUNTIME), widget=forms.HiddenInput
+        label=gettext_lazy("Source"),
+        queryset=BaseImage.objects.filter(kind=ImageKind.RUNTIME),
+        widget=forms.HiddenInput,
     )
     target = forms.ModelChoiceField(
-        queryset=approved_runtime_versions(), label="Replacement (an approved runtime version)"
+        queryset=approved_runtime_versions(),
+        label=gettext_lazy("Replacement (an approved runtime version)"),
     )
     team = forms.ModelChoiceField(
+        label=gettext_lazy("Team"),
         queryset=Team.objects.order_by("name"),
         required=False,
-        empty_label="Every team",
+        empty_label=gettext_lazy("Every team"),
         to_field_name="name",
     )
     environment = forms.ModelChoiceField(
+        label=gettext_lazy("Environment"),
         queryset=Environment.objects.order_by("name"),
         required=False,
-        empty_label="Every environment",
+        empty_label=gettext_lazy("Every environment"),
         to_field_name="name",
     )
 
@@ -133,8 +139,10 @@ class MigrationCreateView(LoginRequiredMixin, View):
             else:
                 messages.success(
                     request,
-                    "Dry run ready: each deployment's verdict against the target is below; "
-                    "apply releases only the compatible ones.",
+                    gettext(
+                        "Dry run ready: each deployment's verdict against the target is below; "
+                        "apply releases only the compatible ones."
+                    ),
                 )
                 return redirect("deployments:plan-detail", pk=plan.pk)
         elif "source" not in form.errors:

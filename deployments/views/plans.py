@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, gettext_lazy
 from django.views import View
 from rest_framework.exceptions import APIException
 
@@ -56,11 +57,11 @@ ACTIONS_BY_STATE: dict[str, tuple[str, ...]] = {
     PlanState.ABORTED: (),
 }
 ACTION_LABELS = {
-    "apply": "Apply",
-    "pause": "Pause",
-    "resume": "Resume",
-    "abort": "Abort",
-    "retry-failed": "Retry failed",
+    "apply": gettext_lazy("Apply"),
+    "pause": gettext_lazy("Pause"),
+    "resume": gettext_lazy("Resume"),
+    "abort": gettext_lazy("Abort"),
+    "retry-failed": gettext_lazy("Retry failed"),
 }
 FINAL_STATES = frozenset({PlanState.COMPLETED, PlanState.ABORTED})
 MOVED_STATES = frozenset({PlanItemState.RELEASED, PlanItemState.HEALTHY})
@@ -172,8 +173,16 @@ def source_labels(plans: list[Plan]) -> dict[int, str]:
 class PlanFilterForm(forms.Form):
     """The plan list's filters (kind, state)."""
 
-    kind = forms.ChoiceField(choices=[("", "Any kind"), *PlanKind.choices], required=False)
-    state = forms.ChoiceField(choices=[("", "Any state"), *PlanState.choices], required=False)
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Kind"),
+        choices=[("", gettext_lazy("Any kind")), *PlanKind.choices],
+        required=False,
+    )
+    state = forms.ChoiceField(
+        label=gettext_lazy("State"),
+        choices=[("", gettext_lazy("Any state")), *PlanState.choices],
+        required=False,
+    )
 
 
 class PlanListView(LoginRequiredMixin, View):
@@ -217,9 +226,15 @@ class PlanListView(LoginRequiredMixin, View):
 class ItemFilterForm(forms.Form):
     """A plan page's item filters (verdict, state)."""
 
-    verdict = forms.ChoiceField(choices=[("", "Any verdict"), *Verdict.choices], required=False)
+    verdict = forms.ChoiceField(
+        label=gettext_lazy("Verdict"),
+        choices=[("", gettext_lazy("Any verdict")), *Verdict.choices],
+        required=False,
+    )
     item_state = forms.ChoiceField(
-        choices=[("", "Any state"), *PlanItemState.choices], required=False
+        label=gettext_lazy("Item state"),
+        choices=[("", gettext_lazy("Any state")), *PlanItemState.choices],
+        required=False,
     )
 
 
@@ -303,19 +318,30 @@ class PlanActionView(LoginRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         name = PLAN_ACTIONS.get(action)
         if name is None:
-            raise Http404(f"No plan action {action!r}: use one of {', '.join(PLAN_ACTIONS)}.")
+            raise Http404(
+                gettext("No plan action %(action)r: use one of %(PLAN_ACTIONS)s.")
+                % {"action": action, "PLAN_ACTIONS": ", ".join(PLAN_ACTIONS)}
+            )
         actor = Actor(user=request.user)
         if not actor.is_platform_admin:
-            raise PermissionDenied("Only platform admins apply, pause, resume or abort plans.")
+            raise PermissionDenied(
+                gettext_lazy("Only platform admins apply, pause, resume or abort plans.")
+            )
         plan = get_object_or_404(Plan, pk=pk)
         service = plan_service(name)
         try:
             plan = service(plan_id=plan.pk, actor=actor)
         except REFUSALS as exc:
-            messages.error(request, f"{ACTION_LABELS[action]} refused: {_error_text(exc)}")
+            messages.error(
+                request,
+                gettext("%(action)s refused: %(error)s")
+                % {"action": ACTION_LABELS[action], "error": _error_text(exc)},
+            )
         else:
             messages.success(
-                request, f"{ACTION_LABELS[action]}: the plan is now {plan.get_state_display()}."
+                request,
+                gettext("%(action)s: the plan is now %(state)s.")
+                % {"action": ACTION_LABELS[action], "state": plan.get_state_display()},
             )
         return redirect("deployments:plan-detail", pk=pk)
 
@@ -336,36 +362,40 @@ class RebasePlanForm(forms.Form):
         queryset=ImageVersion.objects.filter(base_image__kind=ImageKind.RUNTIME)
         .exclude(state=VersionState.CANDIDATE)
         .select_related("base_image"),
-        label="From (the version being replaced)",
+        label=gettext_lazy("From (the version being replaced)"),
     )
     to_version = forms.ModelChoiceField(
-        queryset=approved_runtime_versions(), label="To (an approved version)"
+        queryset=approved_runtime_versions(), label=gettext_lazy("To (an approved version)")
     )
     wave_size = forms.IntegerField(
+        label=gettext_lazy("Wave size"),
         min_value=1,
         max_value=1000,
         required=False,
-        help_text="Deployments per wave (blank: the default).",
+        help_text=gettext_lazy("Deployments per wave (blank: the default)."),
     )
     soak_seconds = forms.IntegerField(
+        label=gettext_lazy("Soak seconds"),
         min_value=0,
         max_value=7 * 24 * 3600,
         required=False,
-        help_text="Advance a wave after this long without a failure report (blank: default).",
+        help_text=gettext_lazy(
+            "Advance a wave after this long without a failure report (blank: default)."
+        ),
     )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         old, new = data.get("from_version"), data.get("to_version")
         if old is not None and new is not None and old.pk == new.pk:
-            raise ValidationError("A version cannot be rebased onto itself.")
+            raise ValidationError(gettext_lazy("A version cannot be rebased onto itself."))
         return data
 
 
 def _admin(request: HttpRequest, what: str) -> Actor:
     actor = Actor(user=request.user)
     if not actor.is_platform_admin:
-        raise PermissionDenied(f"Only platform admins {what}.")
+        raise PermissionDenied(gettext("Only platform admins %(what)s.") % {"what": what})
     return actor
 
 
@@ -410,6 +440,8 @@ class RebasePlanCreateView(LoginRequiredMixin, View):
             except REFUSALS as exc:
                 form.add_error(None, _error_text(exc))
             else:
-                messages.success(request, "Dry run ready: review the verdicts, then apply.")
+                messages.success(
+                    request, gettext("Dry run ready: review the verdicts, then apply.")
+                )
                 return redirect("deployments:plan-detail", pk=plan.pk)
         return render(request, self.template_name, {"form": form}, status=400)

@@ -9,6 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext
 from django.views import View
 from django.views.generic import TemplateView
 from rest_framework.exceptions import APIException
@@ -50,9 +51,17 @@ class ReleaseRollbackView(LoginRequiredMixin, View):
         try:
             release = release_rollback(actor=Actor(user=request.user), release=old)
         except (ValidationError, APIException) as exc:
-            messages.error(request, f"Rollback to #{old.number} refused: {_error_text(exc)}")
+            messages.error(
+                request,
+                gettext("Rollback to #%(number)s refused: %(error)s")
+                % {"number": old.number, "error": _error_text(exc)},
+            )
             return redirect("deployments:deployment-detail", pk=old.deployment_id)
-        messages.success(request, f"Release #{release.number} rolls back to #{old.number}.")
+        messages.success(
+            request,
+            gettext("Release #%(number)s rolls back to #%(old)s.")
+            % {"number": release.number, "old": old.number},
+        )
         return redirect("deployments:release-detail", pk=release.pk)
 
 

@@ -9,6 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views import View
 from django.views.generic import TemplateView
 from rest_framework.exceptions import APIException
@@ -77,7 +78,9 @@ class ServiceCreateView(LoginRequiredMixin, View):
             except (ValidationError, APIException) as exc:
                 status = _show_errors(form, exc)
             else:
-                messages.success(request, f"Service {service.name} registered.")
+                messages.success(
+                    request, gettext("Service %(name)s registered.") % {"name": service.name}
+                )
                 return redirect("deployments:service-detail", name=service.name)
         return render(request, self.template_name, {"form": form}, status=status)
 

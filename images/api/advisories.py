@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, viewsets
@@ -123,7 +124,7 @@ class AdvisoryViewSet(
         osv_id = self.kwargs[self.lookup_url_kwarg]
         advisory = advisory_get(osv_id, self.get_queryset())
         if advisory is None:
-            raise Http404(f"No advisory with the OSV id {osv_id!r}.")
+            raise Http404(gettext("No advisory with the OSV id %(osv_id)r.") % {"osv_id": osv_id})
         self.check_object_permissions(self.request, advisory)
         return advisory
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http.multipartparser import MultiPartParserError
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
@@ -67,7 +68,9 @@ class AdvisoryImportActions:
             except RequestDataTooBig as exc:
                 raise _too_large(length) from exc
             except (MultiPartParserError, SuspiciousOperation, ValueError) as exc:
-                raise exceptions.ParseError(f"The multipart body cannot be read: {exc}") from exc
+                raise exceptions.ParseError(
+                    gettext("The multipart body cannot be read: %(exc)s") % {"exc": exc}
+                ) from exc
             if len(files.getlist("file")) > 1 or set(files) - {"file"}:
                 raise exceptions.ValidationError(
                     {"file": "Send one file, in a multipart field named 'file'."}

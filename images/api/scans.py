@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -41,7 +42,7 @@ def parse_force(request: Request) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise exceptions.ValidationError({"force": "Must be a boolean (true or false)."})
+    raise exceptions.ValidationError({"force": gettext_lazy("Must be a boolean (true or false).")})
 
 
 def sbom_response(content: bytes, content_type: str, filename: str) -> HttpResponse:

@@ -8,6 +8,8 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db.models import QuerySet
 from django.http import Http404, QueryDict
 from django.http.multipartparser import MultiPartParserError
+from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, viewsets
@@ -92,7 +94,7 @@ class BaseImageViewSet(viewsets.ReadOnlyModelViewSet):
         """Is this reference approved? Answers with the digest-pinned reference to use."""
         ref = request.query_params.get("ref", "")
         if not ref.strip():
-            raise exceptions.ValidationError({"ref": "Give ?ref=<image reference>."})
+            raise exceptions.ValidationError({"ref": gettext_lazy("Give ?ref=<image reference>.")})
         try:
             res = base_image_resolve(ref)
         except ReferenceError as exc:
@@ -232,7 +234,9 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
         try:
             length = int(raw_length)
         except ValueError as exc:
-            raise exceptions.ParseError("The Content-Length header is not a number.") from exc
+            raise exceptions.ParseError(
+                gettext_lazy("The Content-Length header is not a number.")
+            ) from exc
         if length > MAX_CHECK_BODY_BYTES:
             raise _too_large(length)
         return length
@@ -252,7 +256,9 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
         except RequestDataTooBig as exc:
             raise _too_large(MAX_CHECK_BODY_BYTES + 1) from exc
         except (MultiPartParserError, SuspiciousOperation, ValueError) as exc:
-            raise exceptions.ParseError(f"The multipart body cannot be read: {exc}") from exc
+            raise exceptions.ParseError(
+                gettext("The multipart body cannot be read: %(exc)s") % {"exc": exc}
+            ) from exc
         service = form.get("service") or service
         purpose = form.get("purpose") or purpose
         if upload is not None:
@@ -310,7 +316,9 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
                 f"The JSON body is not UTF-8 (invalid byte at offset {exc.start})."
             ) from exc
         except (ValueError, RecursionError) as exc:
-            raise exceptions.ParseError(f"The body is not valid JSON: {exc}.") from exc
+            raise exceptions.ParseError(
+                gettext("The body is not valid JSON: %(exc)s.") % {"exc": exc}
+            ) from exc
         if not isinstance(data, dict):
             raise exceptions.ParseError(
                 'The JSON body must be an object: {"dockerfile": "...", "service": "..."}.'
@@ -324,7 +332,9 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
                 }
             )
         if "dockerfile" not in data:
-            raise exceptions.ValidationError({"dockerfile": "This field is required."})
+            raise exceptions.ValidationError(
+                {"dockerfile": gettext_lazy("This field is required.")}
+            )
         if not isinstance(data["dockerfile"], str):
             raise exceptions.ValidationError(
                 {"dockerfile": f"Must be a string, not {type(data['dockerfile']).__name__}."}
@@ -357,7 +367,8 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
                 raise PayloadTooLarge(exc.message) from exc
             raise exceptions.ValidationError({"detail": exc.message}, code="invalid") from exc
         if getattr(request.accepted_renderer, "format", "json") == "sarif":
-            return Response(check.to_sarif(filename=filename[:200]))
+            help_base = request.build_absolute_uri(reverse("images:rule-reference"))
+            return Response(check.to_sarif(filename=filename[:200], help_base=help_base))
         return Response(check.to_dict())
 
 
@@ -420,7 +431,7 @@ class ImageRequestViewSet(
         body = ImageRequestUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         if not body.validated_data:
-            raise exceptions.ValidationError({"detail": "Nothing to change."})
+            raise exceptions.ValidationError({"detail": gettext_lazy("Nothing to change.")})
         updated = image_request_update(
             request=self.get_object(), actor=Actor.from_request(request), **body.validated_data
         )

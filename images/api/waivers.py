@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -151,7 +152,7 @@ class WaiverViewSet(
             elif active.lower() in _FALSE:
                 waivers = waivers.exclude(state=WaiverState.APPROVED, expires_at__gt=now)
             else:
-                raise exceptions.ValidationError({"active": "true or false."})
+                raise exceptions.ValidationError({"active": gettext_lazy("true or false.")})
         return waivers
 
     @extend_schema(request=WaiverCreateSerializer, responses={201: WaiverSerializer})

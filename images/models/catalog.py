@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 
 from ..choices import (
     ImageKind,
@@ -126,9 +127,11 @@ class BaseImage(models.Model):
 
     def clean(self) -> None:
         if self.replacement_id and self.replacement_id == self.pk:
-            raise ValidationError({"replacement": "An image cannot replace itself."})
+            raise ValidationError({"replacement": gettext_lazy("An image cannot replace itself.")})
         if self.os_family != OsFamily.NONE and not self.os_version:
-            raise ValidationError({"os_version": "Give the OS version (e.g. 12, 7, 22.03)."})
+            raise ValidationError(
+                {"os_version": gettext_lazy("Give the OS version (e.g. 12, 7, 22.03).")}
+            )
 
     @property
     def is_scratch(self) -> bool:

@@ -12,10 +12,10 @@ TOOL_NAME = "base-image-portal"
 _LEVELS = {"fail": "error", "warn": "warning", "info": "note"}
 
 
-def _rule_descriptor(rule: str, policy: PolicyConfig) -> dict[str, Any]:
+def _rule_descriptor(rule: str, policy: PolicyConfig, help_base: str | None) -> dict[str, Any]:
     info = policy.rules.get(rule)
     if info is not None:
-        return {
+        descriptor: dict[str, Any] = {
             "id": rule,
             "name": info.title,
             "shortDescription": {"text": info.title},
@@ -23,6 +23,9 @@ def _rule_descriptor(rule: str, policy: PolicyConfig) -> dict[str, Any]:
             "help": {"text": info.help},
             "defaultConfiguration": {"level": _LEVELS[policy.severity(rule)]},
         }
+        if help_base:
+            descriptor["helpUri"] = f"{help_base}{rule}/"
+        return descriptor
     if rule.startswith("SC"):
         uri = f"https://www.shellcheck.net/wiki/{rule}"
         text = f"ShellCheck {rule} (reported by hadolint)"
@@ -37,7 +40,11 @@ def _rule_descriptor(rule: str, policy: PolicyConfig) -> dict[str, Any]:
 
 
 def to_sarif(
-    result: CheckResult, *, filename: str, policy: PolicyConfig | None = None
+    result: CheckResult,
+    *,
+    filename: str,
+    policy: PolicyConfig | None = None,
+    help_base: str | None = None,
 ) -> dict[str, Any]:
     """Render a CheckResult as a SARIF 2.1.0 log with one run.
 
@@ -45,6 +52,8 @@ def to_sarif(
         result: the check result.
         filename: the artifact URI the results point at (e.g. `Dockerfile`).
         policy: for rule titles and help; the defaults when None.
+        help_base: the absolute URL of the portal's rule reference (`https://…/rules/`); each
+            portal rule's `helpUri` is `<help_base><rule>/` (none when None).
     """
     policy = policy or load_policy(None)
     rule_ids: list[str] = []
@@ -78,7 +87,7 @@ def to_sarif(
                     "driver": {
                         "name": TOOL_NAME,
                         "informationUri": "https://github.com/hadolint/hadolint",
-                        "rules": [_rule_descriptor(rule, policy) for rule in rule_ids],
+                        "rules": [_rule_descriptor(rule, policy, help_base) for rule in rule_ids],
                     }
                 },
                 "artifacts": [{"location": {"uri": filename}}],

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -37,7 +38,9 @@ def require_reviewer(request: ImageRequest, actor: Actor, what: str) -> None:
     """Refuse (403) unless `actor` is a platform admin with a person behind it (and, to
     approve or publish, not the person who requested it, by session or by token: four eyes)."""
     if not actor.is_platform_admin:
-        raise PermissionDenied(f"Only a platform admin may {what} image requests.")
+        raise PermissionDenied(
+            gettext("Only a platform admin may %(what)s image requests.") % {"what": what}
+        )
     if not actor.is_system and actor.person is None:
         raise PermissionDenied(
             f"This token has no person behind it, so it cannot {what} image requests; use a "

@@ -48,9 +48,11 @@ class DockerfileCheck:
         """The API body: `{"verdict", "findings", "stages"}`."""
         return self.result.to_dict()
 
-    def to_sarif(self, filename: str = "Dockerfile") -> dict[str, Any]:
-        """The SARIF 2.1.0 log of this check."""
-        return to_sarif(self.result, filename=filename, policy=self.policy)
+    def to_sarif(
+        self, filename: str = "Dockerfile", *, help_base: str | None = None
+    ) -> dict[str, Any]:
+        """The SARIF 2.1.0 log of this check (`help_base`: the rule reference's URL)."""
+        return to_sarif(self.result, filename=filename, policy=self.policy, help_base=help_base)
 
 
 ServiceContextResolver = Callable[[str, dt.date], ServiceContext]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, status
 
 from portal.actors import Actor
@@ -112,7 +113,9 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
     waiting = list(ImageRequest.objects.filter(image_version=version, state=RequestState.SCANNING))
     if not actor.is_system:
         if not actor.is_platform_admin:
-            raise PermissionDenied("Only a platform admin may publish image versions.")
+            raise PermissionDenied(
+                gettext_lazy("Only a platform admin may publish image versions.")
+            )
         if actor.person is None:
             raise PermissionDenied(
                 "This token has no person behind it, so it cannot publish; use a token a "

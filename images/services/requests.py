@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -42,7 +43,9 @@ def _actor_team(actor: Actor) -> Team | None:
         key=lambda m: m.team_id,
     )
     if not memberships:
-        raise PermissionDenied("You need the developer role in a team to request base images.")
+        raise PermissionDenied(
+            gettext_lazy("You need the developer role in a team to request base images.")
+        )
     team: Team = memberships[0].team
     return team
 
@@ -108,7 +111,7 @@ def _clean_fields(request: ImageRequest) -> None:
             }
         )
     if not (request.justification or "").strip():
-        raise ValidationError({"justification": "Say why the image is needed."})
+        raise ValidationError({"justification": gettext_lazy("Say why the image is needed.")})
     request.full_clean(exclude=["base_image", "team", "requested_by", "requested_by_token"])
     _validate_recipe(request.recipe_kind, request.recipe)
     existing = BaseImage.objects.filter(name=request.name).first()
@@ -118,7 +121,12 @@ def _clean_fields(request: ImageRequest) -> None:
                 {"kind": f"{existing.name} is a {existing.kind} image in the catalog."}
             )
         if existing.status == ImageStatus.BLOCKED:
-            raise ValidationError({"name": f"{existing.name} is blocked; choose another image."})
+            raise ValidationError(
+                {
+                    "name": gettext("%(existing_name)s is blocked; choose another image.")
+                    % {"existing_name": existing.name}
+                }
+            )
     _check_target(request, existing)
     request.base_image = existing
 
@@ -186,7 +194,12 @@ def image_request_update(*, request: ImageRequest, actor: Actor, **changes: Any)
     allowed = {"recipe", "recipe_kind", "justification", "os_version", "toolchain", "tag", "kind"}
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ValidationError({"non_field_errors": f"Cannot change {', '.join(unknown)}."})
+        raise ValidationError(
+            {
+                "non_field_errors": gettext("Cannot change %(unknown)s.")
+                % {"unknown": ", ".join(unknown)}
+            }
+        )
     if request.state not in RequestState.editable():
         raise IllegalTransition(
             f"Request #{request.pk} is {request.state}; only drafts and requests sent back "
@@ -200,7 +213,10 @@ def image_request_update(*, request: ImageRequest, actor: Actor, **changes: Any)
             pk=request.pk, state__in=RequestState.editable()
         ).update(**{f: getattr(request, f) for f in changes}, updated_at=timezone.now())
         if not updated:
-            raise IllegalTransition(f"Request #{request.pk} changed state meanwhile.")
+            raise IllegalTransition(
+                gettext("Request #%(request_pk)s changed state meanwhile.")
+                % {"request_pk": request.pk}
+            )
         record_event(request, RequestEventKind.UPDATED, actor, ", ".join(sorted(changes)))
         audit_record(
             actor=actor,
@@ -241,12 +257,12 @@ def image_request_submit(*, request: ImageRequest, actor: Actor) -> ImageRequest
 def image_request_comment(*, request: ImageRequest, actor: Actor, text: str) -> ImageRequestEvent:
     """Add a comment to the timeline (the requester's team or a reviewer)."""
     if not (image_request_may_edit(request, actor) or actor.is_platform_admin):
-        raise PermissionDenied("Only the requester's team or a reviewer may comment.")
+        raise PermissionDenied(gettext_lazy("Only the requester's team or a reviewer may comment."))
     text = (text or "").strip()
     if not text:
-        raise ValidationError({"text": "The comment is empty."})
+        raise ValidationError({"text": gettext_lazy("The comment is empty.")})
     if len(text) > 10_000:
-        raise ValidationError({"text": "A comment has at most 10000 characters."})
+        raise ValidationError({"text": gettext_lazy("A comment has at most 10000 characters.")})
     with transaction.atomic():
         event = record_event(request, RequestEventKind.COMMENT, actor, text)
         audit_record(
@@ -262,7 +278,7 @@ def image_request_request_changes(
     require_reviewer(request, actor, "review")
     comment = (comment or "").strip()
     if not comment:
-        raise ValidationError({"comment": "Say what has to change."})
+        raise ValidationError({"comment": gettext_lazy("Say what has to change.")})
     before = request.state
     with transaction.atomic():
         request = transition(
@@ -278,7 +294,7 @@ def image_request_reject(*, request: ImageRequest, actor: Actor, reason: str) ->
     require_reviewer(request, actor, "reject")
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Give the reason for the rejection."})
+        raise ValidationError({"reason": gettext_lazy("Give the reason for the rejection.")})
     before = request.state
     with transaction.atomic():
         request = transition(

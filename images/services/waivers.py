@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -100,7 +101,12 @@ def _resolve_scope(
     }
     if scope not in extra:
         choices = ", ".join(WaiverScope.values)
-        raise ValidationError({"scope": f"Unknown scope {scope!r}; one of: {choices}."})
+        raise ValidationError(
+            {
+                "scope": gettext("Unknown scope %(scope)r; one of: %(choices)s.")
+                % {"scope": scope, "choices": choices}
+            }
+        )
     others = [name for kind, (name, value) in extra.items() if kind != scope and value]
     if others:
         raise ValidationError(
@@ -111,32 +117,50 @@ def _resolve_scope(
         )
     if scope == WaiverScope.IMAGE_VERSION:
         if not image_version_id:
-            raise ValidationError({"image_version": "An image-version waiver needs the version."})
+            raise ValidationError(
+                {"image_version": gettext_lazy("An image-version waiver needs the version.")}
+            )
         version = ImageVersion.objects.select_related("base_image").filter(pk=image_version_id)
         found = version.first()
         if found is None:
-            raise ValidationError({"image_version": f"No image version #{image_version_id}."})
+            raise ValidationError(
+                {
+                    "image_version": gettext("No image version #%(image_version_id)s.")
+                    % {"image_version_id": image_version_id}
+                }
+            )
         return {"image_version": found}, found.base_image.owner_team_id
     if scope == WaiverScope.BASE_IMAGE:
         if not base_image_id:
-            raise ValidationError({"base_image": "A base-image waiver needs the base image."})
+            raise ValidationError(
+                {"base_image": gettext_lazy("A base-image waiver needs the base image.")}
+            )
         image = BaseImage.objects.filter(pk=base_image_id).first()
         if image is None:
-            raise ValidationError({"base_image": f"No base image #{base_image_id}."})
+            raise ValidationError(
+                {
+                    "base_image": gettext("No base image #%(base_image_id)s.")
+                    % {"base_image_id": base_image_id}
+                }
+            )
         return {"base_image": image}, image.owner_team_id
     if scope == WaiverScope.SERVICE:
         name = (service_name or "").strip()
         if not name:
-            raise ValidationError({"service_name": "A service waiver needs the service name."})
+            raise ValidationError(
+                {"service_name": gettext_lazy("A service waiver needs the service name.")}
+            )
         owner = _service_team_id(name)
         if owner is None:
-            raise ValidationError({"service_name": f"Unknown service {name[:80]!r}."})
+            raise ValidationError(
+                {"service_name": gettext("Unknown service %(name)r.") % {"name": name[:80]}}
+            )
         return {"service_name": name, "team_id": owner}, owner
     if not team_id:
-        raise ValidationError({"team": "A team waiver needs the team."})
+        raise ValidationError({"team": gettext_lazy("A team waiver needs the team.")})
     team = Team.objects.filter(pk=team_id).first()
     if team is None:
-        raise ValidationError({"team": f"No team #{team_id}."})
+        raise ValidationError({"team": gettext("No team #%(team_id)s.") % {"team_id": team_id}})
     return {"team": team}, team.pk
 
 
@@ -167,11 +191,11 @@ def _check_vex(status: str, justification: str, impact: str, action: str) -> Non
 
 def _check_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> None:
     if expires_at is None:
-        raise ValidationError({"expires_at": "A waiver needs an expiry date."})
+        raise ValidationError({"expires_at": gettext_lazy("A waiver needs an expiry date.")})
     if timezone.is_naive(expires_at):
-        raise ValidationError({"expires_at": "The expiry needs a time zone."})
+        raise ValidationError({"expires_at": gettext_lazy("The expiry needs a time zone.")})
     if expires_at <= now:
-        raise ValidationError({"expires_at": "The expiry must be in the future."})
+        raise ValidationError({"expires_at": gettext_lazy("The expiry must be in the future.")})
     days = waiver_max_days()
     if expires_at > now + dt.timedelta(days=days):
         raise ValidationError(
@@ -206,11 +230,17 @@ def waiver_request(
     ref = (advisory_ref or "").strip()
     package = (package_name or "").strip()
     if not ref:
-        raise ValidationError({"advisory_ref": "Name the advisory (an id or a CVE alias)."})
+        raise ValidationError(
+            {"advisory_ref": gettext_lazy("Name the advisory (an id or a CVE alias).")}
+        )
     if len(ref) > 100:
-        raise ValidationError({"advisory_ref": "An advisory id has at most 100 characters."})
+        raise ValidationError(
+            {"advisory_ref": gettext_lazy("An advisory id has at most 100 characters.")}
+        )
     if len(package) > 255:
-        raise ValidationError({"package_name": "A package name has at most 255 characters."})
+        raise ValidationError(
+            {"package_name": gettext_lazy("A package name has at most 255 characters.")}
+        )
     target, owner_team_id = _resolve_scope(
         scope=scope,
         image_version_id=image_version_id,
@@ -292,7 +322,9 @@ def _decide(
     with transaction.atomic():
         waiver = Waiver.objects.select_for_update().filter(pk=waiver_id).first()
         if waiver is None:
-            raise ValidationError({"waiver": f"No waiver #{waiver_id}."})
+            raise ValidationError(
+                {"waiver": gettext("No waiver #%(waiver_id)s.") % {"waiver_id": waiver_id}}
+            )
         if waiver.state not in from_states:
             raise IllegalTransition(
                 f"Waiver #{waiver.pk} is {waiver.state}; it cannot be {verb}d "
@@ -318,9 +350,13 @@ def _decide(
 def _require_reviewer(waiver_id: int, actor: Actor, verb: str) -> Waiver:
     waiver = Waiver.objects.filter(pk=waiver_id).first()
     if waiver is None:
-        raise ValidationError({"waiver": f"No waiver #{waiver_id}."})
+        raise ValidationError(
+            {"waiver": gettext("No waiver #%(waiver_id)s.") % {"waiver_id": waiver_id}}
+        )
     if not actor.is_platform_admin:
-        raise PermissionDenied(f"Only a platform admin may {verb} waivers.")
+        raise PermissionDenied(
+            gettext("Only a platform admin may %(verb)s waivers.") % {"verb": verb}
+        )
     if not actor.is_system and actor.person is None:
         raise PermissionDenied(
             f"This token has no person behind it, so it cannot {verb} waivers; use a token a "
@@ -378,9 +414,13 @@ def waiver_revoke(*, waiver_id: int, actor: Actor, note: str = "") -> Waiver:
     """
     waiver = Waiver.objects.filter(pk=waiver_id).first()
     if waiver is None:
-        raise ValidationError({"waiver": f"No waiver #{waiver_id}."})
+        raise ValidationError(
+            {"waiver": gettext("No waiver #%(waiver_id)s.") % {"waiver_id": waiver_id}}
+        )
     if not (actor.is_platform_admin or _is_requester(waiver, actor)):
-        raise PermissionDenied("Only the requester or a platform admin may revoke a waiver.")
+        raise PermissionDenied(
+            gettext_lazy("Only the requester or a platform admin may revoke a waiver.")
+        )
     return _decide(
         waiver_id=waiver_id,
         actor=actor,

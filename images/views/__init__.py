@@ -11,6 +11,7 @@ from .catalog import (
     ImageRequestEditView,
     ImageRequestListView,
 )
+from .rules import RuleDetailView, RuleReferenceView
 from .versions import ImageVersionDetailView, ImageVersionScanView
 from .waivers import WaiverActionView, WaiverCreateView, WaiverDetailView, WaiverListView
 
@@ -24,6 +25,8 @@ __all__ = [
     "ImageRequestDetailView",
     "ImageRequestEditView",
     "ImageRequestListView",
+    "RuleDetailView",
+    "RuleReferenceView",
     "WaiverActionView",
     "WaiverCreateView",
     "WaiverDetailView",

@@ -12,6 +12,7 @@ from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, gettext_lazy
 from django.views import View
 
 from portal.actors import Actor
@@ -25,13 +26,21 @@ class AdvisoryImportForm(forms.Form):
     """One source: an OSV JSON file or zip, a path inside the import roots, or a mirror URL."""
 
     file = forms.FileField(
-        required=False, help_text="An OSV JSON file (one record or a list) or an OSV zip."
+        label=gettext_lazy("File"),
+        required=False,
+        help_text=gettext_lazy("An OSV JSON file (one record or a list) or an OSV zip."),
     )
     path = forms.CharField(
-        required=False, max_length=1000, help_text="Or a file or directory on the server."
+        label=gettext_lazy("Path"),
+        required=False,
+        max_length=1000,
+        help_text=gettext_lazy("Or a file or directory on the server."),
     )
     url = forms.CharField(
-        required=False, max_length=1000, label="URL", help_text="Or an internal mirror URL."
+        required=False,
+        max_length=1000,
+        label=gettext_lazy("URL"),
+        help_text=gettext_lazy("Or an internal mirror URL."),
     )
 
 
@@ -92,5 +101,7 @@ class AdvisoryImportListView(PlatformAdminRequiredMixin, View):
             else:
                 form.add_error(None, exc.messages)
             return self._render(request, form, status=400)
-        messages.success(request, f"Advisory import started: job #{job.pk}.")
+        messages.success(
+            request, gettext("Advisory import started: job #%(job)s.") % {"job": job.pk}
+        )
         return redirect("job-detail", pk=job.pk)

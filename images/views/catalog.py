@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 from rest_framework.exceptions import APIException
@@ -196,7 +197,7 @@ class ImageRequestListView(LoginRequiredMixin, View):
         actor = Actor(user=request.user)
         review = request.GET.get("queue") == "review"
         if review and not actor.is_platform_admin:
-            raise PermissionDenied("The review queue is for platform admins.")
+            raise PermissionDenied(gettext_lazy("The review queue is for platform admins."))
         if review:
             requests = image_request_review_queue()
             filterset = None
@@ -246,7 +247,11 @@ class ImageRequestCreateView(LoginRequiredMixin, View):
             except APIException as exc:
                 form.add_error(None, str(exc.detail))
             else:
-                messages.success(request, f"Request #{created.pk} is {created.state}.")
+                messages.success(
+                    request,
+                    gettext("Request #%(request)s is %(state)s.")
+                    % {"request": created.pk, "state": pgettext("status", created.state)},
+                )
                 return redirect("images:image-request-detail", pk=created.pk)
         return render(
             request, "images/imagerequest_form.html", {"form": form, "creating": True}, status=400
@@ -326,7 +331,9 @@ class ImageRequestActionView(LoginRequiredMixin, View):
                 image_request_submit(request=obj, actor=actor)
             elif action == "approve":
                 _, job = image_request_approve(request=obj, actor=actor, comment=text)
-                messages.success(request, f"Approved; build job #{job.pk} started.")
+                messages.success(
+                    request, gettext("Approved; build job #%(job)s started.") % {"job": job.pk}
+                )
             elif action == "reject":
                 image_request_reject(request=obj, actor=actor, reason=text)
             elif action == "request-changes":
@@ -335,9 +342,13 @@ class ImageRequestActionView(LoginRequiredMixin, View):
                 image_request_comment(request=obj, actor=actor, text=text)
             elif action == "publish":
                 if obj.image_version is None:
-                    raise IllegalTransition("There is no built version to publish yet.")
+                    raise IllegalTransition(
+                        gettext_lazy("There is no built version to publish yet.")
+                    )
                 image_version_publish(version=obj.image_version, actor=actor)
-                messages.success(request, "Published: the catalog now serves the new digest.")
+                messages.success(
+                    request, gettext("Published: the catalog now serves the new digest.")
+                )
             else:
                 return HttpResponse(status=404)
         except ValidationError as exc:

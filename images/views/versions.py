@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views import View
 
 from portal.actors import Actor
@@ -45,7 +46,7 @@ def _version(pk: int) -> ImageVersion:
     try:
         return image_version_for_findings(pk)
     except ImageVersion.DoesNotExist as exc:
-        raise Http404(f"No image version #{pk}.") from exc
+        raise Http404(gettext("No image version #%(pk)s.") % {"pk": pk}) from exc
 
 
 class ImageVersionDetailView(LoginRequiredMixin, View):
@@ -129,5 +130,5 @@ class ImageVersionScanView(LoginRequiredMixin, View):
         except (ValidationError, IllegalTransition) as exc:
             messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
             return redirect("images:image-version-detail", pk=version.pk)
-        messages.success(request, f"Scan queued as job #{job.pk}.")
+        messages.success(request, gettext("Scan queued as job #%(job)s.") % {"job": job.pk})
         return redirect("images:image-version-detail", pk=version.pk)

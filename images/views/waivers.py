@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.views import View
 from rest_framework.exceptions import APIException
 
@@ -34,20 +35,42 @@ from ..services.waivers import waiver_max_days
 class WaiverRequestForm(forms.Form):
     """What a waiver request asks for; the service checks the rest."""
 
-    advisory_ref = forms.CharField(label="Advisory (id or CVE alias)", max_length=100)
-    package_name = forms.CharField(label="Package (blank: any)", max_length=255, required=False)
-    scope = forms.ChoiceField(choices=WaiverScope.choices)
-    image_version = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
-    base_image = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
-    service_name = forms.CharField(max_length=63, required=False)
-    team = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
-    status = forms.ChoiceField(label="OpenVEX status", choices=VexStatus.choices)
-    justification = forms.ChoiceField(
-        choices=[("", "—"), *VexJustification.choices], required=False
+    advisory_ref = forms.CharField(label=gettext_lazy("Advisory (id or CVE alias)"), max_length=100)
+    package_name = forms.CharField(
+        label=gettext_lazy("Package (blank: any)"), max_length=255, required=False
     )
-    impact_statement = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    action_statement = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    expires_at = forms.DateField(label="Expires on", widget=forms.DateInput(attrs={"type": "date"}))
+    scope = forms.ChoiceField(label=gettext_lazy("Scope"), choices=WaiverScope.choices)
+    image_version = forms.IntegerField(
+        label=gettext_lazy("Image version"), required=False, min_value=1, max_value=2**31 - 1
+    )
+    base_image = forms.IntegerField(
+        label=gettext_lazy("Base image"), required=False, min_value=1, max_value=2**31 - 1
+    )
+    service_name = forms.CharField(
+        label=gettext_lazy("Service name"), max_length=63, required=False
+    )
+    team = forms.IntegerField(
+        label=gettext_lazy("Team"), required=False, min_value=1, max_value=2**31 - 1
+    )
+    status = forms.ChoiceField(label=gettext_lazy("OpenVEX status"), choices=VexStatus.choices)
+    justification = forms.ChoiceField(
+        label=gettext_lazy("Justification"),
+        choices=[("", "—"), *VexJustification.choices],
+        required=False,
+    )
+    impact_statement = forms.CharField(
+        label=gettext_lazy("Impact statement"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+    )
+    action_statement = forms.CharField(
+        label=gettext_lazy("Action statement"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+    )
+    expires_at = forms.DateField(
+        label=gettext_lazy("Expires on"), widget=forms.DateInput(attrs={"type": "date"})
+    )
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -142,7 +165,11 @@ class WaiverCreateView(LoginRequiredMixin, View):
         except (PermissionDenied, APIException) as exc:
             form.add_error(None, str(getattr(exc, "detail", exc)))
             return self._render(request, form)
-        messages.success(request, f"Waiver #{waiver.pk} requested; a platform admin reviews it.")
+        messages.success(
+            request,
+            gettext("Waiver #%(waiver)s requested; a platform admin reviews it.")
+            % {"waiver": waiver.pk},
+        )
         return redirect("images:waiver-detail", pk=waiver.pk)
 
 

@@ -17,7 +17,8 @@
     const datasets = Object.keys(COLORS)
       .filter((severity) => (data.series[severity] || []).some((n) => n > 0))
       .map((severity, index) => ({
-        label: severity,
+        // The legend in the page's language: data-label-<severity> on the canvas.
+        label: canvas.dataset["label" + severity.charAt(0).toUpperCase() + severity.slice(1)] || severity,
         data: data.series[severity],
         borderColor: COLORS[severity],
         backgroundColor: COLORS[severity] + "55",

@@ -16,7 +16,7 @@ document.addEventListener("click", async (event) => {
     selection.addRange(range);
   }
   const label = button.textContent;
-  button.textContent = "Copied";
+  button.textContent = document.body.dataset.copiedLabel || "Copied";
   button.dataset.copied = text;
   setTimeout(() => { button.textContent = label; }, 1500);
 });

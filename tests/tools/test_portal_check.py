@@ -62,7 +62,8 @@ class PortalHandler(BaseHTTPRequestHandler):
             self._answer(exc.status, {"detail": exc.message, "code": "invalid"})
             return
         if url.query == "format=sarif":
-            self._answer(200, to_sarif(result, filename="Dockerfile"))
+            help_base = f"http://{self.headers['Host']}/rules/"
+            self._answer(200, to_sarif(result, filename="Dockerfile", help_base=help_base))
         else:
             self._answer(200, result.to_dict())
 
@@ -115,6 +116,12 @@ def test_fail_verdict_prints_compiler_style_and_exits_1(portal_url: str) -> None
     )
     assert any(" warn BIP010 " in line for line in lines)
     assert lines[-1].startswith("seed-multistage-builder.Dockerfile: fail (")
+    # Each finding ends with where its rule is explained (the portal's rule reference).
+    line = next(x for x in lines if " fail BIP011 " in x)
+    assert line.endswith(f" [{portal_url.rstrip('/')}/rules/BIP011/]")
+    assert any(x.endswith("[https://github.com/hadolint/hadolint/wiki/DL3008]") for x in lines) or (
+        not any(" DL3008 " in x for x in lines)
+    )
 
 
 def test_pass_and_warn_exit_0(portal_url: str) -> None:
@@ -141,6 +148,8 @@ def test_sarif_output(portal_url: str) -> None:
     location = result["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "latest-tag.Dockerfile"
     assert location["region"]["startLine"] == 1
+    rule = next(r for r in log["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "BIP009")
+    assert rule["helpUri"].endswith("/rules/BIP009/") and rule["helpUri"].startswith("http")
 
 
 def test_http_errors_exit_2_with_the_server_detail(portal_url: str, tmp_path: Path) -> None:

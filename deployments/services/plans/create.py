@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from images.models import ImageVersion
 from portal.actors import Actor
@@ -173,7 +174,9 @@ def rebase_plan_create(
     old = _version(from_version_id, "from_version")
     target = _version(to_version_id, "to_version")
     if old.pk == target.pk:
-        raise ValidationError({"to_version": "The target is the version being replaced."})
+        raise ValidationError(
+            {"to_version": gettext_lazy("The target is the version being replaced.")}
+        )
     if old.base_image_id != target.base_image_id:
         raise ValidationError(
             {
@@ -247,35 +250,52 @@ def migration_plan_create(
     if deployment_ids:
         ids = sorted(set(deployment_ids))
         if len(ids) > MAX_DEPLOYMENT_IDS:
-            raise ValidationError({"deployments": f"At most {MAX_DEPLOYMENT_IDS} ids."})
+            raise ValidationError(
+                {
+                    "deployments": gettext("At most %(MAX_DEPLOYMENT_IDS)s ids.")
+                    % {"MAX_DEPLOYMENT_IDS": MAX_DEPLOYMENT_IDS}
+                }
+            )
         found = set(Deployment.objects.filter(pk__in=ids).values_list("pk", flat=True))
         missing = [i for i in ids if i not in found]
         if missing:
-            raise ValidationError({"deployments": f"No deployments {missing[:20]}."})
+            raise ValidationError(
+                {"deployments": gettext("No deployments %(missing)s.") % {"missing": missing[:20]}}
+            )
         q &= Q(pk__in=ids)
         selector["deployments"] = ids
     if team:
         team_row = Team.objects.filter(name=team).first()
         if team_row is None:
-            raise ValidationError({"team": f"No team {team!r}."})
+            raise ValidationError({"team": gettext("No team %(team)r.") % {"team": team}})
         q &= Q(service__team=team_row)
         selector["team"] = team
     if environment:
         env_row = Environment.objects.filter(name=environment).first()
         if env_row is None:
-            raise ValidationError({"environment": f"No environment {environment!r}."})
+            raise ValidationError(
+                {
+                    "environment": gettext("No environment %(environment)r.")
+                    % {"environment": environment}
+                }
+            )
         q &= Q(environment=env_row)
         selector["environment"] = environment
     if base_image_id is not None:
         from images.models import BaseImage
 
         if not BaseImage.objects.filter(pk=base_image_id).exists():
-            raise ValidationError({"base_image": f"No base image {base_image_id}."})
+            raise ValidationError(
+                {
+                    "base_image": gettext("No base image %(base_image_id)s.")
+                    % {"base_image_id": base_image_id}
+                }
+            )
         q &= Q(runtime_version__base_image_id=base_image_id)
         selector["base_image"] = base_image_id
     deployments = _candidates(q)
     if not deployments:
-        raise ValidationError({"deployments": "The selector chooses no deployment."})
+        raise ValidationError({"deployments": gettext_lazy("The selector chooses no deployment.")})
     return _create_plan(
         actor=actor,
         kind=PlanKind.MIGRATION,

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageAbi, ImageVersion
@@ -58,7 +59,10 @@ def environment_rank(name: str) -> tuple[int, str]:
 
 def _require_admin(actor: Actor, what: str) -> None:
     if not actor.is_platform_admin:
-        raise PermissionDenied(f"Only a platform admin may {what} rebase and migration plans.")
+        raise PermissionDenied(
+            gettext("Only a platform admin may %(what)s rebase and migration plans.")
+            % {"what": what}
+        )
 
 
 def _plan_actor(plan: Plan) -> Actor:
@@ -88,9 +92,19 @@ def _check_wave_options(wave_size: int | None, soak_seconds: int | None) -> tupl
     size = settings.PORTAL_PLAN_WAVE_SIZE if wave_size is None else wave_size
     soak = settings.PORTAL_PLAN_SOAK_SECONDS if soak_seconds is None else soak_seconds
     if not 1 <= size <= MAX_WAVE_SIZE:
-        raise ValidationError({"wave_size": f"Give a wave size from 1 to {MAX_WAVE_SIZE}."})
+        raise ValidationError(
+            {
+                "wave_size": gettext("Give a wave size from 1 to %(MAX_WAVE_SIZE)s.")
+                % {"MAX_WAVE_SIZE": MAX_WAVE_SIZE}
+            }
+        )
     if not 0 <= soak <= MAX_SOAK_SECONDS:
-        raise ValidationError({"soak_seconds": f"Give 0 to {MAX_SOAK_SECONDS} seconds."})
+        raise ValidationError(
+            {
+                "soak_seconds": gettext("Give 0 to %(MAX_SOAK_SECONDS)s seconds.")
+                % {"MAX_SOAK_SECONDS": MAX_SOAK_SECONDS}
+            }
+        )
     return size, soak
 
 

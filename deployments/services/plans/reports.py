@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from portal.actors import Actor
 from portal.audit import audit_record
@@ -39,17 +40,17 @@ def release_status_report(*, release_id: int, status: str, note: str, actor: Act
         IllegalTransition: the release was already reported failed.
     """
     if status not in REPORTABLE_STATUSES:
-        raise ValidationError({"status": "Report one of: deployed, healthy, failed."})
+        raise ValidationError({"status": gettext_lazy("Report one of: deployed, healthy, failed.")})
     note = note or ""
     if len(note) > 500:
-        raise ValidationError({"note": "At most 500 characters."})
+        raise ValidationError({"note": gettext_lazy("At most 500 characters.")})
     release = (
         Release.objects.select_related("deployment__service__team", "deployment__environment")
         .filter(pk=release_id)
         .first()
     )
     if release is None:
-        raise Http404(f"No release {release_id}.")
+        raise Http404(gettext("No release %(release_id)s.") % {"release_id": release_id})
     team = release.deployment.service.team
     role = actor.role_in(team)
     if not actor.is_platform_admin and (role is None or not role_at_least(role, Role.DEVELOPER)):

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Count, Min
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from portal.actors import Actor
 from portal.audit import audit_record
@@ -41,7 +42,7 @@ def _transition(plan_id: int, *, from_states: set[str], to: str, **fields: Any) 
     )
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
-        raise Http404(f"No plan {plan_id}.")
+        raise Http404(gettext("No plan %(plan_id)s.") % {"plan_id": plan_id})
     if not updated:
         allowed = ", ".join(sorted(from_states))
         raise IllegalTransition(
@@ -63,7 +64,7 @@ def _audit(plan: Plan, actor: Actor, verb: str, before: str, **after: Any) -> No
 def _get_plan(plan_id: int) -> Plan:
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None:
-        raise Http404(f"No plan {plan_id}.")
+        raise Http404(gettext("No plan %(plan_id)s.") % {"plan_id": plan_id})
     return plan
 
 

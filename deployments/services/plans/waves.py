@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from portal.actors import Actor
 from portal.audit import audit_record
@@ -178,7 +179,9 @@ def plan_item_app_image_built(*, item_id: int, app_image: str, actor: Actor) -> 
         IllegalTransition: the item is not building (aborted, re-targeted, reported twice).
     """
     if not PINNED_REF.match(app_image or ""):
-        raise ValidationError({"app_image": "Give a digest-pinned image (…@sha256:<64 hex>)."})
+        raise ValidationError(
+            {"app_image": gettext_lazy("Give a digest-pinned image (…@sha256:<64 hex>).")}
+        )
     with transaction.atomic():
         item = (
             PlanItem.objects.select_for_update(of=("self",))
@@ -193,9 +196,12 @@ def plan_item_app_image_built(*, item_id: int, app_image: str, actor: Actor) -> 
             .first()
         )
         if item is None:
-            raise Http404(f"No plan item {item_id}.")
+            raise Http404(gettext("No plan item %(item_id)s.") % {"item_id": item_id})
         if item.state != PlanItemState.BUILDING:
-            raise IllegalTransition(f"Plan item {item_id} is {item.state}, not building.")
+            raise IllegalTransition(
+                gettext("Plan item %(item_id)s is %(state)s, not building.")
+                % {"item_id": item_id, "state": item.state}
+            )
         before = item.deployment.app_image
         Deployment.objects.filter(pk=item.deployment_id).update(
             app_image=app_image, app_image_base_digest=item.plan.to_version.digest
@@ -231,9 +237,12 @@ def plan_item_app_image_failed(*, item_id: int, error: str, actor: Actor) -> Pla
         )
         item = PlanItem.objects.filter(pk=item_id).first()
         if item is None:
-            raise Http404(f"No plan item {item_id}.")
+            raise Http404(gettext("No plan item %(item_id)s.") % {"item_id": item_id})
         if not updated:
-            raise IllegalTransition(f"Plan item {item_id} is {item.state}, not building.")
+            raise IllegalTransition(
+                gettext("Plan item %(item_id)s is %(state)s, not building.")
+                % {"item_id": item_id, "state": item.state}
+            )
         audit_record(
             actor=actor, action="plan_item.app_image_failed", obj=item, after={"error": error}
         )

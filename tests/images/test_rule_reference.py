@@ -1,0 +1,95 @@
+"""The rule reference: a page per portal rule in both languages, linked from every finding."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from django.conf import settings
+from django.urls import reverse
+
+from images.rule_reference import QUOTES, RULES, rule_doc
+from tests.i18n_support import compile_catalog
+
+DEFAULTS = yaml.safe_load(
+    (settings.BASE_DIR / "images" / "policy" / "defaults.yaml").read_text(encoding="utf-8")
+)["rules"]
+# The standard itself lives outside the repository (next to the checkouts of this workspace).
+SEEDS = [
+    settings.BASE_DIR.parent / "shared" / "seed",
+    settings.BASE_DIR.parent.parent / "shared" / "seed",
+]
+
+
+def test_every_rule_of_the_default_policy_has_a_page_with_the_same_title() -> None:
+    assert sorted(doc.rule for doc in RULES) == sorted(DEFAULTS)
+    for doc in RULES:
+        assert str(doc.title) == DEFAULTS[doc.rule]["title"], doc.rule
+        assert doc.what and doc.why and doc.fix and doc.quote in QUOTES, doc.rule
+
+
+def test_the_quotes_are_the_standards_own_words() -> None:
+    standard = "".join(
+        p.read_text(encoding="utf-8") for seed in SEEDS if seed.exists() for p in seed.glob("*.txt")
+    )
+    if not standard:
+        pytest.skip("the standard's text is not next to this checkout")
+    flat = "".join(standard.split())
+    for key, quote in QUOTES.items():
+        for part in quote.replace("那么问题来了", "").split(" 1. ")[:1]:
+            assert "".join(part.split())[:20] in flat, key
+
+
+@pytest.mark.parametrize("rule", ["BIP002", "BIP004", "BIP013", "BIP040"])
+def test_a_rule_page_in_english(client, db, rule: str) -> None:
+    body = client.get(reverse("images:rule-detail", args=[rule])).content.decode()
+    doc = rule_doc(rule)
+    assert doc is not None
+    for section in ("rule-what", "rule-why", "rule-fix"):
+        assert f'id="{section}"' in body
+    assert str(doc.title) in body and str(doc.fix) in body
+    assert f'<blockquote lang="zh-Hans">{doc.quote_text}' in body
+
+
+def test_a_rule_page_in_chinese(client, db) -> None:
+    compile_catalog()
+    body = client.get(
+        reverse("images:rule-detail", args=["BIP005"]), HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    ).content.decode()
+    assert "不推荐使用 scratch" in body and "修复方法" in body and "检查内容" in body
+    assert "scratch 是空镜像" in body  # the standard, quoted as written
+    index = client.get(reverse("images:rule-reference"), HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    assert "规则参考" in index.content.decode()
+
+
+def test_rule_pages_are_public_and_unknown_rules_404(client, db) -> None:
+    assert client.get(reverse("images:rule-reference")).status_code == 200
+    assert client.get("/rules/bip009/").status_code == 200  # ids are case-insensitive
+    assert client.get("/rules/BIP999/").status_code == 404
+    response = client.get("/rules/DL3008/")
+    assert response.status_code == 302
+    assert response["Location"] == "https://github.com/hadolint/hadolint/wiki/DL3008"
+
+
+def test_findings_in_the_ui_link_to_their_rule(client, developer, demo_catalog) -> None:
+    client.force_login(developer)
+    response = client.post(
+        reverse("images:dockerfile-check"),
+        {"dockerfile": "FROM alpine:latest\n", "purpose": "service"},
+    )
+    body = response.content.decode()
+    assert 'href="/rules/BIP009/" class="rule-link"' in body
+
+
+def test_sarif_help_uri_points_at_the_rule_page(token_client, service_team, db) -> None:
+    client = token_client(service_team, ["dockerfile:check"])
+    response = client.post(
+        "/api/v1/dockerfile-checks/?format=sarif",
+        {"dockerfile": "FROM alpine:latest\n"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    rules = response.json()["runs"][0]["tool"]["driver"]["rules"]
+    portal_rules = [r for r in rules if r["id"].startswith("BIP")]
+    assert portal_rules, rules
+    for rule in portal_rules:
+        assert rule["helpUri"] == f"http://testserver/rules/{rule['id']}/"
