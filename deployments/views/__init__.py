@@ -3,6 +3,7 @@
 from ._common import PAGE_SIZES
 from .advisories import AdvisorySearchView
 from .binaries import UPLOAD_CSRF_PARAM, BinaryArtifactView, BinaryYankView, binary_upload_view
+from .dashboard import DashboardView, DeploymentListView, ReviewBadgeView, SearchView
 from .deployments import DeploymentCreateView, DeploymentDetailView
 from .environments import EnvironmentCreateView, EnvironmentDetailView, EnvironmentListView
 from .migrations import MigrationCreateView
@@ -14,7 +15,9 @@ __all__ = [
     "AdvisorySearchView",
     "BinaryArtifactView",
     "BinaryYankView",
+    "DashboardView",
     "DeploymentCreateView",
+    "DeploymentListView",
     "DeploymentDetailView",
     "EnvironmentCreateView",
     "EnvironmentDetailView",
@@ -28,6 +31,8 @@ __all__ = [
     "ReleaseDetailView",
     "ReleaseDiffView",
     "ReleaseRollbackView",
+    "ReviewBadgeView",
+    "SearchView",
     "ServiceCreateView",
     "ServiceDetailView",
     "ServiceListView",
