@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from .dashboard import DashboardView
 from .impact import AdvisoryImpactView
 from .search import SearchView
 from .views import EnvironmentViewSet, ReleaseViewSet
@@ -21,4 +22,5 @@ urlpatterns = [
     path("advisories/<str:ref>/impact/", AdvisoryImpactView.as_view(), name="advisory-impact"),
     # The navigation's search box (issue 11), over both apps.
     path("search/", SearchView.as_view(), name="search"),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
 ]

@@ -2,9 +2,8 @@
 horizon, the review queue, deployments by base image over time, and what nodes pull in volume
 mode versus image mode.
 
-Composed here (the top layer) because it needs both apps. Every part is one aggregate query
-whatever the number of rows (the chart: two, plus the releases of its window read as three
-small columns); lists are capped.
+Composed here (the top layer) because it needs both apps. Every part is one query whatever
+the number of rows (the chart: three, reading small columns); lists are capped.
 """
 
 from __future__ import annotations
@@ -14,11 +13,11 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from images.choices import ImageStatus, RequestState, VersionState
-from images.models import BaseImage
+from images.models import BaseImage, ImageVersion
 from images.selectors import image_request_list_for_actor
 from portal.actors import Actor
 
@@ -59,6 +58,32 @@ class Dashboard:
     pull_footprint: list[dict[str, Any]]
     deployment_count: int
     notes: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's body (dates as ISO strings)."""
+        return {
+            "today": self.today.isoformat(),
+            "images_by_status": self.images_by_status,
+            "risk_by_team": self.risk_by_team,
+            "risk_totals": self.risk_totals,
+            "eol_soon": [{**row, "eol_date": row["eol_date"].isoformat()} for row in self.eol_soon],
+            "review_queue": {
+                "count": self.review_count,
+                "scope": self.review_scope,
+                "oldest": [
+                    {
+                        **row,
+                        "submitted_at": row["submitted_at"].isoformat()
+                        if row["submitted_at"]
+                        else None,
+                    }
+                    for row in self.review_queue
+                ],
+            },
+            "deployments_by_base_image": self.chart,
+            "pull_footprint": self.pull_footprint,
+            "eol_horizon_days": EOL_HORIZON_DAYS,
+        }
 
 
 def images_by_status() -> list[dict[str, Any]]:
@@ -163,50 +188,48 @@ def deployments_by_base_over_time(
     """Per day of the last `days`, how many readable deployments ran on each base image.
 
     A deployment runs on the base image of its newest release up to that day (one without a
-    release runs nowhere yet). Two queries, whatever the number of deployments: the state at
-    the window's start (each deployment's newest release before it, grouped by base image in
-    the database), and the releases inside the window, each with its predecessor's base image,
-    replayed in order. The `CHART_SERIES - 1` biggest base images get their own series; the
-    rest is summed as "other".
+    release runs nowhere yet). Three queries, whatever the number of deployments: each
+    deployment's newest release before the window (an anti-join on (deployment, number); two
+    integers a row), the releases inside the window (three columns a row), and the base image
+    names of the image versions seen; the window is then replayed day by day. The
+    `CHART_SERIES - 1` biggest base images get their own series; the rest is summed as "other".
     """
     start = (now - dt.timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    base_name = "runtime_version__base_image__name"
-    before = Release.objects.filter(deployment=OuterRef("pk"), created_at__lt=start).order_by(
-        "-number"
+    releases = Release.objects.filter(team_readable(actor, "deployment__service__team"))
+    later_before_start = Release.objects.filter(
+        deployment=OuterRef("deployment"), number__gt=OuterRef("number"), created_at__lt=start
     )
-    counts: Counter[str] = Counter()
-    for row in (
-        Deployment.objects.filter(team_readable(actor, "service__team"))
-        .annotate(base=Subquery(before.values(base_name)[:1]))
-        .exclude(base=None)
+    current: dict[int, int] = dict(
+        releases.filter(created_at__lt=start)
+        .exclude(Exists(later_before_start))
         .order_by()
-        .values("base")
-        .annotate(n=Count("id"))
-    ):
-        counts[row["base"]] += row["n"]
-    previous = Release.objects.filter(
-        deployment=OuterRef("deployment"), number__lt=OuterRef("number")
-    ).order_by("-number")
-    window = (
-        Release.objects.filter(
-            team_readable(actor, "deployment__service__team"), created_at__gte=start
-        )
-        .annotate(previous_base=Subquery(previous.values(base_name)[:1]))
-        .order_by("created_at", "id")
-        .values_list("created_at", base_name, "previous_base")
+        .values_list("deployment_id", "runtime_version_id")
     )
-    releases = window.iterator(chunk_size=2000)
-    pending = next(releases, None)
+    window = list(
+        releases.filter(created_at__gte=start)
+        .order_by("created_at", "id")
+        .values_list("created_at", "deployment_id", "runtime_version_id")
+    )
+    version_ids = set(current.values()) | {r[2] for r in window}
+    base_of = dict(
+        ImageVersion.objects.filter(pk__in=sorted(version_ids)).values_list(
+            "id", "base_image__name"
+        )
+    )
+    counts: Counter[str] = Counter(base_of[v] for v in current.values())
     labels: list[str] = []
     daily: list[dict[str, int]] = []
+    position = 0
     for offset in range(days):
         day_end = start + dt.timedelta(days=offset + 1)
-        while pending is not None and pending[0] < day_end:
-            _at, base, previous_base = pending
-            if previous_base is not None:
-                counts[previous_base] -= 1
-            counts[base] += 1
-            pending = next(releases, None)
+        while position < len(window) and window[position][0] < day_end:
+            _at, deployment_id, version_id = window[position]
+            previous_id = current.get(deployment_id)
+            if previous_id is not None:
+                counts[base_of[previous_id]] -= 1
+            counts[base_of[version_id]] += 1
+            current[deployment_id] = version_id
+            position += 1
         labels.append((start + dt.timedelta(days=offset)).date().isoformat())
         daily.append({name: n for name, n in counts.items() if n > 0})
     peak: Counter[str] = Counter()

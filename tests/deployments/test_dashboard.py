@@ -204,3 +204,13 @@ def test_home_page_queries_do_not_grow_with_rows(world, admin_user, django_asser
     grow(world, 10)
     with django_assert_max_num_queries(len(listed.captured_queries)):
         assert client.get("/deployments/?vulnerable=true").status_code == 200
+
+
+def test_dashboard_api_matches_the_page_and_is_scoped(world, token_client, service_team):
+    body = token_client(service_team, ["deployments:read"]).get("/api/v1/dashboard/").json()
+    assert [t["team"] for t in body["risk_by_team"]] == ["payments"]
+    assert body["eol_soon"][0]["name"] == "runtime/ubuntu"
+    assert {e["environment"] for e in body["pull_footprint"]} == {"prod", "dev"}
+    assert len(body["deployments_by_base_image"]["labels"]) == 90
+    denied = token_client(service_team, ["images:read"]).get("/api/v1/dashboard/")
+    assert denied.status_code == 403 and "deployments:read" in denied.json()["detail"]
