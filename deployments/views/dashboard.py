@@ -15,7 +15,8 @@ from images.choices import ImageStatus, VersionState
 
 from ..choices import DeploymentMode
 from ..filtersets import DeploymentFilterSet
-from ..selectors import deployment_list_for_actor, environment_list
+from ..models import Environment
+from ..selectors import deployment_list_for_actor
 from ..selectors.dashboard import RISKS, dashboard_for_actor, review_queue_count
 from ..selectors.search import SearchQueryError, search_for_actor, search_normalise
 from ._common import _page, _reader
@@ -52,7 +53,7 @@ class DeploymentListView(LoginRequiredMixin, TemplateView):
             modes=DeploymentMode.choices,
             statuses=ImageStatus.choices,
             version_states=VersionState.choices,
-            environments=[e.name for e in environment_list()],
+            environments=list(Environment.objects.order_by("name").values_list("name", flat=True)),
             **_page(self.request, deployments),
         )
         return context
