@@ -196,15 +196,29 @@ def deployments_by_base_over_time(
     """
     start = (now - dt.timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     releases = Release.objects.filter(team_readable(actor, "deployment__service__team"))
-    later_before_start = Release.objects.filter(
-        deployment=OuterRef("deployment"), number__gt=OuterRef("number"), created_at__lt=start
-    )
-    current: dict[int, int] = dict(
-        releases.filter(created_at__lt=start)
-        .exclude(Exists(later_before_start))
-        .order_by()
-        .values_list("deployment_id", "runtime_version_id")
-    )
+    current: dict[int, int]
+    if actor.is_platform_admin:
+        # Every deployment: one anti-join over the releases before the window is cheapest.
+        later_before_start = Release.objects.filter(
+            deployment=OuterRef("deployment"), number__gt=OuterRef("number"), created_at__lt=start
+        )
+        current = dict(
+            releases.filter(created_at__lt=start)
+            .exclude(Exists(later_before_start))
+            .order_by()
+            .values_list("deployment_id", "runtime_version_id")
+        )
+    else:
+        # A team's few deployments: one index probe each on (deployment, number).
+        before = Release.objects.filter(deployment=OuterRef("pk"), created_at__lt=start)
+        current = {
+            pk: version
+            for pk, version in Deployment.objects.filter(team_readable(actor, "service__team"))
+            .annotate(version=Subquery(before.order_by("-number").values("runtime_version_id")[:1]))
+            .order_by()
+            .values_list("pk", "version")
+            if version is not None
+        }
     window = list(
         releases.filter(created_at__gte=start)
         .order_by("created_at", "id")

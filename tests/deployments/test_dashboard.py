@@ -60,6 +60,13 @@ def test_a_developer_sees_only_their_team(world, developer, make_user):
     assert list(_by_team(dashboard)) == ["search"]
     assert dashboard.eol_soon[0]["deployments"] == 0  # ubuntu is payments' only
     assert [s["name"] for s in dashboard.chart["series"]] == ["runtime/debian"]
+    debian = dashboard.chart["series"][0]["data"]
+    assert (debian[0], debian[-7], debian[-6], debian[-1]) == (0, 0, 1, 1)  # indexer: 5 days ago
+    mine = dashboard_for_actor(Actor(user=developer)).chart["series"]
+    assert {s["name"]: (s["data"][0], s["data"][-1]) for s in mine} == {
+        "runtime/centos": (2, 1),
+        "runtime/debian": (0, 1),
+    }
 
 
 def test_pull_footprint_per_environment(world, admin_user):
