@@ -324,8 +324,11 @@ def pull_footprint(actor: Actor) -> list[dict[str, Any]]:
     return result
 
 
-def dashboard_for_actor(actor: Actor, now: dt.datetime | None = None) -> Dashboard:
-    """Everything the home page shows, scoped to what `actor` may read."""
+def dashboard_for_actor(
+    actor: Actor, now: dt.datetime | None = None, *, with_chart: bool = True
+) -> Dashboard:
+    """Everything the home page shows, scoped to what `actor` may read. The page leaves the
+    chart out (`with_chart=False`, its costliest part) and fetches it as an htmx fragment."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     teams, totals = risk_by_team(actor, today)
@@ -339,7 +342,7 @@ def dashboard_for_actor(actor: Actor, now: dt.datetime | None = None) -> Dashboa
         review_count=count,
         review_queue=queue,
         review_scope=scope,
-        chart=deployments_by_base_over_time(actor, now),
+        chart=deployments_by_base_over_time(actor, now) if with_chart else {"days": CHART_DAYS},
         pull_footprint=pull_footprint(actor),
         deployment_count=totals["total"],
         notes={"eol_horizon_days": EOL_HORIZON_DAYS, "risks": [k for k, _ in RISKS]},

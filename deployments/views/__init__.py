@@ -3,7 +3,13 @@
 from ._common import PAGE_SIZES
 from .advisories import AdvisorySearchView
 from .binaries import UPLOAD_CSRF_PARAM, BinaryArtifactView, BinaryYankView, binary_upload_view
-from .dashboard import DashboardView, DeploymentListView, ReviewBadgeView, SearchView
+from .dashboard import (
+    DashboardChartView,
+    DashboardView,
+    DeploymentListView,
+    ReviewBadgeView,
+    SearchView,
+)
 from .deployments import DeploymentCreateView, DeploymentDetailView
 from .environments import EnvironmentCreateView, EnvironmentDetailView, EnvironmentListView
 from .migrations import MigrationCreateView
@@ -15,6 +21,7 @@ __all__ = [
     "AdvisorySearchView",
     "BinaryArtifactView",
     "BinaryYankView",
+    "DashboardChartView",
     "DashboardView",
     "DeploymentCreateView",
     "DeploymentListView",

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -17,7 +18,12 @@ from ..choices import DeploymentMode
 from ..filtersets import DeploymentFilterSet
 from ..models import Environment
 from ..selectors import deployment_list_for_actor
-from ..selectors.dashboard import RISKS, dashboard_for_actor, review_queue_count
+from ..selectors.dashboard import (
+    RISKS,
+    dashboard_for_actor,
+    deployments_by_base_over_time,
+    review_queue_count,
+)
 from ..selectors.search import SearchQueryError, search_for_actor, search_normalise
 from ._common import _page, _reader
 
@@ -30,9 +36,18 @@ class DashboardView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        dashboard = dashboard_for_actor(_reader(self.request))
-        context.update(dashboard=dashboard, risks=RISKS, chart_data=dashboard.chart)
+        dashboard = dashboard_for_actor(_reader(self.request), with_chart=False)
+        context.update(dashboard=dashboard, risks=RISKS)
         return context
+
+
+class DashboardChartView(LoginRequiredMixin, View):
+    """The dashboard's chart as an htmx fragment: the page shows its numbers first, and the
+    chart (the replay of 90 days of releases) follows."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        chart = deployments_by_base_over_time(_reader(request), timezone.now())
+        return render(request, "deployments/_dashboard_chart.html", {"chart": chart})
 
 
 class DeploymentListView(LoginRequiredMixin, TemplateView):

@@ -1,5 +1,6 @@
 // The home page's chart: deployments per base image per day, from the
-// <script type="application/json" id="deployments-by-base"> block (CSP: no inline script).
+// <script type="application/json" id="deployments-by-base"> block (CSP: no inline script),
+// which arrives as an htmx fragment after the page (drawn on htmx:load).
 //
 // Apache ECharts (npm `echarts`, served by Django) draws it: a stacked area over many series
 // with a legend that toggles them, a time range slider and ECharts' `aria` option, which
@@ -10,7 +11,7 @@
   function draw() {
     const source = document.getElementById("deployments-by-base");
     const box = document.getElementById("deployments-chart");
-    if (!source || !box || typeof window.echarts === "undefined") return;
+    if (!source || !box || box.dataset.rendered || typeof window.echarts === "undefined") return;
     const data = JSON.parse(source.textContent);
     const chart = window.echarts.init(box);
     chart.setOption({
@@ -35,6 +36,7 @@
     window.addEventListener("resize", () => chart.resize());
   }
 
+  document.addEventListener("htmx:load", draw);
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", draw);
   } else {

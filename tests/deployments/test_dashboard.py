@@ -196,16 +196,29 @@ def test_review_queue_and_badge(world, admin_user, developer, service_team):
 def test_anonymous_is_sent_to_login(world):
     assert Client().get("/").status_code == 302
     assert Client().get("/review-queue/badge/")["Location"].startswith("/login/")
+    assert Client().get("/dashboard/chart/")["Location"].startswith("/login/")
+
+
+def test_chart_fragment_is_empty_without_releases(db, developer):
+    client = Client()
+    client.force_login(developer)
+    page = client.get("/").content.decode()
+    assert 'hx-get="/dashboard/chart/"' in page and 'id="risk-empty"' in page
+    assert b'id="chart-empty"' in client.get("/dashboard/chart/").content
 
 
 def test_home_page_queries_do_not_grow_with_rows(world, admin_user, django_assert_max_num_queries):
     client = _login(admin_user)
     client.get("/")  # warm the session
-    with django_assert_max_num_queries(12) as small:
+    with django_assert_max_num_queries(10) as small:
         assert client.get("/").status_code == 200
+    with django_assert_max_num_queries(7) as chart:
+        assert b'id="deployments-by-base"' in client.get("/dashboard/chart/").content
     grow(world, 30)
     with django_assert_max_num_queries(len(small.captured_queries)):
         assert client.get("/").status_code == 200
+    with django_assert_max_num_queries(len(chart.captured_queries)):
+        assert client.get("/dashboard/chart/").status_code == 200
     with django_assert_max_num_queries(12) as listed:
         assert client.get("/deployments/?vulnerable=true").status_code == 200
     grow(world, 10)
