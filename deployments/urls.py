@@ -28,6 +28,11 @@ urlpatterns = [
         views.EnvironmentDetailView.as_view(),
         name="environment-detail",
     ),
+    # The dashboard's links land on the filtered list; search and the review badge (issue 11).
+    path("deployments/", views.DeploymentListView.as_view(), name="deployment-list"),
+    path("search/", views.SearchView.as_view(), name="search"),
+    path("review-queue/badge/", views.ReviewBadgeView.as_view(), name="review-badge"),
+    path("dashboard/chart/", views.DashboardChartView.as_view(), name="dashboard-chart"),
     path("deployments/<int:pk>/", views.DeploymentDetailView.as_view(), name="deployment-detail"),
     path("deployments/<int:pk>/diff/", views.ReleaseDiffView.as_view(), name="release-diff"),
     path("releases/<int:pk>/", views.ReleaseDetailView.as_view(), name="release-detail"),

@@ -469,3 +469,14 @@ CELERY_BEAT_SCHEDULE["advance-plans"] = {
 _enum_overrides["ImageKindEnum"] = "images.choices.ImageKind"
 _enum_overrides["PlanKindEnum"] = "deployments.choices.PlanKind"
 _enum_overrides["ReleaseStatusEnum"] = "deployments.choices.ReleaseStatus"
+# --- Dashboard (issue 11): single files of npm packages, served without their whole dist/ ---
+# ECharts draws the home page's chart; Chart.js stays for the base image page's findings chart
+# (see static/deployments/dashboard_chart.js for why both are kept).
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "portal.staticfinders.VendorFileFinder",
+]
+PORTAL_VENDOR_FILES = {
+    "vendor/echarts/echarts.min.js": BASE_DIR / "node_modules/echarts/dist/echarts.min.js",
+}

@@ -4,13 +4,13 @@ from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from .views import healthz
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="images:base-image-list"), name="home"),
+    # The dashboard (issue 11) reads both apps, so the top layer serves it.
+    path("", include("deployments.home_urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),

@@ -2,7 +2,9 @@
 
 from django.urls import path
 
+from .dashboard import DashboardView
 from .impact import AdvisoryImpactView
+from .search import SearchView
 from .views import EnvironmentViewSet, ReleaseViewSet
 
 urlpatterns = [
@@ -18,4 +20,7 @@ urlpatterns = [
     ),
     # The blast radius of an advisory: composed here, the images app knows no deployments.
     path("advisories/<str:ref>/impact/", AdvisoryImpactView.as_view(), name="advisory-impact"),
+    # The navigation's search box (issue 11), over both apps.
+    path("search/", SearchView.as_view(), name="search"),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
 ]

@@ -3,6 +3,13 @@
 from ._common import PAGE_SIZES
 from .advisories import AdvisorySearchView
 from .binaries import UPLOAD_CSRF_PARAM, BinaryArtifactView, BinaryYankView, binary_upload_view
+from .dashboard import (
+    DashboardChartView,
+    DashboardView,
+    DeploymentListView,
+    ReviewBadgeView,
+    SearchView,
+)
 from .deployments import DeploymentCreateView, DeploymentDetailView
 from .environments import EnvironmentCreateView, EnvironmentDetailView, EnvironmentListView
 from .migrations import MigrationCreateView
@@ -14,7 +21,10 @@ __all__ = [
     "AdvisorySearchView",
     "BinaryArtifactView",
     "BinaryYankView",
+    "DashboardChartView",
+    "DashboardView",
     "DeploymentCreateView",
+    "DeploymentListView",
     "DeploymentDetailView",
     "EnvironmentCreateView",
     "EnvironmentDetailView",
@@ -28,6 +38,8 @@ __all__ = [
     "ReleaseDetailView",
     "ReleaseDiffView",
     "ReleaseRollbackView",
+    "ReviewBadgeView",
+    "SearchView",
     "ServiceCreateView",
     "ServiceDetailView",
     "ServiceListView",

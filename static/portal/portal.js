@@ -26,3 +26,15 @@ document.addEventListener("change", (event) => {
   const select = event.target.closest("select[data-autosubmit]");
   if (select && select.form) select.form.submit();
 });
+
+// "/" focuses the navigation's search box, as on GitHub and GitLab (not while typing).
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target.closest("input, textarea, select, [contenteditable]")) return;
+  const box = document.getElementById("nav-search");
+  if (!box) return;
+  event.preventDefault();
+  box.focus();
+  box.select();
+});

@@ -44,3 +44,15 @@ def page(browser, live_server):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def axe():
+    """`axe(page, exclude=[...])`: assert axe-core finds no WCAG 2.1 AA violation on the page."""
+    from tests.browser.axe import axe_violations, format_violations
+
+    def check(page, **kwargs) -> None:
+        violations = axe_violations(page, **kwargs)
+        assert not violations, f"axe-core on {page.url}:\n{format_violations(violations)}"
+
+    return check

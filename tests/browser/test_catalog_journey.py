@@ -15,7 +15,7 @@ def test_login_filter_open_and_copy_from_line(page, developer, demo_catalog, liv
 
     version = ImageVersionFactory(base_image=BaseImage.objects.get(name="runtime/debian"))
 
-    page.goto("/")
+    page.goto("/base-images/")
     assert "/login/" in page.url
     page.fill("input[name=username]", "dave-dev")
     page.fill("input[name=password]", PASSWORD)
