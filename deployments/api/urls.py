@@ -3,6 +3,7 @@
 from django.urls import path
 
 from .impact import AdvisoryImpactView
+from .policies import KyvernoPolicyView
 from .views import EnvironmentViewSet, ReleaseViewSet
 
 urlpatterns = [
@@ -18,4 +19,6 @@ urlpatterns = [
     ),
     # The blast radius of an advisory: composed here, the images app knows no deployments.
     path("advisories/<str:ref>/impact/", AdvisoryImpactView.as_view(), name="advisory-impact"),
+    # The admission policy spans the catalog and the environments: composed here.
+    path("policies/kyverno.yaml", KyvernoPolicyView.as_view(), name="policy-kyverno"),
 ]
