@@ -52,6 +52,7 @@ from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.choices import Role, role_at_least
+from portal.events import EventType, event_emit
 from portal.jobs import IllegalTransition, job_create
 from portal.models import Job, Team
 
@@ -361,6 +362,7 @@ def _create_plan(
                 "retargeted": len(moving),
             },
         )
+        _announce(plan, "create", "")
     return plan
 
 
@@ -564,6 +566,18 @@ def _audit(plan: Plan, actor: Actor, verb: str, before: str, **after: Any) -> No
         obj=plan,
         before={"state": before},
         after={"state": plan.state, **after},
+    )
+    _announce(plan, verb, before)
+
+
+def _announce(plan: Plan, verb: str, before: str) -> None:
+    """`rebase_plan.changed` (rebase and migration plans alike) to the platform teams: a plan
+    moves many teams' deployments, so no single team owns it."""
+    event_emit(
+        type=EventType.REBASE_PLAN_CHANGED,
+        team=None,
+        subject=f"plans/{plan.pk}",
+        data={"id": plan.pk, "kind": plan.kind, "change": verb, "from": before, "to": plan.state},
     )
 
 
