@@ -61,9 +61,7 @@ class KyvernoPolicyView(APIView):
             )
         action = request.query_params.get("action", "Enforce")
         if action not in FAILURE_ACTIONS:
-            raise exceptions.ValidationError(
-                {"action": _("Use Enforce or Audit.")}, code="invalid"
-            )
+            raise exceptions.ValidationError({"action": _("Use Enforce or Audit.")}, code="invalid")
         text = render_kyverno_policy(kyverno_policy_input(failure_action=action))
         response = HttpResponse(text, content_type="text/yaml; charset=utf-8")
         response["Content-Disposition"] = 'inline; filename="kyverno-clusterpolicy.yaml"'

@@ -59,4 +59,3 @@ def kyverno_policy_input(*, failure_action: str = "Enforce") -> KyvernoPolicyInp
         failure_action=failure_action,
         portal_url=settings.PORTAL_URL,
     )
-
