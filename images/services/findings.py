@@ -360,7 +360,8 @@ def _announce_new_findings(counts: _Counts) -> None:
     for version in ImageVersion.objects.filter(
         sbom_id__in=sorted(counts.new_by_sbom)
     ).select_related("base_image__owner_team"):
-        versions[version.sbom_id].append(version)
+        if version.sbom_id is not None:
+            versions[version.sbom_id].append(version)
     digests = dict(
         Sbom.objects.filter(id__in=sorted(counts.new_by_sbom)).values_list("id", "digest")
     )

@@ -34,7 +34,9 @@ from .services import (
 class WebhookSubscriptionSerializer(serializers.ModelSerializer[WebhookSubscription]):
     """A subscription (its secret is only in the create and rotate-secret answers)."""
 
-    team = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
     event_types = serializers.ListField(child=serializers.ChoiceField(EventType.choices))
 
     class Meta:
@@ -83,7 +85,9 @@ class WebhookAttemptSerializer(serializers.ModelSerializer[WebhookAttempt]):
 class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
     """A delivery in the log."""
 
-    subscription = serializers.PrimaryKeyRelatedField(read_only=True)
+    subscription: serializers.PrimaryKeyRelatedField[WebhookSubscription] = (
+        serializers.PrimaryKeyRelatedField(read_only=True)
+    )
 
     class Meta:
         model = WebhookDelivery

@@ -94,10 +94,10 @@ def _clean_event_types(value: Any) -> list[str]:
     return sorted(set(value))
 
 
-def _clean_url(url: Any) -> str:
-    if not isinstance(url, str) or not url.strip():
+def _clean_url(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
         raise ValidationError({"url": _("Give the URL deliveries are POSTed to.")})
-    url = url.strip()
+    url: str = value.strip()
     if len(url) > URL_MAX:
         raise ValidationError(
             {"url": _("The URL is longer than %(max)d characters.") % {"max": URL_MAX}}
@@ -110,10 +110,10 @@ def _clean_url(url: Any) -> str:
     return url
 
 
-def _clean_name(name: Any, team: Team, exclude: int | None = None) -> str:
-    if not isinstance(name, str) or not name.strip():
+def _clean_name(value: Any, team: Team, exclude: int | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
         raise ValidationError({"name": _("Give the subscription a name.")})
-    name = name.strip()
+    name: str = value.strip()
     if len(name) > NAME_MAX or "\x00" in name:
         raise ValidationError({"name": _("A name has at most 100 characters and no NUL.")})
     clash = WebhookSubscription.objects.filter(team=team, name=name)
