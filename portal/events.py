@@ -12,7 +12,7 @@ from typing import Any
 from .models import Team
 from .webhooks.choices import EventType
 
-__all__ = ["EventType", "event_emit"]
+__all__ = ["EventType", "event_emit", "event_wanted"]
 
 
 def event_emit(
@@ -38,4 +38,17 @@ def event_emit(
 
     return len(
         webhook_event_fanout(event_type=type, team=team, subject=subject, data=data, public=public)
+    )
+
+
+def event_wanted(type: str) -> bool:  # noqa: A002 - as in event_emit
+    """Whether any active subscription wants `type` (one query): callers whose event data
+    costs queries to gather ask this first."""
+    from .webhooks.models import WebhookSubscription
+
+    return any(
+        type in (types or [])
+        for types in WebhookSubscription.objects.filter(active=True).values_list(
+            "event_types", flat=True
+        )
     )

@@ -31,7 +31,7 @@ from django.db.models import Count, Q, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from portal.events import EventType, event_emit
+from portal.events import EventType, event_emit, event_wanted
 
 from ..choices import SEVERITY_RANK, FindingResolution, FixState, Severity
 from ..models import (
@@ -354,7 +354,7 @@ def _announce_new_findings(counts: _Counts) -> None:
     other SBOM's (a binary's) reach the platform teams only: this layer cannot see whose
     binary it is.
     """
-    if not counts.new_by_sbom:
+    if not counts.new_by_sbom or not event_wanted(EventType.FINDING_CREATED):
         return
     versions: dict[int, list[ImageVersion]] = defaultdict(list)
     for version in ImageVersion.objects.filter(
