@@ -150,6 +150,7 @@ class WebhookSubscriptionViewSet(
         "destroy": Scope.WEBHOOKS_WRITE,
         "rotate_secret": Scope.WEBHOOKS_WRITE,
         "test": Scope.WEBHOOKS_WRITE,
+        "*": Scope.WEBHOOKS_READ,  # other methods (PUT): 405 for those who may read
     }
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
@@ -255,7 +256,11 @@ class WebhookDeliveryViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet)
 
     serializer_class = WebhookDeliveryDetailSerializer
     lookup_value_regex = r"[0-9]+"
-    required_scopes = {"retrieve": Scope.WEBHOOKS_READ, "redeliver": Scope.WEBHOOKS_WRITE}
+    required_scopes = {
+        "retrieve": Scope.WEBHOOKS_READ,
+        "redeliver": Scope.WEBHOOKS_WRITE,
+        "*": Scope.WEBHOOKS_READ,  # other methods: 405 for those who may read
+    }
 
     def get_queryset(self) -> QuerySet[WebhookDelivery]:
         return (

@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 
 from ..actors import Actor
 from ..api.errors import Conflict
+from ..forms import model_choice_field
 from ..models import Team
 from .forms import WebhookForm
 from .models import WebhookSubscription
@@ -58,15 +59,16 @@ class WebhookListView(LoginRequiredMixin, View):
     def _render(self, request: HttpRequest, form: WebhookForm, **extra: Any) -> HttpResponse:
         actor = Actor(user=request.user)
         subscriptions = webhook_subscription_list_for_actor(actor)
+        teams = model_choice_field(form, "team").queryset
         return render(
             request,
             self.template_name,
             {
                 "subscriptions": subscriptions,
                 "form": form,
-                "may_create": form.fields["team"].queryset.exists(),
+                "may_create": teams is not None and teams.exists(),
                 **extra,
-            },  # type: ignore[attr-defined]
+            },
         )
 
     def get(self, request: HttpRequest) -> HttpResponse:

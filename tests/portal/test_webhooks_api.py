@@ -168,7 +168,7 @@ def test_duplicate_and_bad_patch_and_refused_address(
     )
     unknown = client.patch(f"/api/v1/webhooks/{hook}/", {"secret_salt": "x"}, format="json")
     assert unknown.status_code == 400 and "secret_salt" in unknown.json()["detail"]
-    assert client.put(f"/api/v1/webhooks/{hook}/", {}, format="json").status_code in (403, 405)
+    assert client.put(f"/api/v1/webhooks/{hook}/", {}, format="json").status_code == 405
     assert client.get("/api/v1/webhooks/deliveries/%C2%B2/").status_code == 404
     assert client.get(f"/api/v1/webhooks/{hook}/deliveries/", {"state": "weird"}).status_code == 400
     settings.PORTAL_WEBHOOK_ALLOW_LOCAL = False
