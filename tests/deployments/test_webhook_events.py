@@ -26,6 +26,7 @@ ALL = [
     "io.baseimage.portal.finding.created",
     "io.baseimage.portal.rebase_plan.changed",
     "io.baseimage.portal.image_version.published",
+    "io.baseimage.portal.image_version.superseded",
 ]
 
 
@@ -92,3 +93,34 @@ def test_findings_created(platform_team: Team, service_team: Team, make_user: An
     assert _events(service_team, "io.baseimage.portal.finding.created") == []
     sbom_match(sbom_id=sbom.id)  # nothing new: no second event
     assert len(_events(platform_team, "io.baseimage.portal.finding.created")) == 1
+
+
+def test_publish_announces_published_and_superseded(
+    scratch_registry: Any, platform_team: Team, service_team: Team, make_user: Any, admin_user: Any
+) -> None:
+    from images.services import image_version_publish
+    from tests.fixtures.registry import put_image
+    from tests.images.factories import BaseImageFactory, ImageVersionFactory, RegistryFactory
+
+    _subscribe(service_team, make_user)  # another team: catalog events are public
+    registry = RegistryFactory(name="scratch", url=scratch_registry.url, tls_verify=False)
+    image = BaseImageFactory(name="runtime/debian", owner_team=platform_team, registry=registry)
+    old = ImageVersionFactory(base_image=image, registry=registry, tag="12", state="approved")
+    digest = put_image(scratch_registry.url, "runtime/debian", "12-1-candidate-1")
+    new = ImageVersionFactory(
+        base_image=image, registry=registry, tag="12-1", digest=digest, state="candidate"
+    )
+    image_version_publish(version=new, actor=Actor(user=admin_user))
+    [published] = _events(service_team, "io.baseimage.portal.image_version.published")
+    assert published["subject"] == f"image-versions/{new.pk}"
+    assert published["data"]["digest"] == digest and published["data"]["state"] == "approved"
+    assert published["data"]["supersedes"] == [old.digest]
+    assert published["portalteam"] == "platform"
+    [superseded] = [
+        json.loads(d.body)
+        for d in WebhookDelivery.objects.filter(
+            event_type="io.baseimage.portal.image_version.superseded"
+        )
+    ]
+    assert superseded["subject"] == f"image-versions/{old.pk}"
+    assert superseded["data"]["superseded_by"]["digest"] == digest
