@@ -464,6 +464,12 @@ PORTAL_WEBHOOK_MAX_ATTEMPTS = env_int("PORTAL_WEBHOOK_MAX_ATTEMPTS", 8)
 PORTAL_WEBHOOK_BACKOFF_SECONDS = env_int("PORTAL_WEBHOOK_BACKOFF_SECONDS", 30)
 PORTAL_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("PORTAL_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)
 PORTAL_WEBHOOK_KEY = os.environ.get("PORTAL_WEBHOOK_KEY", "")
+# Finished deliveries (and their attempts) are kept this many days, then purged hourly.
+PORTAL_WEBHOOK_LOG_DAYS = env_int("PORTAL_WEBHOOK_LOG_DAYS", 30)
+CELERY_BEAT_SCHEDULE["webhook-log-purge"] = {
+    "task": "portal.webhooks.tasks.purge_delivery_log",
+    "schedule": timedelta(hours=1),
+}
 CELERY_BEAT_SCHEDULE["webhook-retries"] = {
     "task": "portal.webhooks.tasks.retry_due_deliveries",
     "schedule": timedelta(seconds=env_int("PORTAL_WEBHOOK_SWEEP_SECONDS", 10)),

@@ -473,3 +473,23 @@ def webhook_retry_due(*, now: Any = None) -> list[int]:
                 _start_attempt(delivery, delivery.attempts + 1)
                 started.append(delivery.pk)
     return started
+
+
+def webhook_log_purge(*, now: Any = None, batch: int = 1000) -> int:
+    """Delete finished deliveries (and their attempts) older than PORTAL_WEBHOOK_LOG_DAYS;
+    pending ones are never touched. Returns how many were deleted."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.PORTAL_WEBHOOK_LOG_DAYS)
+    deleted = 0
+    while True:
+        ids = list(
+            WebhookDelivery.objects.filter(
+                state__in=[DeliveryState.SUCCEEDED, DeliveryState.FAILED], finished_at__lt=cutoff
+            ).values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return deleted
+        WebhookDelivery.objects.filter(pk__in=ids).update(redelivery_of=None)
+        WebhookDelivery.objects.filter(redelivery_of__in=ids).update(redelivery_of=None)
+        WebhookDelivery.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)

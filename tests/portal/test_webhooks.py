@@ -363,3 +363,18 @@ def test_bad_input(
     assert field in info.value.message_dict
     assert message in " ".join(info.value.message_dict[field])
     assert service_team.webhook_subscriptions.count() == 1
+
+
+def test_log_purge_keeps_pending_and_recent(
+    service_team: Team, maintainer: Actor, receiver: Receiver
+) -> None:
+    from portal.webhooks.services import webhook_log_purge
+
+    _subscribe(service_team, maintainer, receiver.url("/ok"))
+    _emit(service_team)
+    _run_pending_jobs()
+    done = WebhookDelivery.objects.get()
+    again, _job = webhook_redeliver(delivery=done, actor=maintainer)  # pending, points at done
+    assert webhook_log_purge() == 0
+    assert webhook_log_purge(now=timezone.now() + timedelta(days=31)) == 1
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [again.pk]
