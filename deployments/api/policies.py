@@ -17,10 +17,11 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from portal.actors import Actor
+from portal.api.errors import Conflict
 from portal.choices import Scope
 from portal.models import Team
 
-from ..manifests.kyverno import FAILURE_ACTIONS, render_kyverno_policy
+from ..manifests.kyverno import FAILURE_ACTIONS, PolicyInputError, render_kyverno_policy
 from ..selectors.policy import kyverno_policy_input
 
 
@@ -62,7 +63,13 @@ class KyvernoPolicyView(APIView):
         action = request.query_params.get("action", "Enforce")
         if action not in FAILURE_ACTIONS:
             raise exceptions.ValidationError({"action": _("Use Enforce or Audit.")}, code="invalid")
-        text = render_kyverno_policy(kyverno_policy_input(failure_action=action))
+        try:
+            text = render_kyverno_policy(kyverno_policy_input(failure_action=action))
+        except PolicyInputError as exc:  # a catalog value no policy can name: fix the catalog
+            raise Conflict(
+                _("The catalog cannot be exported as a policy: %(problem)s") % {"problem": exc},
+                code="policy_input",
+            ) from exc
         response = HttpResponse(text, content_type="text/yaml; charset=utf-8")
         response["Content-Disposition"] = 'inline; filename="kyverno-clusterpolicy.yaml"'
         response["ETag"] = '"' + hashlib.sha256(text.encode()).hexdigest() + '"'

@@ -209,3 +209,17 @@ def test_api_refuses(catalog: dict[str, str], token_client, api) -> None:
     assert other.status_code == 403 and "platform team" in other.json()["detail"]
     bad = token_client(platform, [Scope.DEPLOYMENTS_READ]).get(URL, {"action": "Block"})
     assert bad.status_code == 400 and bad.json()["code"] == "invalid"
+
+
+def test_api_a_catalog_value_no_policy_can_name_is_a_409(
+    catalog: dict[str, str], token_client
+) -> None:
+    from deployments.models import BinaryVersion
+
+    BinaryVersion.objects.filter(artifact_ref=catalog["artifact"]).update(
+        artifact_ref="127.0.0.1:5000/binaries/pay:latest"
+    )
+    platform, _ = Team.objects.get_or_create(name="platform", defaults={"is_platform": True})
+    response = token_client(platform, [Scope.DEPLOYMENTS_READ]).get(URL)
+    assert response.status_code == 409 and response.json()["code"] == "policy_input"
+    assert "not a digest-pinned" in response.json()["detail"]
