@@ -122,6 +122,18 @@ def _announce_publish(current: ImageVersion, previous: list[ImageVersion]) -> No
         )
 
 
+def image_version_announce_revoked(*, version: ImageVersion, reason: str) -> None:
+    """`image_version.revoked` (public): for the revoke service to call inside its transaction,
+    after the guarded state change, so that subscribers learn a digest is no longer admitted."""
+    event_emit(
+        type=EventType.IMAGE_VERSION_REVOKED,
+        team=version.base_image.owner_team,
+        subject=f"image-versions/{version.pk}",
+        data={**_version_data(version), "reason": reason},
+        public=True,
+    )
+
+
 def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersion:
     """candidate → approved; the image's previous approved versions become superseded by it.
 

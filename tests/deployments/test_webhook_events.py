@@ -124,3 +124,18 @@ def test_publish_announces_published_and_superseded(
     ]
     assert superseded["subject"] == f"image-versions/{old.pk}"
     assert superseded["data"]["superseded_by"]["digest"] == digest
+
+
+def test_revoked_announcement(service_team: Team, make_user: Any) -> None:
+    from images.services import image_version_announce_revoked
+    from tests.images.factories import ImageVersionFactory
+
+    _subscribe(service_team, make_user)
+    webhook = service_team.webhook_subscriptions.get()
+    webhook.event_types = [*webhook.event_types, "io.baseimage.portal.image_version.revoked"]
+    webhook.save()
+    version = ImageVersionFactory(state="revoked")
+    image_version_announce_revoked(version=version, reason="CVE-2026-99901, no fix")
+    [event] = _events(service_team, "io.baseimage.portal.image_version.revoked")
+    assert event["data"]["reason"] == "CVE-2026-99901, no fix"
+    assert event["data"]["state"] == "revoked" and event["data"]["digest"] == version.digest
