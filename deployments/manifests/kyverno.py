@@ -2,10 +2,12 @@
 
 What it enforces, in the environments' namespaces:
 
-* every container, init container and ephemeral container image, and every
-  `volumes[].image.reference`, is one of the allowed digest-pinned references: an approved or
-  superseded (never a revoked or candidate) image version, a portal-built binary artifact, or
-  a portal-built app image;
+* every container, init container and ephemeral container image is an approved or superseded
+  (never a revoked or candidate) image version or a portal-built app image, and every
+  `volumes[].image.reference` is a portal-built binary artifact or such an image version, all
+  pinned by digest. A binary artifact is a FROM-scratch image holding only the binary: it is
+  mounted, never run as a container (that would bypass the runtime base image), and keeping
+  the two lists apart halves the policy's size;
 * `hostPath` volumes only at or under the roots of the namespace's hostPath environments
   (none at all in a namespace without one), with no `..` segment.
 
@@ -24,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dumper import to_yaml
+from .dumper import to_yaml_large
 
 POLICY_NAME = "base-image-portal"
 FAILURE_ACTIONS = ("Enforce", "Audit")
@@ -41,24 +43,27 @@ class PolicyInputError(ValueError):
 class KyvernoPolicyInput:
     """What the policy is generated from, in any order (the renderer sorts and deduplicates).
 
-    `images` are digest-pinned references (`host/repo@sha256:…`); `hostpath_roots` maps each
-    environment namespace to the hostPath roots allowed there (empty: no hostPath at all).
+    `images` (image versions, app images) and `artifacts` (binary artifacts) are
+    digest-pinned references (`host/repo@sha256:…`); `hostpath_roots` maps each environment
+    namespace to the hostPath roots allowed there (empty: no hostPath at all).
     """
 
     images: Iterable[str]
+    artifacts: Iterable[str] = ()
     hostpath_roots: dict[str, Iterable[str]] = field(default_factory=dict)
     failure_action: str = "Enforce"
     portal_url: str = ""
 
 
-def _check(inp: KyvernoPolicyInput) -> tuple[list[str], dict[str, list[str]]]:
+def _check(inp: KyvernoPolicyInput) -> tuple[list[str], list[str], dict[str, list[str]]]:
     if inp.failure_action not in FAILURE_ACTIONS:
         raise PolicyInputError(
             f"failure_action must be one of {', '.join(FAILURE_ACTIONS)}, "
             f"not {inp.failure_action!r}."
         )
     images = sorted(set(inp.images))
-    for ref in images:
+    artifacts = sorted(set(inp.artifacts) | set(images))
+    for ref in artifacts:
         if not _PINNED.match(ref):
             raise PolicyInputError(f"image {ref!r} is not a digest-pinned reference.")
     roots: dict[str, list[str]] = {}
@@ -76,7 +81,7 @@ def _check(inp: KyvernoPolicyInput) -> tuple[list[str], dict[str, list[str]]]:
             ):
                 raise PolicyInputError(f"hostPath root {root!r} is not a normalised absolute path.")
         roots[namespace] = clean
-    return images, roots
+    return images, artifacts, roots
 
 
 def _wildcard_guard(key: str) -> dict[str, Any]:
@@ -88,10 +93,12 @@ def _wildcard_guard(key: str) -> dict[str, Any]:
     }
 
 
-def _images_rule(namespaces: list[str], images: list[str], action: str) -> dict[str, Any]:
+def _images_rule(
+    namespaces: list[str], images: list[str], artifacts: list[str], action: str
+) -> dict[str, Any]:
     message = (
         "{{ element.name }}: image {{ element.image }} is not an approved base image version or "
-        "a portal-built artifact pinned by digest. Use the pinned reference the portal shows "
+        "a portal-built app image pinned by digest. Use the pinned reference the portal shows "
         "(GET /api/v1/base-images/resolve/?ref=…) or a release manifest from the portal."
     )
     volume_message = (
@@ -139,7 +146,7 @@ def _images_rule(namespaces: list[str], images: list[str], action: str) -> dict[
                                 {
                                     "key": "{{ element.image.reference }}",
                                     "operator": "AnyNotIn",
-                                    "value": list(images),  # a copy: no YAML anchor
+                                    "value": artifacts,
                                     "message": volume_message,
                                 },
                                 _wildcard_guard("element.image.reference"),
@@ -218,15 +225,17 @@ def kyverno_policy_object(inp: KyvernoPolicyInput) -> dict[str, Any]:
         PolicyInputError: an image that is not digest-pinned, a bad namespace or root, or an
             unknown failure action.
     """
-    images, roots = _check(inp)
+    images, artifacts, roots = _check(inp)
     namespaces = sorted(roots)
     rules: list[dict[str, Any]] = []
     if namespaces:
         # An empty allow-list still denies: AnyNotIn of an empty list is true.
-        rules.append(_images_rule(namespaces, images, inp.failure_action))
+        rules.append(_images_rule(namespaces, images, artifacts, inp.failure_action))
         rules.extend(_hostpath_rule(ns, roots[ns], inp.failure_action) for ns in namespaces)
     fingerprint = hashlib.sha256(
-        "\n".join([*images, *(f"{ns}={','.join(roots[ns])}" for ns in namespaces)]).encode()
+        "\n".join(
+            [*images, "", *artifacts, "", *(f"{ns}={','.join(roots[ns])}" for ns in namespaces)]
+        ).encode()
     ).hexdigest()
     annotations = {
         "policies.kyverno.io/title": "Base Image Portal: approved images and hostPath roots",
@@ -239,6 +248,7 @@ def kyverno_policy_object(inp: KyvernoPolicyInput) -> dict[str, Any]:
         ),
         "portal.baseimage.io/fingerprint": f"sha256:{fingerprint}",
         "portal.baseimage.io/images": str(len(images)),
+        "portal.baseimage.io/artifacts": str(len(artifacts) - len(images)),
     }
     if inp.portal_url:
         annotations["portal.baseimage.io/source"] = f"{inp.portal_url}/api/v1/policies/kyverno.yaml"
@@ -256,4 +266,4 @@ def kyverno_policy_object(inp: KyvernoPolicyInput) -> dict[str, Any]:
 
 def render_kyverno_policy(inp: KyvernoPolicyInput) -> str:
     """The ClusterPolicy as YAML (one document)."""
-    return to_yaml([kyverno_policy_object(inp)])
+    return to_yaml_large([kyverno_policy_object(inp)])

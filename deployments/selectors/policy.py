@@ -36,7 +36,7 @@ def kyverno_policy_input(*, failure_action: str = "Enforce") -> KyvernoPolicyInp
         state__in=ADMITTED_VERSION_STATES
     ).values_list("registry__url", "base_image__name", "digest"):
         images.add(f"{registry_host(host)}/{name}@{digest}")
-    images.update(
+    artifacts = set(
         BinaryVersion.objects.filter(state__in=ADMITTED_BINARY_STATES)
         .exclude(artifact_ref="")
         .values_list("artifact_ref", flat=True)
@@ -55,6 +55,7 @@ def kyverno_policy_input(*, failure_action: str = "Enforce") -> KyvernoPolicyInp
             allowed.add(root)
     return KyvernoPolicyInput(
         images=images,
+        artifacts=artifacts,
         hostpath_roots={ns: sorted(paths) for ns, paths in roots.items()},
         failure_action=failure_action,
         portal_url=settings.PORTAL_URL,

@@ -22,7 +22,8 @@ from portal.models import Job, Team
 from tests.deployments.factories import BinaryVersionFactory, EnvironmentFactory
 from tests.images.factories import ImageVersionFactory
 
-GOLDEN = Path(__file__).parent / "golden"
+# Apart from golden/: test_manifests validates every file there as a Kubernetes manifest.
+GOLDEN = Path(__file__).parent / "golden_policy"
 SCHEMA = json.loads(
     (Path(__file__).parent / "schemas" / "kyverno-clusterpolicy-v1.schema.json").read_text()
 )
@@ -44,10 +45,10 @@ def _input(**changes: object) -> KyvernoPolicyInput:
     values: dict[str, object] = {
         "images": [
             f"harbor.example.com/runtime/debian@{D1}",
-            f"harbor.example.com/binaries/payments-api@{D2}",
             f"harbor.example.com/runtime/debian@{D1}",  # duplicates collapse
             f"harbor.example.com/apps/ledger@{D3}",
         ],
+        "artifacts": [f"harbor.example.com/binaries/payments-api@{D2}"],
         "hostpath_roots": {"payments-prod": ["/data/bin"], "payments-dev": []},
         "portal_url": "https://portal.example.com",
     }
@@ -76,7 +77,12 @@ def test_golden_enforce() -> None:
     assert "ephemeralContainers, initContainers, containers" in lists[0]
     assert lists[1] == "request.object.spec.volumes[?image][]"
     allowed = images["validate"]["foreach"][0]["deny"]["conditions"]["any"][0]["value"]
-    assert allowed == sorted(set(_input().images))  # type: ignore[arg-type]
+    assert allowed == [
+        f"harbor.example.com/apps/ledger@{D3}",
+        f"harbor.example.com/runtime/debian@{D1}",
+    ]  # a binary artifact is mounted, never run as a container
+    volumes = images["validate"]["foreach"][1]["deny"]["conditions"]["any"][0]["value"]
+    assert volumes == sorted([*allowed, f"harbor.example.com/binaries/payments-api@{D2}"])
     prod = rules["hostpath-payments-prod"]["validate"]["foreach"][0]["deny"]["conditions"]["any"]
     assert prod[0]["value"] == ["/data/bin", "/data/bin/*"]
     dev = rules["hostpath-payments-dev"]["validate"]["foreach"][0]["deny"]["conditions"]["any"]
@@ -124,6 +130,7 @@ def test_long_namespace_rule_names_fit() -> None:
     [
         ({"images": ["runtime/debian:12"]}, "not a digest-pinned"),
         ({"images": ["harbor.example.com/runtime/debian@sha256:abc"]}, "not a digest-pinned"),
+        ({"artifacts": ["harbor.example.com/binaries/x:1.0"]}, "not a digest-pinned"),
         ({"hostpath_roots": {"Payments": ["/data/bin"]}}, "DNS-1123"),
         ({"hostpath_roots": {"p": ["data/bin"]}}, "normalised"),
         ({"hostpath_roots": {"p": ["/data/../etc"]}}, "normalised"),
@@ -183,11 +190,12 @@ def test_api_admits_the_catalog(
     assert response["ETag"].strip('"')
     policy = _validate(response.content.decode())
     rules = {r["name"]: r for r in policy["spec"]["rules"]}
-    each = rules["approved-images"]["validate"]["foreach"][0]
-    allowed = set(each["deny"]["conditions"]["any"][0]["value"])
-    admitted = {catalog[k] for k in ("approved", "superseded", "artifact", "app")}
-    assert admitted <= allowed
-    assert not {catalog["revoked"], catalog["candidate"], catalog["purged"]} & allowed
+    containers, volumes = rules["approved-images"]["validate"]["foreach"]
+    allowed = set(containers["deny"]["conditions"]["any"][0]["value"])
+    mounted = set(volumes["deny"]["conditions"]["any"][0]["value"])
+    assert {catalog[k] for k in ("approved", "superseded", "app")} <= allowed
+    assert catalog["artifact"] not in allowed and catalog["artifact"] in mounted
+    assert not {catalog["revoked"], catalog["candidate"], catalog["purged"]} & (allowed | mounted)
     prod = rules["hostpath-payments-prod"]["validate"]["foreach"][0]["deny"]["conditions"]["any"]
     assert prod[0]["value"] == ["/data/bin", "/data/bin/*", "/srv/portal-bin", "/srv/portal-bin/*"]
     dev = rules["hostpath-payments-dev"]["validate"]["foreach"][0]["deny"]["conditions"]["any"]
