@@ -23,6 +23,7 @@ from images.api.views import (
 )
 from images.api.waivers import WaiverViewSet
 from portal.api.views import JobViewSet
+from portal.webhooks.api import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
 
 router = SimpleRouter()
 router.register("base-images", BaseImageViewSet, basename="base-image")
@@ -45,6 +46,8 @@ router.register("advisories", AdvisoryViewSet, basename="advisory")
 router.register("waivers", WaiverViewSet, basename="waiver")
 router.register("rebase-plans", RebasePlanViewSet, basename="rebase-plan")
 router.register("migration-plans", MigrationPlanViewSet, basename="migration-plan")
+router.register("webhooks/deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
 
 # The OpenVEX document also without the trailing slash (it is a file name).
 urlpatterns: list[URLPattern | URLResolver] = [

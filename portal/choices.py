@@ -66,6 +66,8 @@ class Scope(models.TextChoices):
     BINARIES_WRITE = "binaries:write", _("Upload, yank binary versions")
     DEPLOYMENTS_READ = "deployments:read", _("Read deployments and releases")
     DEPLOYMENTS_WRITE = "deployments:write", _("Create deployments and releases")
+    WEBHOOKS_READ = "webhooks:read", _("Read webhook subscriptions and their deliveries")
+    WEBHOOKS_WRITE = "webhooks:write", _("Manage webhook subscriptions, send tests, redeliver")
 
 
 # The minimum team role a scope needs: a token can never do more than its team's role allows.
@@ -80,4 +82,6 @@ SCOPE_MIN_ROLE: dict[str, str] = {
     Scope.BINARIES_WRITE: Role.DEVELOPER,
     Scope.DEPLOYMENTS_READ: Role.VIEWER,
     Scope.DEPLOYMENTS_WRITE: Role.DEVELOPER,
+    Scope.WEBHOOKS_READ: Role.VIEWER,
+    Scope.WEBHOOKS_WRITE: Role.MAINTAINER,
 }

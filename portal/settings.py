@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "portal",
+    "portal.webhooks",
     "images",
     "deployments",
 ]
@@ -479,4 +480,26 @@ STATICFILES_FINDERS = [
 ]
 PORTAL_VENDOR_FILES = {
     "vendor/echarts/echarts.min.js": BASE_DIR / "node_modules/echarts/dist/echarts.min.js",
+}
+
+# Webhooks (portal.webhooks, issue 11): deliveries refuse loopback and link-local addresses
+# unless PORTAL_WEBHOOK_ALLOW_LOCAL (tests, a receiver on the same host); each attempt has this
+# timeout; a failed attempt is retried after BACKOFF × 2^(n-1) seconds, at most BACKOFF_MAX,
+# up to MAX_ATTEMPTS attempts. Secrets derive from PORTAL_WEBHOOK_KEY (default: SECRET_KEY's
+# derivation; set it so that rotating SECRET_KEY does not change every webhook secret).
+PORTAL_WEBHOOK_ALLOW_LOCAL = env_bool("PORTAL_WEBHOOK_ALLOW_LOCAL", False)
+PORTAL_WEBHOOK_TIMEOUT_SECONDS = env_int("PORTAL_WEBHOOK_TIMEOUT_SECONDS", 10)
+PORTAL_WEBHOOK_MAX_ATTEMPTS = env_int("PORTAL_WEBHOOK_MAX_ATTEMPTS", 8)
+PORTAL_WEBHOOK_BACKOFF_SECONDS = env_int("PORTAL_WEBHOOK_BACKOFF_SECONDS", 30)
+PORTAL_WEBHOOK_BACKOFF_MAX_SECONDS = env_int("PORTAL_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)
+PORTAL_WEBHOOK_KEY = os.environ.get("PORTAL_WEBHOOK_KEY", "")
+# Finished deliveries (and their attempts) are kept this many days, then purged hourly.
+PORTAL_WEBHOOK_LOG_DAYS = env_int("PORTAL_WEBHOOK_LOG_DAYS", 30)
+CELERY_BEAT_SCHEDULE["webhook-log-purge"] = {
+    "task": "portal.webhooks.tasks.purge_delivery_log",
+    "schedule": timedelta(hours=1),
+}
+CELERY_BEAT_SCHEDULE["webhook-retries"] = {
+    "task": "portal.webhooks.tasks.retry_due_deliveries",
+    "schedule": timedelta(seconds=env_int("PORTAL_WEBHOOK_SWEEP_SECONDS", 10)),
 }

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("images.urls")),
     path("", include("deployments.urls")),
     path("", include("portal.ui_urls")),
+    path("", include("portal.webhooks.urls")),
     path("api/v1/", include(("portal.api_router", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (script-src 'self'); its

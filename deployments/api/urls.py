@@ -4,6 +4,7 @@ from django.urls import path
 
 from .dashboard import DashboardView
 from .impact import AdvisoryImpactView
+from .policies import KyvernoPolicyView
 from .search import SearchView
 from .views import EnvironmentViewSet, ReleaseViewSet
 
@@ -23,4 +24,6 @@ urlpatterns = [
     # The navigation's search box (issue 11), over both apps.
     path("search/", SearchView.as_view(), name="search"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    # The admission policy spans the catalog and the environments: composed here.
+    path("policies/kyverno.yaml", KyvernoPolicyView.as_view(), name="policy-kyverno"),
 ]

@@ -51,6 +51,34 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(_Literal, _represent_str)
 
+# The same string rules on libyaml's C emitter (about 10x faster; sequences not indented
+# under their key), for documents of many thousand entries such as the admission policy.
+_FastBase: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _FastDumper(_FastBase):  # type: ignore[valid-type,misc]  # CSafeDumper is untyped
+    """libyaml's emitter with `_represent_str`; repeated lists are written out, never aliased."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+_FastDumper.add_representer(str, _represent_str)
+_FastDumper.add_representer(_Literal, _represent_str)
+
+
+def to_yaml_large(documents: Iterable[dict[str, Any]]) -> str:
+    """`to_yaml` for large documents: the C emitter, no anchors."""
+    return yaml.dump_all(
+        list(documents),
+        Dumper=_FastDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        explicit_start=True,
+        width=4096,
+    )
+
 
 def to_yaml(documents: Iterable[dict[str, Any]]) -> str:
     """Serialise Kubernetes objects as multi-document YAML, keys in insertion order."""

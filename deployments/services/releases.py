@@ -18,6 +18,7 @@ from images.models import ImageVersion
 from portal.actors import Actor
 from portal.audit import audit_record
 from portal.choices import Role
+from portal.events import EventType, event_emit
 from portal.middleware import current_request_id
 from portal.models import AuditEntry
 from portal.teams import require_team_role
@@ -235,6 +236,24 @@ def release_create(
                 "number": number,
                 "binary_version": binary.pk,
                 "runtime_version": runtime.pk,
+                "binary_sha256": binary.sha256,
+                "base_digest": runtime.digest,
+                "manifest_sha256": release.manifest_sha256,
+                "rollback_of": rollback_of.number if rollback_of else None,
+            },
+        )
+        event_emit(
+            type=EventType.RELEASE_CREATED,
+            team=service.team,
+            subject=f"releases/{release.pk}",
+            data={
+                "id": release.pk,
+                "service": service.name,
+                "environment": environment.name,
+                "deployment": deployment.pk,
+                "number": number,
+                "strategy": release.strategy,
+                "binary_version": binary.version,
                 "binary_sha256": binary.sha256,
                 "base_digest": runtime.digest,
                 "manifest_sha256": release.manifest_sha256,

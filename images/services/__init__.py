@@ -45,7 +45,7 @@ from .gate import (
     image_version_gate,
     image_version_require_gate,
 )
-from .publish import image_version_publish
+from .publish import image_version_announce_revoked, image_version_publish
 from .reports import image_request_policy_report
 from .requests import (
     image_request_approve,
@@ -108,6 +108,7 @@ __all__ = [
     "image_request_request_changes",
     "image_request_submit",
     "image_request_update",
+    "image_version_announce_revoked",
     "image_version_publish",
     "image_version_record",
     "runtime_env_for",

@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
+from portal.events import EventType, event_emit
 from portal.jobs import IllegalTransition
 
 from ..models import ImageRequest, ImageRequestEvent
@@ -99,4 +100,15 @@ def transition(
             f"Request #{request.pk} is {current.state}; it cannot become {to} "
             f"(allowed from: {allowed})."
         )
+    event_emit(
+        type=EventType.IMAGE_REQUEST_STATE_CHANGED,
+        team=current.team,
+        subject=f"image-requests/{current.pk}",
+        data={
+            "id": current.pk,
+            "reference": current.reference,
+            "from": request.state,
+            "to": current.state,
+        },
+    )
     return current

@@ -19,6 +19,7 @@ finding no longer matching is resolved — `withdrawn` when its advisory is with
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from django.db import transaction
 from django.db.models import Count, Q, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
+
+from portal.events import EventType, event_emit, event_wanted
 
 from ..choices import SEVERITY_RANK, FindingResolution, FixState, Severity
 from ..models import (
@@ -200,6 +203,7 @@ class _Counts:
     resolved: int = 0
     reopened: int = 0
     updated: int = 0
+    new_by_sbom: dict[int, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
 _REFRESHED = ("installed_version", "fixed_version", "fix_state", "severity", "matched_name")
@@ -337,7 +341,46 @@ def _reconcile(
     if fresh:
         Finding.objects.bulk_create(fresh, batch_size=2000)
     counts.new = len(fresh)
+    for finding in fresh:
+        per = counts.new_by_sbom.setdefault(finding.sbom_id, defaultdict(int))
+        per[finding.severity] += 1
     return counts
+
+
+def _announce_new_findings(counts: _Counts) -> None:
+    """A `finding.created` event per SBOM that got new findings (in the caller's transaction).
+
+    An image version's findings are public like the catalog (its owner team named); any
+    other SBOM's (a binary's) reach the platform teams only: this layer cannot see whose
+    binary it is.
+    """
+    if not counts.new_by_sbom or not event_wanted(EventType.FINDING_CREATED):
+        return
+    versions: dict[int, list[ImageVersion]] = defaultdict(list)
+    for version in ImageVersion.objects.filter(
+        sbom_id__in=sorted(counts.new_by_sbom)
+    ).select_related("base_image__owner_team"):
+        if version.sbom_id is not None:
+            versions[version.sbom_id].append(version)
+    digests = dict(
+        Sbom.objects.filter(id__in=sorted(counts.new_by_sbom)).values_list("id", "digest")
+    )
+    for sbom_id, by_severity in sorted(counts.new_by_sbom.items()):
+        on = versions.get(sbom_id, [])
+        event_emit(
+            type=EventType.FINDING_CREATED,
+            team=on[0].base_image.owner_team if on else None,
+            subject=f"sboms/{sbom_id}",
+            data={
+                "digest": digests.get(sbom_id, ""),
+                "new": sum(by_severity.values()),
+                "by_severity": dict(by_severity),
+                "image_versions": [
+                    {"id": v.pk, "reference": f"{v.base_image.name}:{v.tag}"} for v in on
+                ],
+            },
+            public=bool(on),
+        )
 
 
 def _summary(row: Mapping[str, Any], matched_at: str) -> dict[str, Any]:
@@ -408,6 +451,7 @@ def sbom_match(*, sbom_id: int) -> dict[str, Any]:
         present = {(sbom_id, pkg.id) for pkg in packages}
         counts = _reconcile(desired=desired, existing=existing, present=present, now=now)
         _refresh_summaries([sbom_id], now)
+        _announce_new_findings(counts)
     by_severity: dict[str, int] = defaultdict(int)
     for match in desired.values():
         by_severity[match.severity] += 1
@@ -486,6 +530,7 @@ def findings_rematch(*, keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
         counts = _reconcile(desired=desired, existing=existing, present=set(links), now=now)
         sbom_ids = {sbom_id for sbom_id, _ in links} | {f.sbom_id for f in existing}
         _refresh_summaries(sorted(sbom_ids), now)
+        _announce_new_findings(counts)
     return {
         "packages": len(packages),
         "sboms": len(sbom_ids),

@@ -17,6 +17,7 @@ from rest_framework import exceptions, status
 
 from portal.actors import Actor
 from portal.audit import audit_record
+from portal.events import EventType, event_emit
 from portal.jobs import IllegalTransition
 
 from ..choices import RequestEventKind, RequestState, VersionState
@@ -89,6 +90,51 @@ def _superseded_sender(old_id: int, new_id: int, actor: Actor) -> Callable[[], N
     return send
 
 
+def _version_data(version: ImageVersion) -> dict[str, object]:
+    return {
+        "id": version.pk,
+        "image": version.base_image.name,
+        "tag": version.tag,
+        "digest": version.digest,
+        "pull_ref": version.pull_ref,
+        "state": version.state,
+    }
+
+
+def _announce_publish(current: ImageVersion, previous: list[ImageVersion]) -> None:
+    """`image_version.published` and one `superseded` per older version: catalog events,
+    public to every team (in the publish's transaction: a rolled-back publish says nothing)."""
+    team = current.base_image.owner_team
+    event_emit(
+        type=EventType.IMAGE_VERSION_PUBLISHED,
+        team=team,
+        subject=f"image-versions/{current.pk}",
+        data={**_version_data(current), "supersedes": [v.digest for v in previous]},
+        public=True,
+    )
+    for old in previous:
+        old.state = VersionState.SUPERSEDED
+        event_emit(
+            type=EventType.IMAGE_VERSION_SUPERSEDED,
+            team=team,
+            subject=f"image-versions/{old.pk}",
+            data={**_version_data(old), "superseded_by": _version_data(current)},
+            public=True,
+        )
+
+
+def image_version_announce_revoked(*, version: ImageVersion, reason: str) -> None:
+    """`image_version.revoked` (public): for the revoke service to call inside its transaction,
+    after the guarded state change, so that subscribers learn a digest is no longer admitted."""
+    event_emit(
+        type=EventType.IMAGE_VERSION_REVOKED,
+        team=version.base_image.owner_team,
+        subject=f"image-versions/{version.pk}",
+        data={**_version_data(version), "reason": reason},
+        public=True,
+    )
+
+
 def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersion:
     """candidate → approved; the image's previous approved versions become superseded by it.
 
@@ -129,7 +175,9 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
         updated = ImageVersion.objects.filter(pk=version.pk, state=VersionState.CANDIDATE).update(
             state=VersionState.APPROVED, updated_at=timezone.now()
         )
-        current = ImageVersion.objects.select_related("base_image", "registry").get(pk=version.pk)
+        current = ImageVersion.objects.select_related("base_image__owner_team", "registry").get(
+            pk=version.pk
+        )
         if not updated:
             raise IllegalTransition(
                 f"Version {current} is {current.state}; only a candidate can be published."
@@ -137,7 +185,9 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
         previous = list(
             ImageVersion.objects.filter(
                 base_image_id=current.base_image_id, state=VersionState.APPROVED
-            ).exclude(pk=current.pk)
+            )
+            .exclude(pk=current.pk)
+            .select_related("base_image", "registry")
         )
         ImageVersion.objects.filter(pk__in=[v.pk for v in previous]).update(
             state=VersionState.SUPERSEDED, superseded_by=current, updated_at=timezone.now()
@@ -157,6 +207,7 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
             before={"state": VersionState.CANDIDATE},
             after={"state": VersionState.APPROVED, "superseded": [v.digest for v in previous]},
         )
+        _announce_publish(current, previous)
         for request in waiting:
             request = transition(
                 request, from_states={RequestState.SCANNING}, to=RequestState.PUBLISHED

@@ -29,6 +29,7 @@ from ...selectors.plans import (
 )
 from .dryrun import (
     MAX_DEPLOYMENT_IDS,
+    _announce,
     _busy_elsewhere,
     _Candidate,
     _candidates,
@@ -102,6 +103,7 @@ def _create_plan(
                 "retargeted": len(moving),
             },
         )
+        _announce(plan, "create", "")
     return plan
 
 

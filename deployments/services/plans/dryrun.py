@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from images.choices import ImageKind, VersionState
 from images.models import ImageAbi, ImageVersion
 from portal.actors import Actor
+from portal.events import EventType, event_emit
 
 from ...choices import (
     PlanItemState,
@@ -270,3 +271,14 @@ def _make_items(
         )
     _assign_waves(items, {d.pk: d for d in deployments}, plan.wave_size)
     return items
+
+
+def _announce(plan: Plan, verb: str, before: str) -> None:
+    """`rebase_plan.changed` (rebase and migration plans alike) to the platform teams: a plan
+    moves many teams' deployments, so no single team owns it."""
+    event_emit(
+        type=EventType.REBASE_PLAN_CHANGED,
+        team=None,
+        subject=f"plans/{plan.pk}",
+        data={"id": plan.pk, "kind": plan.kind, "change": verb, "from": before, "to": plan.state},
+    )

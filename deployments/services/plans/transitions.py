@@ -28,7 +28,7 @@ from ...models import Plan, PlanItem, Release
 from ...selectors.plans import (
     OPEN_ITEM_STATES,
 )
-from .dryrun import PLAN_WAVE_JOB_KIND, _plan_actor, _require_admin
+from .dryrun import PLAN_WAVE_JOB_KIND, _announce, _plan_actor, _require_admin
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ def _audit(plan: Plan, actor: Actor, verb: str, before: str, **after: Any) -> No
         before={"state": before},
         after={"state": plan.state, **after},
     )
+    _announce(plan, verb, before)
 
 
 def _get_plan(plan_id: int) -> Plan:
