@@ -751,11 +751,21 @@ def test_parser_handles_short_reads(store, step):
 
 
 def test_write_error_is_raised_and_keeps_nothing(store, monkeypatch):
+    from portal.api.errors import InsufficientStorage
+
     def disk_full(fd: int, data: memoryview) -> int:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("deployments.uploads.os.write", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InsufficientStorage):  # a 507 (tests/faults/test_disk_full.py)
+        parse(join(file_part(TRICKY * 50)), 256)
+    assert list(store["temp"].iterdir()) == []
+
+    def broken(fd: int, data: memoryview) -> int:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("deployments.uploads.os.write", broken)
+    with pytest.raises(OSError, match="Input/output error"):
         parse(join(file_part(TRICKY * 50)), 256)
     assert list(store["temp"].iterdir()) == []
 
