@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from tests.browser.test_scans_journey import scanned_world  # noqa: F401 - a fixture
 from tests.conftest import PASSWORD
+
+SHOTS = os.environ.get("PORTAL_SCREENSHOTS")  # a directory for screenshots (outside the repo)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,3 +47,57 @@ def test_request_form_shows_each_field_once_and_stores_runtime(page, developer, 
     assert stored.recipe_kind == "dockerfile"
     assert stored.tag == "12-1"
     assert stored.state == "submitted"
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _shot(page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def test_phone_width_pages_do_not_widen_and_nav_collapses(page, developer, scanned_world):
+    widths: dict[str, int] = {}
+    login(page, "dave-dev")
+    new = scanned_world["new"]
+    urls = [
+        "/base-images/",
+        f"/base-images/{scanned_world['image'].pk}/",
+        f"/image-versions/{new.pk}/",
+        "/advisories/CVE-2024-0001/",
+        "/advisories/",
+        "/services/",
+        "/services/pay-api/",
+        "/image-requests/",
+        "/image-requests/new/",
+        "/waivers/",
+        "/plans/",
+        "/jobs/",
+        "/tokens/",
+        "/teams/",
+        "/dockerfile-check/",
+    ]
+    page.set_viewport_size(PHONE)
+    for url in urls:
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        widths[url] = page.evaluate("document.documentElement.scrollWidth")
+        _shot(page, "phone" + url.replace("/", "_"))
+    too_wide = {u: w for u, w in widths.items() if w > PHONE["width"]}
+    assert too_wide == {}, widths
+
+    # The navigation is one "Menu" button until opened.
+    page.goto("/base-images/")
+    links = page.locator("#nav-links")
+    assert not links.is_visible()
+    page.click("#nav-toggle")
+    assert links.is_visible()
+    assert page.get_attribute("#nav-toggle", "aria-expanded") == "true"
+    page.click("#nav-links >> text=Services")
+    page.wait_for_url("**/services/")
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto("/base-images/")
+    assert page.locator("#nav-links").is_visible()
+    assert not page.locator("#nav-toggle").is_visible()
