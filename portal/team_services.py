@@ -68,9 +68,7 @@ def membership_set(*, actor: Actor, team: Team, username: str, role: str) -> Mem
     if role not in Role.values:
         raise ValidationError({"role": _("Unknown role %(role)s.") % {"role": role}})
     if role == Role.PLATFORM_ADMIN and not team.is_platform:
-        raise ValidationError(
-            {"role": _("Only a platform team's members may be platform admins.")}
-        )
+        raise ValidationError({"role": _("Only a platform team's members may be platform admins.")})
     _refuse_unless_manager(actor=actor, team=team, role=role)
     user = get_user_model().objects.filter(username=username).first()
     if user is None:

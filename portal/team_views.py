@@ -62,17 +62,14 @@ class TeamDetailView(LoginRequiredMixin, View):
         roles = [
             (value, label)
             for value, label in Role.choices
-            if value != Role.PLATFORM_ADMIN
-            or (team.is_platform and actor.is_platform_admin)
+            if value != Role.PLATFORM_ADMIN or (team.is_platform and actor.is_platform_admin)
         ]
         return render(
             request,
             "portal/team_detail.html",
             {
                 "team": team,
-                "memberships": team.memberships.select_related("user").order_by(
-                    "user__username"
-                ),
+                "memberships": team.memberships.select_related("user").order_by("user__username"),
                 "may_manage": may_manage,
                 "roles": roles,
                 "errors": errors or [],

@@ -57,7 +57,11 @@ def _shot(page, name: str) -> None:
         page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
-def test_phone_width_pages_do_not_widen_and_nav_collapses(page, developer, scanned_world):
+def test_phone_width_pages_do_not_widen_and_nav_collapses(
+    page,
+    developer,
+    scanned_world,  # noqa: F811 - the imported fixture
+):
     widths: dict[str, int] = {}
     login(page, "dave-dev")
     new = scanned_world["new"]
