@@ -307,6 +307,14 @@ class ImageRequestDetailView(LoginRequiredMixin, View):
             in (RequestState.APPROVED, RequestState.BUILDING, RequestState.SCANNING),
         }
         if request.headers.get("HX-Request"):
+            seen = request.GET.get("seen")
+            if seen and seen != obj.state:
+                # The request moved on (built, failed, published): the badge, the actions
+                # (Publish candidate) and the gate live outside the panel, so the whole page
+                # follows the job to its end.
+                refresh = HttpResponse(status=204)
+                refresh["HX-Refresh"] = "true"
+                return refresh
             return render(request, "images/imagerequest_build_partial.html", context)
         if obj.state == RequestState.SCANNING and obj.image_version is not None:
             context["gate"] = image_version_gate(obj.image_version)  # recomputed: no cache

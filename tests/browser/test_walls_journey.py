@@ -105,3 +105,71 @@ def test_phone_width_pages_do_not_widen_and_nav_collapses(
     page.goto("/base-images/")
     assert page.locator("#nav-links").is_visible()
     assert not page.locator("#nav-toggle").is_visible()
+
+
+def test_build_panel_follows_the_job_to_publish_without_reload(
+    page, admin_user, developer, service_team, demo_catalog
+):
+    from images.models import BaseImage, ImageRequest
+    from portal.models import Job
+    from tests.images.factories import ImageVersionFactory
+
+    job = Job.objects.create(kind="image_build", state="running", progress=40, step="buildah")
+    request = ImageRequest.objects.create(
+        name="runtime/debian-hello",
+        tag="12-1",
+        kind="runtime",
+        os_family="debian",
+        os_version="12",
+        recipe_kind="dockerfile",
+        recipe=DOCKERFILE,
+        justification="hello",
+        state="building",
+        team=service_team,
+        requested_by=developer,
+        build_job=job,
+    )
+    login(page, "alice-admin")
+    page.goto(f"/image-requests/{request.pk}/")
+    page.wait_for_selector("#build")
+    assert page.locator("text=Publish candidate").count() == 0
+    page.evaluate("window.__same_page = true")
+
+    # The worker finishes: a candidate version, the request in scanning, the job succeeded.
+    version = ImageVersionFactory(
+        base_image=BaseImage.objects.get(name="runtime/debian"), tag="12-1", state="candidate"
+    )
+    ImageRequest.objects.filter(pk=request.pk).update(state="scanning", image_version=version)
+    Job.objects.filter(pk=job.pk).update(state="succeeded", progress=100, step="pushed")
+
+    page.wait_for_selector("button:has-text('Publish candidate')")
+    assert "scanning" in page.inner_text("h1")
+    assert "succeeded" in page.inner_text("#build")
+
+
+def test_destructive_actions_ask_and_say_what_follows(page, developer, service_team, make_token):
+    from portal.models import ApiToken
+
+    make_token(service_team, ["images:read"], user=developer)
+    token = ApiToken.objects.get()
+    login(page, "dave-dev")
+    page.goto("/tokens/")
+    dialogs: list[str] = []
+
+    def dismiss(dialog):
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.click("button[name=revoke]")
+    page.wait_for_timeout(300)
+    assert "cannot be undone" in dialogs[0]
+    token.refresh_from_db()
+    assert token.revoked_at is None  # dismissed: nothing happened
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button[name=revoke]")
+    page.wait_for_selector(".badge-revoked")
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    _shot(page, "tokens-revoked")
