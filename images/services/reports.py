@@ -51,9 +51,12 @@ def _os_mismatch(
         return None
     label = OsFamily(family).label if family in OsFamily.values else family
     made = f"{label} {version}".strip()
+    # Another OS family is wrong on every count (lifecycle, advisories, scans): fail. Another
+    # release of the same family warns: the reviewer sees it (the demo's Debian 11 bootstrap
+    # declares 12, since an EOL release fails BUILD003).
     return _finding(
         "BUILD005",
-        "fail",
+        "fail" if not same_family else "warn",
         1,
         _(
             "The request declares %(declared)s but %(source)s makes %(made)s: set OS and "

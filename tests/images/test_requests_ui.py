@@ -126,8 +126,9 @@ def test_bootstrap_suite_must_match_the_declared_version(catalog, dev_client):
         {**FORM, "recipe_kind": "bootstrap", "recipe": recipe, "submit": "1"},
     )
     request = ImageRequest.objects.get()
-    messages = [f["message"] for f in request.policy_report["findings"] if f["rule"] == "BUILD005"]
-    assert messages and "suite bullseye makes Debian 11" in messages[0]
+    found = [f for f in request.policy_report["findings"] if f["rule"] == "BUILD005"]
+    assert found and "suite bullseye makes Debian 11" in found[0]["message"]
+    assert found[0]["severity"] == "warn"  # the same family: the reviewer decides
 
 
 def test_no_approve_button_on_a_failing_report(catalog, dev_client, admin_client):
