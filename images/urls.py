@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .views.demo import demo_progress_view
 
 app_name = "images"
 
@@ -21,6 +22,7 @@ urlpatterns = [
         name="image-version-scan",
     ),
     path("advisory-imports/", views.AdvisoryImportListView.as_view(), name="advisory-import-list"),
+    path("demo-progress/", demo_progress_view, name="demo-progress"),
     path("dockerfile-check/", views.DockerfileCheckView.as_view(), name="dockerfile-check"),
     # Image requests: the form, my requests / review queue, the request page and its actions.
     path("image-requests/", views.ImageRequestListView.as_view(), name="image-request-list"),

@@ -173,3 +173,37 @@ def test_destructive_actions_ask_and_say_what_follows(page, developer, service_t
     token.refresh_from_db()
     assert token.revoked_at is not None
     _shot(page, "tokens-revoked")
+
+
+def test_first_run_banner_follows_the_demo_builds(page, developer, demo_catalog):
+    from django.core.cache import cache
+
+    from images.demo import DEMO_BUILDS
+    from images.models import BaseImage
+    from images.services.builds import build_idempotency_key
+    from portal.models import Job
+    from tests.images.factories import ImageVersionFactory
+
+    cache.clear()
+    for build in DEMO_BUILDS:
+        Job.objects.create(
+            kind="images.build",
+            state="running",
+            progress=30,
+            step="mmdebstrap",
+            idempotency_key=build_idempotency_key(build.image, build.tag),
+        )
+    login(page, "dave-dev")
+    page.goto("/base-images/")
+    banner = page.locator("#demo-banner")
+    assert banner.is_visible()
+    assert "runtime/debian:12" in banner.inner_text() and "30%" in banner.inner_text()
+    _shot(page, "demo-banner-1366")
+
+    first = DEMO_BUILDS[0]
+    ImageVersionFactory(base_image=BaseImage.objects.get(name=first.image), tag=first.tag)
+    page.wait_for_selector("#demo-banner li:has-text('ready')", timeout=20_000)
+
+    for build in DEMO_BUILDS[1:]:
+        ImageVersionFactory(base_image=BaseImage.objects.get(name=build.image), tag=build.tag)
+    page.wait_for_selector("#demo-banner", state="detached", timeout=20_000)
