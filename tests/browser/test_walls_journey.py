@@ -207,3 +207,18 @@ def test_first_run_banner_follows_the_demo_builds(page, developer, demo_catalog)
     for build in DEMO_BUILDS[1:]:
         ImageVersionFactory(base_image=BaseImage.objects.get(name=build.image), tag=build.tag)
     page.wait_for_selector("#demo-banner", state="detached", timeout=20_000)
+
+
+def test_image_page_used_by_panel_loads(
+    page,
+    admin_user,
+    scanned_world,  # noqa: F811 - the imported fixture
+):
+    login(page, "alice-admin")
+    page.goto(f"/base-images/{scanned_world['image'].pk}/")
+    page.wait_for_selector("#used-by-table")
+    assert "pay-api" in page.inner_text("#used-by-table")
+    assert "image mode" in page.inner_text("#used-by-environments")
+    page.goto(f"/image-versions/{scanned_world['new'].pk}/")
+    page.wait_for_selector("#used-by-table")
+    assert page.locator("#used-by-table tbody tr").count() == 1
