@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .views.curation import BaseImageCurateView, ImageVersionRevokeView
 from .views.demo import demo_progress_view
 
 app_name = "images"
@@ -23,6 +24,12 @@ urlpatterns = [
     ),
     path("advisory-imports/", views.AdvisoryImportListView.as_view(), name="advisory-import-list"),
     path("demo-progress/", demo_progress_view, name="demo-progress"),
+    path("base-images/<int:pk>/curate/", BaseImageCurateView.as_view(), name="base-image-curate"),
+    path(
+        "image-versions/<int:pk>/revoke/",
+        ImageVersionRevokeView.as_view(),
+        name="image-version-revoke",
+    ),
     path("dockerfile-check/", views.DockerfileCheckView.as_view(), name="dockerfile-check"),
     # Image requests: the form, my requests / review queue, the request page and its actions.
     path("image-requests/", views.ImageRequestListView.as_view(), name="image-request-list"),

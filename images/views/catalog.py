@@ -23,7 +23,7 @@ from rest_framework.exceptions import APIException
 from portal.actors import Actor
 from portal.jobs import IllegalTransition
 
-from ..choices import ImageKind, RequestState
+from ..choices import ImageKind, ImageStatus, RequestState
 from ..filtersets import BaseImageFilterSet, ImageRequestFilterSet
 from ..forms import DockerfileCheckForm, ImageRequestForm
 from ..models import BaseImage, ImageRequest
@@ -110,6 +110,15 @@ class BaseImageDetailView(LoginRequiredMixin, DetailView):
         context["compat_pairs"] = compatibility_matrix(
             build=image.name if is_build else "", runtime="" if is_build else image.name
         )
+        if Actor(user=self.request.user).is_platform_admin:
+            context["curation"] = {
+                "statuses": ImageStatus.choices,
+                "replacements": BaseImage.objects.filter(
+                    kind=image.kind, status=ImageStatus.APPROVED
+                )
+                .exclude(pk=image.pk)
+                .order_by("name"),
+            }
         if current is not None:
             context["from_line"] = render_from_line(current.pull_ref)
             context["pod_yaml"] = render_volume_pod(pull_ref=current.pull_ref, name="my-service")
