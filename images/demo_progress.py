@@ -60,12 +60,14 @@ def demo_progress_compute() -> list[DemoImageProgress]:
     for key, build in keys.items():
         reference = f"{build.image}:{build.tag}"
         pull_ref = versions.get((images.get(build.image, -1), build.tag))
-        job = jobs.get(key)
+        latest = jobs.get(key)
         if pull_ref:
             result.append(DemoImageProgress(reference, "ready", 100, pull_ref=pull_ref))
-        elif job is not None:
+        elif latest is not None:
             result.append(
-                DemoImageProgress(reference, job.state, job.progress, job.step, job_id=job.pk)
+                DemoImageProgress(
+                    reference, latest.state, latest.progress, latest.step, job_id=latest.pk
+                )
             )
         else:
             result.append(DemoImageProgress(reference, "waiting"))

@@ -47,20 +47,25 @@ def image_usage(
     )
     every = Deployment.objects.filter(where)
     usage = ImageUsage()
-    usage.by_environment = list(
-        every.values("environment__name")
+    usage.by_environment = [
+        dict(row)
+        for row in every.values("environment__name")
         .annotate(
             volume=Count("pk", filter=Q(mode="volume")), image=Count("pk", filter=Q(mode="image"))
         )
         .order_by("environment__name")
-    )
-    usage.by_team = list(
-        every.values("service__team__name").annotate(n=Count("pk")).order_by("service__team__name")
-    )
+    ]
+    usage.by_team = [
+        dict(row)
+        for row in every.values("service__team__name")
+        .annotate(n=Count("pk"))
+        .order_by("service__team__name")
+    ]
     usage.total = sum(e["volume"] + e["image"] for e in usage.by_environment)
     visible = every if _sees_all(actor) else every.filter(service__team_id__in=actor.team_ids)
-    rows = list(
-        visible.order_by("service__name", "environment__name").values(
+    rows: list[dict[str, Any]] = [
+        dict(row)
+        for row in visible.order_by("service__name", "environment__name").values(
             "pk",
             "mode",
             "service__name",
@@ -68,7 +73,7 @@ def image_usage(
             "environment__name",
             "runtime_version__tag",
         )[: ROW_LIMIT + 1]
-    )
+    ]
     usage.truncated = len(rows) > ROW_LIMIT
     usage.rows = rows[:ROW_LIMIT]
     usage.hidden = usage.total - (visible.count() if not _sees_all(actor) else usage.total)
