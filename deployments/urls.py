@@ -3,6 +3,7 @@
 from django.urls import path
 
 from . import views
+from .views.exceptions import PolicyExceptionView
 from .views.usage import base_image_used_by, image_version_used_by
 
 app_name = "deployments"
@@ -17,6 +18,11 @@ urlpatterns = [
     path("services/", views.ServiceListView.as_view(), name="service-list"),
     path("services/new/", views.ServiceCreateView.as_view(), name="service-create"),
     path("services/<str:name>/", views.ServiceDetailView.as_view(), name="service-detail"),
+    path(
+        "services/<str:name>/policy-exceptions/",
+        PolicyExceptionView.as_view(),
+        name="policy-exception",
+    ),
     path("services/<str:name>/upload/", views.binary_upload_view, name="binary-upload"),
     path(
         "services/<str:name>/deploy/",
