@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -77,7 +77,10 @@ class ImageVersionRevokeView(LoginRequiredMixin, View):
         )
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._render(request, self._version(pk))
+        version = self._version(pk)
+        if not Actor(user=request.user).is_platform_admin:
+            raise PermissionDenied(_("Revoking an image version needs the platform-admin role."))
+        return self._render(request, version)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = self._version(pk)

@@ -222,3 +222,48 @@ def test_image_page_used_by_panel_loads(
     page.goto(f"/image-versions/{scanned_world['new'].pk}/")
     page.wait_for_selector("#used-by-table")
     assert page.locator("#used-by-table tbody tr").count() == 1
+
+
+def test_changed_pages_at_desktop_and_phone_width(
+    page,
+    admin_user,
+    developer,
+    scanned_world,  # noqa: F811 - the imported fixture
+):
+    """The pages this issue changed render at 1366 and 390 px without widening the page and
+    without a CSP violation (screenshots with PORTAL_SCREENSHOTS=DIR)."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    new = scanned_world["new"]
+    pages = {
+        "teams": "/teams/",
+        "team": "/teams/payments/",
+        "request-form": "/image-requests/new/",
+        "base-image": f"/base-images/{scanned_world['image'].pk}/",
+        "revoke": f"/image-versions/{new.pk}/revoke/",
+        "service": "/services/pay-api/",
+        "not-found": "/no-such-page/",
+    }
+    login(page, "alice-admin")
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        for name, url in pages.items():
+            page.goto(url)
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
+            _shot(page, f"{name}-{width}")
+    page.goto(f"/image-versions/{new.pk}/revoke/")
+    page.wait_for_selector("#used-by-table")
+    assert "pay-api" in page.inner_text("#revoke-impact")
+    # A developer's refusal names the role and who holds it.
+    page.context.clear_cookies()
+    login(page, "dave-dev")
+    response = page.goto(f"/image-versions/{new.pk}/revoke/")
+    assert response is not None and response.status == 403
+    assert "platform-admin role" in page.inner_text("#error-message")
+    assert "alice-admin" in page.inner_text("#error-admins")
+    _shot(page, "forbidden-390")
+    assert violations == []
