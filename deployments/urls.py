@@ -3,16 +3,26 @@
 from django.urls import path
 
 from . import views
+from .views.exceptions import PolicyExceptionView
+from .views.usage import base_image_used_by, image_version_used_by
 
 app_name = "deployments"
 
 urlpatterns = [
+    # "Used by" panels of the images app's pages (htmx fragments: images knows no deployments).
+    path("base-images/<int:pk>/used-by/", base_image_used_by, name="base-image-used-by"),
+    path("image-versions/<int:pk>/used-by/", image_version_used_by, name="image-version-used-by"),
     # CVE search and the blast radius of one advisory (any of its ids or aliases).
     path("advisories/", views.AdvisorySearchView.as_view(), name="advisory-search"),
     path("advisories/<str:ref>/", views.AdvisorySearchView.as_view(), name="advisory-detail"),
     path("services/", views.ServiceListView.as_view(), name="service-list"),
     path("services/new/", views.ServiceCreateView.as_view(), name="service-create"),
     path("services/<str:name>/", views.ServiceDetailView.as_view(), name="service-detail"),
+    path(
+        "services/<str:name>/policy-exceptions/",
+        PolicyExceptionView.as_view(),
+        name="policy-exception",
+    ),
     path("services/<str:name>/upload/", views.binary_upload_view, name="binary-upload"),
     path(
         "services/<str:name>/deploy/",

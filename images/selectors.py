@@ -225,7 +225,8 @@ def image_request_allowed_actions(request: ImageRequest, actor: Actor) -> list[s
     if request.state in RequestState.editable() and image_request_may_edit(request, actor):
         actions += ["edit", "submit"]
     if request.state == RequestState.SUBMITTED and actor.is_platform_admin:
-        if not image_request_is_requester(request, actor):
+        # A failing report cannot be approved (the service refuses with 409): not offered.
+        if not image_request_is_requester(request, actor) and request.policy_verdict != "fail":
             actions.append("approve")
         actions += ["request-changes", "reject"]
     if (

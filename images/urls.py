@@ -3,6 +3,8 @@
 from django.urls import path
 
 from . import views
+from .views.curation import BaseImageCurateView, ImageVersionRevokeView
+from .views.demo import demo_progress_view
 
 app_name = "images"
 
@@ -24,6 +26,13 @@ urlpatterns = [
     # The rule reference (public): linked from findings, SARIF helpUri and portal-check.
     path("rules/", views.RuleReferenceView.as_view(), name="rule-reference"),
     path("rules/<str:rule>/", views.RuleDetailView.as_view(), name="rule-detail"),
+    path("demo-progress/", demo_progress_view, name="demo-progress"),
+    path("base-images/<int:pk>/curate/", BaseImageCurateView.as_view(), name="base-image-curate"),
+    path(
+        "image-versions/<int:pk>/revoke/",
+        ImageVersionRevokeView.as_view(),
+        name="image-version-revoke",
+    ),
     path("dockerfile-check/", views.DockerfileCheckView.as_view(), name="dockerfile-check"),
     # Image requests: the form, my requests / review queue, the request page and its actions.
     path("image-requests/", views.ImageRequestListView.as_view(), name="image-request-list"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from .actors import Actor
-from .choices import Role, role_at_least
-from .models import AuditEntry, Job
+from .choices import ROLE_RANK, Role, role_at_least
+from .models import AuditEntry, Job, Membership, Team
 
 # A token that cancels a job must be able to write something; a read-only token only reads.
 _WRITE_SCOPES = ("images:write", "binaries:write", "deployments:write")
@@ -55,3 +55,20 @@ def job_cancel_refusal(*, job: Job, actor: Actor) -> str:
 def audit_list() -> QuerySet[AuditEntry]:
     """The audit log, newest first."""
     return AuditEntry.objects.select_related("actor_user", "actor_token", "object_type")
+
+
+def role_holders(*, minimum: str, team: Team | None = None, limit: int = 10) -> list[str]:
+    """Usernames holding at least `minimum` in `team` (any team when None), for 403 pages.
+
+    `platform-admin` without a team lists the platform admins (the only ones who hold it).
+    """
+    ranks = [role for role, rank in ROLE_RANK.items() if rank >= ROLE_RANK[minimum]]
+    memberships = Membership.objects.filter(role__in=ranks)
+    if team is not None:
+        memberships = memberships.filter(team=team)
+    names = (
+        memberships.order_by("user__username")
+        .values_list("user__username", flat=True)
+        .distinct()[:limit]
+    )
+    return list(names)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import PermissionDenied
 
 from .actors import Actor
 from .choices import role_at_least
 from .models import Team
+from .selectors import role_holders
 
 
 def require_team_role(*, actor: Actor, team: Team, minimum: str, what: str) -> None:
@@ -29,7 +31,15 @@ def require_team_role(*, actor: Actor, team: Team, minimum: str, what: str) -> N
         )
         if actor.token is not None and actor.token.team_id == team.pk:
             who = f"This token's team role is below {minimum}"
+        holders = role_holders(minimum=minimum, team=team)
+        ask = " " + (
+            _("Ask one of them: %(names)s.") % {"names": ", ".join(holders)}
+            if holders
+            else _("Team %(team)s has no %(role)s yet; a platform admin adds members.")
+            % {"team": team.name, "role": minimum}
+        )
         raise PermissionDenied(
             gettext("%(who)s: only team %(team_name)s (%(minimum)s or above) may %(what)s.")
             % {"who": who, "team_name": team.name, "minimum": minimum, "what": what}
+            + ask
         )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import team_views, views
 
 urlpatterns = [
     path("jobs/", views.JobListView.as_view(), name="job-list"),
@@ -11,4 +11,6 @@ urlpatterns = [
     path("registry-syncs/", views.RegistrySyncStartView.as_view(), name="registry-sync-start"),
     path("audit/", views.AuditListView.as_view(), name="audit-list"),
     path("tokens/", views.TokenListView.as_view(), name="token-list"),
+    path("teams/", team_views.TeamListView.as_view(), name="team-list"),
+    path("teams/<slug:name>/", team_views.TeamDetailView.as_view(), name="team-detail"),
 ]

@@ -9,10 +9,11 @@ from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import DetailView, TemplateView
@@ -24,7 +25,7 @@ from .choices import JobState
 from .forms import TokenCreateForm
 from .jobs import IllegalTransition, job_cancel, job_create, job_kinds
 from .models import ApiToken, Team
-from .selectors import audit_list, job_cancel_refusal, job_list_for_actor
+from .selectors import audit_list, job_cancel_refusal, job_list_for_actor, role_holders
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -227,3 +228,45 @@ class TokenListView(LoginRequiredMixin, View):
         return self._render(
             request, TokenCreateForm(teams=self._own_teams(actor)), new_token=token, secret=secret
         )
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """403 in the portal's look: the view's message, the role it needs and who holds it.
+
+    Messages naming a team (from `require_team_role`) already list that team's holders; the
+    page adds the platform admins, who review, publish and manage teams.
+    """
+    context = {
+        "exception": str(exception) or "",
+        "platform_admins": role_holders(minimum="platform-admin"),
+    }
+    return render(request, "403.html", context, status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 in the portal's look, keeping the view's message (a JSON 404 under /api/)."""
+    message = str(exception) if isinstance(exception, Http404) else ""
+    if request.path.startswith("/api/"):
+        return api_not_found(request)
+    return render(
+        request, "404.html", {"exception": message, "request_path": request.path}, status=404
+    )
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Unknown `/api/v1/…` routes answer in the API's error shape, not an HTML page."""
+    return JsonResponse(
+        {
+            "detail": _("No API route %(path)s; the routes are listed at /api/docs/.")
+            % {"path": request.path},
+            "code": "not_found",
+        },
+        status=404,
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 without the request's context (it may be what failed): a static page."""
+    from django.template import loader
+
+    return HttpResponse(loader.get_template("500.html").render(), status=500)

@@ -9,6 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.views import View
 from django.views.generic import TemplateView
@@ -116,5 +117,9 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
             .first()
         )
         context["built_binary"] = built
+        context["policy_exceptions"] = service.policy_exceptions.filter(
+            expires_at__gt=timezone.now()
+        ).select_related("approved_by")
+        context["may_grant_exceptions"] = actor.is_platform_admin
         context["built_checks"] = binary_runtime_checks(built) if built is not None else []
         return context

@@ -50,6 +50,7 @@ from ..services import (
     image_version_gate,
     image_version_publish,
 )
+from .curation import BaseImageCurationActions, ImageVersionCurationActions
 from .findings import ImageVersionFindingActions
 from .scans import ImageVersionScanActions
 from .serializers import (
@@ -66,10 +67,14 @@ from .serializers import (
 )
 
 
-class BaseImageViewSet(viewsets.ReadOnlyModelViewSet):
-    """The catalog of base images."""
+class BaseImageViewSet(BaseImageCurationActions, viewsets.ReadOnlyModelViewSet):
+    """The catalog of base images; platform admins curate entries."""
 
-    required_scopes = {"*": Scope.IMAGES_READ, "compatibility": Scope.IMAGES_READ}
+    required_scopes = {
+        "*": Scope.IMAGES_READ,
+        "compatibility": Scope.IMAGES_READ,
+        "curate": Scope.IMAGES_REVIEW,
+    }
     filterset_class = BaseImageFilterSet
 
     def get_queryset(self) -> QuerySet[BaseImage]:
@@ -486,7 +491,10 @@ class ImageRequestViewSet(
 
 
 class ImageVersionViewSet(
-    ImageVersionScanActions, ImageVersionFindingActions, viewsets.ReadOnlyModelViewSet
+    ImageVersionScanActions,
+    ImageVersionFindingActions,
+    ImageVersionCurationActions,
+    viewsets.ReadOnlyModelViewSet,
 ):
     """Image versions (digests) with what built them; reviewers publish candidates."""
 
@@ -495,6 +503,7 @@ class ImageVersionViewSet(
         "list": Scope.IMAGES_READ,
         "retrieve": Scope.IMAGES_READ,
         "publish": Scope.IMAGES_REVIEW,
+        "revoke": Scope.IMAGES_REVIEW,
         "gate": Scope.IMAGES_READ,
         "findings": Scope.IMAGES_READ,
         "scan": Scope.IMAGES_WRITE,

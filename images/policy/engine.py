@@ -153,17 +153,28 @@ def _verdict(findings: tuple[Finding, ...]) -> str:
     return "pass"
 
 
+def _short_name(reference: str) -> bool:
+    """Whether `reference` names no registry (`runtime/debian:12`, not `host:5000/…`)."""
+    first, _, rest = reference.partition("/")
+    return not rest or not ("." in first or ":" in first or first == "localhost")
+
+
 def _merge_linter(
     outcome: list[hadolint.LinterFinding],
     parsed: ParsedDockerfile,
     policy: PolicyConfig,
     exceptions: frozenset[str],
+    infos: list[StageInfo] | None = None,
 ) -> list[Finding]:
     """Map hadolint results to findings, dropping what the portal's parser knows better.
 
     * DL3026 (untrusted registry) on a FROM whose image came from an ARG or an earlier stage,
       or on `COPY --from=<stage>`: hadolint sees `${BASE}` / `builder` / `0` as image names;
-      the portal checked the real value (BIP003).
+      the portal checked the real value (BIP003). Also on a FROM that names a catalog image
+      by a short name (`runtime/debian:12`, pinned to the portal's registry before the
+      build): hadolint reads a short name as Docker Hub, but the portal resolved it against
+      the catalog (BIP002/BIP003/BIP010 report what is wrong with it), so the portal's own
+      recommendation never warns.
     * DL1000 (hadolint cannot parse) when the portal's BuildKit-compatible parser found no
       syntax problem (hadolint 2.x rejects instructions after a heredoc): reported as
       BIP030, since hadolint's checks did not run.
@@ -173,6 +184,9 @@ def _merge_linter(
         stage.line
         for stage in parsed.stages
         if stage.parent_stage is not None or (stage.base and stage.base != stage.base_raw)
+    )
+    known_lines.update(
+        info.line for info in infos or () if info.resolved is not None and _short_name(info.base)
     )
     syntax_ok = not any(p.rule in _SYNTAX_RULES for p in parsed.problems)
     levels = policy.hadolint_levels
@@ -277,7 +291,7 @@ def check_dockerfile(
                     )
             else:
                 linter_ran = True
-                findings.extend(_merge_linter(outcome, parsed, policy, exceptions))
+                findings.extend(_merge_linter(outcome, parsed, policy, exceptions, infos))
 
     findings.sort(key=lambda f: (f.line, _SEVERITY_ORDER.get(f.severity, 3), f.rule))
     stages = tuple(

@@ -161,9 +161,22 @@ def _version_hits(
     """Pinning and version-state checks: (hits, pinned reference of the referenced version)."""
     hits: list[Hit] = []
     current = image.current
-    current_text = (
-        image.reference(current.digest) if current else f"(no approved version of {image.name})"
-    )
+    # What to do, as a whole clause: "pin it as REF", or, when there is nothing to pin yet,
+    # what the user can actually do.
+    if current:
+        ref_text = image.reference(current.digest)
+        pin_as, use, pin_approved, move_to = (
+            f"pin it as {ref_text}",
+            f"use {ref_text}",
+            f"pin the approved version: {ref_text}",
+            f"move to {ref_text}",
+        )
+    else:
+        pin_as = use = pin_approved = move_to = (
+            f"{image.name} has no approved version yet, so there is nothing to pin: request "
+            f"one (New image request, name {image.name}) or build FROM another approved "
+            "image of the catalog"
+        )
     version: CatalogVersion | None
     if ref.digest:
         version = image.version_by_digest(ref.digest)
@@ -173,7 +186,7 @@ def _version_hits(
                     DIGEST_UNKNOWN,
                     line,
                     f"{shown}: the digest is not a build of {image.name} that the catalog knows; "
-                    f"use {current_text}.",
+                    f"{use}.",
                 )
             )
             return hits, None
@@ -183,8 +196,7 @@ def _version_hits(
             (
                 LATEST,
                 line,
-                f"{shown} uses {what}, so every build may get a different image: "
-                f"pin it as {current_text}.",
+                f"{shown} uses {what}, so every build may get a different image: {pin_as}.",
             )
         )
         return hits, None
@@ -196,7 +208,7 @@ def _version_hits(
                     NOT_PINNED,
                     line,
                     f"{shown}: tag {ref.tag!r} is not a catalog version of {image.name} and tags "
-                    f"move; pin the approved version: {current_text}.",
+                    f"move; {pin_approved}.",
                 )
             )
             return hits, None
@@ -216,7 +228,7 @@ def _version_hits(
                 VERSION_NOT_APPROVED,
                 line,
                 f"{shown}: version {version.tag} of {image.name} is {version.state}, not "
-                f"approved; use {current_text}.",
+                f"approved; {use}.",
             )
         )
     elif version.state == "superseded":
@@ -224,8 +236,7 @@ def _version_hits(
             (
                 VERSION_SUPERSEDED,
                 line,
-                f"{shown}: version {version.tag} of {image.name} is superseded; move to "
-                f"{current_text}.",
+                f"{shown}: version {version.tag} of {image.name} is superseded; {move_to}.",
             )
         )
     return hits, pinned

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..choices import ImageKind, ImageStatus, OsFamily, RecipeKind, VersionState
 from ..models import ImageRequest
@@ -21,6 +22,48 @@ from .catalog import derive_status
 from .dockerfile import dockerfile_check
 
 BOOTSTRAP_FAMILIES = frozenset({OsFamily.DEBIAN, OsFamily.UBUNTU})
+
+# The releases a bootstrap suite makes: (family, version).
+SUITES: dict[str, tuple[str, str]] = {
+    "buster": (OsFamily.DEBIAN, "10"),
+    "bullseye": (OsFamily.DEBIAN, "11"),
+    "bookworm": (OsFamily.DEBIAN, "12"),
+    "trixie": (OsFamily.DEBIAN, "13"),
+    "focal": (OsFamily.UBUNTU, "20.04"),
+    "jammy": (OsFamily.UBUNTU, "22.04"),
+    "noble": (OsFamily.UBUNTU, "24.04"),
+}
+
+
+def _declared(request: ImageRequest) -> str:
+    return f"{request.get_os_family_display()} {request.os_version}".strip()
+
+
+def _os_mismatch(
+    request: ImageRequest, family: str, version: str, source: str
+) -> dict[str, Any] | None:
+    """BUILD005 when the request's declared OS is not what its recipe makes."""
+    if not family:
+        return None
+    same_family = family == request.os_family
+    same_version = not request.os_version or not version or version == request.os_version
+    if same_family and same_version:
+        return None
+    label = OsFamily(family).label if family in OsFamily.values else family
+    made = f"{label} {version}".strip()
+    # Another OS family is wrong on every count (lifecycle, advisories, scans): fail. Another
+    # release of the same family warns: the reviewer sees it (the demo's Debian 11 bootstrap
+    # declares 12, since an EOL release fails BUILD003).
+    return _finding(
+        "BUILD005",
+        "fail" if not same_family else "warn",
+        1,
+        _(
+            "The request declares %(declared)s but %(source)s makes %(made)s: set OS and "
+            "OS version to %(made)s, or change the recipe."
+        )
+        % {"declared": _declared(request), "source": source, "made": made},
+    )
 
 
 def _finding(rule: str, severity: str, line: int, message: str) -> dict[str, Any]:
@@ -40,7 +83,10 @@ def _dockerfile_report(request: ImageRequest) -> dict[str, Any]:
         return {"verdict": "fail", "findings": [_finding("BIP000", "fail", 1, exc.message)]}
     findings = list(report.get("findings", []))
     bases = []
-    for line in dockerfile_from_lines(request.recipe):
+    from_lines = dockerfile_from_lines(request.recipe)
+    # The final stage's OS is what the request declares: the last FROM of an image.
+    last_external = max((line.line for line in from_lines if line.external), default=0)
+    for line in from_lines:
         if not line.external:
             continue
         entry: dict[str, Any] = {"line": line.line, "image": line.image, "pinned_ref": None}
@@ -64,6 +110,18 @@ def _dockerfile_report(request: ImageRequest) -> dict[str, Any]:
             )
         else:
             entry.update(pinned_ref=version.pull_ref, state=version.state)
+            base = res.image or version.base_image
+            if (
+                line.line == last_external
+                and base is not None
+                and base.os_family not in ("", OsFamily.NONE)
+            ):
+                mismatch = _os_mismatch(
+                    request, base.os_family, base.os_version, f"FROM {line.image}"
+                )
+                if mismatch is not None:
+                    mismatch["line"] = line.line
+                    findings.append(mismatch)
         bases.append(entry)
     report["findings"] = findings
     report["bases"] = bases
@@ -84,6 +142,11 @@ def _bootstrap_report(request: ImageRequest) -> dict[str, Any]:
                 f"{request.get_os_family_display()} needs a Dockerfile recipe.",
             )
         )
+    suite = SUITES.get(recipe.spec.suite)
+    if suite is not None and request.os_family in BOOTSTRAP_FAMILIES:
+        mismatch = _os_mismatch(request, suite[0], suite[1], f"suite {recipe.spec.suite}")
+        if mismatch is not None:
+            findings.append(mismatch)
     derived = derive_status(
         os_family=request.os_family,
         os_version=request.os_version,

@@ -24,7 +24,7 @@ from rest_framework.exceptions import APIException
 from portal.actors import Actor
 from portal.jobs import IllegalTransition
 
-from ..choices import ImageKind, RequestState
+from ..choices import ImageKind, ImageStatus, RequestState
 from ..filtersets import BaseImageFilterSet, ImageRequestFilterSet
 from ..forms import DockerfileCheckForm, ImageRequestForm
 from ..models import BaseImage, ImageRequest
@@ -111,6 +111,15 @@ class BaseImageDetailView(LoginRequiredMixin, DetailView):
         context["compat_pairs"] = compatibility_matrix(
             build=image.name if is_build else "", runtime="" if is_build else image.name
         )
+        if Actor(user=self.request.user).is_platform_admin:
+            context["curation"] = {
+                "statuses": ImageStatus.choices,
+                "replacements": BaseImage.objects.filter(
+                    kind=image.kind, status=ImageStatus.APPROVED
+                )
+                .exclude(pk=image.pk)
+                .order_by("name"),
+            }
         if current is not None:
             context["from_line"] = render_from_line(current.pull_ref)
             context["pod_yaml"] = render_volume_pod(pull_ref=current.pull_ref, name="my-service")
@@ -312,6 +321,14 @@ class ImageRequestDetailView(LoginRequiredMixin, View):
             in (RequestState.APPROVED, RequestState.BUILDING, RequestState.SCANNING),
         }
         if request.headers.get("HX-Request"):
+            seen = request.GET.get("seen")
+            if seen and seen != obj.state:
+                # The request moved on (built, failed, published): the badge, the actions
+                # (Publish candidate) and the gate live outside the panel, so the whole page
+                # follows the job to its end.
+                refresh = HttpResponse(status=204)
+                refresh["HX-Refresh"] = "true"
+                return refresh
             return render(request, "images/imagerequest_build_partial.html", context)
         if obj.state == RequestState.SCANNING and obj.image_version is not None:
             context["gate"] = image_version_gate(obj.image_version)  # recomputed: no cache

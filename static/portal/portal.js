@@ -38,3 +38,24 @@ document.addEventListener("keydown", (event) => {
   box.focus();
   box.select();
 });
+
+// Destructive one-click actions: <button data-confirm="what follows"> asks before it submits
+// (no inline onclick: CSP). Cancelling the dialog stops the submit; htmx requests too.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-confirm]");
+  if (!button) return;
+  if (!window.confirm(button.dataset.confirm)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);
+
+// Phone width: the navigation is one "Menu" button that opens the links (portal.css hides
+// them under 768 px; the button is hidden above).
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest("#nav-toggle");
+  if (!toggle) return;
+  const open = toggle.getAttribute("aria-expanded") !== "true";
+  toggle.setAttribute("aria-expanded", String(open));
+  document.body.classList.toggle("nav-open", open);
+});

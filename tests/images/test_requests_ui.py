@@ -105,3 +105,47 @@ def test_requester_sees_no_approve_button_on_own_request(catalog, admin_client):
     assert "Approve and build" not in page and "Request changes" in page
     response = admin_client.post(f"/image-requests/{request.pk}/approve/")
     assert response.status_code == 403
+
+
+def test_declared_os_is_checked_against_the_recipe(catalog, dev_client):
+    """BUILD005: a request declaring Ubuntu FROM a Debian base fails, and says what to set."""
+    dev_client.post(
+        "/image-requests/new/",
+        {**FORM, "os_family": "ubuntu", "os_version": "22.04", "submit": "1"},
+    )
+    request = ImageRequest.objects.get()
+    rules = {f["rule"]: f["message"] for f in request.policy_report["findings"]}
+    assert "BUILD005" in rules and request.policy_verdict == "fail"
+    assert "declares Ubuntu 22.04" in rules["BUILD005"] and "Debian 12" in rules["BUILD005"]
+
+
+def test_bootstrap_suite_must_match_the_declared_version(catalog, dev_client):
+    recipe = "suite: bullseye\nvariant: minbase\npackages: [ca-certificates]\n"
+    dev_client.post(
+        "/image-requests/new/",
+        {**FORM, "recipe_kind": "bootstrap", "recipe": recipe, "submit": "1"},
+    )
+    request = ImageRequest.objects.get()
+    found = [f for f in request.policy_report["findings"] if f["rule"] == "BUILD005"]
+    assert found and "suite bullseye makes Debian 11" in found[0]["message"]
+    assert found[0]["severity"] == "warn"  # the same family: the reviewer decides
+
+
+def test_no_approve_button_on_a_failing_report(catalog, dev_client, admin_client):
+    dev_client.post("/image-requests/new/", {**FORM, "recipe": "FROM alpine:3.19\n", "submit": "1"})
+    request = ImageRequest.objects.get()
+    assert request.policy_verdict == "fail"
+    page = admin_client.get(f"/image-requests/{request.pk}/").content.decode()
+    assert "Approve and build" not in page and "Request changes" in page
+
+
+def test_no_approved_version_message_says_what_to_do(dev_client, platform_team):
+    registry = RegistryFactory(url="http://127.0.0.1:5999", is_default=True)
+    BaseImageFactory(name="runtime/debian", owner_team=platform_team, registry=registry)
+    response = dev_client.post(
+        "/dockerfile-check/", {"dockerfile": "FROM runtime/debian:12\n", "purpose": "service"}
+    )
+    page = response.content.decode()
+    assert "(no approved version" not in page
+    assert "has no approved version yet, so there is nothing to pin" in page
+    assert "DL3026" not in page  # a catalog name is the portal's to resolve, not Docker Hub

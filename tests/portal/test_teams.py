@@ -39,9 +39,10 @@ def test_members_need_the_minimum_role(make_user, service_team, role, minimum, a
         return
     with pytest.raises(PermissionDenied) as refused:
         require_team_role(actor=actor, team=service_team, minimum=minimum, what="deploy")
+    # ...and who to ask (issue 11): here nobody holds the role yet.
     assert str(refused.value.detail) == (
         f"You are not a {minimum} of team payments: only team payments ({minimum} or above) "
-        "may deploy."
+        f"may deploy. Team payments has no {minimum} yet; a platform admin adds members."
     )
 
 
@@ -71,6 +72,7 @@ def test_tokens_act_for_their_own_team_as_maintainer_at_most(
         )
     assert str(other.value.detail) == (
         "This token belongs to another team: only team payments (viewer or above) may read."
+        " Ask one of them: creator-payments-maintainer."
     )
 
 
