@@ -53,7 +53,7 @@ class KeysetPagination(BasePagination):
         return min(size, self.max_page_size)
 
     def paginate_queryset(
-        self, queryset: QuerySet[Any], request: Request, view: Any = None
+        self, queryset: QuerySet[Any] | Sequence[Any], request: Request, view: Any = None
     ) -> list[Any]:
         if "page" in request.query_params:
             raise ValidationError(
@@ -62,6 +62,8 @@ class KeysetPagination(BasePagination):
                     "`next` and `previous` links (`?cursor=…`)."
                 }
             )
+        if not isinstance(queryset, QuerySet):
+            raise TypeError("KeysetPagination pages a QuerySet (it filters by the cursor).")
         ordering = getattr(view, "keyset_ordering", None) or self.ordering
         self.request = request
         try:
