@@ -88,7 +88,9 @@ def endpoints(info: dict[str, Any]) -> list[Endpoint]:
     busy, heavy = info["busy_service"], info["heavy_deployment"]
     middle_page = max(1, info["counts"]["services"] // 100)
     return [
-        Endpoint("catalog list", "/api/v1/base-images/?page_size=50", "token", TARGET_CATALOG),
+        Endpoint(
+            "catalog list (10/page)", "/api/v1/base-images/?page_size=10", "token", TARGET_CATALOG
+        ),
         Endpoint("resolve name:tag", f"/api/v1/base-images/resolve/?ref={ref}", "token", 0.5),
         Endpoint(
             "base-image detail (60 versions)", f"/api/v1/base-images/{big['id']}/", "token", None
@@ -122,7 +124,7 @@ def endpoints(info: dict[str, Any]) -> list[Endpoint]:
         Endpoint("releases list p1", "/api/v1/releases/?page_size=50", "token", TARGET_LIST),
         Endpoint(
             "releases list deep",
-            f"/api/v1/releases/?page_size=50&cursor={cursor(info['deep_release'])}",
+            f"/api/v1/releases/?page_size=50&cursor={cursor([info['deep_release_id']])}",
             "token",
             TARGET_LIST,
         ),
@@ -139,7 +141,7 @@ def endpoints(info: dict[str, Any]) -> list[Endpoint]:
             None,
         ),
         Endpoint("jobs list", "/api/v1/jobs/?page_size=50", "token", TARGET_LIST),
-        Endpoint("UI catalog", "/base-images/", "session", TARGET_LIST),
+        Endpoint("UI catalog (10/page)", "/base-images/?page_size=10", "session", TARGET_LIST),
         Endpoint("UI base image (60 versions)", f"/base-images/{big['id']}/", "session", None),
         Endpoint("UI services", "/services/", "session", TARGET_LIST),
         Endpoint("UI service (busiest)", f"/services/{busy}/", "session", TARGET_LIST),
@@ -200,7 +202,7 @@ def prepare(base: str, name: str, scale: float, env: dict[str, str], reuse: bool
         if row:
             info = json.loads(row[0])
             info["reused"] = True
-            return info
+            return _with_ids(url, info)
     if exists:
         _psql(base, f'DROP DATABASE "{name}" WITH (FORCE)')
     _psql(base, f'CREATE DATABASE "{name}"')
@@ -227,6 +229,23 @@ def prepare(base: str, name: str, scale: float, env: dict[str, str], reuse: bool
         cur.execute("INSERT INTO bench_scale_info VALUES (%s, %s)", [scale, json.dumps(info)])
     conn.close()
     info["db_size"] = _psql(base, f"SELECT pg_size_pretty(pg_database_size('{name}'))")
+    return _with_ids(url, info)
+
+
+def _with_ids(url: str, info: dict[str, Any]) -> dict[str, Any]:
+    """The id of the release half-way down the list (the releases API pages by id)."""
+    import psycopg2
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM deployments_release ORDER BY id DESC OFFSET %s LIMIT 1",
+                [info["counts"]["releases"] // 2],
+            )
+            info["deep_release_id"] = cur.fetchone()[0]
+    finally:
+        conn.close()
     return info
 
 

@@ -448,7 +448,16 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         "status": Scope.DEPLOYMENTS_WRITE,
     }
     pagination_class = KeysetPagination
-    keyset_ordering = ("-deployment_id", "-number")
+
+    @property
+    def keyset_ordering(self) -> tuple[str, ...]:
+        """Newest first: by id for every release, by number for one deployment's (both
+        unique). By (deployment, number) a deep page made PostgreSQL merge-join its way down
+        from the newest deployment (86 ms at 60,000 releases); by id it walks the primary key.
+        """
+        if self.request is not None and self.request.query_params.get("deployment"):
+            return ("-number",)
+        return ("-id",)
 
     def get_renderers(self) -> list[Any]:
         if self.action in {"manifest", "hostpath_sync"}:

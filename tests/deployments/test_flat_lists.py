@@ -111,7 +111,7 @@ def test_api_keyset_walks_are_complete(token_client, service_team, world, url):
     model = Release if "releases" in url else BinaryVersion
     assert len(seen) == len(set(seen)) == model.objects.count()
     if model is Release:
-        expected = model.objects.order_by("-deployment_id", "-number")
+        expected = model.objects.order_by("-id")
     else:
         expected = model.objects.order_by("-created_at", "-id")
     assert seen == [r.pk for r in expected]
