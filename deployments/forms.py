@@ -24,6 +24,7 @@ def approved_runtime_versions() -> QuerySet[ImageVersion]:
     return (
         ImageVersion.objects.filter(state=VersionState.APPROVED, base_image__kind=ImageKind.RUNTIME)
         .select_related("base_image", "registry")
+        .defer("recipe")  # a form label needs none of the Dockerfile
         .order_by("base_image__name", "-created_at")
     )
 

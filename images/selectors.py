@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import (
     Case,
-    Count,
+    F,
+    Func,
     IntegerField,
     JSONField,
     OuterRef,
@@ -50,15 +51,24 @@ def _current_version() -> QuerySet[ImageVersion]:
     )
 
 
+def _count_of(queryset: QuerySet[ImageVersion]) -> Subquery:
+    """`(SELECT count(*) …)` of `queryset` (correlated by its OuterRef) as an integer."""
+    return Subquery(
+        queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"),
+        output_field=IntegerField(),
+    )
+
+
 def base_image_list() -> QuerySet[BaseImage]:
     """The catalog with what the list shows, in a constant number of queries: the current
     version's scan state and open-findings summary come as two subqueries per row."""
     return (
         BaseImage.objects.select_related("replacement", "owner_team", "registry")
         .annotate(
-            version_count=Count("versions", distinct=True),
-            approved_count=Count(
-                "versions", filter=Q(versions__state=VersionState.APPROVED), distinct=True
+            # Counted per row of the page, not by a GROUP BY over every version of the catalog.
+            version_count=_count_of(ImageVersion.objects.filter(base_image=OuterRef("pk"))),
+            approved_count=_count_of(
+                ImageVersion.objects.filter(base_image=OuterRef("pk"), state=VersionState.APPROVED)
             ),
             current_scan_state=Subquery(_current_version().values("scan_state")[:1]),
             current_scan_summary=Subquery(
@@ -76,9 +86,10 @@ def base_image_detail() -> QuerySet[BaseImage]:
     ).prefetch_related(
         Prefetch(
             "versions",
-            queryset=ImageVersion.objects.select_related("registry", "base_image").order_by(
-                "-created_at", "-id"
-            ),
+            # The recipe (a Dockerfile) is on the version's own page, not in these rows.
+            queryset=ImageVersion.objects.select_related("registry", "base_image")
+            .defer("recipe")
+            .order_by("-created_at", "-id"),
         )
     )
 

@@ -116,6 +116,8 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "audit entries"
+        # The keyset order of the audit page (portal.keyset).
+        indexes = [models.Index(fields=["-created_at", "-id"], name="audit_newest")]
 
     def __str__(self) -> str:
         return f"{self.actor_repr} {self.action} {self.object_repr}"
@@ -196,6 +198,11 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The keyset order of the jobs list, for all jobs and for a team's (portal.keyset).
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="job_newest"),
+            models.Index(fields=["team", "-created_at", "-id"], name="job_team_newest"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["idempotency_key"],

@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,6 +23,7 @@ from .auth import token_create, token_may_revoke, token_revoke
 from .choices import JobState
 from .forms import TokenCreateForm
 from .jobs import IllegalTransition, job_cancel, job_create, job_kinds
+from .keyset import keyset_page
 from .models import ApiToken, Team
 from .selectors import audit_list, job_cancel_refusal, job_list_for_actor, role_holders
 
@@ -58,16 +58,15 @@ class JobListView(LoginRequiredMixin, TemplateView):
             jobs = jobs.filter(state=state)
         if kind:
             jobs = jobs.filter(kind=kind)
-        page = Paginator(jobs, 25).get_page(self.request.GET.get("page"))
-        query = self.request.GET.copy()
-        query.pop("page", None)
+        page = keyset_page(self.request, jobs, ("-created_at", "-id"), size=25)
+        query = page.query
         context.update(
             page=page,
             states=JobState.choices,
             kinds=sorted(job_kinds()),
             state=state,
             kind=kind,
-            query=query.urlencode(),
+            query=query,
             live=any(j.state in JobState.live() for j in page.object_list),
         )
         return context
@@ -141,10 +140,8 @@ class AuditListView(PlatformAdminRequiredMixin, TemplateView):
             entries = entries.filter(action__startswith=action)
         if actor:
             entries = entries.filter(actor_repr__icontains=actor)
-        page = Paginator(entries, 50).get_page(self.request.GET.get("page"))
-        query = self.request.GET.copy()
-        query.pop("page", None)
-        context.update(page=page, action=action, actor=actor, query=query.urlencode())
+        page = keyset_page(self.request, entries, ("-created_at", "-id"), size=50)
+        context.update(page=page, action=action, actor=actor, query=page.query)
         return context
 
 

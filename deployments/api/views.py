@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from deployments.choices import BinaryState
 from images.models import ImageVersion
 from portal.actors import Actor
+from portal.api.pagination import KeysetPagination
 from portal.api.params import parse_id
 from portal.api.responses import job_accepted
 from portal.choices import Scope
@@ -155,6 +156,8 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
     required_scopes = {"list": Scope.BINARIES_READ, "create": Scope.BINARIES_WRITE}
     serializer_class = BinaryVersionSerializer
     filterset_class = BinaryVersionFilterSet
+    pagination_class = KeysetPagination
+    keyset_ordering = ("-created_at", "-id")
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
         # Before anything can read the body (even a CSRF check), parse it with the streaming
@@ -254,6 +257,8 @@ class BinaryVersionViewSet(
     fetch_token_actions = frozenset({"download"})
     serializer_class = BinaryVersionSerializer
     filterset_class = BinaryVersionFilterSet
+    pagination_class = KeysetPagination
+    keyset_ordering = ("-created_at", "-id")
 
     def get_queryset(self) -> QuerySet[BinaryVersion]:
         return binary_version_list_for_actor(Actor.from_request(self.request))
@@ -381,6 +386,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     }
     serializer_class = DeploymentSerializer
     filterset_class = DeploymentFilterSet
+    keyset_ordering = ("-number",)  # of the `releases` action (the list pages by number)
 
     def get_queryset(self) -> QuerySet[Deployment]:
         return deployment_list_for_actor(Actor.from_request(self.request))
@@ -395,9 +401,14 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(body.data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ReleaseSerializer(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None)
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=None,
+        pagination_class=KeysetPagination,
+    )
     def releases(self, request: Request, pk: str | None = None) -> Response:
-        """The deployment's releases, newest first."""
+        """The deployment's releases, newest first (cursor pages)."""
         deployment = self.get_object()
         page = self.paginate_queryset(release_list().filter(deployment=deployment))
         return self.get_paginated_response(ReleaseSerializer(page, many=True).data)
@@ -450,6 +461,17 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         "rollback": Scope.DEPLOYMENTS_WRITE,
         "status": Scope.DEPLOYMENTS_WRITE,
     }
+    pagination_class = KeysetPagination
+
+    @property
+    def keyset_ordering(self) -> tuple[str, ...]:
+        """Newest first: by id for every release, by number for one deployment's (both
+        unique). By (deployment, number) a deep page made PostgreSQL merge-join its way down
+        from the newest deployment (86 ms at 60,000 releases); by id it walks the primary key.
+        """
+        if self.request is not None and self.request.query_params.get("deployment"):
+            return ("-number",)
+        return ("-id",)
 
     def get_renderers(self) -> list[Any]:
         if self.action in {"manifest", "hostpath_sync"}:

@@ -169,6 +169,11 @@ class BinaryVersion(models.Model):
                 fields=["service", "version", "arch"], name="binary_version_unique"
             )
         ]
+        # The keyset order of a service's versions and of all versions (portal.keyset).
+        indexes = [
+            models.Index(fields=["service", "-created_at", "-id"], name="binary_service_newest"),
+            models.Index(fields=["-created_at", "-id"], name="binary_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.service.name} {self.version} ({self.arch})"

@@ -5,8 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from typing import Any
 
-from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import (
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.http import Http404
 from django.utils.translation import gettext
 
@@ -20,6 +31,9 @@ from portal.validators import is_dns_label
 from ..choices import DeliveryStrategy, DeploymentMode
 from ..manifests import DaemonSetEntry, ManifestError, render_hostpath_daemonset
 from ..models import BinaryVersion, Deployment, Environment, PolicyException, Release, Service
+
+# The big text of an image version none of these lists shows.
+_VERSION_TEXT = ("runtime_version__recipe",)
 
 
 class BadServiceName(ValueError):
@@ -102,14 +116,30 @@ def service_team_id(name: str) -> int | None:
     return team_id
 
 
+def _count_of(queryset: QuerySet[Any]) -> Subquery:
+    """`(SELECT count(*) …)` of `queryset` (correlated by its OuterRef) as an integer."""
+    return Subquery(
+        queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"),
+        output_field=IntegerField(),
+    )
+
+
 def service_list() -> QuerySet[Service]:
-    """Services with their team, version count and newest upload time."""
+    """Services with their team, version count and newest upload time.
+
+    The counts are correlated subqueries of the page's rows: a GROUP BY over services ×
+    binaries × deployments cost every page the whole join (591 ms at company scale).
+    """
     return (
         Service.objects.select_related("team")
         .annotate(
-            version_count=Count("binary_versions", distinct=True),
-            deployment_count=Count("deployments", distinct=True),
-            last_upload=Max("binary_versions__created_at"),
+            version_count=_count_of(BinaryVersion.objects.filter(service=OuterRef("pk"))),
+            deployment_count=_count_of(Deployment.objects.filter(service=OuterRef("pk"))),
+            last_upload=Subquery(
+                BinaryVersion.objects.filter(service=OuterRef("pk"))
+                .order_by("-created_at", "-id")
+                .values("created_at")[:1]
+            ),
         )
         .order_by("name")
     )
@@ -143,8 +173,10 @@ def binary_version_list_for_actor(
 
 
 def environment_list() -> QuerySet[Environment]:
-    """Environments with their deployment count."""
-    return Environment.objects.annotate(deployment_count=Count("deployments")).order_by("name")
+    """Environments with their deployment count (a subquery per row, not a GROUP BY)."""
+    return Environment.objects.annotate(
+        deployment_count=_count_of(Deployment.objects.filter(environment=OuterRef("pk")))
+    ).order_by("name")
 
 
 def deployment_list() -> QuerySet[Deployment]:
@@ -159,7 +191,14 @@ def deployment_list() -> QuerySet[Deployment]:
             "runtime_version__base_image",
             "runtime_version__registry",
         )
-        .annotate(latest_release=Max("releases__number"))
+        .defer(*_VERSION_TEXT)
+        .annotate(
+            latest_release=Subquery(
+                Release.objects.filter(deployment=OuterRef("pk"))
+                .order_by("-number")
+                .values("number")[:1]
+            )
+        )
         .order_by("service__name", "environment__name")
     )
 
@@ -183,7 +222,13 @@ def release_list() -> QuerySet[Release]:
             "created_by_token",
             "rollback_of",
         )
-        .defer("manifest_yaml", "dockerfile")
+        .defer(
+            "manifest_yaml",
+            "dockerfile",
+            "runtime_version__recipe",
+            "rollback_of__manifest_yaml",
+            "rollback_of__dockerfile",
+        )
         .order_by("-deployment_id", "-number")
     )
 

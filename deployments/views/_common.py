@@ -14,6 +14,7 @@ from rest_framework.exceptions import APIException
 
 from portal.actors import Actor
 from portal.choices import role_at_least
+from portal.keyset import keyset_page
 from portal.models import Team
 
 from ..selectors import (
@@ -26,15 +27,28 @@ PAGE_SIZES = (10, 25, 50, 100)
 
 def _page(request: HttpRequest, items: QuerySet[Any]) -> dict[str, Any]:
     """A page of `items` and the query string that keeps the filters across pages."""
-    try:
-        size = int(request.GET.get("page_size", 25))
-    except ValueError:
-        size = 25
-    size = size if size in PAGE_SIZES else 25
+    size = _page_size(request)
     page = Paginator(items, size).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return {"page": page, "query": query.urlencode(), "page_size": size, "page_sizes": PAGE_SIZES}
+
+
+def _keyset(
+    request: HttpRequest, items: QuerySet[Any], ordering: tuple[str, ...]
+) -> dict[str, Any]:
+    """`_page` for the big append-only lists: a keyset page (`portal.keyset`), no count."""
+    size = _page_size(request)
+    page = keyset_page(request, items, ordering, size=size)
+    return {"page": page, "query": page.query, "page_size": size, "page_sizes": PAGE_SIZES}
+
+
+def _page_size(request: HttpRequest) -> int:
+    try:
+        size = int(request.GET.get("page_size", 25))
+    except ValueError:
+        size = 25
+    return size if size in PAGE_SIZES else 25
 
 
 def _service_or_404(name: str, actor: Actor | None = None) -> Any:

@@ -15,6 +15,7 @@ from rest_framework.exceptions import APIException
 
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
+from portal.keyset import keyset_page
 
 from ..forms import (
     DeploymentCreateForm,
@@ -31,6 +32,9 @@ from ..services import (
     release_create,
 )
 from ._common import _reader, _service_or_404, _show_errors
+
+RELEASE_ORDER = ("-number",)  # within one deployment, unique (release_unique_deployment_number)
+RELEASE_PAGE_SIZE = 25
 
 
 class DeploymentCreateView(LoginRequiredMixin, View):
@@ -110,11 +114,18 @@ class DeploymentDetailView(LoginRequiredMixin, View):
         form: ReleaseCreateForm,
         status: int = 200,
     ) -> HttpResponse:
-        releases = list(release_list().filter(deployment=deployment))
+        # The history a keyset page at a time: a busy deployment has thousands of releases.
+        releases = keyset_page(
+            request,
+            release_list().filter(deployment=deployment),
+            RELEASE_ORDER,
+            size=RELEASE_PAGE_SIZE,
+        )
         role = Actor(user=request.user).role_in(deployment.service.team)
         context = {
             "deployment": deployment,
             "releases": releases,
+            "page": releases,
             "form": form,
             "can_release": role is not None and role_at_least(role, Role.DEVELOPER),
             "has_binaries": deployment.service.binary_versions.filter(state="active").exists(),

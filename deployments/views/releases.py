@@ -65,6 +65,9 @@ class ReleaseRollbackView(LoginRequiredMixin, View):
         return redirect("deployments:release-detail", pk=release.pk)
 
 
+RECENT_RELEASES = 25  # offered in the diff form's pickers; any other number can be typed
+
+
 class ReleaseDiffView(LoginRequiredMixin, TemplateView):
     """A unified diff between two releases of a deployment (?a=<number>&b=<number>)."""
 
@@ -74,7 +77,6 @@ class ReleaseDiffView(LoginRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         deployments = deployment_list_for_actor(_reader(self.request))
         deployment = get_object_or_404(deployments, pk=kwargs["pk"])
-        releases = {r.number: r for r in Release.objects.filter(deployment=deployment)}
         error = ""
         diff = ""
         try:
@@ -82,6 +84,12 @@ class ReleaseDiffView(LoginRequiredMixin, TemplateView):
         except ValueError:
             a = b = 0
             error = "Choose two releases to compare."
+        # Only the two compared releases' manifests, not every release of the deployment.
+        releases = (
+            {r.number: r for r in Release.objects.filter(deployment=deployment, number__in=[a, b])}
+            if not error
+            else {}
+        )
         if not error:
             if a not in releases or b not in releases:
                 error = f"{deployment} has no release #{a if a not in releases else b}."
@@ -89,7 +97,11 @@ class ReleaseDiffView(LoginRequiredMixin, TemplateView):
                 diff = release_diff(releases[a], releases[b]) or ""
         context.update(
             deployment=deployment,
-            numbers=sorted(releases, reverse=True),
+            recent=list(
+                Release.objects.filter(deployment=deployment)
+                .order_by("-number")
+                .values_list("number", flat=True)[:RECENT_RELEASES]
+            ),
             a=a,
             b=b,
             diff_lines=diff.splitlines(),

@@ -32,7 +32,7 @@ from ..selectors.compat import binary_runtime_checks
 from ..services import (
     service_create,
 )
-from ._common import _page, _reader, _service_or_404, _show_errors, _teams_at_least
+from ._common import _keyset, _page, _reader, _service_or_404, _show_errors, _teams_at_least
 
 
 class ServiceListView(LoginRequiredMixin, TemplateView):
@@ -104,11 +104,13 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
             service=service,
             filterset=filterset,
             errors=filterset.errors if filterset.is_bound else {},
-            filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
+            filtered=any(
+                v for k, v in self.request.GET.items() if k not in {"page", "page_size", "cursor"}
+            ),
             deployments=deployment_list_for_actor(actor).filter(service=service),
             can_upload=role is not None and role_at_least(role, Role.DEVELOPER),
             can_deploy=role is not None and role_at_least(role, Role.DEVELOPER),
-            **_page(self.request, versions),
+            **_keyset(self.request, versions, ("-created_at", "-id")),
         )
         # The newest binary built in a known build image, checked against where it runs.
         built = (

@@ -190,6 +190,10 @@ class ImageVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # An image's versions newest first (its page, resolve, the catalog's current version).
+        indexes = [
+            models.Index(fields=["base_image", "-created_at", "-id"], name="version_image_newest")
+        ]
 
     def __str__(self) -> str:
         return f"{self.base_image.name}:{self.tag}@{self.digest[:19]}"

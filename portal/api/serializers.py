@@ -45,3 +45,14 @@ class JobSerializer(serializers.ModelSerializer):
         if job.created_by_token is not None:
             return f"token:{job.created_by_token.name}"
         return job.created_by.get_username() if job.created_by is not None else None
+
+
+class JobListSerializer(JobSerializer):
+    """A row of the jobs list: the job without its log (the log is deferred in the list, and
+    reading it would cost a query and up to 20,000 characters per row; the job's own URL has
+    `log_tail`)."""
+
+    log_tail = None  # type: ignore[assignment]  # DRF: None removes the inherited field
+
+    class Meta(JobSerializer.Meta):
+        fields = [f for f in JobSerializer.Meta.fields if f != "log_tail"]

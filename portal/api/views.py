@@ -10,7 +10,8 @@ from ..actors import Actor
 from ..jobs import job_cancel
 from ..models import Job
 from ..selectors import job_cancel_refusal, job_list_for_actor
-from .serializers import JobSerializer
+from .pagination import KeysetPagination
+from .serializers import JobListSerializer, JobSerializer
 
 
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -22,6 +23,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     serializer_class = JobSerializer
     required_scopes = {"*": None}
+    pagination_class = KeysetPagination
+    keyset_ordering = ("-created_at", "-id")
+
+    def get_serializer_class(self) -> type:
+        return JobListSerializer if self.action == "list" else JobSerializer
 
     def get_queryset(self) -> QuerySet[Job]:
         jobs = job_list_for_actor(Actor.from_request(self.request))

@@ -211,5 +211,8 @@ def test_m4_scoped_lists_keep_a_constant_query_count(
         reader.get(url)
         with django_assert_max_num_queries(4):  # token, count, page, (deployments of binaries)
             response = reader.get(url, {"page_size": size})
-        assert response.json()["count"] == 50, url
+        if url == "/api/v1/binaries/":  # a keyset list: no count, a cursor to the next page
+            assert response.json()["next"] and "count" not in response.json()
+        else:
+            assert response.json()["count"] == 50, url
         assert len(response.json()["results"]) == size
