@@ -18,18 +18,16 @@ the error statuses the portal's shared machinery gives it:
 Errors are always `application/json`, also where success is YAML or SARIF (the exception
 handler renders them with the JSON renderer).
 
-An operation that gives another error (or these with their own description) says so with
-`extend_schema(responses=…)`, using `ErrorSerializer`; the hook never overwrites a response
-an operation already describes.
+An operation that gives another error (or these with its own description) says so with
+`extend_schema(responses={503: OpenApiResponse(description=…)})`; the hook gives every error
+response without a body the `Error` one and never overwrites what an operation describes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import serializers
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -44,16 +42,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A scoped API token (manage.py create_token or the Tokens page).",
         }
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The body of every API error (portal/api/errors.py)."""
-
-    detail = serializers.CharField(help_text=_("What went wrong, for a person."))
-    code = serializers.CharField(help_text=_("A stable machine-readable code."))
-    errors = serializers.JSONField(
-        required=False, help_text=_("Field-by-field messages of a validation error.")
-    )
 
 
 ERROR_COMPONENT = "Error"
@@ -101,6 +89,9 @@ def add_error_responses(result: dict[str, Any], **_kwargs: Any) -> dict[str, Any
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
             responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                if status.startswith(("4", "5")) and not response.get("content"):
+                    response["content"] = {"application/json": {"schema": ref}}
             for status in _error_statuses(method, operation):
                 responses.setdefault(
                     status,
