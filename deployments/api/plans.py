@@ -45,8 +45,12 @@ class PlanItemSerializer(serializers.ModelSerializer):
     team = serializers.CharField(source="deployment.service.team.name", read_only=True)
     environment = serializers.CharField(source="deployment.environment.name", read_only=True)
     mode = serializers.CharField(source="deployment.mode", read_only=True)
-    release_number = serializers.IntegerField(source="release.number", read_only=True, default=None)
-    release_status = serializers.CharField(source="release.status", read_only=True, default=None)
+    release_number = serializers.IntegerField(
+        source="release.number", read_only=True, default=None, allow_null=True
+    )
+    release_status = serializers.CharField(
+        source="release.status", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = PlanItem
@@ -75,7 +79,7 @@ class PlanItemSerializer(serializers.ModelSerializer):
 class PlanSerializer(serializers.ModelSerializer):
     """A plan as listed."""
 
-    items_count = serializers.IntegerField(read_only=True, default=None)
+    items_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
     created_by = serializers.CharField(source="created_by_repr", read_only=True)
     url = serializers.SerializerMethodField()
 

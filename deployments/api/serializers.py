@@ -17,9 +17,9 @@ class ServiceSerializer(serializers.ModelSerializer):
     """A service as listed."""
 
     team = serializers.CharField(source="team.name", read_only=True)
-    version_count = serializers.IntegerField(read_only=True, default=None)
-    deployment_count = serializers.IntegerField(read_only=True, default=None)
-    last_upload = serializers.DateTimeField(read_only=True, default=None)
+    version_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
+    deployment_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
+    last_upload = serializers.DateTimeField(read_only=True, default=None, allow_null=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:service-detail", lookup_field="name")
     binaries_url = serializers.SerializerMethodField()
 
@@ -133,7 +133,7 @@ class ArtifactJobSerializer(serializers.Serializer):
 class EnvironmentSerializer(serializers.ModelSerializer):
     """An environment; `hostpath_sync_url` gives the DaemonSet for hostPath delivery."""
 
-    deployment_count = serializers.IntegerField(read_only=True, default=None)
+    deployment_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
     hostpath_sync_url = serializers.SerializerMethodField()
     delivery_strategy = serializers.ChoiceField(
         choices=DeliveryStrategy.choices, default=DeliveryStrategy.HOSTPATH
@@ -172,10 +172,10 @@ class DeploymentSerializer(serializers.ModelSerializer):
     )
     mode = serializers.ChoiceField(choices=DeploymentMode.choices, required=False, default="")
     binary_version_label = serializers.CharField(
-        source="binary_version.version", read_only=True, default=None
+        source="binary_version.version", read_only=True, default=None, allow_null=True
     )
     runtime_image = serializers.CharField(source="runtime_version.pull_ref", read_only=True)
-    latest_release = serializers.IntegerField(read_only=True, default=None)
+    latest_release = serializers.IntegerField(read_only=True, default=None, allow_null=True)
     command = serializers.JSONField(required=False, default=list)  # type: ignore[arg-type]  # DRF calls a callable default; the stubs want a Mapping
     args = serializers.JSONField(required=False, default=None)
     env = serializers.JSONField(required=False, default=list)  # type: ignore[arg-type]  # DRF calls a callable default; the stubs want a Mapping
@@ -219,7 +219,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
     binary_version_label = serializers.CharField(source="binary_version.version", read_only=True)
     created_by = serializers.CharField(source="created_by_repr", read_only=True)
     rollback_of = serializers.IntegerField(
-        source="rollback_of.number", read_only=True, default=None
+        source="rollback_of.number", read_only=True, default=None, allow_null=True
     )
     manifest_url = serializers.SerializerMethodField()
 

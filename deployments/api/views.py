@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext, gettext_lazy
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, renderers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -71,6 +72,12 @@ from .serializers import (
     ReleaseStatusSerializer,
     ServiceCreateSerializer,
     ServiceSerializer,
+)
+
+# Kubernetes YAML, one or more documents: described as any value, since clients that parse the
+# YAML (schemathesis does) get mappings, not the text.
+YAML_RESPONSE = OpenApiResponse(
+    response=OpenApiTypes.ANY, description="Kubernetes YAML (one or more documents)."
 )
 
 
@@ -363,7 +370,7 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         response["Cache-Control"] = "no-store"
         return response
 
-    @extend_schema(responses={(200, "text/yaml"): str})
+    @extend_schema(responses={(200, "text/yaml"): YAML_RESPONSE})
     def hostpath_sync(self, request: Request, name: str) -> HttpResponse:
         """The ConfigMap + DaemonSet that keep this environment's hostPath binaries on nodes."""
         environment = get_object_or_404(Environment, name=name)
@@ -488,7 +495,7 @@ class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_serializer_class(self) -> type:
         return ReleaseSerializer if self.action == "list" else ReleaseDetailSerializer
 
-    @extend_schema(responses={(200, "text/yaml"): str})
+    @extend_schema(responses={(200, "text/yaml"): YAML_RESPONSE})
     def manifest(self, request: Request, pk: str) -> HttpResponse:
         """The release's rendered YAML (text/yaml)."""
         release = self.get_object()

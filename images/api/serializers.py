@@ -38,8 +38,12 @@ class BaseImageSerializer(serializers.ModelSerializer):
     """A catalog entry as listed."""
 
     owner_team = serializers.CharField(source="owner_team.name", read_only=True)
-    replacement = serializers.CharField(source="replacement.name", default=None, read_only=True)
-    registry = serializers.CharField(source="registry.host", default=None, read_only=True)
+    replacement = serializers.CharField(
+        source="replacement.name", default=None, read_only=True, allow_null=True
+    )
+    registry = serializers.CharField(
+        source="registry.host", default=None, allow_null=True, read_only=True
+    )
     version_count = serializers.IntegerField(read_only=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:base-image-detail")
 
@@ -170,7 +174,7 @@ class ImageRequestSerializer(serializers.ModelSerializer):
     """A base-image request with its policy report, build job, result and timeline."""
 
     url = serializers.HyperlinkedIdentityField(view_name="api:image-request-detail")
-    team = serializers.CharField(source="team.name", default=None, read_only=True)
+    team = serializers.CharField(source="team.name", default=None, allow_null=True, read_only=True)
     requested_by = serializers.SerializerMethodField()
     image_version = ImageVersionSerializer(read_only=True)
     events = ImageRequestEventSerializer(many=True, read_only=True)

@@ -360,7 +360,11 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
             OpenApiParameter("purpose", OpenApiTypes.STR, description="for raw bodies"),
             OpenApiParameter("filename", OpenApiTypes.STR, description="the SARIF artifact URI"),
         ],
-        responses=DockerfileCheckResultSerializer,
+        # 200 for every verdict (not 201: nothing is created); SARIF 2.1.0 with ?format=sarif.
+        responses={
+            (200, "application/json"): DockerfileCheckResultSerializer,
+            (200, "application/sarif+json"): OpenApiTypes.OBJECT,
+        },
     )
     def create(self, request: Request) -> Response:
         """Check a Dockerfile; 200 with the verdict, findings and stages (or SARIF)."""

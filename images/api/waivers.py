@@ -38,9 +38,9 @@ class WaiverSerializer(serializers.ModelSerializer):
 
     requested_by = serializers.CharField(source="requested_by_repr", read_only=True)
     approved_by = serializers.CharField(
-        source="approved_by.get_username", default=None, read_only=True
+        source="approved_by.get_username", default=None, allow_null=True, read_only=True
     )
-    team = serializers.CharField(source="team.name", default=None, read_only=True)
+    team = serializers.CharField(source="team.name", default=None, allow_null=True, read_only=True)
     active = serializers.SerializerMethodField()
 
     class Meta:

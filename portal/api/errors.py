@@ -6,10 +6,17 @@ import errno
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousMultipartForm,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -67,9 +74,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(str(exc) or None)
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent | SuspiciousMultipartForm):
+        # Django's own input limits (too many fields or files in a form body): a client error,
+        # answered like every other one instead of Django's HTML 400 page.
+        exc = exceptions.ParseError(str(exc) or None)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    # Errors are JSON whatever the operation renders on success (YAML manifests, SARIF).
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     data = response.data
     code = getattr(exc, "default_code", "error")
     if isinstance(exc, exceptions.APIException):
