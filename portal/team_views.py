@@ -96,7 +96,7 @@ class TeamDetailView(LoginRequiredMixin, View):
                 messages.success(
                     request,
                     _("%(user)s is %(role)s of team %(team)s.")
-                    % {"user": username, "role": role, "team": team},
+                    % {"user": username, "role": str(Role(role).label).lower(), "team": team},
                 )
         except ValidationError as exc:
             return self._render(request, team, errors=_errors(exc))

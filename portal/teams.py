@@ -25,12 +25,12 @@ def require_team_role(*, actor: Actor, team: Team, minimum: str, what: str) -> N
     role = actor.role_in(team)
     if role is None or not role_at_least(role, minimum):
         who = (
-            "This token belongs to another team"
+            _("This token belongs to another team")
             if actor.token is not None
-            else (f"You are not a {minimum} of team {team.name}")
+            else _("You are not a %(role)s of team %(team)s") % {"role": minimum, "team": team.name}
         )
         if actor.token is not None and actor.token.team_id == team.pk:
-            who = f"This token's team role is below {minimum}"
+            who = _("This token's team role is below %(role)s") % {"role": minimum}
         holders = role_holders(minimum=minimum, team=team)
         ask = " " + (
             _("Ask one of them: %(names)s.") % {"names": ", ".join(holders)}

@@ -76,7 +76,7 @@ def base_image_curate(
             raise ValidationError(
                 {
                     "replacement": _("The replacement must be a %(kind)s image too.")
-                    % {"kind": image.kind}
+                    % {"kind": str(image.get_kind_display()).lower()}
                 }
             )
     if status != ImageStatus.APPROVED and replacement is None and image.replacement is None:

@@ -47,7 +47,8 @@ class BaseImageCurateView(LoginRequiredMixin, View):
         else:
             messages.success(
                 request,
-                _("%(name)s is %(status)s now.") % {"name": image.name, "status": image.status},
+                _("%(name)s is %(status)s now.")
+                % {"name": image.name, "status": str(image.get_status_display()).lower()},
             )
         return redirect("images:base-image-detail", pk=image.pk)
 

@@ -119,8 +119,10 @@ class ImageVersionScanView(LoginRequiredMixin, View):
         actor = Actor(user=request.user)
         if not may_scan(actor, version):
             raise PermissionDenied(
-                f"Only maintainers of team {version.base_image.owner_team.name} and platform "
-                "admins may scan this image."
+                gettext(
+                    "Only maintainers of team %(team)s and platform admins may scan this image."
+                )
+                % {"team": version.base_image.owner_team.name}
             )
         # The scanner's service, imported here so this page works before it is merged.
         from ..services.scans import image_version_scan_start  # type: ignore[import-not-found,unused-ignore]

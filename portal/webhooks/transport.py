@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
+
 EXCERPT_BYTES = 2048
 USER_AGENT = "BaseImagePortal-Webhooks/1.0"
 # Answers that say "try again later"; others (3xx, the rest of 4xx) will not change.
@@ -43,13 +45,13 @@ def address_refusal(address: str, *, allow_local: bool) -> str:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_unspecified or ip.is_multicast:
-        return f"{ip} is not a unicast address"
+        return _("%(ip)s is not a unicast address") % {"ip": ip}
     if allow_local:
         return ""
     if ip.is_loopback:
-        return f"{ip} is a loopback address"
+        return _("%(ip)s is a loopback address") % {"ip": ip}
     if ip.is_link_local:
-        return f"{ip} is a link-local address (e.g. a cloud metadata endpoint)"
+        return _("%(ip)s is a link-local address (e.g. a cloud metadata endpoint)") % {"ip": ip}
     return ""
 
 
@@ -59,20 +61,20 @@ def url_problem(url: str, *, allow_local: bool) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        return f"not a URL: {exc}"
+        return _("not a URL: %(error)s") % {"error": exc}
     if parts.scheme not in ("http", "https"):
-        return "the URL must start with http:// or https://"
+        return _("the URL must start with http:// or https://")
     if not parts.hostname:
-        return "the URL has no host"
+        return _("the URL has no host")
     if parts.username or parts.password:
-        return "the URL must not carry credentials; the signature authenticates the portal"
+        return _("the URL must not carry credentials; the signature authenticates the portal")
     if parts.fragment:
-        return "the URL must not have a #fragment"
+        return _("the URL must not have a #fragment")
     if port == 0:
-        return "port 0 is not a port"
+        return _("port 0 is not a port")
     host = parts.hostname
     if not allow_local and (host == "localhost" or host.endswith(".localhost")):
-        return "localhost is a loopback address"
+        return _("localhost is a loopback address")
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:

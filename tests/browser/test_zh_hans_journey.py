@@ -1,6 +1,7 @@
 """The zh-Hans journey in Debian's Chromium: a Chinese browser logs in as a demo user, browses
-the catalog, an image, the request form and the rule reference — Chinese everywhere in the main
-chrome, no English left — then switches to English with the language switcher."""
+the dashboard, search, deployments, teams, webhooks, the catalog, an image, the request form
+and the rule reference — Chinese everywhere in the main chrome, no English left — then switches
+to English with the language switcher."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # Words that stay as they are in Chinese: names of things, not English prose.
 KEEP = {"Dockerfile", "API", "CVE", "CVEs", "FROM", "JSON", "YAML", "SBOM", "OpenVEX", "OS", "EOL"}
+KEEP |= {"Webhook"}  # 中文里也写作 Webhook
 # The switcher names the other language in that language.
 KEEP |= {"English"}
 CHROME = "header nav, main h1, main h2, main th, main label, main button, main summary, main legend"
@@ -65,11 +67,22 @@ def test_a_chinese_browser_gets_the_portal_in_chinese(zh_page, demo_catalog) -> 
     page.fill("input[name=password]", DEMO_PASSWORD)
     page.click("main button[type=submit]")
 
-    page.wait_for_selector("#catalog-table")
-    assert page.inner_text("main h1") == "基础镜像目录"
+    page.wait_for_selector("#images-by-status")  # the home page is the dashboard
+    assert page.inner_text("main h1") == "仪表盘"
     nav = page.inner_text("header nav")
     for label in ("镜像目录", "申请", "豁免", "服务", "任务", "令牌", "退出登录"):
         assert label in nav, nav
+    assert _english_left(page) == [], (page.url, _english_left(page))
+
+    # The pages merged after the first translation: search, deployments, teams, webhooks.
+    for url in ("/search/?q=runtime", "/deployments/", "/teams/", "/teams/payments/", "/webhooks/"):
+        page.goto(url)
+        assert _has_chinese(page.inner_text("main")), url
+        assert _english_left(page) == [], (page.url, _english_left(page))
+
+    page.goto("/base-images/")
+    page.wait_for_selector("#catalog-table")
+    assert page.inner_text("main h1") == "基础镜像目录"
     assert _english_left(page) == [], (page.url, _english_left(page))
     badges = page.locator("#catalog-table .badge").all_inner_texts()
     assert badges and all(_has_chinese(b) for b in badges), badges
