@@ -402,6 +402,8 @@ _enum_overrides["ImageStatusEnum"] = "images.choices.ImageStatus"
 STATICFILES_DIRS += [("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist")]
 # Advisories and findings rate severity on their own scale (not the Dockerfile check's).
 _enum_overrides["AdvisorySeverityEnum"] = "images.choices.Severity"
+# Webhook deliveries have a `state` of their own.
+_enum_overrides["DeliveryStateEnum"] = "portal.webhooks.choices.DeliveryState"
 
 # Advisory imports (images app, OSV records): where a server path may be read from, the internal
 # mirrors a URL import may fetch (and beat imports every PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS),

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import Resolver404, resolve
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
@@ -251,7 +259,18 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Unknown `/api/v1/…` routes answer in the API's error shape, not an HTML page."""
+    """Unknown `/api/v1/…` routes answer in the API's error shape, not an HTML page; a route
+    that exists with a trailing slash is redirected there (APPEND_SLASH, which this catch-all
+    would otherwise pre-empt)."""
+    if settings.APPEND_SLASH and not request.path.endswith("/"):
+        slashed = request.path + "/"
+        try:
+            match = resolve(slashed, getattr(request, "urlconf", None))
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            query = request.META.get("QUERY_STRING", "")
+            return HttpResponsePermanentRedirect(slashed + (f"?{query}" if query else ""))
     return JsonResponse(
         {
             "detail": _("No API route %(path)s; the routes are listed at /api/docs/.")

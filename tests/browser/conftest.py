@@ -38,7 +38,8 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url)
+    # English pages whatever the machine's locale (the zh-Hans journey asks for its own).
+    context = browser.new_context(base_url=live_server.url, locale="en-US")
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()
     page.set_default_timeout(15_000)

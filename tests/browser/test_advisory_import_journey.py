@@ -25,7 +25,7 @@ def test_an_admin_uploads_osv_records_and_sees_the_counts(page, admin_user, sett
     page.goto("/login/")
     page.fill("input[name=username]", "alice-admin")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_load_state("networkidle")
     page.click("text=Advisory imports")
     page.wait_for_selector("#advisory-import-form")

@@ -19,7 +19,7 @@ def test_login_filter_open_and_copy_from_line(page, developer, demo_catalog, liv
     assert "/login/" in page.url
     page.fill("input[name=username]", "dave-dev")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_selector("#catalog-table")
     assert (
         page.locator("#catalog-table tbody tr").count() == 9

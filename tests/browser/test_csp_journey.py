@@ -18,7 +18,7 @@ def test_i3_csp_pages_work_without_violations(page, developer, demo_catalog):
     page.goto("/login/")
     page.fill("input[name=username]", "dave-dev")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_selector("#catalog-table")
 
     # The page-size select submits its form from portal.js (it was an inline onchange).

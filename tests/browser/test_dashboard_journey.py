@@ -28,7 +28,7 @@ def _login(page, username: str) -> None:
     page.goto("/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
 
 
 def _watch_csp(page) -> list[str]:

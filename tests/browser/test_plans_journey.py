@@ -83,7 +83,7 @@ def test_plan_page_follows_the_rollout_live_and_the_wizard_works(page, world) ->
     page.goto("/login/")
     page.fill("input[name=username]", "alice-admin")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_load_state("networkidle")
 
     page.goto("/plans/")

@@ -76,7 +76,7 @@ def test_chart_version_page_and_blast_radius(page, developer, scanned_world):
     page.goto("/login/")
     page.fill("input[name=username]", "dave-dev")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_selector("#catalog-table")
     assert "1 C" in page.inner_text("#catalog-table")
 
@@ -126,7 +126,7 @@ def test_version_page_follows_a_running_scan(page, developer, platform_team):
     page.goto("/login/")
     page.fill("input[name=username]", "dave-dev")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_selector("#catalog-table")
     page.goto(f"/image-versions/{version.pk}/")
     assert "Scan in progress" in page.inner_text("#findings-empty")

@@ -60,7 +60,7 @@ def test_upload_deploy_release_and_diff(
     assert "/login/" in page.url
     page.fill("input[name=username]", "dave-dev")
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_selector("#no-deployments")
     assert "No binary versions yet" in page.inner_text("body")
 
