@@ -25,11 +25,12 @@ import datetime as dt
 import hashlib
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from support import timed
 
 BASE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE))
@@ -170,21 +171,6 @@ def populate(n_deployments: int) -> dict[str, Any]:
         "deployments": len(deployments),
         "releases": len(releases),
         "services": n_services,
-    }
-
-
-def timed(fn: Any, runs: int) -> dict[str, float]:
-    samples = []
-    fn()  # warm: plans cached, pages in memory
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2),
-        "max_ms": round(samples[-1], 2),
     }
 
 

@@ -20,11 +20,11 @@ import argparse
 import hashlib
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from support import timed
 
 BASE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE))
@@ -95,21 +95,6 @@ def populate(n_binaries: int) -> None:
             for i in range(max(n_services // 10, 1))
         ]
     )  # fmt: skip
-
-
-def timed(fn: Any, runs: int) -> dict[str, float]:
-    samples = []
-    fn()
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2),
-        "max_ms": round(samples[-1], 2),
-    }
 
 
 def main() -> int:

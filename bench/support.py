@@ -7,6 +7,10 @@ as `support` (their own directory is first on `sys.path`); the tests import `ben
 from __future__ import annotations
 
 import socket
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
 
 
 def free_port() -> int:
@@ -14,3 +18,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def timed(fn: Callable[[], Any], runs: int) -> dict[str, float]:
+    """p50, p95 and max milliseconds of `runs` calls of `fn`, after one warm-up call (plans
+    cached, pages in memory)."""
+    samples = []
+    fn()
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 2),
+        "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2),
+        "max_ms": round(samples[-1], 2),
+    }
