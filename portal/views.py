@@ -258,7 +258,7 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     )
 
 
-def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """Unknown `/api/v1/…` routes answer in the API's error shape, not an HTML page; a route
     that exists with a trailing slash is redirected there (APPEND_SLASH, which this catch-all
     would otherwise pre-empt)."""
