@@ -23,6 +23,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import DetailView, TemplateView
 
 from .actors import Actor
@@ -258,6 +259,7 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     )
 
 
+@csrf_exempt  # a token client's POST to an unknown route gets the JSON 404, not the CSRF page
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """Unknown `/api/v1/…` routes answer in the API's error shape, not an HTML page; a route
     that exists with a trailing slash is redirected there (APPEND_SLASH, which this catch-all

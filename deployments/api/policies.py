@@ -11,7 +11,7 @@ import hashlib
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -47,7 +47,12 @@ class KyvernoPolicyView(APIView):
                 description="Enforce (default: refuse) or Audit (report only).",
             )
         ],
-        responses={(200, "text/yaml"): OpenApiTypes.STR},
+        # Any value, as for the manifests: clients that parse the YAML get mappings.
+        responses={
+            (200, "text/yaml"): OpenApiResponse(
+                response=OpenApiTypes.ANY, description="A Kyverno v1 ClusterPolicy (YAML)."
+            )
+        },
     )
     def get(self, request: Request) -> HttpResponse:
         """Admit only approved image versions and portal-built artifacts, pinned by digest, and

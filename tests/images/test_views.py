@@ -55,7 +55,7 @@ def test_list_page_query_count_is_independent_of_page_size(
 ):
     for _ in range(120):
         ImageVersionFactory(base_image=BaseImageFactory())
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         response = logged_in.get(LIST, {"page_size": page_size})
     assert response.content.decode().count("<tr>") == page_size + 1
 
