@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support import timed
+from support import measure_tenth_and_full, timed
 
 BASE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE))
@@ -187,7 +187,6 @@ def main() -> int:
     import django
 
     django.setup()
-    from django.core.management import call_command
     from django.db import connection
     from django.db.models import prefetch_related_objects
     from django.test.utils import CaptureQueriesContext
@@ -255,15 +254,9 @@ def main() -> int:
             ),
         }
 
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, keepdb=args.keep, serialize=False)
-    try:
-        tenth = measure(max(args.deployments // 10, len(ENVIRONMENTS)))
-        call_command("flush", interactive=False, verbosity=0)
-        full = measure(args.deployments)
-    finally:
-        if not args.keep:
-            connection.creation.destroy_test_db(old_name, verbosity=0)
+    tenth, full = measure_tenth_and_full(
+        measure, args.deployments, smallest=len(ENVIRONMENTS), keep=args.keep
+    )
     p95 = full["page_without_chart_admin"]["p95_ms"]
     report = {
         "benchmark": "dashboard",

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from support import timed
+from support import measure_tenth_and_full, timed
 
 BASE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE))
@@ -110,7 +110,6 @@ def main() -> int:
     import django
 
     django.setup()
-    from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -142,15 +141,7 @@ def main() -> int:
             "baseline_reads": timed(baseline, args.runs),
         }
 
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, keepdb=args.keep, serialize=False)
-    try:
-        tenth = measure(max(args.binaries // 10, 20))
-        call_command("flush", interactive=False, verbosity=0)
-        full = measure(args.binaries)
-    finally:
-        if not args.keep:
-            connection.creation.destroy_test_db(old_name, verbosity=0)
+    tenth, full = measure_tenth_and_full(measure, args.binaries, smallest=20, keep=args.keep)
     growth = full["export"]["p50_ms"] / max(tenth["export"]["p50_ms"], 0.01)
     ratio = full["export"]["p50_ms"] / max(full["baseline_reads"]["p50_ms"], 0.01)
     report = {

@@ -35,3 +35,23 @@ def timed(fn: Callable[[], Any], runs: int) -> dict[str, float]:
         "p95_ms": round(samples[max(int(len(samples) * 0.95) - 1, 0)], 2),
         "max_ms": round(samples[-1], 2),
     }
+
+
+def measure_tenth_and_full(
+    measure: Callable[[int], dict[str, Any]], size: int, *, smallest: int, keep: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`measure(size // 10)` then `measure(size)` in the test twin of DATABASE_URL's database
+    (created, flushed between the two, dropped at the end unless `keep`)."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, keepdb=keep, serialize=False)
+    try:
+        tenth = measure(max(size // 10, smallest))
+        call_command("flush", interactive=False, verbosity=0)
+        full = measure(size)
+    finally:
+        if not keep:
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+    return tenth, full

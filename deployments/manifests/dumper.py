@@ -69,22 +69,18 @@ _FastDumper.add_representer(_Literal, _represent_str)
 
 def to_yaml_large(documents: Iterable[dict[str, Any]]) -> str:
     """`to_yaml` for large documents: the C emitter, no anchors."""
-    return yaml.dump_all(
-        list(documents),
-        Dumper=_FastDumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        explicit_start=True,
-        width=4096,
-    )
+    return _dump_all(documents, _FastDumper)
 
 
 def to_yaml(documents: Iterable[dict[str, Any]]) -> str:
     """Serialise Kubernetes objects as multi-document YAML, keys in insertion order."""
+    return _dump_all(documents, _Dumper)
+
+
+def _dump_all(documents: Iterable[dict[str, Any]], dumper: type[Any]) -> str:
     return yaml.dump_all(
         list(documents),
-        Dumper=_Dumper,
+        Dumper=dumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
