@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from portal.celery import app as celery_app
 from tests.faults.support import Workers
 
 
@@ -27,7 +28,11 @@ def database_url() -> str:
 
 @pytest.fixture
 def workers(tmp_path: Path) -> Iterator[Workers]:
-    """Start real Celery workers on this test's database; all stopped at the end."""
+    """Start real Celery workers on this test's database; all stopped at the end.
+
+    The queues are emptied first: a message an earlier run left names a job id this
+    database may have given to another job."""
+    celery_app.control.purge()
     pool = Workers(
         tmp_path / "worker-logs",
         {
