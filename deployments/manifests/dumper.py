@@ -37,6 +37,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     resolve: Callable[[type[yaml.Node], str, tuple[bool, bool]], str] = dumper.resolve
     if isinstance(value, _Literal) and "\n" in value:
         return dumper.represent_scalar(tag, str(value), style="|")
+    value = str(value)  # libyaml's emitter takes only exact str (a one-line _Literal)
     if (
         _PLAIN_SAFE.match(value)
         and value.lower() not in _YAML_KEYWORDS

@@ -1,4 +1,4 @@
-"""Reads of the admission policy export: what the Kyverno ClusterPolicy is generated from.
+"""Reads of the admission policy export: what the Kyverno policy and its ConfigMaps come from.
 
 It spans the catalog (image versions) and the deployments app (environments, binary
 artifacts, portal-built app images), so it lives in the higher layer.
@@ -15,7 +15,7 @@ from portal.choices import JobState
 from portal.models import Job
 
 from ..choices import BinaryState, DeliveryStrategy
-from ..manifests.kyverno import KyvernoPolicyInput
+from ..manifests.kyverno import CONFIGMAP_NAMESPACE, KyvernoPolicyInput
 from ..models import BinaryVersion, Environment
 from ..services.app_images import APP_IMAGE_JOB_KIND
 
@@ -25,7 +25,9 @@ ADMITTED_VERSION_STATES = (VersionState.APPROVED, VersionState.SUPERSEDED)
 ADMITTED_BINARY_STATES = (BinaryState.ACTIVE, BinaryState.YANKED)
 
 
-def kyverno_policy_input(*, failure_action: str = "Enforce") -> KyvernoPolicyInput:
+def kyverno_policy_input(
+    *, failure_action: str = "Enforce", configmap_namespace: str = CONFIGMAP_NAMESPACE
+) -> KyvernoPolicyInput:
     """The catalog's admitted references and the environments' namespaces and hostPath roots.
 
     Four queries, whatever the size of the catalog: versions (with registry and image name),
@@ -59,4 +61,5 @@ def kyverno_policy_input(*, failure_action: str = "Enforce") -> KyvernoPolicyInp
         hostpath_roots={ns: sorted(paths) for ns, paths in roots.items()},
         failure_action=failure_action,
         portal_url=settings.PORTAL_URL,
+        configmap_namespace=configmap_namespace,
     )

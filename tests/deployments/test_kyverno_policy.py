@@ -1,20 +1,25 @@
-"""The Kyverno admission policy: the pure renderer (golden files, schema, bad input) and
-`GET /api/v1/policies/kyverno.yaml` (what it admits, who may read it)."""
+"""The Kyverno admission policy: the pure renderer (golden files, schema, bad input, object
+size at the bench's largest catalog) and `GET /api/v1/policies/kyverno.yaml` (what it admits,
+who may read it)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import jsonschema
+import kubernetes_validate
 import pytest
 import yaml
 
 from deployments.manifests.kyverno import (
+    OBJECT_BYTES_MAX,
     KyvernoPolicyInput,
     PolicyInputError,
     kyverno_policy_object,
+    kyverno_policy_objects,
     render_kyverno_policy,
 )
 from portal.choices import Scope
@@ -56,10 +61,40 @@ def _input(**changes: object) -> KyvernoPolicyInput:
     return KyvernoPolicyInput(**values)  # type: ignore[arg-type]
 
 
+def _documents(text: str) -> list[dict]:
+    """Every document of the export, each checked: the ConfigMaps against Kubernetes' own
+    schema (strict), the ClusterPolicy (last) against Kyverno's v1 shape, every shard a JSON
+    array of strings, and every context entry naming a shard of the export."""
+    documents = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    *configmaps, policy = documents
+    jsonschema.Draft202012Validator(SCHEMA).validate(policy)
+    shards = set()
+    for configmap in configmaps:
+        assert configmap["kind"] == "ConfigMap"
+        kubernetes_validate.validate(configmap, "1.33", strict=True)
+        refs = json.loads(configmap["data"]["refs"])
+        assert isinstance(refs, list) and all(isinstance(r, str) for r in refs)
+        shards.add((configmap["metadata"]["namespace"], configmap["metadata"]["name"]))
+    for rule in policy["spec"]["rules"]:
+        for entry in rule.get("context", []):
+            assert (entry["configMap"]["namespace"], entry["configMap"]["name"]) in shards
+    return documents
+
+
 def _validate(text: str) -> dict:
-    document = yaml.safe_load(text)
-    jsonschema.Draft202012Validator(SCHEMA).validate(document)
-    return document
+    """The ClusterPolicy of a checked export."""
+    return _documents(text)[-1]
+
+
+def _admitted(text: str, kind: str) -> list[str]:
+    """The references of every `kind` shard (images or artifacts), in shard order."""
+    prefix = f"base-image-portal-{kind}-"
+    return [
+        ref
+        for document in _documents(text)[:-1]
+        if document["metadata"]["name"].startswith(prefix)
+        for ref in json.loads(document["data"]["refs"])
+    ]
 
 
 def test_golden_enforce() -> None:
@@ -73,16 +108,24 @@ def test_golden_enforce() -> None:
         "payments-dev",
         "payments-prod",
     ]
+    assert [c["name"] for c in images["context"]] == ["images_0", "artifacts_0"]
     lists = [f["list"] for f in images["validate"]["foreach"]]
-    assert "ephemeralContainers, initContainers, containers" in lists[0]
-    assert lists[1] == "request.object.spec.volumes[?image][]"
-    allowed = images["validate"]["foreach"][0]["deny"]["conditions"]["any"][0]["value"]
-    assert allowed == [
+    assert "ephemeralContainers, initContainers, containers" in lists[0] and lists[0] == lists[1]
+    assert lists[2] == lists[3] == "request.object.spec.volumes[?image][]"
+    containers, _, volumes, _ = images["validate"]["foreach"]
+    # Containers: in no image shard; volumes: in no image shard and no artifact shard.
+    assert [c["value"] for c in containers["deny"]["conditions"]["all"]] == [
+        "{{ images_0.data.refs | parse_json(@) }}"
+    ]
+    assert [c["value"] for c in volumes["deny"]["conditions"]["all"]] == [
+        "{{ images_0.data.refs | parse_json(@) }}",
+        "{{ artifacts_0.data.refs | parse_json(@) }}",
+    ]
+    assert _admitted(text, "images") == [
         f"harbor.example.com/apps/ledger@{D3}",
         f"harbor.example.com/runtime/debian@{D1}",
     ]  # a binary artifact is mounted, never run as a container
-    volumes = images["validate"]["foreach"][1]["deny"]["conditions"]["any"][0]["value"]
-    assert volumes == sorted([*allowed, f"harbor.example.com/binaries/payments-api@{D2}"])
+    assert _admitted(text, "artifacts") == [f"harbor.example.com/binaries/payments-api@{D2}"]
     prod = rules["hostpath-payments-prod"]["validate"]["foreach"][0]["deny"]["conditions"]["any"]
     assert prod[0]["value"] == ["/data/bin", "/data/bin/*"]
     dev = rules["hostpath-payments-dev"]["validate"]["foreach"][0]["deny"]["conditions"]["any"]
@@ -93,18 +136,59 @@ def test_golden_enforce() -> None:
 def test_golden_audit_and_no_environments() -> None:
     audit = render_kyverno_policy(_input(failure_action="Audit"))
     _golden("kyverno-clusterpolicy-audit.yaml", audit)
-    empty = render_kyverno_policy(_input(hostpath_roots={}))
+    empty = render_kyverno_policy(_input(hostpath_roots={}, images=[], artifacts=[]))
     _golden("kyverno-clusterpolicy-empty.yaml", empty)
     assert _validate(empty)["spec"]["rules"] == []
+    # Still one (empty) shard per list, so a policy never names a ConfigMap that is missing.
+    assert len(_documents(empty)) == 3 and _admitted(empty, "images") == []
+
+
+def _bench_sized_input(n_binaries: int) -> KyvernoPolicyInput:
+    """The catalog bench/kyverno_policy.py builds for `n_binaries` (its admitted part): a
+    twentieth as image versions (half admitted), six in seven binaries with an artifact, a
+    tenth as app images, one environment per hundred binaries (half hostPath)."""
+
+    def ref(repo: str, seed: str) -> str:
+        return f"harbor.example.com/{repo}@sha256:{hashlib.sha256(seed.encode()).hexdigest()}"
+
+    n_services = n_binaries // 10
+    images = [ref(f"runtime/os{i % 20}", f"v{i}") for i in range(n_binaries // 20) if i % 4 < 2]
+    images += [ref(f"apps/svc{i}", f"p{i}") for i in range(n_services)]
+    artifacts = [ref(f"binaries/svc{i % n_services}", f"a{i}") for i in range(n_binaries) if i % 7]
+    roots = {f"ns{i}": [f"/data/bin{i}"] if i % 2 else [] for i in range(n_services // 10)}
+    return KyvernoPolicyInput(images=images, artifacts=artifacts, hostpath_roots=roots)
+
+
+@pytest.mark.parametrize("n_binaries", [20_000, 100_000])
+def test_every_object_fits_kubernetes_at_the_bench_size_and_beyond(n_binaries: int) -> None:
+    """At the bench's largest catalog (20,000 binaries, where a single policy was ~2.3 MiB)
+    and at five times that, every object is under OBJECT_BYTES_MAX (1 MiB, below etcd's
+    1.5 MiB) as the API server receives it (JSON), and every shard's data under a ConfigMap's
+    1 MiB; at the bench's size the export is checked whole and nothing admitted is lost."""
+    inp = _bench_sized_input(n_binaries)
+    objects = kyverno_policy_objects(inp)
+    for obj in objects:
+        size = len(json.dumps(obj, separators=(",", ":")).encode())
+        assert size <= OBJECT_BYTES_MAX, (obj["metadata"]["name"], size)
+        assert sum(len(v.encode()) for v in obj.get("data", {}).values()) <= 1024 * 1024
+    assert len(objects[-1]["spec"]["rules"][0]["context"]) == len(objects) - 1 >= 3
+    if n_binaries == 20_000:
+        text = render_kyverno_policy(inp)
+        assert sorted(_admitted(text, "images")) == sorted(set(inp.images))
+        assert sorted(_admitted(text, "artifacts")) == sorted(set(inp.artifacts))
 
 
 def test_wildcards_in_admitted_values_are_denied() -> None:
     """Kyverno's AnyNotIn reads the admitted value as a pattern too: `image: "*"` would match."""
     policy = kyverno_policy_object(_input())
     for rule in policy["spec"]["rules"]:
+        guarded = set()
         for each in rule["validate"]["foreach"]:
-            keys = [c["key"] for c in each["deny"]["conditions"]["any"]]
-            assert any("contains(" in k and "'*'" in k and "'?'" in k for k in keys), rule["name"]
+            # A guard denies on its own: in an `any` (a deny's `all` must hold as well).
+            keys = [c["key"] for c in each["deny"]["conditions"].get("any", [])]
+            if any("contains(" in k and "'*'" in k and "'?'" in k for k in keys):
+                guarded.add(each["list"])
+        assert guarded == {each["list"] for each in rule["validate"]["foreach"]}, rule["name"]
 
 
 def test_schema_refuses_what_kyverno_would_prune() -> None:
@@ -188,11 +272,11 @@ def test_api_admits_the_catalog(
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/yaml")
     assert response["ETag"].strip('"')
-    policy = _validate(response.content.decode())
+    text = response.content.decode()
+    policy = _validate(text)
     rules = {r["name"]: r for r in policy["spec"]["rules"]}
-    containers, volumes = rules["approved-images"]["validate"]["foreach"]
-    allowed = set(containers["deny"]["conditions"]["any"][0]["value"])
-    mounted = set(volumes["deny"]["conditions"]["any"][0]["value"])
+    allowed = set(_admitted(text, "images"))
+    mounted = allowed | set(_admitted(text, "artifacts"))
     assert {catalog[k] for k in ("approved", "superseded", "app")} <= allowed
     assert catalog["artifact"] not in allowed and catalog["artifact"] in mounted
     assert not {catalog["revoked"], catalog["candidate"], catalog["purged"]} & (allowed | mounted)
@@ -201,9 +285,13 @@ def test_api_admits_the_catalog(
     dev = rules["hostpath-payments-dev"]["validate"]["foreach"][0]["deny"]["conditions"]["any"]
     assert dev[0]["value"] == []
 
-    audit = client.get(URL, {"action": "Audit"})
+    audit = client.get(URL, {"action": "Audit", "namespace": "policy-system"})
     assert audit.status_code == 200
     assert "failureAction: Audit" in audit.content.decode()
+    assert {d["metadata"].get("namespace") for d in _documents(audit.content.decode())} == {
+        "policy-system",
+        None,  # the ClusterPolicy
+    }
 
 
 def test_api_refuses(catalog: dict[str, str], token_client, api) -> None:
@@ -217,6 +305,8 @@ def test_api_refuses(catalog: dict[str, str], token_client, api) -> None:
     assert other.status_code == 403 and "platform team" in other.json()["detail"]
     bad = token_client(platform, [Scope.DEPLOYMENTS_READ]).get(URL, {"action": "Block"})
     assert bad.status_code == 400 and bad.json()["code"] == "invalid"
+    bad = token_client(platform, [Scope.DEPLOYMENTS_READ]).get(URL, {"namespace": "Kyverno"})
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("namespace")
 
 
 def test_api_a_catalog_value_no_policy_can_name_is_a_409(
@@ -231,3 +321,15 @@ def test_api_a_catalog_value_no_policy_can_name_is_a_409(
     response = token_client(platform, [Scope.DEPLOYMENTS_READ]).get(URL)
     assert response.status_code == 409 and response.json()["code"] == "policy_input"
     assert "not a digest-pinned" in response.json()["detail"]
+
+
+def test_openapi_documents_the_export(api) -> None:
+    """The API contract: both query parameters, and a YAML answer naming its objects."""
+    operation = api.get("/api/schema/?format=json").json()["paths"][URL]["get"]
+    parameters = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert sorted(parameters["action"]["enum"]) == ["Audit", "Enforce"]
+    assert parameters["namespace"]["pattern"].startswith("^[a-z0-9]")
+    answer = operation["responses"]["200"]
+    assert set(answer["content"]) == {"text/yaml"}
+    for name in ("ConfigMaps", "ClusterPolicy", "configMap", str(OBJECT_BYTES_MAX)):
+        assert name in answer["description"]
