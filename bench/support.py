@@ -37,6 +37,29 @@ def timed(fn: Callable[[], Any], runs: int) -> dict[str, float]:
     }
 
 
+def timed_interleaved(fns: dict[str, Callable[[], Any]], runs: int) -> dict[str, dict[str, float]]:
+    """`timed` for several functions whose ratio matters, their calls taken in turn (one of
+    each per round, after a warm-up call of each): on a shared machine, load that comes and
+    goes then weighs on all of them alike instead of on whichever ran during it."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - start) * 1000)
+    result = {}
+    for name, values in samples.items():
+        values.sort()
+        result[name] = {
+            "p50_ms": round(statistics.median(values), 2),
+            "p95_ms": round(values[max(int(len(values) * 0.95) - 1, 0)], 2),
+            "max_ms": round(values[-1], 2),
+        }
+    return result
+
+
 def measure_tenth_and_full(
     measure: Callable[[int], dict[str, Any]], size: int, *, smallest: int, keep: bool
 ) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -24,3 +24,19 @@ def advance_plans() -> int:
     from .services import plans_advance_all
 
     return plans_advance_all()
+
+
+@shared_task(name="deployments.tasks.fill_daily_counts")
+def fill_daily_counts() -> int:
+    """Store the dashboard's daily counts for the finished days missing (after midnight UTC:
+    yesterday), so the chart never pays for it; return how many days were stored."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from .selectors.dashboard import CHART_DAYS
+    from .services import deployment_daily_counts_fill
+
+    return deployment_daily_counts_fill(
+        today=timezone.now().astimezone(dt.UTC).date(), days=CHART_DAYS
+    )

@@ -485,6 +485,11 @@ CELERY_BEAT_SCHEDULE["advance-plans"] = {
     "task": "deployments.tasks.advance_plans",
     "schedule": timedelta(seconds=30),
 }
+# The dashboard's daily counts: yesterday's is stored within the hour after midnight UTC.
+CELERY_BEAT_SCHEDULE["fill-daily-counts"] = {
+    "task": "deployments.tasks.fill_daily_counts",
+    "schedule": timedelta(hours=1),
+}
 # Plans' kind and CD's release status are their own enums in the schema (not the catalog's).
 _enum_overrides["ImageKindEnum"] = "images.choices.ImageKind"
 _enum_overrides["PlanKindEnum"] = "deployments.choices.PlanKind"

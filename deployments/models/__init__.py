@@ -18,12 +18,15 @@ from .core import (
     sha256_validator,
     version_validator,
 )
+from .daily_counts import DeploymentDailyCount, DeploymentDailyCountDay
 from .plans import MigrationPlan, Plan, PlanItem, RebasePlan
 
 __all__ = [
     "DEFAULT_ARGS",
     "BinaryVersion",
     "Deployment",
+    "DeploymentDailyCount",
+    "DeploymentDailyCountDay",
     "Environment",
     "MigrationPlan",
     "Plan",

@@ -343,6 +343,8 @@ class Release(models.Model):
                 fields=["deployment", "number"], name="release_unique_deployment_number"
             )
         ]
+        # A day's releases (the dashboard's daily counts: today live, each new day's fill).
+        indexes = [models.Index(fields=["created_at"], name="release_created_at")]
 
     def __str__(self) -> str:
         return f"{self.deployment} #{self.number}"

@@ -3,7 +3,7 @@ horizon, the review queue, deployments by base image over time, and what nodes p
 mode versus image mode.
 
 Composed here (the top layer) because it needs both apps. Every part is one query whatever
-the number of rows (the chart: three, reading small columns); lists are capped.
+the number of rows (the chart: four, reading the daily counts); lists are capped.
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from images.choices import ImageStatus, RequestState, VersionState
-from images.models import BaseImage, ImageVersion
+from images.models import BaseImage
 from images.selectors import image_request_list_for_actor
 from portal.actors import Actor
 
 from ..choices import DeploymentMode
 from ..filtersets import eol_q, vulnerable_base_q
-from ..models import Deployment, Release
+from ..models import Deployment, DeploymentDailyCount, Release
+from ..services.daily_counts import daily_counts_delta, day_bounds, deployment_daily_counts_fill
 from . import team_readable
 
 EOL_HORIZON_DAYS = 90
@@ -185,77 +186,58 @@ def review_queue_count(actor: Actor) -> int:
 def deployments_by_base_over_time(
     actor: Actor, now: dt.datetime, days: int = CHART_DAYS
 ) -> dict[str, Any]:
-    """Per day of the last `days`, how many readable deployments ran on each base image.
+    """Per day of the last `days` (UTC), how many readable deployments ran on each base image.
 
-    A deployment runs on the base image of its newest release up to that day (one without a
-    release runs nowhere yet). Three queries, whatever the number of deployments: each
-    deployment's newest release before the window (an anti-join on (deployment, number); two
-    integers a row), the releases inside the window (three columns a row), and the base image
-    names of the image versions seen; the window is then replayed day by day. The
+    A deployment runs on the base image of its newest release up to that day's end (one
+    without a release runs nowhere yet). The finished days come from the daily counts
+    (`DeploymentDailyCount`, O(days × teams × images) rows, whatever the number of releases);
+    the days missing there are filled first (normally none: beat fills them hourly). Today is
+    yesterday's counts plus what today's releases changed. Four queries: the filled days'
+    markers, the stored counts, today's releases, the base images' names. The
     `CHART_SERIES - 1` biggest base images get their own series; the rest is summed as "other".
     """
-    start = (now - dt.timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    releases = Release.objects.filter(team_readable(actor, "deployment__service__team"))
-    current: dict[int, int]
-    if actor.is_platform_admin:
-        # Every deployment: one anti-join over the releases before the window is cheapest.
-        later_before_start = Release.objects.filter(
-            deployment=OuterRef("deployment"), number__gt=OuterRef("number"), created_at__lt=start
+    today = now.astimezone(dt.UTC).date()
+    first = today - dt.timedelta(days=days - 1)
+    # The day before the window too: today's counts start from yesterday's.
+    deployment_daily_counts_fill(today=today, days=days)
+    by_day: dict[dt.date, Counter[int]] = defaultdict(Counter)
+    for day, base, n in (
+        DeploymentDailyCount.objects.filter(
+            team_readable(actor, "team"), day__gte=first - dt.timedelta(days=1), day__lt=today
         )
-        current = dict(
-            releases.filter(created_at__lt=start)
-            .exclude(Exists(later_before_start))
-            .order_by()
-            .values_list("deployment_id", "runtime_version_id")
-        )
-    else:
-        # A team's few deployments: one index probe each on (deployment, number).
-        before = Release.objects.filter(deployment=OuterRef("pk"), created_at__lt=start)
-        current = {
-            pk: version
-            for pk, version in Deployment.objects.filter(team_readable(actor, "service__team"))
-            .annotate(version=Subquery(before.order_by("-number").values("runtime_version_id")[:1]))
-            .order_by()
-            .values_list("pk", "version")
-            if version is not None
-        }
-    window = list(
-        releases.filter(created_at__gte=start)
-        .order_by("created_at", "id")
-        .values_list("created_at", "deployment_id", "runtime_version_id")
-    )
-    version_ids = set(current.values()) | {r[2] for r in window}
-    base_of = dict(
-        ImageVersion.objects.filter(pk__in=sorted(version_ids)).values_list(
-            "id", "base_image__name"
-        )
-    )
-    counts: Counter[str] = Counter(base_of[v] for v in current.values())
+        .order_by()
+        .values_list("day", "base_image_id")
+        .annotate(n=Sum("deployments"))
+    ):
+        by_day[day][base] = n  # summed over the readable teams by the database
+    start, end = day_bounds(today)
+    live = by_day[today - dt.timedelta(days=1)] + Counter()  # a copy
+    for (_team, base), n in daily_counts_delta(
+        Release, start, end, team_readable(actor, "deployment__service__team")
+    ).items():
+        live[base] += n
+    by_day[today] = live
+    bases = {base for day_counts in by_day.values() for base in day_counts}
+    name_of = dict(BaseImage.objects.filter(pk__in=sorted(bases)).values_list("id", "name"))
     labels: list[str] = []
     daily: list[dict[str, int]] = []
-    position = 0
     for offset in range(days):
-        day_end = start + dt.timedelta(days=offset + 1)
-        while position < len(window) and window[position][0] < day_end:
-            _at, deployment_id, version_id = window[position]
-            previous_id = current.get(deployment_id)
-            if previous_id is not None:
-                counts[base_of[previous_id]] -= 1
-            counts[base_of[version_id]] += 1
-            current[deployment_id] = version_id
-            position += 1
-        labels.append((start + dt.timedelta(days=offset)).date().isoformat())
-        daily.append({name: n for name, n in counts.items() if n > 0})
+        day = first + dt.timedelta(days=offset)
+        labels.append(day.isoformat())
+        named: Counter[str] = Counter()
+        for base, n in by_day.get(day, Counter()).items():
+            named[name_of[base]] += n
+        daily.append({name: n for name, n in named.items() if n > 0})
     peak: Counter[str] = Counter()
-    for day in daily:
-        for name, n in day.items():
+    for day_counts in daily:
+        for name, n in day_counts.items():
             peak[name] = max(peak[name], n)
     ranked = sorted(peak, key=lambda n: (-peak[n], n))
-    named = ranked if len(ranked) <= CHART_SERIES else ranked[: CHART_SERIES - 1]
+    names = ranked if len(ranked) <= CHART_SERIES else ranked[: CHART_SERIES - 1]
     series: list[dict[str, Any]] = [
-        {"name": name, "data": [day.get(name, 0) for day in daily]} for name in named
+        {"name": name, "data": [day.get(name, 0) for day in daily]} for name in names
     ]
-    rest = [sum(n for name, n in day.items() if name not in named) for day in daily]
+    rest = [sum(n for name, n in day.items() if name not in names) for day in daily]
     if any(rest):
         series.append({"name": "other", "data": rest, "other": True})
     return {"labels": labels, "series": series, "days": days}

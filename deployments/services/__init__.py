@@ -34,6 +34,7 @@ from .binaries import (
     binary_versions_in_use,
     binary_versions_purge,
 )
+from .daily_counts import deployment_daily_counts_fill
 from .deployments import RESOURCE_KEYS, deployment_create
 from .environments import FetchToken, environment_create, environment_fetch_token_create
 from .plans import (
@@ -117,6 +118,7 @@ __all__ = [
     "binary_versions_in_use",
     "binary_versions_purge",
     "deployment_create",
+    "deployment_daily_counts_fill",
     "environment_create",
     "environment_fetch_token_create",
     "manifest_input_for",
