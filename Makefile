@@ -26,10 +26,11 @@ test: setup-dev
 	$(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(VENV)/bin/pytest --ignore=tests/faults --ignore=tests/portal/test_containerfile.py $(PYTEST_ARGS)
-	# `make run` runs on SQLite: the scan → match → summary path once more on it (PostgreSQL-only
-	# SQL broke the demo twice while every PostgreSQL test passed).
+	# `make run` runs on SQLite: the scan → match → summary path and the dashboard's daily counts
+	# once more on it (PostgreSQL-only SQL broke the demo twice while every PostgreSQL test passed).
 	CELERY_BROKER_URL=$(TEST_BROKER_URL) $(VENV)/bin/pytest -q \
-		tests/images/test_matching.py tests/images/test_demo_story.py
+		tests/images/test_matching.py tests/images/test_demo_story.py \
+		tests/deployments/test_daily_counts.py
 
 # Faults survived (README "Operations"): a broker and a database restarted under load, the
 # registry down mid-push and mid-scan, a full disk, workers killed mid-scan, per-queue pools.
