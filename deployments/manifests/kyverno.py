@@ -315,7 +315,8 @@ def kyverno_policy_objects(inp: KyvernoPolicyInput) -> list[dict[str, Any]]:
 
     Raises:
         PolicyInputError: an image that is not digest-pinned, a bad namespace or root, an
-            unknown failure action, or a catalog too large for the shards.
+            unknown failure action, a catalog too large for the shards, or so many
+            environment namespaces that the policy itself passes OBJECT_BYTES_MAX.
     """
     images, artifacts, roots = _check(inp)
     image_shards = _shards("images", images)
@@ -361,6 +362,12 @@ def kyverno_policy_objects(inp: KyvernoPolicyInput) -> list[dict[str, Any]]:
         "metadata": {"name": POLICY_NAME, "labels": dict(_MANAGED), "annotations": annotations},
         "spec": {"background": True, "rules": rules},
     }
+    size = len(json.dumps(policy, separators=(",", ":")).encode())
+    if size > OBJECT_BYTES_MAX:  # refused here with a reason, not by the API server
+        raise PolicyInputError(
+            f"the ClusterPolicy would be {size} bytes, over Kubernetes' {OBJECT_BYTES_MAX}: "
+            f"{len(namespaces)} environment namespaces each add a hostPath rule."
+        )
     configmaps = [
         _shard_configmap(shard, inp.configmap_namespace, len(shards))
         for shards in (image_shards, artifact_shards)

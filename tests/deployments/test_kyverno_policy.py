@@ -178,6 +178,14 @@ def test_every_object_fits_kubernetes_at_the_bench_size_and_beyond(n_binaries: i
         assert sorted(_admitted(text, "artifacts")) == sorted(set(inp.artifacts))
 
 
+def test_a_policy_past_the_object_size_is_refused_with_a_reason() -> None:
+    """The policy grows about 1 KiB per environment namespace (its hostPath rule): past
+    OBJECT_BYTES_MAX the renderer says why instead of emitting what the API server refuses."""
+    many = {f"apps-{i}-{'x' * 40}": [f"/data/bin{i}"] for i in range(1500)}
+    with pytest.raises(PolicyInputError, match="1500 environment namespaces"):
+        kyverno_policy_objects(_input(hostpath_roots=many))
+
+
 def test_wildcards_in_admitted_values_are_denied() -> None:
     """Kyverno's AnyNotIn reads the admitted value as a pattern too: `image: "*"` would match."""
     policy = kyverno_policy_object(_input())
