@@ -19,7 +19,7 @@ passes that at about 12,000 references. They go into ConfigMaps (`<policy>-image
 shards whose largest holds at most `SHARD_DATA_MAX` bytes. The policy's rule loads every
 shard as a `configMap` context entry and denies a reference that is in none of them. So every
 object of the export stays under `OBJECT_BYTES_MAX`: a shard by construction, the policy
-because it grows only by a few lines per shard and about 1 KiB per environment namespace (its
+because it grows only by a few lines per shard and about 800 bytes per environment namespace (its
 hostPath rule). Sharding by digest keeps a publish's change to one ConfigMap per list.
 
 Kyverno's `AnyNotIn` operator matches wildcards in *both* directions (the admitted value is

@@ -179,7 +179,7 @@ def test_every_object_fits_kubernetes_at_the_bench_size_and_beyond(n_binaries: i
 
 
 def test_a_policy_past_the_object_size_is_refused_with_a_reason() -> None:
-    """The policy grows about 1 KiB per environment namespace (its hostPath rule): past
+    """The policy grows about 800 bytes per environment namespace (its hostPath rule): past
     OBJECT_BYTES_MAX the renderer says why instead of emitting what the API server refuses."""
     many = {f"apps-{i}-{'x' * 40}": [f"/data/bin{i}"] for i in range(1500)}
     with pytest.raises(PolicyInputError, match="1500 environment namespaces"):
