@@ -75,8 +75,8 @@ class KyvernoPolicyView(APIView):
                 response=OpenApiTypes.ANY,
                 description=(
                     "Multi-document YAML, `kubectl apply --server-side -f -` it: first the "
-                    "ConfigMaps `base-image-portal-images-<i>` and "
-                    "`base-image-portal-artifacts-<i>` (data key `refs`: a JSON array of "
+                    "ConfigMaps `base-image-portal-images-<i>-of-<n>` and "
+                    "`base-image-portal-artifacts-<i>-of-<n>` (data key `refs`: a JSON array of "
                     "digest-pinned references, sharded by digest), then the Kyverno v1 "
                     "ClusterPolicy `base-image-portal`, whose rule names every shard as a "
                     "`configMap` context entry. Every object is at most "

@@ -13,8 +13,8 @@ What it enforces, in the environments' namespaces:
 
 The admitted references do not live in the policy: Kubernetes refuses objects past about
 1.5 MiB (etcd's request limit) and a ConfigMap's data past 1 MiB, and a company's catalog
-passes that at about 12,000 references. They go into ConfigMaps (`<policy>-images-<i>`,
-`<policy>-artifacts-<i>`, one JSON array of strings under `refs` each, the form Kyverno's
+passes that at about 12,000 references. They go into ConfigMaps (`<policy>-images-<i>-of-<n>`,
+`<policy>-artifacts-<i>-of-<n>`, one JSON array of strings under `refs` each, the form Kyverno's
 `parse_json` reads), sharded by the digest's first 32 bits over the smallest power of two of
 shards whose largest holds at most `SHARD_DATA_MAX` bytes. The policy's rule loads every
 shard as a `configMap` context entry and denies a reference that is in none of them. So every
@@ -148,12 +148,14 @@ def _shards(kind: str, refs: list[str]) -> list[_Shard]:
     for key, ref in zip(keys, refs, strict=True):
         buckets[key % count].append(ref)
     return [
-        _Shard(f"{POLICY_NAME}-{kind}-{i}", f"{kind}_{i}", bucket)
+        # The count in the name: a change of count writes new ConfigMaps and leaves the ones
+        # the applied policy reads untouched until the new policy replaces it.
+        _Shard(f"{POLICY_NAME}-{kind}-{i}-of-{count}", f"{kind}_{i}", bucket)
         for i, bucket in enumerate(buckets)
     ]
 
 
-def _shard_configmap(shard: _Shard, namespace: str, of: int) -> dict[str, Any]:
+def _shard_configmap(shard: _Shard, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -164,7 +166,6 @@ def _shard_configmap(shard: _Shard, namespace: str, of: int) -> dict[str, Any]:
             "labels": {**_MANAGED, "cache.kyverno.io/enabled": "true"},
             "annotations": {
                 "portal.baseimage.io/policy": POLICY_NAME,
-                "portal.baseimage.io/shard": f"{shard.name.rsplit('-', 1)[1]} of {of}",
                 "portal.baseimage.io/references": str(len(shard.refs)),
             },
         },
@@ -369,7 +370,7 @@ def kyverno_policy_objects(inp: KyvernoPolicyInput) -> list[dict[str, Any]]:
             f"{len(namespaces)} environment namespaces each add a hostPath rule."
         )
     configmaps = [
-        _shard_configmap(shard, inp.configmap_namespace, len(shards))
+        _shard_configmap(shard, inp.configmap_namespace)
         for shards in (image_shards, artifact_shards)
         for shard in shards
     ]

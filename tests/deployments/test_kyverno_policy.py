@@ -172,6 +172,13 @@ def test_every_object_fits_kubernetes_at_the_bench_size_and_beyond(n_binaries: i
         assert size <= OBJECT_BYTES_MAX, (obj["metadata"]["name"], size)
         assert sum(len(v.encode()) for v in obj.get("data", {}).values()) <= 1024 * 1024
     assert len(objects[-1]["spec"]["rules"][0]["context"]) == len(objects) - 1 >= 3
+    # A shard's name carries the count: a change of count never rewrites what the applied
+    # policy reads (the old shards stay whole until the new policy replaces it).
+    for kind in ("images", "artifacts"):
+        names = [
+            o["metadata"]["name"] for o in objects[:-1] if f"-{kind}-" in o["metadata"]["name"]
+        ]
+        assert names == [f"base-image-portal-{kind}-{i}-of-{len(names)}" for i in range(len(names))]
     if n_binaries == 20_000:
         text = render_kyverno_policy(inp)
         assert sorted(_admitted(text, "images")) == sorted(set(inp.images))
