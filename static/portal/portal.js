@@ -59,3 +59,22 @@ document.addEventListener("click", (event) => {
   toggle.setAttribute("aria-expanded", String(open));
   document.body.classList.toggle("nav-open", open);
 });
+
+// Boxes that scroll sideways (wide tables, long <pre>) take keyboard focus, so the arrow keys
+// can scroll them (WCAG 2.1.1; axe's scrollable-region-focusable): only while they overflow,
+// and only the ones without a tabindex of their own.
+function scrollBoxesFocusable() {
+  for (const box of document.querySelectorAll("main .table-scroll, main pre")) {
+    const overflows = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+    if (overflows && !box.hasAttribute("tabindex")) {
+      box.setAttribute("tabindex", "0");
+      box.dataset.scrollFocus = "";
+    } else if (!overflows && "scrollFocus" in box.dataset) {
+      box.removeAttribute("tabindex");
+      delete box.dataset.scrollFocus;
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", scrollBoxesFocusable);
+document.addEventListener("htmx:afterSettle", scrollBoxesFocusable);
+window.addEventListener("resize", scrollBoxesFocusable);
