@@ -60,18 +60,25 @@ document.addEventListener("click", (event) => {
   document.body.classList.toggle("nav-open", open);
 });
 
-// Boxes that scroll sideways (wide tables, long <pre>) take keyboard focus, so the arrow keys
-// can scroll them (WCAG 2.1.1; axe's scrollable-region-focusable): only while they overflow,
-// and only the ones without a tabindex of their own.
+// Boxes that scroll (wide tables, long <pre>, lists with a height cap) take keyboard focus,
+// so the arrow keys can scroll them (WCAG 2.1.1; axe's scrollable-region-focusable): only
+// while they overflow, and only the ones without a tabindex of their own.
+function scrolls(box) {
+  const style = getComputedStyle(box);
+  const x = box.scrollWidth > box.clientWidth + 1 && /auto|scroll/.test(style.overflowX);
+  const y = box.scrollHeight > box.clientHeight + 1 && /auto|scroll/.test(style.overflowY);
+  return x || y;
+}
 function scrollBoxesFocusable() {
-  for (const box of document.querySelectorAll("main .table-scroll, main pre")) {
-    const overflows = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
-    if (overflows && !box.hasAttribute("tabindex")) {
+  for (const box of document.querySelectorAll("main *")) {
+    if (box.hasAttribute("data-scroll-focus")) {
+      if (!scrolls(box)) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("data-scroll-focus");
+      }
+    } else if (!box.hasAttribute("tabindex") && scrolls(box)) {
       box.setAttribute("tabindex", "0");
-      box.dataset.scrollFocus = "";
-    } else if (!overflows && "scrollFocus" in box.dataset) {
-      box.removeAttribute("tabindex");
-      delete box.dataset.scrollFocus;
+      box.setAttribute("data-scroll-focus", "");
     }
   }
 }
