@@ -4,7 +4,8 @@ One browser context per language: anonymous first (the login page, a 404), then 
 team's developer (a 403, the deploy form), then a platform admin, who sees every other page.
 The data is the scans journey's world (`scanned_world`) plus one of each other entity, made
 with the same helpers the other tests use. Each page is checked with the axe fixture's rule
-set (WCAG 2.1 A and AA); the failure names every page, its language and its violations at
+set (WCAG 2.1 A and AA), English at 1366 px and Chinese at 390 px (where no page may be wider
+than the screen either); the failure names every page, its language and its violations at
 once.
 """
 
@@ -29,6 +30,10 @@ from tests.portal.webhook_receiver import Receiver
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LANGUAGES = {"en-US": "en", "zh-CN": "zh-hans"}
+# English at desktop width, Chinese at phone width: both languages and both layouts (what
+# differs between the widths, boxes that scroll and the collapsed navigation, is checked too)
+# for the price of two passes.
+VIEWPORTS = {"en-US": {"width": 1366, "height": 900}, "zh-CN": {"width": 390, "height": 844}}
 # What axe cannot judge: the dashboard chart is a canvas (its text is its aria-label).
 EXCLUDE = {"/": ["#deployments-chart"]}
 # Fragments htmx loads after the page (hx-trigger="load", swapped outerHTML) have arrived.
@@ -153,7 +158,8 @@ def test_every_main_page_is_axe_clean(
     browser: Any, live_server: Any, pages: dict[str, str], locale: str
 ) -> None:
     compile_catalog()
-    context = browser.new_context(base_url=live_server.url, locale=locale)
+    viewport = VIEWPORTS[locale]
+    context = browser.new_context(base_url=live_server.url, locale=locale, viewport=viewport)
     page = context.new_page()
     page.set_default_timeout(15_000)
     failures: list[str] = []
@@ -162,9 +168,13 @@ def test_every_main_page_is_axe_clean(
         page.wait_for_function(SETTLED)  # the htmx fragments (badge, used-by, chart) are in
         assert page.get_attribute("html", "lang") == LANGUAGES[locale], (name, locale)
         path = page.url.removeprefix(live_server.url)
+        where = f"{name} ({path}) in {locale} at {viewport['width']} px"
         violations = axe_violations(page, exclude=EXCLUDE.get(path))
         if violations:
-            failures.append(f"{name} ({path}) in {locale}:\n{format_violations(violations)}")
+            failures.append(f"{where}:\n{format_violations(violations)}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > viewport["width"]:
+            failures.append(f"{where}: the page is {width} px wide (tables scroll in their box)")
 
     def check(name: str, url: str, status: int = 200) -> None:
         response = page.goto(url)
@@ -193,4 +203,4 @@ def test_every_main_page_is_axe_clean(
         audit("new request with field errors")
     finally:
         context.close()
-    assert not failures, f"{len(failures)} page(s) not axe-clean:\n\n" + "\n\n".join(failures)
+    assert not failures, f"{len(failures)} finding(s):\n\n" + "\n\n".join(failures)
