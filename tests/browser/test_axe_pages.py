@@ -30,6 +30,11 @@ from tests.portal.webhook_receiver import Receiver
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LANGUAGES = {"en-US": "en", "zh-CN": "zh-hans"}
+# What each breadcrumb step draws after it (the translated aria-label must not lose Pico's ">").
+DIVIDERS = (
+    "() => [...document.querySelectorAll('main nav.breadcrumb li:not(:last-child)')]"
+    ".map(li => getComputedStyle(li, '::after').content)"
+)
 # English at desktop width, Chinese at phone width: both languages and both layouts (what
 # differs between the widths, boxes that scroll and the collapsed navigation, is checked too)
 # for the price of two passes.
@@ -172,6 +177,9 @@ def test_every_main_page_is_axe_clean(
         violations = axe_violations(page, exclude=EXCLUDE.get(path))
         if violations:
             failures.append(f"{where}:\n{format_violations(violations)}")
+        dividers = page.evaluate(DIVIDERS)
+        if any(d in ("none", "normal", "") for d in dividers):
+            failures.append(f"{where}: the breadcrumb shows no dividers ({dividers})")
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > viewport["width"]:
             failures.append(f"{where}: the page is {width} px wide (tables scroll in their box)")
