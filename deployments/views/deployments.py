@@ -16,6 +16,7 @@ from rest_framework.exceptions import APIException
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
 from portal.keyset import keyset_page
+from portal.selectors import role_holders
 
 from ..forms import (
     DeploymentCreateForm,
@@ -46,9 +47,16 @@ class DeploymentCreateView(LoginRequiredMixin, View):
         service = _service_or_404(name)
         role = Actor(user=request.user).role_in(service.team)
         if role is None or not role_at_least(role, Role.DEVELOPER):
-            raise PermissionDenied(
-                f"Only developers of team {service.team.name} (or above) deploy {service.name}."
-            )
+            message = gettext("Only developers of team %(team)s (or above) deploy %(service)s.") % {
+                "team": service.team.name,
+                "service": service.name,
+            }
+            holders = role_holders(minimum=Role.DEVELOPER, team=service.team)
+            if holders:
+                message += " " + gettext("Ask one of them: %(names)s.") % {
+                    "names": ", ".join(holders)
+                }
+            raise PermissionDenied(message)
         return service
 
     def _render(

@@ -28,6 +28,7 @@ from ..audit import audit_record
 from ..choices import Role, role_at_least
 from ..jobs import job_create
 from ..models import Job, Team
+from ..selectors import role_holders
 from .choices import TEST_EVENT_TYPE, DeliveryState, EventType
 from .cloudevents import CONTENT_TYPE, cloudevent, cloudevent_body
 from .models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -56,11 +57,15 @@ def webhook_may_manage(*, actor: Actor, team: Team) -> bool:
 
 
 def _require_manager(actor: Actor, team: Team) -> None:
+    """Refuse (403) naming the role needed and the team's maintainers who hold it."""
     if not webhook_may_manage(actor=actor, team=team):
-        raise PermissionDenied(
-            _("Only a maintainer of team %(team)s or a platform admin may manage its webhooks.")
-            % {"team": team.name}
-        )
+        message = _(
+            "Only a maintainer of team %(team)s or a platform admin may manage its webhooks."
+        ) % {"team": team.name}
+        holders = role_holders(minimum=Role.MAINTAINER, team=team)
+        if holders:
+            message += " " + _("Ask one of them: %(names)s.") % {"names": ", ".join(holders)}
+        raise PermissionDenied(message)
 
 
 # --- subscriptions ---------------------------------------------------------------------------

@@ -20,8 +20,10 @@ from django.views.decorators.cache import never_cache
 
 from ..actors import Actor
 from ..api.errors import Conflict
+from ..choices import Role
 from ..forms import model_choice_field
 from ..models import Team
+from ..selectors import role_holders
 from .forms import WebhookForm
 from .models import WebhookSubscription
 from .selectors import webhook_delivery_list_for_actor, webhook_subscription_list_for_actor
@@ -131,11 +133,15 @@ class WebhookDetailView(LoginRequiredMixin, View):
                 "active": subscription.active,
             }
         )
+        team = subscription.team
+        may_manage = webhook_may_manage(actor=actor, team=team)
         context = {
             "subscription": subscription,
             "page": page,
             "form": form,
-            "may_manage": webhook_may_manage(actor=actor, team=subscription.team),
+            "may_manage": may_manage,
+            # Who to ask, for the members who may only read (the 403 names them too).
+            "managers": [] if may_manage else role_holders(minimum=Role.MAINTAINER, team=team),
             **extra,
         }
         return render(request, self.template_name, context, status=status)

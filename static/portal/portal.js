@@ -59,3 +59,29 @@ document.addEventListener("click", (event) => {
   toggle.setAttribute("aria-expanded", String(open));
   document.body.classList.toggle("nav-open", open);
 });
+
+// Boxes that scroll (wide tables, long <pre>, lists with a height cap) take keyboard focus,
+// so the arrow keys can scroll them (WCAG 2.1.1; axe's scrollable-region-focusable): only
+// while they overflow, and only the ones without a tabindex of their own.
+function scrolls(box) {
+  const style = getComputedStyle(box);
+  const x = box.scrollWidth > box.clientWidth + 1 && /auto|scroll/.test(style.overflowX);
+  const y = box.scrollHeight > box.clientHeight + 1 && /auto|scroll/.test(style.overflowY);
+  return x || y;
+}
+function scrollBoxesFocusable() {
+  for (const box of document.querySelectorAll("main *")) {
+    if (box.hasAttribute("data-scroll-focus")) {
+      if (!scrolls(box)) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("data-scroll-focus");
+      }
+    } else if (!box.hasAttribute("tabindex") && scrolls(box)) {
+      box.setAttribute("tabindex", "0");
+      box.setAttribute("data-scroll-focus", "");
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", scrollBoxesFocusable);
+document.addEventListener("htmx:afterSettle", scrollBoxesFocusable);
+window.addEventListener("resize", scrollBoxesFocusable);

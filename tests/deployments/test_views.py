@@ -395,3 +395,23 @@ def test_l3_upload_form_sends_its_csrf_token_in_the_query(
         )
     assert response.status_code == 302
     assert BinaryVersion.objects.get().sha256 == digest
+
+
+def test_deploy_form_403_names_the_role_and_who_holds_it_in_both_languages(
+    client, make_user, service_team, developer
+):
+    from tests.i18n_support import compile_catalog
+
+    ServiceFactory(name="orders", team=service_team)
+    client.force_login(make_user("vic-viewer", service_team))
+    refused = client.get("/services/orders/deploy/")
+    body = html.unescape(refused.content.decode())
+    assert refused.status_code == 403
+    assert "Only developers of team payments (or above) deploy orders." in body
+    assert "Ask one of them: dave-dev." in body
+    compile_catalog()
+    chinese = html.unescape(
+        client.get("/services/orders/deploy/", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    )
+    assert "只有团队 payments 的开发者（或更高角色）可以部署 orders。" in chinese
+    assert "请联系其中一位：dave-dev。" in chinese
