@@ -48,14 +48,19 @@ class Finding(models.Model):
     # The worst-first order of a findings list (`FINDING_ORDER`) as columns of this table, so
     # one index answers a keyset page at any depth: the two ranks are computed by the database
     # from `severity` and `fix_state` (whoever writes them), the package's name is copied when
-    # the finding is made (a package's name is part of its identity, it never changes).
-    severity_rank = models.GeneratedField(
+    # the finding is made (a package's name is part of its identity, it never changes). Every
+    # column ascends, so a page's cursor is one row comparison on the index (`portal.keyset`).
+    severity_order = models.GeneratedField(
         expression=Case(
-            *(When(severity=s, then=Value(rank)) for s, rank in SEVERITY_RANK.items()),
-            default=Value(0),
+            *(
+                When(severity=s, then=Value(max(SEVERITY_RANK.values()) - rank))
+                for s, rank in SEVERITY_RANK.items()
+            ),
+            default=Value(max(SEVERITY_RANK.values())),
         ),
         output_field=models.SmallIntegerField(),
         db_persist=True,
+        help_text="0 for critical … 5 for unknown (the worst first).",
     )
     fix_rank = models.GeneratedField(
         expression=Case(When(fix_state=FixState.FIXED, then=Value(0)), default=Value(1)),
@@ -78,12 +83,12 @@ class Finding(models.Model):
             # Keyset pages of one scan's findings, worst first: the open ones (the default
             # list), and all of them (`include_resolved`).
             models.Index(
-                fields=["sbom", "-severity_rank", "fix_rank", "package_name", "id"],
+                fields=["sbom", "severity_order", "fix_rank", "package_name", "id"],
                 name="finding_sbom_open_worst",
                 condition=Q(resolved_at__isnull=True),
             ),
             models.Index(
-                fields=["sbom", "-severity_rank", "fix_rank", "package_name", "id"],
+                fields=["sbom", "severity_order", "fix_rank", "package_name", "id"],
                 name="finding_sbom_worst",
             ),
         ]
@@ -98,7 +103,7 @@ class Finding(models.Model):
 
 
 #: The order of a findings list: worst first (severity), fixable first, by package; unique last.
-FINDING_ORDER = ("-severity_rank", "fix_rank", "package_name", "id")
+FINDING_ORDER = ("severity_order", "fix_rank", "package_name", "id")
 
 
 class Waiver(models.Model):
