@@ -68,6 +68,7 @@ def test_version_page_lists_findings_worst_first(client, developer, scanned):
     )
     assert "/advisories/DEBIAN-CVE-2024-0001/" in html
     assert 'rel="next"' in html and 'rel="prev"' not in html and "Page 1 of" not in html
+    assert "Next →" in html and "Older →" not in html  # ranked worst first, not by time
     assert "30 open" in html  # the total is the scan's summary, not a COUNT(*) of the page
     assert 'id="scan-now"' not in html  # a developer of another team may not scan
 
