@@ -12,17 +12,25 @@
 * `upload` — a small binary version (4-64 KiB, multipart) to a service; every upload queues a
   scan job (syft) that the worker runs while the load goes on.
 
+Uploads are paced to the worker: a client uploads only while fewer than `--scan-backlog` scan
+jobs (default twice the worker's concurrency) are queued or running (the bench reads the job
+table twice a second), and does one of the reads instead otherwise. Unpaced, 50 clients
+queue about 6 scans a second against the ~0.5 a second a 2-core machine's syft runs, and the
+queue would take minutes to drain after a 45 s load. So the scan work queued never exceeds
+what the worker finishes within the bounded drain that follows (`--drain-seconds`, 60 by
+default); the wait is reported (`drain`), and scans left queued or running then fail the run.
+
 The database is a fresh PostgreSQL database (dropped and created), migrated and seeded with the
 demo catalog plus approved versions; the worker serves every queue. The worker's RSS (its
 Celery processes, not the short-lived syft children) is sampled every second: the mean of the
-first and of the last 10 s and their difference are reported. After the load the bench waits
-(bounded) for the queued scans to finish and reports the jobs' final states. Prints JSON:
-requests, errors and p50/p95/p99 per operation, request rate, worker and web RSS, job states;
-exit status 1 on any request error, any failed job, or worker RSS growth over the target.
+first and of the last 10 s and their difference are reported. Prints JSON: requests, errors
+and p50/p95/p99 per operation, request rate, worker and web RSS, uploads made and deferred,
+the drain and the jobs' final states; exit status 1 on any request error, any failed job, a
+scan not finished within the drain, or worker RSS growth over the target.
 
     .venv/bin/python bench/load.py [--users 50] [--duration 45] \
         [--database-url postgres://postgres@127.0.0.1:5432/portal_bench_load] \
-        [--broker-url redis://127.0.0.1:6379/5]
+        [--broker-url redis://127.0.0.1:6379/5] [--scan-backlog 4] [--drain-seconds 60]
 """
 
 from __future__ import annotations
@@ -97,6 +105,9 @@ images = list(BaseImage.objects.values_list("pk", "name"))
 print(json.dumps({"token": secret, "services": services, "images": images}))
 """
 
+SCAN_KIND = "deployments.scan_binary"
+BACKLOG_SQL = "SELECT count(*) FROM portal_job WHERE kind = %s AND state IN ('queued', 'running')"
+
 JOBS = """
 import json
 from django.db.models import Count
@@ -163,6 +174,52 @@ def python_tree_rss_mb(root: int) -> float:
     return total / 1024
 
 
+class ScanBacklog:
+    """How many scan jobs are queued or running: read from the job table every half second,
+    plus the uploads still in flight (their job is committed before the answer) and those
+    answered since the last read. psycopg2 blocks gevent's hub, so a read is atomic here."""
+
+    def __init__(self, database_url: str, limit: int) -> None:
+        self.database_url = database_url
+        self.limit = limit
+        self.in_db = 0
+        self.in_flight = 0
+        self.since_read = 0
+        self.peak = 0
+        self.uploads = 0
+        self.deferred = 0
+
+    def read(self) -> int:
+        connection = psycopg2.connect(self.database_url)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(BACKLOG_SQL, (SCAN_KIND,))
+                return int(cursor.fetchone()[0])
+        finally:
+            connection.close()
+
+    def follow(self) -> None:
+        while True:
+            self.in_db = self.read()
+            self.since_read = 0
+            self.peak = max(self.peak, self.in_db)  # scan jobs queued or running, as read
+            gevent.sleep(0.5)
+
+    def admit(self) -> bool:
+        """Whether one more upload (and so one more scan) fits; counts it if so."""
+        if self.in_db + self.in_flight + self.since_read >= self.limit:
+            self.deferred += 1
+            return False
+        self.in_flight += 1
+        self.uploads += 1
+        return True
+
+    def answered(self) -> None:
+        """An admitted upload got its answer (its scan job, if any, is in the table now)."""
+        self.in_flight -= 1
+        self.since_read += 1
+
+
 def dockerfiles() -> list[str]:
     return [p.read_text() for p in sorted(DOCKERFILES.glob("*.Dockerfile"))]
 
@@ -175,6 +232,7 @@ class Portal(FastHttpUser):
     services: list[str] = []
     images: list[tuple[int, str]] = []
     corpus: list[str] = []
+    backlog: ScanBacklog | None = None
     counter = itertools.count()
     network_timeout = 120.0
     connection_timeout = 30.0
@@ -215,6 +273,9 @@ class Portal(FastHttpUser):
 
     @task(1)
     def upload(self) -> None:
+        if self.backlog is not None and not self.backlog.admit():
+            self.resolve()  # the worker is busy: no more scan work than it can drain
+            return
         data = os.urandom(self.rng.randint(4, 64) * 1024)
         number = next(self.counter)
         boundary = f"load{number}x{os.getpid()}"
@@ -233,12 +294,19 @@ class Portal(FastHttpUser):
         ).encode()
         body += data + f"\r\n--{boundary}--\r\n".encode()
         service = self.services[number % len(self.services)]
-        self.client.post(
-            f"/api/v1/services/{service}/binaries/",
-            data=body,
-            headers={**self.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
-            name="upload",
-        )
+        try:
+            self.client.post(
+                f"/api/v1/services/{service}/binaries/",
+                data=body,
+                headers={
+                    **self.headers,
+                    "Content-Type": f"multipart/form-data; boundary={boundary}",
+                },
+                name="upload",
+            )
+        finally:
+            if self.backlog is not None:
+                self.backlog.answered()
 
 
 def wait_http(url: str, timeout: float = 120) -> None:
@@ -279,8 +347,16 @@ def window_mean(samples: list[tuple[float, float]], lo: float, hi: float) -> flo
     return round(sum(values) / len(values), 1) if values else 0.0
 
 
-def run_load(url: str, users: int, duration: float, seeded: dict[str, Any], pids: dict[str, int]):
+def run_load(
+    url: str,
+    users: int,
+    duration: float,
+    seeded: dict[str, Any],
+    pids: dict[str, int],
+    backlog: ScanBacklog,
+) -> dict[str, Any]:
     Portal.host = url
+    Portal.backlog = backlog
     Portal.token = seeded["token"]
     Portal.services = seeded["services"]
     Portal.images = [tuple(i) for i in seeded["images"]]
@@ -298,11 +374,13 @@ def run_load(url: str, users: int, duration: float, seeded: dict[str, Any], pids
             gevent.sleep(1)
 
     sampler = gevent.spawn(sample)
+    follower = gevent.spawn(backlog.follow)
     runner.start(users, spawn_rate=users)
     gevent.spawn_later(duration, runner.quit)
     runner.greenlet.join()
     elapsed = time.monotonic() - started
     sampler.kill()
+    follower.kill()
     operations = {}
     for (name, _method), entry in sorted(environment.stats.entries.items()):
         operations[name] = {
@@ -335,6 +413,12 @@ def run_load(url: str, users: int, duration: float, seeded: dict[str, Any], pids
         "operations": operations,
         "error_samples": errors[:10],
         "rss": rss,
+        "uploads": {
+            "made": backlog.uploads,
+            "deferred_to_the_worker": backlog.deferred,
+            "scan_backlog_limit": backlog.limit,
+            "scan_backlog_peak": backlog.peak,
+        },
     }
 
 
@@ -354,7 +438,19 @@ def main() -> int:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--worker-concurrency", type=int, default=2)
-    parser.add_argument("--drain-seconds", type=float, default=300)
+    parser.add_argument(
+        "--scan-backlog",
+        type=int,
+        default=0,
+        help="scan jobs queued or running above which clients do not upload "
+        "(default: 2 x --worker-concurrency)",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=60,
+        help="how long to wait after the load for the queued scans to finish",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     options = parser.parse_args()
     duration = min(options.duration, MAX_DURATION)
@@ -413,22 +509,30 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/healthz")
         time.sleep(3)  # the worker's pool is up and the web workers have imported the app
-        result = run_load(
-            url, options.users, duration, seeded, {"worker": worker.pid, "web": web.pid}
+        backlog = ScanBacklog(
+            options.database_url, options.scan_backlog or 2 * options.worker_concurrency
         )
-        deadline = time.monotonic() + options.drain_seconds
-        jobs: dict[str, int] = {}
-        while time.monotonic() < deadline:
-            jobs = json.loads(manage(env, "shell", "-c", JOBS).strip().splitlines()[-1])
-            if not jobs.get("queued") and not jobs.get("running"):
-                break
-            time.sleep(2)
+        result = run_load(
+            url, options.users, duration, seeded, {"worker": worker.pid, "web": web.pid}, backlog
+        )
+        drain_started = time.monotonic()
+        left = backlog.read()
+        while left and time.monotonic() - drain_started < options.drain_seconds:
+            time.sleep(0.5)
+            left = backlog.read()
+        result["drain"] = {
+            "bound_s": options.drain_seconds,
+            "waited_s": round(time.monotonic() - drain_started, 1),
+            "scans_left": left,
+        }
+        jobs = json.loads(manage(env, "shell", "-c", JOBS).strip().splitlines()[-1])
         result["jobs"] = jobs
         result["config"] = {
             "users": options.users,
             "duration_s": duration,
             "web": f"gunicorn {options.web_workers} workers x {options.web_threads} threads",
             "worker": f"celery prefork -c {options.worker_concurrency}, all queues",
+            "scan_backlog": backlog.limit,
             "database": "postgresql",
             "broker": "redis",
         }
@@ -436,11 +540,13 @@ def main() -> int:
         result["targets"] = {
             "errors": "0",
             "failed_jobs": "0",
+            "scans_left_after_drain": "0",
             "worker_rss_growth_mb": f"< {TARGET_WORKER_RSS_GROWTH_MB}",
         }
         ok = (
             result["errors"] == 0
             and not jobs.get("failed")
+            and not left
             and not jobs.get("queued")
             and not jobs.get("running")
             and growth < TARGET_WORKER_RSS_GROWTH_MB

@@ -27,7 +27,15 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .choices import SEVERITY_RANK, AliasKind, FixState, Severity
-from .models import Advisory, AdvisoryAlias, BaseImage, Finding, ImageVersion, Waiver
+from .models import (
+    FINDING_ORDER,
+    Advisory,
+    AdvisoryAlias,
+    BaseImage,
+    Finding,
+    ImageVersion,
+    Waiver,
+)
 from .services.waivers import active_waivers_for
 
 _TRUE = ("true", "1", "yes")
@@ -76,14 +84,6 @@ def parse_severities(raw: str | None, *, field: str = "severity") -> tuple[str, 
             f"use a comma list of {', '.join(Severity.values)}.",
         )
     return values
-
-
-def _severity_rank() -> Case:
-    return Case(
-        *(When(severity=s, then=Value(rank)) for s, rank in SEVERITY_RANK.items()),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
 
 
 # --- findings of one image version ----------------------------------------------------------
@@ -158,7 +158,8 @@ def _waiver_context(version: ImageVersion) -> dict[str, Any]:
 
 
 def image_version_findings(*, version: ImageVersion, filters: FindingFilters) -> FindingList:
-    """The findings of `version`'s scan, worst first: severity, fixable first, package.
+    """The findings of `version`'s scan, worst first: severity, fixable first, package
+    (`FINDING_ORDER`, the columns of the `finding_sbom_*worst` indexes: page it by keyset).
 
     Open findings only unless `include_resolved`. A `waived` filter asks the waiver
     selector about every candidate finding (one query of theirs), so it holds across pages;
@@ -169,11 +170,7 @@ def image_version_findings(*, version: ImageVersion, filters: FindingFilters) ->
         .prefetch_related(
             Prefetch("advisory__aliases", queryset=AdvisoryAlias.objects.order_by("alias"))
         )
-        .annotate(
-            severity_rank=_severity_rank(),
-            fix_rank=Case(When(fix_state=FixState.FIXED, then=Value(0)), default=Value(1)),
-        )
-        .order_by("-severity_rank", "fix_rank", "package__name", "advisory__osv_id", "id")
+        .order_by(*FINDING_ORDER)
     )
     if version.sbom_id is None:
         return FindingList(findings=findings.none(), waivers_complete=True)

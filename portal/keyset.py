@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Model, Q, QuerySet
+from django.db.models import F, Lookup, Model, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
@@ -84,12 +85,20 @@ def decode_cursor(text: str, ordering: Sequence[str]) -> tuple[list[Any], bool]:
     return keys, reverse
 
 
-def _after(ordering: Sequence[str], keys: Sequence[Any], *, reverse: bool) -> Q:
+def _after(ordering: Sequence[str], keys: Sequence[Any], *, reverse: bool) -> Q | Lookup:
     """Rows strictly after `keys` in `ordering` (before them when `reverse`).
 
-    `a <= x AND (a < x OR (a = x AND b < y) …)` for descending fields: the leading bound
-    lets the index of the ordering start at the cursor instead of filtering its way there.
+    When every field runs one way: the row comparison `(a, b) < (x, y)`, which PostgreSQL's
+    index of the ordering answers from the cursor on, however many rows share `a` (the
+    findings' severity: thousands); SQLite gets Django's expansion of it. Mixed directions:
+    `a <= x AND (a < x OR (a = x AND b < y) …)`, whose leading bound lets the index start at
+    the cursor's `a`.
     """
+    directions = {order.startswith("-") != reverse for order in ordering}
+    if len(directions) == 1:
+        row = Tuple(*(F(_field_name(o)) for o in ordering))
+        below = directions.pop()
+        return (TupleLessThan if below else TupleGreaterThan)(row, tuple(keys))
     lookups = []
     for order in ordering:
         descending = order.startswith("-") != reverse

@@ -11,8 +11,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ..choices import FixState, Severity
-from ..models import Finding, ImageVersion, Waiver
+from portal.api.pagination import KeysetPagination
+
+from ..choices import FixState, ScanState, Severity
+from ..models import FINDING_ORDER, Finding, ImageVersion, Waiver
 from ..scan_selectors import (
     FilterError,
     FindingFilters,
@@ -74,8 +76,27 @@ class FindingSerializer(serializers.Serializer[Finding]):
         return waiver.pk if waiver is not None else None
 
 
+class FindingPagination(KeysetPagination):
+    """Cursor pages of findings, with the version's scan state and the counts by severity
+    its scan keeps (`scan_summary`, `open` among them): the total without a COUNT(*)."""
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        body = super().get_paginated_response_schema(schema)
+        body["required"] = [*body["required"], "scan_state", "scan_summary"]
+        body["properties"]["scan_state"] = {"type": "string", "enum": ScanState.values}
+        body["properties"]["scan_summary"] = {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "Open findings of the last match by severity, `open`, `fixable`, "
+            "`needs_review` and `matched_at`; empty before the first match.",
+        }
+        return body
+
+
 class ImageVersionFindingActions:
     """Mixed into `ImageVersionViewSet` (which declares `"findings": images:read`)."""
+
+    keyset_ordering = FINDING_ORDER  # of the `findings` action (the list pages by number)
 
     @extend_schema(
         parameters=[
@@ -91,9 +112,10 @@ class ImageVersionFindingActions:
         ],
         responses=FindingSerializer(many=True),
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=FindingPagination)
     def findings(self: Any, request: Request, pk: str | None = None) -> Response:
-        """Open findings of this version's scan, worst first (severity, fixable, package)."""
+        """Open findings of this version's scan, worst first (severity, fixable, package), in
+        cursor pages; the counts by severity are the version's `scan_summary`."""
         try:
             filters = FindingFilters.parse(request.query_params)
         except FilterError as exc:
@@ -105,4 +127,5 @@ class ImageVersionFindingActions:
         data = FindingSerializer(rows, many=True, context={"waivers": waivers}).data  # type: ignore[arg-type]
         response: Response = self.get_paginated_response(data)
         response.data["scan_state"] = version.scan_state
+        response.data["scan_summary"] = version.scan_summary or {}
         return response

@@ -11,10 +11,11 @@ from .catalog import (
     image_name_validator,
     tag_validator,
 )
-from .findings import Finding, Waiver
+from .findings import FINDING_ORDER, Finding, Waiver
 from .scans import ImageAbi, Package, Sbom, SbomPackage
 
 __all__ = [
+    "FINDING_ORDER",
     "Advisory",
     "AdvisoryAlias",
     "AdvisoryImport",

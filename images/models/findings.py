@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 
 from ..choices import (
+    SEVERITY_RANK,
     FindingResolution,
     FixState,
     Severity,
@@ -44,6 +45,30 @@ class Finding(models.Model):
     last_seen = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=16, choices=FindingResolution.choices, blank=True)
+    # The worst-first order of a findings list (`FINDING_ORDER`) as columns of this table, so
+    # one index answers a keyset page at any depth: the two ranks are computed by the database
+    # from `severity` and `fix_state` (whoever writes them), the package's name is copied when
+    # the finding is made (a package's name is part of its identity, it never changes). Every
+    # column ascends, so a page's cursor is one row comparison on the index (`portal.keyset`).
+    severity_order = models.GeneratedField(
+        expression=Case(
+            *(
+                When(severity=s, then=Value(max(SEVERITY_RANK.values()) - rank))
+                for s, rank in SEVERITY_RANK.items()
+            ),
+            default=Value(max(SEVERITY_RANK.values())),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+        help_text="0 for critical … 5 for unknown (the worst first).",
+    )
+    fix_rank = models.GeneratedField(
+        expression=Case(When(fix_state=FixState.FIXED, then=Value(0)), default=Value(1)),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+        help_text="0 when a fix is available (those come first), else 1.",
+    )
+    package_name = models.CharField(max_length=255, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -55,6 +80,17 @@ class Finding(models.Model):
         indexes = [
             models.Index(fields=["sbom", "resolved_at"], name="finding_sbom_open"),
             models.Index(fields=["advisory", "resolved_at"], name="finding_advisory_open"),
+            # Keyset pages of one scan's findings, worst first: the open ones (the default
+            # list), and all of them (`include_resolved`).
+            models.Index(
+                fields=["sbom", "severity_order", "fix_rank", "package_name", "id"],
+                name="finding_sbom_open_worst",
+                condition=Q(resolved_at__isnull=True),
+            ),
+            models.Index(
+                fields=["sbom", "severity_order", "fix_rank", "package_name", "id"],
+                name="finding_sbom_worst",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -64,6 +100,10 @@ class Finding(models.Model):
     def is_open(self) -> bool:
         """Whether the finding still stands."""
         return self.resolved_at is None
+
+
+#: The order of a findings list: worst first (severity), fixable first, by package; unique last.
+FINDING_ORDER = ("severity_order", "fix_rank", "package_name", "id")
 
 
 class Waiver(models.Model):

@@ -87,6 +87,7 @@ class _Match:
     severity: str
     matched_name: str
     needs_review: str
+    package_name: str = ""  # copied onto a new finding (its list order, FINDING_ORDER)
 
 
 _PKG_FIELDS = ("id", "ecosystem", "name", "version", "source_name", "source_version")
@@ -188,6 +189,7 @@ def _evaluate_packages(
                     severity=row.severity or Severity.UNKNOWN,
                     matched_name=name,
                     needs_review="" if verdict.affected else verdict.needs_review[:300],
+                    package_name=pkg.name,
                 )
                 old = matches.get(row.advisory_id)
                 if old is None or _better(match, old):
@@ -333,6 +335,7 @@ def _reconcile(
             severity=match.severity,
             matched_name=match.matched_name,
             needs_review=match.needs_review,
+            package_name=match.package_name,
             last_seen=now,
         )
         for (sbom_id, package_id, advisory_id), match in desired.items()

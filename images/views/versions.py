@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,9 +19,10 @@ from django.views import View
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
 from portal.jobs import IllegalTransition
+from portal.keyset import keyset_page
 
 from ..choices import FixState, ScanState, Severity
-from ..models import ImageVersion
+from ..models import FINDING_ORDER, ImageVersion
 from ..scan_selectors import (
     FilterError,
     FindingFilters,
@@ -31,7 +31,17 @@ from ..scan_selectors import (
     image_version_for_findings,
 )
 
+FINDINGS_PAGE_SIZES = (10, 25, 50, 100)
 FINDINGS_PAGE_SIZE = 25
+
+
+def _page_size(request: HttpRequest) -> int:
+    """`?page_size=` when it is one of FINDINGS_PAGE_SIZES, else FINDINGS_PAGE_SIZE."""
+    try:
+        size = int(request.GET.get("page_size", FINDINGS_PAGE_SIZE))
+    except ValueError:
+        return FINDINGS_PAGE_SIZE
+    return size if size in FINDINGS_PAGE_SIZES else FINDINGS_PAGE_SIZE
 
 
 def may_scan(actor: Actor, version: ImageVersion) -> bool:
@@ -63,8 +73,8 @@ class ImageVersionDetailView(LoginRequiredMixin, View):
             errors[exc.field] = exc.message
             filters = FindingFilters()
         listing = image_version_findings(version=version, filters=filters)
-        page = Paginator(listing.findings, FINDINGS_PAGE_SIZE).get_page(request.GET.get("page"))
-        shown = list(page.object_list)
+        page = keyset_page(request, listing.findings, FINDING_ORDER, size=_page_size(request))
+        shown = page.object_list
         waivers = findings_waivers(version=version, listing=listing, page=shown)
         rows = [
             {
@@ -82,8 +92,6 @@ class ImageVersionDetailView(LoginRequiredMixin, View):
             }
             for f in shown
         ]
-        query = request.GET.copy()
-        query.pop("page", None)
         api = reverse("api:image-version-detail", args=[version.pk])
         return render(
             request,
@@ -93,7 +101,7 @@ class ImageVersionDetailView(LoginRequiredMixin, View):
                 "image": version.base_image,
                 "page": page,
                 "rows": rows,
-                "query": query.urlencode(),
+                "query": page.query,
                 "filters": filters,
                 "errors": errors,
                 "severities": [s for s in Severity if s != Severity.NONE],

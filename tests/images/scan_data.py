@@ -111,6 +111,7 @@ def finding(
         fix_state=fix_state,
         severity=severity or advisory_.severity,
         matched_name=package_.source_name,
+        package_name=package_.name,
         last_seen=now,
         resolved_at=resolved_at or (now if resolved else None),
         resolution="fixed_in_data" if (resolved or resolved_at) else "",

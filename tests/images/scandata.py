@@ -88,5 +88,6 @@ def finding(
         fix_state=fix_state,
         severity=severity or adv.severity,
         matched_name=source or package,
+        package_name=package,
         last_seen=timezone.now(),
     )

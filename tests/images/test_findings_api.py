@@ -54,8 +54,8 @@ def _url(version: ImageVersion, query: str = "") -> str:
 
 def test_findings_are_ordered_worst_first_fixable_first(viewer_client, scanned):
     body = viewer_client.get(_url(scanned["version"])).json()
-    assert body["count"] == 4
-    assert body["scan_state"] == "scanned"
+    assert "count" not in body and body["next"] is None and body["previous"] is None
+    assert body["scan_state"] == "scanned" and body["scan_summary"] == {}
     rows = [(r["advisory"]["id"], r["severity"], r["fix_state"]) for r in body["results"]]
     assert rows == [
         ("DEBIAN-CVE-2024-0001", "critical", "fixed"),
@@ -95,20 +95,54 @@ def test_findings_filters(viewer_client, scanned, query, expected):
     assert {r["advisory"]["id"] for r in response.json()["results"]} == expected
 
 
-def test_findings_paginate_in_order(viewer_client, scanned):
-    first = viewer_client.get(_url(scanned["version"], "?page_size=3")).json()
-    second = viewer_client.get(_url(scanned["version"], "?page_size=3&page=2")).json()
-    assert first["count"] == 4 and len(first["results"]) == 3 and first["next"]
-    assert [r["advisory"]["id"] for r in second["results"]] == ["DEBIAN-CVE-2023-9999"]
+def test_findings_paginate_by_cursor_in_order_keeping_the_filters(viewer_client, scanned):
+    """Keyset pages (no count, no page number): `next` and `previous` carry the filters."""
+    query = "?include_resolved=true&page_size=2"
+    first = viewer_client.get(_url(scanned["version"], query)).json()
+    assert [r["advisory"]["id"] for r in first["results"]] == [
+        "DEBIAN-CVE-2024-0001",
+        "CVE-2024-0001",
+    ]
+    assert "count" not in first and first["previous"] is None
+    assert "include_resolved=true" in first["next"] and "cursor=" in first["next"]
+    second = viewer_client.get(first["next"]).json()
+    assert [r["advisory"]["id"] for r in second["results"]] == [
+        "DSA-5500-1",
+        "DEBIAN-CVE-2023-9999",
+    ]
+    third = viewer_client.get(second["next"]).json()
+    assert [r["advisory"]["id"] for r in third["results"]] == ["DEBIAN-CVE-2020-1111"]
+    assert third["next"] is None
+    back = viewer_client.get(third["previous"]).json()
+    assert back["results"] == second["results"]
+    assert viewer_client.get(back["previous"]).json()["results"] == first["results"]
+
+
+def test_findings_cursor_orders_within_a_severity(viewer_client, scanned):
+    """Ties on severity and fix state are broken by package name, then id, across pages."""
+    sbom = scanned["version"].sbom
+    for name in ("b-pkg", "a-pkg", "c-pkg"):
+        pkg = scan_data.package(name, "1.0-1")
+        adv = scan_data.advisory(f"DEBIAN-CVE-2025-{name}", severity="high")
+        scan_data.finding(sbom, pkg, adv, fix_state="not_fixed")
+    names: list[str] = []
+    url: str | None = _url(scanned["version"], "?severity=high&page_size=1")
+    while url:
+        body = viewer_client.get(url).json()
+        names += [r["package"]["name"] for r in body["results"]]
+        url = body["next"]
+    assert names == ["libssl3", "a-pkg", "b-pkg", "c-pkg"]
 
 
 def test_findings_query_count_does_not_grow_with_the_page(
     viewer_client, scanned, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(12):
-        viewer_client.get(_url(scanned["version"], "?page_size=1"))
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(12) as one:
+        first = viewer_client.get(_url(scanned["version"], "?page_size=1")).json()
+    with django_assert_max_num_queries(len(one.captured_queries)):
         viewer_client.get(_url(scanned["version"], "?page_size=200"))
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        viewer_client.get(first["next"])  # a cursor page: the same queries
 
 
 @pytest.mark.parametrize(
@@ -121,19 +155,17 @@ def test_findings_query_count_does_not_grow_with_the_page(
         ("?include_resolved=2", "include_resolved"),
         ("?package=" + "x" * 300, "package"),
         ("?package=a%00b", "NUL"),  # refused by the middleware for every URL
-        ("?page=0", None),
-        ("?page=abc", None),
+        ("?page=2", "page"),  # cursor pages: a page number is refused, not ignored
+        ("?cursor=not-a-cursor", "cursor"),
+        ("?page_size=x", "page_size"),
     ],
 )
 def test_findings_bad_filters_are_400_or_404(viewer_client, scanned, query, field):
     response = viewer_client.get(_url(scanned["version"], query))
     body = response.json()
     assert set(body) >= {"detail", "code"}
-    if field is None:  # DRF's page number errors are 404 "Invalid page."
-        assert response.status_code == 404
-    else:
-        assert response.status_code == 400
-        assert field in body["detail"]
+    assert response.status_code == 400
+    assert field in body["detail"]
 
 
 def test_findings_unknown_version_404(viewer_client, scanned):
@@ -146,7 +178,7 @@ def test_findings_unknown_version_404(viewer_client, scanned):
 def test_findings_of_an_unscanned_version_are_empty(viewer_client, platform_team):
     version = ImageVersionFactory()
     body = viewer_client.get(_url(version)).json()
-    assert body["count"] == 0 and body["scan_state"] == "unscanned"
+    assert body["results"] == [] and body["scan_state"] == "unscanned"
 
 
 def test_waived_filter_uses_the_waiver_selector(viewer_client, scanned, monkeypatch):
@@ -168,7 +200,7 @@ def test_waived_filter_uses_the_waiver_selector(viewer_client, scanned, monkeypa
         (target.pk, True, 77)
     ]
     rest = viewer_client.get(_url(scanned["version"], "?waived=false")).json()
-    assert target.pk not in {r["id"] for r in rest["results"]} and rest["count"] == 3
+    assert target.pk not in {r["id"] for r in rest["results"]} and len(rest["results"]) == 3
     unfiltered = viewer_client.get(_url(scanned["version"])).json()
     assert {r["id"]: r["waived"] for r in unfiltered["results"]}[target.pk] is True
 

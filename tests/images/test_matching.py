@@ -82,6 +82,9 @@ def test_debian_traps(debian_sbom: Sbom) -> None:
     assert libc6.fix_state == "fixed"
     assert libc6.severity == "high"
     assert libc6.needs_review == ""
+    # The list order's columns: the package's name copied, the ranks computed by the database.
+    assert all(f.package_name == f.package.name for f in found.values())
+    assert (libc6.severity_order, libc6.fix_rank) == (1, 0)  # high, fixable
     assert found[("openssh-client", "DSA-5724-1")].fixed_version == "1:9.2p1-2+deb12u3"
     assert found[("openssh-client", "DSA-5724-1")].severity == "critical"
     assert found[("systemd", "DSA-5600-1")].fixed_version == "252.23-1~deb12u1"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -65,21 +67,43 @@ def test_version_page_lists_findings_worst_first(client, developer, scanned):
         in html
     )
     assert "/advisories/DEBIAN-CVE-2024-0001/" in html
-    assert "Page 1 of 2" in html
+    assert 'rel="next"' in html and 'rel="prev"' not in html and "Page 1 of" not in html
+    assert "Next →" in html and "Older →" not in html  # ranked worst first, not by time
+    assert "30 open" in html  # the total is the scan's summary, not a COUNT(*) of the page
     assert 'id="scan-now"' not in html  # a developer of another team may not scan
+
+
+def _link(html: str, rel: str) -> str:
+    match = re.search(rf'<a href="\?([^"]*)" rel="{rel}">', html)
+    assert match, f"no {rel} link"
+    return unescape(match.group(1))
 
 
 def test_version_page_filters_survive_pagination(client, developer, scanned):
     version = scanned["version"]
+    url = f"/image-versions/{version.pk}/"
     html = (
         _login(client, developer)
-        .get(f"/image-versions/{version.pk}/?severity=high&fix_state=not_fixed&page_size=25")
+        .get(f"{url}?severity=high&fix_state=not_fixed&page_size=25")
         .content.decode()
     )
-    assert "DEBIAN-CVE-2024-0001" not in html
-    assert "severity=high&amp;fix_state=not_fixed" in html and "page=2" in html
-    second = client.get(f"/image-versions/{version.pk}/?severity=high&fix_state=not_fixed&page=2")
-    assert "DEBIAN-CVE-2023-0028" in second.content.decode()
+    assert "DEBIAN-CVE-2024-0001" not in html and "DEBIAN-CVE-2023-0028" not in html
+    older = _link(html, "next")
+    assert older.startswith("severity=high&fix_state=not_fixed&page_size=25&cursor=")
+    second = client.get(f"{url}?{older}").content.decode()
+    assert "DEBIAN-CVE-2023-0028" in second and "DEBIAN-CVE-2023-0000" not in second
+    assert 'rel="next"' not in second
+    back = client.get(f"{url}?{_link(second, 'prev')}").content.decode()
+    assert "DEBIAN-CVE-2023-0000" in back and "DEBIAN-CVE-2023-0028" not in back
+
+
+def test_version_page_stale_cursor_shows_the_first_page(client, developer, scanned):
+    html = (
+        _login(client, developer)
+        .get(f"/image-versions/{scanned['version'].pk}/?cursor=stale&page=3")
+        .content.decode()
+    )
+    assert "DEBIAN-CVE-2024-0001" in html
 
 
 def test_version_page_bad_filters_are_reported_not_500(client, developer, scanned):
@@ -312,7 +336,7 @@ def test_version_and_cve_pages_query_counts_are_flat(
     _login(client, developer)
     version = deployed["version"]
     with django_assert_max_num_queries(14) as page_queries:
-        client.get(f"/image-versions/{version.pk}/?page_size=25")
+        client.get(f"/image-versions/{version.pk}/?page_size=10")
     with django_assert_max_num_queries(24) as cve_queries:
         client.get("/advisories/CVE-2024-0001/")
     for n in range(20):
@@ -324,8 +348,11 @@ def test_version_and_cve_pages_query_counts_are_flat(
             environment=EnvironmentFactory(name=f"env{n}", namespace=f"ns{n}"),
             runtime_version=version,
         )
+    for query in ("?page_size=100", "?page_size=10"):
+        with django_assert_max_num_queries(len(page_queries.captured_queries)):
+            html = client.get(f"/image-versions/{version.pk}/{query}").content.decode()
     with django_assert_max_num_queries(len(page_queries.captured_queries)):
-        client.get(f"/image-versions/{version.pk}/?page_size=25")
+        client.get(f"/image-versions/{version.pk}/?{_link(html, 'next')}")  # a deeper page
     with django_assert_max_num_queries(len(cve_queries.captured_queries)):
         html = client.get("/advisories/CVE-2024-0001/").content.decode()
     assert 'id="count-deployments">21<' in html

@@ -1,12 +1,19 @@
 """The whole API fuzzed from its own OpenAPI schema (schemathesis), as two kinds of client.
 
 Every operation of `/api/schema/` gets a bounded number of generated requests (hypothesis,
-derandomized, so a run is reproducible), sent through the real WSGI application with the
-token of a service team's maintainer and of a platform admin, both holding every scope their
-role allows. Each response must not be a server error and must be described by the schema:
-its status code, its content type and its body (the error responses too: one `Error` shape,
-portal/schema.py). Path parameters name a real object of a small world half of the time, so
-the fuzzer reaches the object's handlers and not only the 404.
+derandomized, so a run is reproducible), each sent through the real WSGI application twice:
+with the token of a service team's maintainer and with that of a platform admin, both holding
+every scope their role allows. Each response must not be a server error and must be described
+by the schema: its status code, its content type and its body (the error responses too: one
+`Error` shape, portal/schema.py). Path parameters name a real object of a small world half of
+the time, so the fuzzer reaches the object's handlers and not only the 404.
+
+Where the time went (99 operations): generating the cases (hypothesis), building the world
+(a release is rendered and validated) for every test, and the requests. So one case serves
+both clients (one generation, two requests), and the world is built once for the module,
+inside a transaction rolled back at its end; each operation's test runs in a savepoint within
+it (pytest-django's `db`), so whatever a fuzzed request changes is undone before the next
+operation, as when every test built its own world.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ from typing import Any
 import pytest
 import schemathesis
 import yaml
+from django.contrib.auth import get_user_model
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
+from django.test import override_settings
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
@@ -31,8 +40,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from portal.actors import Actor
+from portal.auth import token_create
 from portal.choices import SCOPE_MIN_ROLE, Role, Scope
 from portal.jobs import job_create
+from portal.models import Membership, Team
 from tests.deployments.factories import (
     BinaryVersionFactory,
     DeploymentFactory,
@@ -41,8 +52,8 @@ from tests.deployments.factories import (
 )
 from tests.images.factories import ImageVersionFactory
 
-# Generated requests per operation and client (83 operations x 2 clients): about 3 minutes on a
-# loaded 2-core machine. PORTAL_FUZZ_EXAMPLES=100 for a deeper run.
+# Generated cases per operation, each sent by both clients (99 operations x 5 x 2 requests).
+# PORTAL_FUZZ_EXAMPLES=100 for a deeper run.
 EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "5"))
 CHECKS = [
     not_a_server_error,
@@ -76,27 +87,41 @@ def _scopes_for(role: str) -> list[str]:
     return [s.value for s in Scope if _ROLE_RANK.index(SCOPE_MIN_ROLE[s]) <= rank]
 
 
-@pytest.fixture
 def _keep_connection() -> Any:
     """Django's test client keeps the test's transaction open across requests; so does this.
 
     The WSGI handler closes the database connection at the end of each request
-    (`close_old_connections`), which would end the test transaction under schemathesis' client.
+    (`close_old_connections`), which would end the module's transaction under schemathesis'
+    client. Returns the undo.
     """
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
-    yield
-    for signal in (request_started, request_finished):
-        signal.connect(close_old_connections)
+
+    def undo() -> None:
+        for signal in (request_started, request_finished):
+            signal.connect(close_old_connections)
+
+    return undo
 
 
-@pytest.fixture
-def world(
-    _keep_connection: None, platform_team: Any, service_team: Any, make_user: Any, make_token: Any
-) -> dict[str, Any]:
-    """One object of each kind the path parameters name, and the two clients' tokens."""
-    admin = make_user("fuzz-admin", platform_team, Role.PLATFORM_ADMIN)
-    lead = make_user("fuzz-lead", service_team, Role.MAINTAINER)
+def _member(name: str, team: Team, role: str) -> Any:
+    user = get_user_model().objects.create_user(username=name)
+    Membership.objects.create(team=team, user=user, role=role)
+    return user
+
+
+def _token(team: Team, user: Any, role: str) -> str:
+    _, secret = token_create(
+        team=team, name=f"fuzz-{user.username}", scopes=_scopes_for(role), actor=Actor(user=user)
+    )
+    return secret
+
+
+def _build_world() -> dict[str, Any]:
+    platform_team = Team.objects.create(name="platform", is_platform=True)
+    service_team = Team.objects.create(name="payments")
+    admin = _member("fuzz-admin", platform_team, Role.PLATFORM_ADMIN)
+    lead = _member("fuzz-lead", service_team, Role.MAINTAINER)
     runtime = ImageVersionFactory(base_image__name="runtime/debian")
     service = ServiceFactory(name="orders", team=service_team)
     binary = BinaryVersionFactory(service=service)
@@ -110,8 +135,8 @@ def world(
     job, _ = job_create(kind="images.registry_sync", actor=Actor(user=lead), team=service_team)
     return {
         "tokens": {
-            "service": make_token(service_team, _scopes_for(Role.MAINTAINER), user=lead),
-            "platform": make_token(platform_team, _scopes_for(Role.PLATFORM_ADMIN), user=admin),
+            "service": _token(service_team, lead, Role.MAINTAINER),
+            "platform": _token(platform_team, admin, Role.PLATFORM_ADMIN),
         },
         "ids": {
             "base-images": runtime.base_image_id,
@@ -126,6 +151,24 @@ def world(
             "name": {"services": service.name, "environments": environment.name},
         },
     }
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup: None, django_db_blocker: Any) -> Any:
+    """One object of each kind the path parameters name, and the two clients' tokens: built
+    once, in a transaction that the end of the module rolls back (the tests' `db` savepoints
+    nest inside it)."""
+    undo = _keep_connection()
+    try:
+        with (
+            django_db_blocker.unblock(),
+            override_settings(PORTAL_SCAN_REQUIRED=False),
+            transaction.atomic(),
+        ):
+            yield _build_world()
+            transaction.set_rollback(True)
+    finally:
+        undo()
 
 
 def _resource(path: str) -> str:
@@ -150,7 +193,9 @@ def _aim(case: Any, world: dict[str, Any]) -> None:
             params[key] = world["names"]["name"][resource]
 
 
-@pytest.mark.parametrize("client", ["service", "platform"])
+# Each case is sent by both clients. (Parametrized, also, because pytest 9 names an item by its
+# callspec: without one, every operation's test would be `test_api_operation`, unlabelled.)
+@pytest.mark.parametrize("clients", [("service", "platform")], ids=["service+platform"])
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
@@ -161,10 +206,15 @@ def _aim(case: Any, world: dict[str, Any]) -> None:
     suppress_health_check=list(HealthCheck),
 )
 @pytest.mark.django_db
-def test_api_operation(case: Any, client: str, world: dict[str, Any]) -> None:
+def test_api_operation(case: Any, clients: tuple[str, ...], world: dict[str, Any]) -> None:
     _aim(case, world)
-    token = world["tokens"][client]
-    case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+    for client in clients:
+        token = world["tokens"][client]
+        try:
+            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+        except BaseException as exc:
+            exc.add_note(f"sent with the {client} client's token")
+            raise
 
 
 def test_the_fuzzed_schema_is_the_served_one(api: Any) -> None:

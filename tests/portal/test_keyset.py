@@ -8,9 +8,16 @@ import html
 import re
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from portal.keyset import CursorError, decode_cursor, encode_cursor, keyset_paginate
+from portal.keyset import (
+    CursorError,
+    _after,
+    decode_cursor,
+    encode_cursor,
+    keyset_paginate,
+)
 from portal.models import AuditEntry, Job
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +148,29 @@ def test_cursor_round_trip_and_mismatch():
             size=5,
             cursor=encode_cursor(job, ("-id", "kind"), reverse=False),
         )
+
+
+def test_a_one_way_ordering_pages_by_one_row_comparison(service_team):
+    """`(created_at, id) < (x, y)`: the index of the ordering starts at the cursor, however
+    many rows share its first key (SQLite gets Django's expansion of the same comparison);
+    an ordering whose fields run both ways keeps the bounded OR form."""
+    jobs = _jobs(service_team, 6)
+    first = keyset_paginate(Job.objects.all(), ("-created_at", "-id"), size=2, cursor=None)
+    keys, _ = decode_cursor(first.next_cursor, ("-created_at", "-id"))
+    sql = str(Job.objects.filter(_after(("-created_at", "-id"), keys, reverse=False)).query)
+    if connection.features.supports_tuple_lookups:
+        assert '("portal_job"."created_at", "portal_job"."id") <' in sql
+    walked = []
+    cursor = None
+    while True:
+        page = keyset_paginate(Job.objects.all(), ("-created_at", "-id"), size=2, cursor=cursor)
+        walked += [j.pk for j in page]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert walked == [j.pk for j in jobs]
+    mixed = keyset_paginate(Job.objects.all(), ("-created_at", "id"), size=4, cursor=None)
+    rest = keyset_paginate(
+        Job.objects.all(), ("-created_at", "id"), size=4, cursor=mixed.next_cursor
+    )
+    assert len({j.pk for j in [*mixed, *rest]}) == 6
