@@ -138,10 +138,12 @@ def test_web_image_runs_gunicorn_as_the_portal_user(
         while time.monotonic() < deadline:
             try:
                 response = requests.get(
-                    f"http://127.0.0.1:{port}/healthz", headers={"Host": "localhost"}, timeout=5
+                    f"http://127.0.0.1:{port}/healthz", headers={"Host": "localhost"}, timeout=15
                 )
                 break
-            except requests.ConnectionError:
+            # Refused while gunicorn starts; a read timeout while its worker still imports
+            # Django on a loaded machine (the first try took more than 5 s there).
+            except (requests.ConnectionError, requests.Timeout):
                 assert server.poll() is None, server.stdout.read().decode()  # type: ignore[union-attr]
                 time.sleep(0.5)
         assert response is not None and response.status_code == 200, "gunicorn never answered"
