@@ -13,14 +13,14 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
 from .actors import Actor
 from .audit import audit_record
-from .choices import SCOPE_MIN_ROLE, Role, Scope, TokenKind, role_at_least
+from .choices import SCOPE_MIN_ROLE, Role, Scope, TokenKind, role_at_least, role_in_sentence
 from .models import ApiToken, Membership
 
 TOKEN_PREFIX = "bip_"  # noqa: S105 - a public prefix, not a secret
@@ -299,10 +299,12 @@ class ScopedPermission(BasePermission):
                     "'%(scope)s' needs the %(needed)s role."
                 ) % {
                     "creator": creator,
-                    "role": token_role,
+                    "role": role_in_sentence(token_role)
+                    if actor.highest_role
+                    else pgettext("no role", "none"),
                     "team": actor.token.team.name,
                     "scope": scope,
-                    "needed": SCOPE_MIN_ROLE[scope],
+                    "needed": role_in_sentence(SCOPE_MIN_ROLE[scope]),
                 }
                 return False
             return True
@@ -310,7 +312,11 @@ class ScopedPermission(BasePermission):
         if role is None or not role_at_least(role, SCOPE_MIN_ROLE[scope]):
             self.message = gettext(
                 "This needs the %(needed)s role (scope '%(scope)s'); your role is %(role)s."
-            ) % {"needed": SCOPE_MIN_ROLE[scope], "scope": scope, "role": role or "none"}
+            ) % {
+                "needed": role_in_sentence(SCOPE_MIN_ROLE[scope]),
+                "scope": scope,
+                "role": role_in_sentence(role) if role else pgettext("no role", "none"),
+            }
             return False
         return True
 

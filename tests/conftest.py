@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -34,6 +34,16 @@ def _fast_passwords_and_fresh_catalog(settings: object) -> None:
     # the tests written before scanning publish unscanned candidates, so it is off here and
     # tests/images/test_gate.py turns it on.
     settings.PORTAL_SCAN_REQUIRED = False
+
+
+@pytest.fixture(autouse=True)
+def _english_after_each_test() -> Iterator[None]:
+    """The test client's LocaleMiddleware leaves a zh-Hans request's language active in the
+    thread; messages built outside a request in the next test would come out in Chinese."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import yaml
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, renderers, status, viewsets
@@ -200,7 +200,10 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
         service = _service_or_400(service_name)
         actor = Actor.from_request(request)
         require_team_role(
-            actor=actor, team=service.team, minimum="developer", what="upload its binaries"
+            actor=actor,
+            team=service.team,
+            minimum="developer",
+            what=pgettext("may …", "upload its binaries"),
         )
         check_content_length(request.META)  # 411/413 before a byte of the body is read
         upload = None

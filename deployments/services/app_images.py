@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
@@ -73,7 +73,7 @@ def app_image_build_start(
             actor=actor,
             team=deployment.service.team,
             minimum=Role.DEVELOPER,
-            what="build its app images",
+            what=pgettext("may …", "build its app images"),
         )
     runtime = (
         ImageVersion.objects.select_related("base_image").filter(pk=runtime_version_id).first()

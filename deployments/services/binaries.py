@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion, Registry
@@ -213,7 +213,10 @@ def binary_version_upload(
         Conflict: the (version, arch) already exists with other bytes.
     """
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="upload its binaries"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "upload its binaries"),
     )
     version, arch, sha256 = version.strip(), arch.strip(), sha256.strip()
     commit, build_url, artifact_ref = commit.strip(), build_url.strip(), artifact_ref.strip()
@@ -345,7 +348,7 @@ def binary_version_yank(*, actor: Actor, binary_version: BinaryVersion) -> Binar
         actor=actor,
         team=binary_version.service.team,
         minimum=Role.DEVELOPER,
-        what="yank its binaries",
+        what=pgettext("may …", "yank its binaries"),
     )
     with transaction.atomic():
         updated = BinaryVersion.objects.filter(
@@ -382,7 +385,10 @@ def binary_version_artifact_push(
     """
     service = binary_version.service
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="push its binaries"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "push its binaries"),
     )
     if binary_version.state != BinaryState.ACTIVE:
         raise Conflict(
@@ -415,7 +421,7 @@ def binary_version_artifact_set(
         actor=actor,
         team=binary_version.service.team,
         minimum=Role.DEVELOPER,
-        what="record its artifacts",
+        what=pgettext("may …", "record its artifacts"),
     )
     if not PINNED_REF.match(artifact_ref):
         raise ValidationError(

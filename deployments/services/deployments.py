@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from images.models import ImageVersion
 from portal.actors import Actor
@@ -96,7 +96,10 @@ def deployment_create(
 ) -> Deployment:
     """Put a service into an environment (developers of the service's team)."""
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="deploy this service"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "deploy this service"),
     )
     spec = _clean_spec(
         command=[] if command is None else command,

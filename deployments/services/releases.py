@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.urls import reverse
+from django.utils.translation import pgettext
 
 from images.models import ImageVersion
 from portal.actors import Actor
@@ -183,7 +184,10 @@ def release_create(
     """
     service = deployment.service
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="release this service"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "release this service"),
     )
     binary = binary_version or deployment.binary_version
     runtime = runtime_version or deployment.runtime_version

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import pgettext
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -27,7 +28,12 @@ def service_create(
     description: str = "",
 ) -> Service:
     """Register a service of `team` (maintainers and above)."""
-    require_team_role(actor=actor, team=team, minimum=Role.MAINTAINER, what="create its services")
+    require_team_role(
+        actor=actor,
+        team=team,
+        minimum=Role.MAINTAINER,
+        what=pgettext("may …", "create its services"),
+    )
     refuse_reserved(name, "services")
     if Service.objects.filter(name=name).exists():
         raise Conflict(f"A service named {name!r} already exists.", code="duplicate")

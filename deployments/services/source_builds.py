@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
@@ -265,7 +265,10 @@ def source_build_start(
             }
         )
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="build its binaries"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "build its binaries"),
     )
     errors: dict[str, str] = {}
     version_text = version.strip() if isinstance(version, str) else ""

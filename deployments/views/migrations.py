@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from django.views import View
 
 from images.choices import ImageKind
@@ -105,7 +105,7 @@ class MigrationCreateView(LoginRequiredMixin, View):
         return render(request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        _admin(request, "plan OS migrations")
+        _admin(request, pgettext("platform admins …", "plan OS migrations"))
         source_id = request.GET.get("source", "")
         source = None
         if source_id.isdigit():
@@ -119,7 +119,7 @@ class MigrationCreateView(LoginRequiredMixin, View):
         return self._render(request, source, form)
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        actor = _admin(request, "plan OS migrations")
+        actor = _admin(request, pgettext("platform admins …", "plan OS migrations"))
         form = MigrationForm(request.POST)
         source = None
         if form.is_valid():

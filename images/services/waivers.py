@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -26,6 +26,7 @@ from portal.audit import audit_record
 from portal.choices import Role, role_at_least
 from portal.jobs import IllegalTransition
 from portal.models import Team
+from portal.templatetags.portal_i18n import status_label
 
 from ..choices import AliasKind, VexJustification, VexStatus, WaiverScope, WaiverState
 from ..models import Advisory, AdvisoryAlias, BaseImage, Finding, ImageVersion, Package, Waiver
@@ -316,6 +317,20 @@ def _is_requester(waiver: Waiver, actor: Actor) -> bool:
     return person is not None and waiver.requested_by_id == person.pk
 
 
+# "… it cannot be approved", one whole sentence per decision.
+_CANNOT = {
+    "approve": gettext_lazy(
+        "Waiver #%(waiver)s is %(state)s; it cannot be approved (allowed from: %(allowed)s)."
+    ),
+    "reject": gettext_lazy(
+        "Waiver #%(waiver)s is %(state)s; it cannot be rejected (allowed from: %(allowed)s)."
+    ),
+    "revoke": gettext_lazy(
+        "Waiver #%(waiver)s is %(state)s; it cannot be revoked (allowed from: %(allowed)s)."
+    ),
+}
+
+
 def _decide(
     *, waiver_id: int, actor: Actor, to: str, from_states: tuple[str, ...], note: str, verb: str
 ) -> Waiver:
@@ -327,8 +342,12 @@ def _decide(
             )
         if waiver.state not in from_states:
             raise IllegalTransition(
-                f"Waiver #{waiver.pk} is {waiver.state}; it cannot be {verb}d "
-                f"(allowed from: {', '.join(from_states)})."
+                str(_CANNOT[verb])
+                % {
+                    "waiver": waiver.pk,
+                    "state": status_label(waiver.state),
+                    "allowed": ", ".join(str(status_label(state)) for state in from_states),
+                }
             )
         before = waiver.state
         fields: dict[str, Any] = {"state": to, "decision_note": note.strip()[:5000]}
@@ -347,24 +366,36 @@ def _decide(
     return waiver
 
 
+# Completes "Only a platform admin may %(verb)s waivers." in the request's language.
+_WAIVER_VERBS = {
+    "approve": pgettext_lazy("may … waivers", "approve"),
+    "reject": pgettext_lazy("may … waivers", "reject"),
+}
+
+
 def _require_reviewer(waiver_id: int, actor: Actor, verb: str) -> Waiver:
     waiver = Waiver.objects.filter(pk=waiver_id).first()
     if waiver is None:
         raise ValidationError(
             {"waiver": gettext("No waiver #%(waiver_id)s.") % {"waiver_id": waiver_id}}
         )
+    verb_text = _WAIVER_VERBS[verb]
     if not actor.is_platform_admin:
         raise PermissionDenied(
-            gettext("Only a platform admin may %(verb)s waivers.") % {"verb": verb}
+            gettext("Only a platform admin may %(verb)s waivers.") % {"verb": verb_text}
         )
     if not actor.is_system and actor.person is None:
         raise PermissionDenied(
-            f"This token has no person behind it, so it cannot {verb} waivers; use a token a "
-            "platform admin created."
+            gettext(
+                "This token has no person behind it, so it cannot %(verb)s waivers; use a token "
+                "a platform admin created."
+            )
+            % {"verb": verb_text}
         )
     if _is_requester(waiver, actor):
         raise PermissionDenied(
-            f"You requested waiver #{waiver.pk}; another platform admin must {verb} it."
+            gettext("You requested waiver #%(waiver)s; another platform admin must %(verb)s it.")
+            % {"waiver": waiver.pk, "verb": verb_text}
         )
     return waiver
 
@@ -379,7 +410,8 @@ def waiver_approve(*, waiver_id: int, actor: Actor, note: str = "") -> Waiver:
     waiver = _require_reviewer(waiver_id, actor, "approve")
     if waiver.expires_at <= timezone.now():
         raise Conflict(
-            f"Waiver #{waiver.pk} expired on {waiver.expires_at:%Y-%m-%d}; request a new one.",
+            gettext("Waiver #%(waiver)s expired on %(date)s; request a new one.")
+            % {"waiver": waiver.pk, "date": f"{waiver.expires_at:%Y-%m-%d}"},
             code="expired",
         )
     return _decide(

@@ -170,3 +170,27 @@ def test_password_login_works_in_chinese(client, developer, zh_catalog) -> None:
         HTTP_ACCEPT_LANGUAGE="zh-Hans",
     )
     assert response.status_code == 302
+
+
+def test_a_permission_error_is_one_chinese_sentence(
+    client, make_user, service_team, zh_catalog
+) -> None:
+    """`what=` phrases and role names follow the language: no English inside the Chinese."""
+    from portal.models import Team
+
+    make_user("mia-maint", service_team, "maintainer")
+    client.force_login(make_user("oscar-orders", Team.objects.create(name="orders"), "maintainer"))
+    body = {"name": "zh-refused", "team": "payments"}
+    en = client.post("/api/v1/services/", body, content_type="application/json")
+    zh = client.post(
+        "/api/v1/services/", body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+    assert en.status_code == zh.status_code == 403
+    assert en.json()["detail"] == (
+        "You are not a maintainer of team payments: only team payments (maintainer or above) "
+        "may create its services. Ask one of them: mia-maint."
+    )
+    assert zh.json()["detail"] == (
+        "你不是团队 payments 的维护者：只有团队 payments 中维护者及以上角色的成员可以"
+        "为其创建服务。请联系其中一位：mia-maint。"
+    )

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageAbi, ImageVersion
@@ -58,11 +58,23 @@ def environment_rank(name: str) -> tuple[int, str]:
     return (prod * 2 - 1, name)
 
 
+# Completes "Only a platform admin may %(what)s rebase and migration plans.".
+_PLAN_VERBS = {
+    "create": pgettext_lazy("may … plans", "create"),
+    "apply": pgettext_lazy("may … plans", "apply"),
+    "pause": pgettext_lazy("may … plans", "pause"),
+    "resume": pgettext_lazy("may … plans", "resume"),
+    "abort": pgettext_lazy("may … plans", "abort"),
+    "retry": pgettext_lazy("may … plans", "retry"),
+}
+
+
 def _require_admin(actor: Actor, what: str) -> None:
+    """Refuse (403) unless a platform admin; `what` is one of `_PLAN_VERBS`' keys."""
     if not actor.is_platform_admin:
         raise PermissionDenied(
             gettext("Only a platform admin may %(what)s rebase and migration plans.")
-            % {"what": what}
+            % {"what": _PLAN_VERBS.get(what, what)}
         )
 
 
