@@ -103,7 +103,7 @@ class BaseImageViewSet(BaseImageCurationActions, viewsets.ReadOnlyModelViewSet):
         try:
             res = base_image_resolve(ref)
         except ReferenceError as exc:
-            raise exceptions.ValidationError({"ref": str(exc)}) from exc
+            raise exceptions.ValidationError({"ref": exc.text_in(gettext)}) from exc
         replacement = None
         if res.image is not None and res.image.replacement is not None:
             rv = res.replacement_version
