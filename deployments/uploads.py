@@ -31,6 +31,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 from django.utils.encoding import force_str
+from django.utils.translation import gettext
 from rest_framework import exceptions
 
 from portal.api.errors import InsufficientStorage, PayloadTooLarge, is_disk_full
@@ -103,16 +104,20 @@ def check_content_length(meta: dict[str, Any]) -> None:
     raw = meta.get("CONTENT_LENGTH") or ""
     if not raw:
         raise UploadRejected(
-            "Send the upload with a Content-Length header (chunked request bodies are not "
-            "accepted).",
+            gettext(
+                "Send the upload with a Content-Length header (chunked request bodies are not "
+                "accepted)."
+            ),
             status=411,
         )
     try:
         length = int(raw)
     except ValueError as exc:
-        raise UploadRejected(f"Content-Length {raw!r} is not a number.") from exc
+        raise UploadRejected(
+            gettext("Content-Length %(raw)r is not a number.") % {"raw": raw}
+        ) from exc
     if length < 0:
-        raise UploadRejected(f"Content-Length {raw!r} is negative.")
+        raise UploadRejected(gettext("Content-Length %(raw)r is negative.") % {"raw": raw})
     if length > limit + MULTIPART_OVERHEAD:
         raise PayloadTooLarge(too_large_message(limit))
 
@@ -232,8 +237,11 @@ class BinaryUploadHandler(FileUploadHandler):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             if limit is not None and self.field_bytes > limit:
                 raise UploadRejected(
-                    f"The form fields are larger than {limit} bytes (the form field "
-                    f"{self.name!r}).",
+                    gettext(
+                        "The form fields are larger than %(limit)s bytes (the form field "
+                        "%(field)r)."
+                    )
+                    % {"limit": limit, "field": self.name},
                     status=413,
                 )
             self.value.append(event)
@@ -244,7 +252,10 @@ class BinaryUploadHandler(FileUploadHandler):
         self.parts += 1
         max_fields = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         if max_fields is not None and self.parts > max_fields:
-            raise UploadRejected(f"Too many form fields (more than {max_fields}).")
+            raise UploadRejected(
+                gettext("Too many form fields (more than %(max_fields)s).")
+                % {"max_fields": max_fields}
+            )
         self.name = str(part.name or "").strip()
         if not self.name:
             raise _malformed("a part's Content-Disposition is not form-data with a name")
@@ -263,8 +274,11 @@ class BinaryUploadHandler(FileUploadHandler):
             return  # a file input left empty
         if self.name != FILE_FIELD or self.file is not None:
             raise UploadRejected(
-                f"Send exactly one file, in the form field {FILE_FIELD!r} "
-                f"(got a file in {self.name!r})."
+                gettext(
+                    "Send exactly one file, in the form field %(expected)r (got a file in "
+                    "%(field)r)."
+                )
+                % {"expected": FILE_FIELD, "field": self.name}
             )
         temp_dir = settings.PORTAL_UPLOAD_TEMP_DIR
         os.makedirs(temp_dir, exist_ok=True)

@@ -59,17 +59,24 @@ def token_create(
         raise ValidationError({"scopes": gettext_lazy("Give at least one scope.")})
     if unknown:
         raise ValidationError(
-            {"scopes": f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(Scope.values)}."}
+            {
+                "scopes": gettext("Unknown scope(s): %(unknown)s. Known: %(values)s.")
+                % {"unknown": ", ".join(unknown), "values": ", ".join(Scope.values)}
+            }
         )
     if Scope.IMAGES_REVIEW in scopes and not team.is_platform:
         raise ValidationError(
-            {"scopes": "images:review is for platform teams only; this team is a service team."}
+            {
+                "scopes": gettext(
+                    "images:review is for platform teams only; this team is a service team."
+                )
+            }
         )
     if kind == TokenKind.FETCH and (
         sorted(set(scopes)) != [Scope.BINARIES_READ] or not team.is_platform
     ):
         raise ValidationError(
-            {"scopes": "A fetch token is a platform team's token with binaries:read only."}
+            {"scopes": gettext("A fetch token is a platform team's token with binaries:read only.")}
         )
     # A fetch token's authority is the minting platform admin's (checked by the environment
     # service) and its use is the download alone, whoever minted it.
@@ -78,16 +85,21 @@ def token_create(
         if role is None:
             raise ValidationError(
                 {
-                    "team": f"You are not a member of team {team.name}; a member of it must create "
-                    "its tokens."
+                    "team": gettext(
+                        "You are not a member of team %(team)s; a member of it must create its "
+                        "tokens."
+                    )
+                    % {"team": team.name}
                 }
             )
         too_high = [s for s in scopes if not role_at_least(role, SCOPE_MIN_ROLE[s])]
         if too_high:
             raise ValidationError(
                 {
-                    "scopes": f"Your role in {team.name} ({role}) does not allow: "
-                    f"{', '.join(too_high)}."
+                    "scopes": gettext(
+                        "Your role in %(team)s (%(role)s) does not allow: %(too_high)s."
+                    )
+                    % {"team": team.name, "role": role, "too_high": ", ".join(too_high)}
                 }
             )
     if expires_days is not None and expires_days <= 0:
@@ -216,7 +228,7 @@ class BearerTokenAuthentication(BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(
-                "Malformed Authorization header: expected 'Bearer <token>'."
+                gettext("Malformed Authorization header: expected 'Bearer <token>'.")
             )
         try:
             secret = header[1].decode("ascii")
@@ -229,8 +241,11 @@ class BearerTokenAuthentication(BaseAuthentication):
             # 403, not 401: the credential is genuine (a node's Secret is fine), it is only
             # not valid for this endpoint; a 401 would send operators to rotate the Secret.
             raise exceptions.PermissionDenied(
-                f"Token {token.team.name}/{token.name} is a fetch token: it downloads binaries "
-                "(GET /api/v1/binaries/<id>/download/) and nothing else."
+                gettext(
+                    "Token %(team)s/%(token)s is a fetch token: it downloads binaries (GET "
+                    "/api/v1/binaries/<id>/download/) and nothing else."
+                )
+                % {"team": token.team.name, "token": token.name}
             )
         return TokenUser(token), token
 

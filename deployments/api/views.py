@@ -211,7 +211,7 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
             data = request.data
             if not isinstance(data, dict):  # QueryDict (a dict) for multipart bodies
                 raise exceptions.ValidationError(
-                    {"file": "Send the upload as multipart/form-data."}
+                    {"file": gettext("Send the upload as multipart/form-data.")}
                 )
             upload = request.FILES.get(FILE_FIELD)
             if (
@@ -221,8 +221,10 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
             ):
                 raise exceptions.ValidationError(
                     {
-                        "file": "The upload ended before the file was complete (truncated "
-                        "request body). Nothing was stored."
+                        "file": gettext(
+                            "The upload ended before the file was complete (truncated request "
+                            "body). Nothing was stored."
+                        )
                     }
                 )
             binary, created = binary_version_upload(

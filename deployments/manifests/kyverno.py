@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext
+
 from .dumper import to_yaml_large
 
 POLICY_NAME = "base-image-portal"
@@ -58,18 +60,23 @@ class KyvernoPolicyInput:
 def _check(inp: KyvernoPolicyInput) -> tuple[list[str], list[str], dict[str, list[str]]]:
     if inp.failure_action not in FAILURE_ACTIONS:
         raise PolicyInputError(
-            f"failure_action must be one of {', '.join(FAILURE_ACTIONS)}, "
-            f"not {inp.failure_action!r}."
+            gettext("failure_action must be one of %(actions)s, not %(failure_action)r.")
+            % {"actions": ", ".join(FAILURE_ACTIONS), "failure_action": inp.failure_action}
         )
     images = sorted(set(inp.images))
     artifacts = sorted(set(inp.artifacts) | set(images))
     for ref in artifacts:
         if not _PINNED.match(ref):
-            raise PolicyInputError(f"image {ref!r} is not a digest-pinned reference.")
+            raise PolicyInputError(
+                gettext("image %(ref)r is not a digest-pinned reference.") % {"ref": ref}
+            )
     roots: dict[str, list[str]] = {}
     for namespace, paths in sorted(inp.hostpath_roots.items()):
         if not _NAMESPACE.match(namespace):
-            raise PolicyInputError(f"namespace {namespace!r} is not a DNS-1123 label.")
+            raise PolicyInputError(
+                gettext("namespace %(namespace)r is not a DNS-1123 label.")
+                % {"namespace": namespace}
+            )
         clean = sorted(set(paths))
         for root in clean:
             if (
@@ -79,7 +86,10 @@ def _check(inp: KyvernoPolicyInput) -> tuple[list[str], list[str], dict[str, lis
                 or any(part in ("", ".", "..") for part in root[1:].split("/"))
                 or any(ch in root for ch in "*?[]\n")
             ):
-                raise PolicyInputError(f"hostPath root {root!r} is not a normalised absolute path.")
+                raise PolicyInputError(
+                    gettext("hostPath root %(root)r is not a normalised absolute path.")
+                    % {"root": root}
+                )
         roots[namespace] = clean
     return images, artifacts, roots
 

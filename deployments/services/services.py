@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils.translation import pgettext
+from django.utils.translation import gettext, pgettext
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -36,7 +36,9 @@ def service_create(
     )
     refuse_reserved(name, "services")
     if Service.objects.filter(name=name).exists():
-        raise Conflict(f"A service named {name!r} already exists.", code="duplicate")
+        raise Conflict(
+            gettext("A service named %(name)r already exists.") % {"name": name}, code="duplicate"
+        )
     service = Service(
         name=name,
         team=team,

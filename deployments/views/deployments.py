@@ -47,7 +47,8 @@ class DeploymentCreateView(LoginRequiredMixin, View):
         role = Actor(user=request.user).role_in(service.team)
         if role is None or not role_at_least(role, Role.DEVELOPER):
             raise PermissionDenied(
-                f"Only developers of team {service.team.name} (or above) deploy {service.name}."
+                gettext("Only developers of team %(team)s (or above) deploy %(service)s.")
+                % {"team": service.team.name, "service": service.name}
             )
         return service
 

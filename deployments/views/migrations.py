@@ -78,8 +78,11 @@ class MigrationForm(forms.Form):
         source, target = data.get("source"), data.get("target")
         if source is not None and target is not None and target.base_image_id == source.pk:
             raise ValidationError(
-                f"{target} is a version of {source.name} itself: a move within one image is a "
-                "rebase, not a migration."
+                gettext(
+                    "%(target)s is a version of %(source)s itself: a move within one image is a "
+                    "rebase, not a migration."
+                )
+                % {"target": target, "source": source.name}
             )
         return data
 

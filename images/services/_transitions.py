@@ -21,6 +21,7 @@ from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.events import EventType, event_emit
 from portal.jobs import IllegalTransition
+from portal.templatetags.portal_i18n import status_label
 
 from ..models import ImageRequest, ImageRequestEvent
 from ..selectors import image_request_is_requester, image_request_may_edit
@@ -112,16 +113,26 @@ def transition(
             )
     except IntegrityError as exc:
         raise Conflict(
-            f"Another request for {request.reference} is already open; finish or withdraw it "
-            "first.",
+            gettext(
+                "Another request for %(reference)s is already open; finish or withdraw it first."
+            )
+            % {"reference": request.reference},
             code="duplicate",
         ) from exc
     current = ImageRequest.objects.get(pk=request.pk)
     if not updated:
         allowed = ", ".join(sorted(from_states))
         raise IllegalTransition(
-            f"Request #{request.pk} is {current.state}; it cannot become {to} "
-            f"(allowed from: {allowed})."
+            gettext(
+                "Request #%(request_id)s is %(state)s; it cannot become %(to)s (allowed from: "
+                "%(allowed)s)."
+            )
+            % {
+                "request_id": request.pk,
+                "state": status_label(current.state),
+                "to": to,
+                "allowed": allowed,
+            }
         )
     event_emit(
         type=EventType.IMAGE_REQUEST_STATE_CHANGED,

@@ -57,7 +57,11 @@ def waiver_max_days() -> int:
 def _service_team_id(name: str) -> int | None:
     if _service_team_resolver is None:
         raise ValidationError(
-            {"service_name": "This portal has no services installed; choose another scope."}
+            {
+                "service_name": gettext(
+                    "This portal has no services installed; choose another scope."
+                )
+            }
         )
     return _service_team_resolver(name)
 
@@ -112,8 +116,8 @@ def _resolve_scope(
     if others:
         raise ValidationError(
             {
-                "scope": f"A {scope} waiver names only its {extra[scope][0]}; "
-                f"drop {', '.join(others)}."
+                "scope": gettext("A %(scope)s waiver names only its %(extra)s; drop %(others)s.")
+                % {"scope": scope, "extra": extra[scope][0], "others": ", ".join(others)}
             }
         )
     if scope == WaiverScope.IMAGE_VERSION:
@@ -168,25 +172,31 @@ def _resolve_scope(
 def _check_vex(status: str, justification: str, impact: str, action: str) -> None:
     if status not in VexStatus.values:
         raise ValidationError(
-            {"status": f"Unknown status {status!r}; one of: {', '.join(VexStatus.values)}."}
+            {
+                "status": gettext("Unknown status %(status)r; one of: %(values)s.")
+                % {"status": status, "values": ", ".join(VexStatus.values)}
+            }
         )
     if justification and justification not in VexJustification.values:
         raise ValidationError(
             {
-                "justification": f"Unknown justification {justification!r}; one of: "
-                f"{', '.join(VexJustification.values)}."
+                "justification": gettext(
+                    "Unknown justification %(justification)r; one of: %(values)s."
+                )
+                % {"justification": justification, "values": ", ".join(VexJustification.values)}
             }
         )
     if status == VexStatus.NOT_AFFECTED and not (justification or impact.strip()):
         raise ValidationError(
             {
-                "justification": "OpenVEX: a not_affected waiver needs a justification or an "
-                "impact statement."
+                "justification": gettext(
+                    "OpenVEX: a not_affected waiver needs a justification or an impact statement."
+                )
             }
         )
     if status == VexStatus.AFFECTED and not action.strip():
         raise ValidationError(
-            {"action_statement": "OpenVEX: an affected waiver needs an action statement."}
+            {"action_statement": gettext("OpenVEX: an affected waiver needs an action statement.")}
         )
 
 
@@ -200,7 +210,12 @@ def _check_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> None:
     days = waiver_max_days()
     if expires_at > now + dt.timedelta(days=days):
         raise ValidationError(
-            {"expires_at": f"A waiver runs at most {days} days; choose an earlier expiry."}
+            {
+                "expires_at": gettext(
+                    "A waiver runs at most %(days)s days; choose an earlier expiry."
+                )
+                % {"days": days}
+            }
         )
 
 
@@ -251,20 +266,27 @@ def waiver_request(
     )
     if not advisory_ref_known(ref):
         raise ValidationError(
-            {"advisory_ref": f"No imported advisory is named {ref[:100]!r} (by id or alias)."}
+            {
+                "advisory_ref": gettext("No imported advisory is named %(ref)r (by id or alias).")
+                % {"ref": ref[:100]}
+            }
         )
     _check_vex(status, justification, impact_statement, action_statement)
     _check_expiry(expires_at, now)
     assert expires_at is not None  # noqa: S101 - _check_expiry refused None
     if not _may_act_for(actor, owner_team_id):
         raise PermissionDenied(
-            "Only a developer of the team that owns the waiver's target, or a platform admin, "
-            "may request it."
+            gettext(
+                "Only a developer of the team that owns the waiver's target, or a platform admin, "
+                "may request it."
+            )
         )
     if actor.person is None and not actor.is_system:
         raise PermissionDenied(
-            "This token has no person behind it, so it cannot request waivers; use a token a "
-            "person created."
+            gettext(
+                "This token has no person behind it, so it cannot request waivers; use a token a "
+                "person created."
+            )
         )
     target_filter = dict(target)
     with transaction.atomic():
@@ -279,8 +301,24 @@ def waiver_request(
         existing = duplicate.first()
         if existing is not None:
             raise Conflict(
-                f"Waiver #{existing.pk} ({existing.state}) already covers {ref}"
-                f"{' in ' + package if package else ''} for this {scope}; revoke it first.",
+                (
+                    gettext(
+                        "Waiver #%(waiver)s (%(state)s) already covers %(ref)s in %(package)s for "
+                        "this %(scope)s; revoke it first."
+                    )
+                    if package
+                    else gettext(
+                        "Waiver #%(waiver)s (%(state)s) already covers %(ref)s for this "
+                        "%(scope)s; revoke it first."
+                    )
+                )
+                % {
+                    "waiver": existing.pk,
+                    "state": status_label(existing.state),
+                    "ref": ref,
+                    "package": package,
+                    "scope": scope,
+                },
                 code="duplicate",
             )
         waiver = Waiver.objects.create(

@@ -194,3 +194,22 @@ def test_a_permission_error_is_one_chinese_sentence(
         "你不是团队 payments 的维护者：只有团队 payments 中维护者及以上角色的成员可以"
         "为其创建服务。请联系其中一位：mia-maint。"
     )
+
+
+def test_a_service_layer_validation_error_follows_the_language(
+    client, make_user, service_team, zh_catalog
+) -> None:
+    client.force_login(make_user("mia-maint", service_team, "maintainer"))
+    body = {"name": "new", "team": "payments"}
+    en = client.post("/api/v1/services/", body, content_type="application/json")
+    zh = client.post(
+        "/api/v1/services/", body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+    assert en.status_code == zh.status_code == 400, en.json()
+    assert en.json()["errors"] == {
+        "name": ["'new' is reserved (the page /services/new/); choose another name."]
+    }
+    assert zh.json()["errors"] == {
+        "name": ["'new' 是保留名称（页面 /services/new/）；请换一个名称。"]
+    }
+    assert zh.json()["code"] == en.json()["code"] == "invalid"  # codes stay machine-readable

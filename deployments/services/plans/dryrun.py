@@ -18,6 +18,7 @@ from images.choices import ImageKind, VersionState
 from images.models import ImageAbi, ImageVersion
 from portal.actors import Actor
 from portal.events import EventType, event_emit
+from portal.templatetags.portal_i18n import status_label
 
 from ...choices import (
     PlanItemState,
@@ -86,18 +87,24 @@ def _plan_actor(plan: Plan) -> Actor:
 def _version(pk: int, field: str) -> ImageVersion:
     version = ImageVersion.objects.select_related("base_image", "registry").filter(pk=pk).first()
     if version is None:
-        raise ValidationError({field: f"No image version {pk}."})
+        raise ValidationError({field: gettext("No image version %(pk)s.") % {"pk": pk}})
     return version
 
 
 def _check_target(target: ImageVersion, field: str) -> None:
     if target.base_image.kind != ImageKind.RUNTIME:
         raise ValidationError(
-            {field: f"{target} is a {target.base_image.kind} image; move deployments to a runtime."}
+            {
+                field: gettext("%(target)s is a %(kind)s image; move deployments to a runtime.")
+                % {"target": target, "kind": target.base_image.kind}
+            }
         )
     if target.state != VersionState.APPROVED:
         raise ValidationError(
-            {field: f"{target} is {target.state}; only an approved version can be a target."}
+            {
+                field: gettext("%(target)s is %(state)s; only an approved version can be a target.")
+                % {"target": target, "state": status_label(target.state)}
+            }
         )
 
 
