@@ -213,3 +213,22 @@ def test_a_service_layer_validation_error_follows_the_language(
         "name": ["'new' 是保留名称（页面 /services/new/）；请换一个名称。"]
     }
     assert zh.json()["code"] == en.json()["code"] == "invalid"  # codes stay machine-readable
+
+
+@pytest.mark.parametrize(
+    ("step", "chinese"),
+    [
+        ("checking invoices 1.4.2 (x86_64)", "正在检查 invoices 1.4.2（x86_64）"),
+        ("reading server path /srv/osv.zip", "正在读取服务器路径 /srv/osv.zip"),
+        ("source build #4: invoices 1.2.0", "源码构建 #4：invoices 1.2.0"),
+        ("something no pattern knows", "something no pattern knows"),
+    ],
+)
+def test_job_steps_are_shown_in_the_readers_language(zh_catalog, step: str, chinese: str) -> None:
+    from django.utils import translation
+
+    from portal.job_steps import job_step_display
+
+    with translation.override("zh-hans"):
+        assert job_step_display(step) == chinese
+    assert job_step_display(step) == step  # English: the step as the worker wrote it
