@@ -168,7 +168,7 @@ def image_version_gate(version: ImageVersion, *, policy: GatePolicy | None = Non
     if version.scan_state != ScanState.SCANNED or version.sbom_id is None:
         if scan_required():
             state = ScanState(version.scan_state).label if version.scan_state else _("Not scanned")
-            values = {"state": state, "error": version.scan_error[:300]}
+            scan = {"state": state, "error": version.scan_error[:300]}
             return GateResult(
                 version_id=version.pk,
                 verdict=UNSCANNED,
@@ -183,7 +183,7 @@ def image_version_gate(version: ImageVersion, *, policy: GatePolicy | None = Non
                         "scan."
                     )
                 )
-                % values,
+                % scan,
                 policy=policy,
             )
         return GateResult(
