@@ -44,7 +44,7 @@ def check_runtime(version: ImageVersion, *, allow_superseded: bool = False) -> N
                 "runtime_version": gettext(
                     "%(version)s is a %(kind)s image; deploy on a runtime image."
                 )
-                % {"version": version, "kind": version.base_image.kind}
+                % {"version": version, "kind": status_label(version.base_image.kind)}
             }
         )
     if version.state not in allowed:

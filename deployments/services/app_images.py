@@ -90,7 +90,7 @@ def app_image_build_start(
         raise ValidationError(
             {
                 "runtime_version": gettext("%(runtime)s is a %(kind)s image, not a runtime.")
-                % {"runtime": runtime, "kind": runtime.base_image.kind}
+                % {"runtime": runtime, "kind": status_label(runtime.base_image.kind)}
             }
         )
     if runtime.state not in (VersionState.APPROVED, VersionState.CANDIDATE):

@@ -182,7 +182,7 @@ def build_image_check(build_version_id: Any) -> ImageVersion:
                     "%(version)s is not an approved build image: it is a %(kind)s image; compile "
                     "in a build image (build/...)."
                 )
-                % {"version": version, "kind": version.base_image.kind}
+                % {"version": version, "kind": status_label(version.base_image.kind)}
             }
         )
     if version.state != VersionState.APPROVED:

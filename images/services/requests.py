@@ -134,7 +134,7 @@ def _clean_fields(request: ImageRequest) -> None:
             raise ValidationError(
                 {
                     "kind": gettext("%(existing)s is a %(kind)s image in the catalog.")
-                    % {"existing": existing.name, "kind": existing.kind}
+                    % {"existing": existing.name, "kind": status_label(existing.kind)}
                 }
             )
         if existing.status == ImageStatus.BLOCKED:

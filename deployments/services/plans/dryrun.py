@@ -96,7 +96,7 @@ def _check_target(target: ImageVersion, field: str) -> None:
         raise ValidationError(
             {
                 field: gettext("%(target)s is a %(kind)s image; move deployments to a runtime.")
-                % {"target": target, "kind": target.base_image.kind}
+                % {"target": target, "kind": status_label(target.base_image.kind)}
             }
         )
     if target.state != VersionState.APPROVED:
