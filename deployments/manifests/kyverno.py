@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.translation import gettext
+from images.texts import _
 
 from .dumper import to_yaml_large
 
@@ -60,22 +60,24 @@ class KyvernoPolicyInput:
 def _check(inp: KyvernoPolicyInput) -> tuple[list[str], list[str], dict[str, list[str]]]:
     if inp.failure_action not in FAILURE_ACTIONS:
         raise PolicyInputError(
-            gettext("failure_action must be one of %(actions)s, not %(failure_action)r.")
-            % {"actions": ", ".join(FAILURE_ACTIONS), "failure_action": inp.failure_action}
+            _(
+                "failure_action must be one of %(actions)s, not %(failure_action)s.",
+                actions=", ".join(FAILURE_ACTIONS),
+                failure_action=repr(inp.failure_action),
+            )
         )
     images = sorted(set(inp.images))
     artifacts = sorted(set(inp.artifacts) | set(images))
     for ref in artifacts:
         if not _PINNED.match(ref):
             raise PolicyInputError(
-                gettext("image %(ref)r is not a digest-pinned reference.") % {"ref": ref}
+                _("image %(ref)s is not a digest-pinned reference.", ref=repr(ref))
             )
     roots: dict[str, list[str]] = {}
     for namespace, paths in sorted(inp.hostpath_roots.items()):
         if not _NAMESPACE.match(namespace):
             raise PolicyInputError(
-                gettext("namespace %(namespace)r is not a DNS-1123 label.")
-                % {"namespace": namespace}
+                _("namespace %(namespace)s is not a DNS-1123 label.", namespace=repr(namespace))
             )
         clean = sorted(set(paths))
         for root in clean:
@@ -87,8 +89,7 @@ def _check(inp: KyvernoPolicyInput) -> tuple[list[str], list[str], dict[str, lis
                 or any(ch in root for ch in "*?[]\n")
             ):
                 raise PolicyInputError(
-                    gettext("hostPath root %(root)r is not a normalised absolute path.")
-                    % {"root": root}
+                    _("hostPath root %(root)s is not a normalised absolute path.", root=repr(root))
                 )
         roots[namespace] = clean
     return images, artifacts, roots
