@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
@@ -233,14 +233,16 @@ class DeploymentCreateForm(forms.Form):
         try:
             return shlex.split(self.cleaned_data["args"])
         except ValueError as exc:
-            raise forms.ValidationError(f"Cannot split the arguments: {exc}.") from exc
+            raise forms.ValidationError(
+                gettext("Cannot split the arguments: %(exc)s.") % {"exc": exc}
+            ) from exc
 
     def clean_ports(self) -> list[int]:
         text = self.cleaned_data["ports"].replace(",", " ").split()
         try:
             return [int(item) for item in text]
         except ValueError as exc:
-            raise forms.ValidationError("Ports are numbers, e.g. 8080, 9090.") from exc
+            raise forms.ValidationError(gettext("Ports are numbers, e.g. 8080, 9090.")) from exc
 
     def clean_env(self) -> list[dict[str, str]]:
         env = []
@@ -249,7 +251,10 @@ class DeploymentCreateForm(forms.Form):
                 continue
             name, sep, value = line.partition("=")
             if not sep:
-                raise forms.ValidationError(f"Line {number} is not NAME=value: {line!r}.")
+                raise forms.ValidationError(
+                    gettext("Line %(number)s is not NAME=value: %(line)r.")
+                    % {"number": number, "line": line}
+                )
             env.append({"name": name.strip(), "value": value})
         return env
 

@@ -31,6 +31,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 from django.utils.encoding import force_str
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import exceptions
 
 from portal.api.errors import InsufficientStorage, PayloadTooLarge, is_disk_full
@@ -47,16 +48,21 @@ MAX_HEADER_LINE = 16 * 1024
 MAX_PADDING = 1024
 
 # The parser's words for malformed framing -> the words this API has always used.
-_FRAMING_ERRORS = {
-    "Unexpected bytes after boundary": "a boundary line is followed by other text",
-    "Unexpected byte after first boundary": "a boundary line is followed by other text",
-    "Missing Content-Disposition segment header": "a part has no Content-Disposition header",
-    "Invalid Content-Disposition segment header: Wrong type": (
+# The parser's words -> what to tell the client (a clause of "Malformed … body: %(what)s.").
+_FRAMING_ERRORS: dict[str, Any] = {
+    "Unexpected bytes after boundary": gettext_lazy("a boundary line is followed by other text"),
+    "Unexpected byte after first boundary": gettext_lazy(
+        "a boundary line is followed by other text"
+    ),
+    "Missing Content-Disposition segment header": gettext_lazy(
+        "a part has no Content-Disposition header"
+    ),
+    "Invalid Content-Disposition segment header: Wrong type": gettext_lazy(
         "a part's Content-Disposition is not form-data with a name"
     ),
-    "Malformed segment header": "a part header line has no 'Name:'",
-    "Maximum segment header length exceeded": (
-        f"the headers of a part is longer than {MAX_HEADER_LINE} bytes"
+    "Malformed segment header": gettext_lazy("a part header line has no 'Name:'"),
+    "Maximum segment header length exceeded": gettext_lazy(
+        "the headers of a part is longer than %(limit)s bytes"
     ),
 }
 _PLAIN_ENCODINGS = {"", "binary", "8bit", "7bit"}
@@ -103,22 +109,27 @@ def check_content_length(meta: dict[str, Any]) -> None:
     raw = meta.get("CONTENT_LENGTH") or ""
     if not raw:
         raise UploadRejected(
-            "Send the upload with a Content-Length header (chunked request bodies are not "
-            "accepted).",
+            gettext(
+                "Send the upload with a Content-Length header (chunked request bodies are not "
+                "accepted)."
+            ),
             status=411,
         )
     try:
         length = int(raw)
     except ValueError as exc:
-        raise UploadRejected(f"Content-Length {raw!r} is not a number.") from exc
+        raise UploadRejected(
+            gettext("Content-Length %(raw)r is not a number.") % {"raw": raw}
+        ) from exc
     if length < 0:
-        raise UploadRejected(f"Content-Length {raw!r} is negative.")
+        raise UploadRejected(gettext("Content-Length %(raw)r is negative.") % {"raw": raw})
     if length > limit + MULTIPART_OVERHEAD:
         raise PayloadTooLarge(too_large_message(limit))
 
 
-def _malformed(what: str) -> UploadRejected:
-    return UploadRejected(f"Malformed multipart/form-data body: {what}.")
+def _malformed(what: object) -> UploadRejected:
+    """`what`: a translated clause saying what is wrong with the body."""
+    return UploadRejected(gettext("Malformed multipart/form-data body: %(what)s.") % {"what": what})
 
 
 def sanitize_file_name(name: str) -> str:
@@ -177,7 +188,9 @@ class BinaryUploadHandler(FileUploadHandler):
         if content_length > self.limit + MULTIPART_OVERHEAD:
             raise PayloadTooLarge(too_large_message(self.limit))
         if not boundary or len(boundary) > MAX_BOUNDARY:
-            raise _malformed(f"the boundary must be 1 to {MAX_BOUNDARY} characters long")
+            raise _malformed(
+                gettext("the boundary must be 1 to %(max)s characters long") % {"max": MAX_BOUNDARY}
+            )
         encoding = encoding or settings.DEFAULT_CHARSET
         self.post.encoding = encoding
         raw = boundary.encode("ascii") if isinstance(boundary, str) else boundary
@@ -186,7 +199,9 @@ class BinaryUploadHandler(FileUploadHandler):
         except multipart.MultipartError as exc:
             self._discard()
             message = str(exc.args[0])
-            raise _malformed(_FRAMING_ERRORS.get(message, message)) from exc
+            known = _FRAMING_ERRORS.get(message)
+            what = str(known) % {"limit": MAX_HEADER_LINE} if known is not None else message
+            raise _malformed(what) from exc
         except BaseException:
             self._discard()
             raise
@@ -232,8 +247,11 @@ class BinaryUploadHandler(FileUploadHandler):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             if limit is not None and self.field_bytes > limit:
                 raise UploadRejected(
-                    f"The form fields are larger than {limit} bytes (the form field "
-                    f"{self.name!r}).",
+                    gettext(
+                        "The form fields are larger than %(limit)s bytes (the form field "
+                        "%(field)r)."
+                    )
+                    % {"limit": limit, "field": self.name},
                     status=413,
                 )
             self.value.append(event)
@@ -244,15 +262,21 @@ class BinaryUploadHandler(FileUploadHandler):
         self.parts += 1
         max_fields = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         if max_fields is not None and self.parts > max_fields:
-            raise UploadRejected(f"Too many form fields (more than {max_fields}).")
+            raise UploadRejected(
+                gettext("Too many form fields (more than %(max_fields)s).")
+                % {"max_fields": max_fields}
+            )
         self.name = str(part.name or "").strip()
         if not self.name:
-            raise _malformed("a part's Content-Disposition is not form-data with a name")
+            raise _malformed(gettext("a part's Content-Disposition is not form-data with a name"))
         encoded = str(part.header("Content-Transfer-Encoding", "")).strip().lower()
         if encoded not in _PLAIN_ENCODINGS:
             raise _malformed(
-                f"Content-Transfer-Encoding {encoded!r} is not supported; send the bytes as "
-                "they are"
+                gettext(
+                    "Content-Transfer-Encoding %(encoding)r is not supported; send the bytes as "
+                    "they are"
+                )
+                % {"encoding": encoded}
             )
         if part.filename is None:
             self.value = []
@@ -263,8 +287,11 @@ class BinaryUploadHandler(FileUploadHandler):
             return  # a file input left empty
         if self.name != FILE_FIELD or self.file is not None:
             raise UploadRejected(
-                f"Send exactly one file, in the form field {FILE_FIELD!r} "
-                f"(got a file in {self.name!r})."
+                gettext(
+                    "Send exactly one file, in the form field %(expected)r (got a file in "
+                    "%(field)r)."
+                )
+                % {"expected": FILE_FIELD, "field": self.name}
             )
         temp_dir = settings.PORTAL_UPLOAD_TEMP_DIR
         os.makedirs(temp_dir, exist_ok=True)
@@ -324,7 +351,9 @@ class _Unpadder:
             after = data[pos : pos + MAX_PADDING + 1]
             padding = len(after) - len(after.lstrip(b" \t"))
             if padding > MAX_PADDING:
-                raise _malformed(f"a boundary line is longer than {MAX_PADDING} bytes")
+                raise _malformed(
+                    gettext("a boundary line is longer than %(max)s bytes") % {"max": MAX_PADDING}
+                )
             if pos + padding == len(data):  # the padding may go on in the next block
                 self.held, data = data[found:], data[:found]
                 break

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from .choices import ImageKind, OsFamily, RecipeKind
 from .policy import MAX_DOCKERFILE_BYTES
@@ -43,15 +43,15 @@ class DockerfileCheckForm(forms.Form):
         if upload is not None:
             if upload.size > MAX_DOCKERFILE_BYTES:
                 raise forms.ValidationError(
-                    f"The file is {upload.size} bytes; the limit is {MAX_DOCKERFILE_BYTES} "
-                    "bytes (256 KiB)."
+                    gettext("The file is %(size)s bytes; the limit is %(limit)s bytes (256 KiB).")
+                    % {"size": upload.size, "limit": MAX_DOCKERFILE_BYTES}
                 )
             data["text"] = upload.read(MAX_DOCKERFILE_BYTES + 1)
         elif data.get("dockerfile", "").strip():
             # Browsers send CRLF line ends from a textarea.
             data["text"] = data["dockerfile"].replace("\r\n", "\n")
         else:
-            raise forms.ValidationError("Paste a Dockerfile or choose a file to upload.")
+            raise forms.ValidationError(gettext("Paste a Dockerfile or choose a file to upload."))
         return data
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from images.texts import Text, Translate, _
+
 MAX_REFERENCE_LENGTH = 512
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -31,7 +33,15 @@ def registry_host(url: str) -> str:
 
 
 class ReferenceError(ValueError):  # noqa: A001 - the domain's own name, not the builtin
-    """The text is not a valid image reference; the message says what is wrong."""
+    """The text is not a valid image reference; the message says what is wrong.
+
+    `args[0]` is a `images.texts.Text`: English as a string, `text_in(translate)` for the
+    reader's language."""
+
+    def text_in(self, translate: Translate) -> str:
+        """The message in the reader's language."""
+        message = self.args[0] if self.args else ""
+        return message.render(translate) if isinstance(message, Text) else str(message)
 
 
 @dataclass(frozen=True)
@@ -65,28 +75,37 @@ class ImageReference:
 def parse_reference(text: str) -> ImageReference:
     """Parse `text` into an ImageReference or raise ReferenceError with a clear message."""
     if not isinstance(text, str) or not text.strip():
-        raise ReferenceError("The image reference is empty.")
+        raise ReferenceError(_("The image reference is empty."))
     ref = text.strip()
     if len(ref) > MAX_REFERENCE_LENGTH:
         raise ReferenceError(
-            f"The image reference is longer than {MAX_REFERENCE_LENGTH} characters."
+            _(
+                "The image reference is longer than %(limit)s characters.",
+                limit=MAX_REFERENCE_LENGTH,
+            )
         )
     if any(ch.isspace() for ch in ref):
-        raise ReferenceError(f"The image reference {ref!r} contains whitespace.")
+        raise ReferenceError(_("The image reference %(ref)s contains whitespace.", ref=repr(ref)))
 
     digest = ""
     if "@" in ref:
         ref, digest = ref.split("@", 1)
         if not _DIGEST_RE.match(digest):
             raise ReferenceError(
-                f"The digest {digest!r} is not of the form sha256:<64 lowercase hex characters>."
+                _(
+                    "The digest %(digest)s is not of the form sha256:<64 lowercase hex "
+                    "characters>.",
+                    digest=repr(digest),
+                )
             )
 
     registry = ""
     first, sep, rest = ref.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
         if not _HOST_RE.match(first):
-            raise ReferenceError(f"The registry host {first!r} is not a valid host[:port].")
+            raise ReferenceError(
+                _("The registry host %(host)s is not a valid host[:port].", host=repr(first))
+            )
         registry, ref = first, rest
 
     tag = ""
@@ -96,15 +115,21 @@ def parse_reference(text: str) -> ImageReference:
         ref, tag = ref[:colon], ref[colon + 1 :]
         if not _TAG_RE.match(tag):
             raise ReferenceError(
-                f"The tag {tag!r} is invalid: use letters, digits, '_', '.' and '-' "
-                "(at most 128 characters, not starting with '.' or '-')."
+                _(
+                    "The tag %(tag)s is invalid: use letters, digits, '_', '.' and '-' (at most "
+                    "128 characters, not starting with '.' or '-').",
+                    tag=repr(tag),
+                )
             )
 
     if not ref:
-        raise ReferenceError("The image reference has no repository name.")
+        raise ReferenceError(_("The image reference has no repository name."))
     if not _REPOSITORY_RE.match(ref):
         raise ReferenceError(
-            f"The repository name {ref!r} is invalid: use lowercase letters, digits and "
-            "separators ('.', '_', '-') between '/'-separated components."
+            _(
+                "The repository name %(name)s is invalid: use lowercase letters, digits and "
+                "separators ('.', '_', '-') between '/'-separated components.",
+                name=repr(ref),
+            )
         )
     return ImageReference(repository=ref, registry=registry, tag=tag, digest=digest)

@@ -25,6 +25,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .choices import SEVERITY_RANK, AliasKind, FixState, Severity
 from .models import (
@@ -64,7 +65,7 @@ def parse_bool(raw: str | None, *, field: str) -> bool | None:
         return True
     if value in _FALSE:
         return False
-    raise FilterError(field, f"Use true or false, not {raw[:40]!r}.")
+    raise FilterError(field, gettext("Use true or false, not %(raw)r.") % {"raw": raw[:40]})
 
 
 def parse_severities(raw: str | None, *, field: str = "severity") -> tuple[str, ...]:
@@ -80,8 +81,11 @@ def parse_severities(raw: str | None, *, field: str = "severity") -> tuple[str, 
     if unknown:
         raise FilterError(
             field,
-            f"Unknown severity {', '.join(repr(v[:20]) for v in unknown)}; "
-            f"use a comma list of {', '.join(Severity.values)}.",
+            gettext("Unknown severity %(items)s; use a comma list of %(values)s.")
+            % {
+                "items": ", ".join(repr(v[:20]) for v in unknown),
+                "values": ", ".join(Severity.values),
+            },
         )
     return values
 
@@ -111,13 +115,14 @@ class FindingFilters:
         if fix_state and fix_state not in FixState.values:
             raise FilterError(
                 "fix_state",
-                f"Unknown fix state {fix_state[:30]!r}; use one of {', '.join(FixState.values)}.",
+                gettext("Unknown fix state %(fix_state)r; use one of %(values)s.")
+                % {"fix_state": fix_state[:30], "values": ", ".join(FixState.values)},
             )
         package = (params.get("package") or "").strip()
         if len(package) > 255:
-            raise FilterError("package", "A package filter has at most 255 characters.")
+            raise FilterError("package", gettext("A package filter has at most 255 characters."))
         if "\x00" in package:
-            raise FilterError("package", "A package filter cannot contain NUL characters.")
+            raise FilterError("package", gettext("A package filter cannot contain NUL characters."))
         return cls(
             severities=parse_severities(params.get("severity")),
             fix_state=fix_state,
@@ -238,9 +243,13 @@ class AdvisoryFilters:
         values = {k: (params.get(k) or "").strip() for k in ("q", "ecosystem", "package")}
         for key, value in values.items():
             if len(value) > 255:
-                raise FilterError(key, f"{key} has at most 255 characters.")
+                raise FilterError(
+                    key, gettext("%(key)s has at most 255 characters.") % {"key": key}
+                )
             if "\x00" in value:
-                raise FilterError(key, f"{key} cannot contain NUL characters.")
+                raise FilterError(
+                    key, gettext("%(key)s cannot contain NUL characters.") % {"key": key}
+                )
         return cls(
             q=values["q"],
             severities=parse_severities(params.get("severity")),

@@ -22,9 +22,11 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils.translation import gettext
 
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
+from portal.templatetags.portal_i18n import status_label
 
 from .choices import ImageStatus, RequestState, VersionState
 from .compat_selectors import (
@@ -131,39 +133,63 @@ def base_image_resolve(ref: str) -> Resolution:
         image = matches[0] if len(matches) == 1 else None
         if len(matches) > 1:
             names = ", ".join(i.name for i in matches)
-            result.reasons.append(f"{parsed.short_name!r} is ambiguous: {names}; use a full name.")
+            result.reasons.append(
+                gettext("%(name)r is ambiguous: %(names)s; use a full name.")
+                % {"name": parsed.short_name, "names": names}
+            )
             return result
     if image is None:
-        result.reasons.append(f"{parsed.repository} is not in the catalog of approved images.")
+        result.reasons.append(
+            gettext("%(name)s is not in the catalog of approved images.")
+            % {"name": parsed.repository}
+        )
         return result
     result.image = image
     if parsed.registry:
         hosts = {r.host for r in Registry.objects.all()}
         if parsed.registry not in hosts:
-            result.reasons.append(f"{parsed.registry} is not a registry the portal knows.")
+            result.reasons.append(
+                gettext("%(registry)s is not a registry the portal knows.")
+                % {"registry": parsed.registry}
+            )
             return result
     versions = list(image.versions.all())
     if parsed.digest:
         result.version = next((v for v in versions if v.digest == parsed.digest), None)
         if result.version is None:
-            result.reasons.append(f"No version of {image.name} has the digest {parsed.digest}.")
+            result.reasons.append(
+                gettext("No version of %(image)s has the digest %(digest)s.")
+                % {"image": image.name, "digest": parsed.digest}
+            )
     elif parsed.tag:
         tagged = [v for v in versions if parsed.tag in v.tags or v.tag == parsed.tag]
         approved = [v for v in tagged if v.state == VersionState.APPROVED]
         result.version = approved[0] if approved else tagged[0] if tagged else None
         if result.version is None:
-            result.reasons.append(f"{image.name} has no version tagged {parsed.tag!r}.")
+            result.reasons.append(
+                gettext("%(image)s has no version tagged %(tag)r.")
+                % {"image": image.name, "tag": parsed.tag}
+            )
         if parsed.tag == "latest":
-            result.reasons.append("The 'latest' tag is not allowed: pin a digest.")
+            result.reasons.append(gettext("The 'latest' tag is not allowed: pin a digest."))
     else:
         result.version = image_version_current(image)
         if result.version is None:
-            result.reasons.append(f"{image.name} has no built version yet.")
+            result.reasons.append(
+                gettext("%(image)s has no built version yet.") % {"image": image.name}
+            )
     if image.status != ImageStatus.APPROVED:
-        note = f" {image.status_note}" if image.status_note else ""
-        result.reasons.append(f"{image.name} is {image.status}.{note}")
+        values = {"image": image.name, "status": status_label(image.status)}
+        result.reasons.append(
+            gettext("%(image)s is %(status)s. %(note)s") % {**values, "note": image.status_note}
+            if image.status_note
+            else gettext("%(image)s is %(status)s.") % values
+        )
     if result.version is not None and result.version.state != VersionState.APPROVED:
-        result.reasons.append(f"Version {result.version.tag} is {result.version.state}.")
+        result.reasons.append(
+            gettext("Version %(tag)s is %(state)s.")
+            % {"tag": result.version.tag, "state": status_label(result.version.state)}
+        )
     result.approved = (
         image.status == ImageStatus.APPROVED
         and result.version is not None

@@ -13,14 +13,14 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
 from .actors import Actor
 from .audit import audit_record
-from .choices import SCOPE_MIN_ROLE, Role, Scope, TokenKind, role_at_least
+from .choices import SCOPE_MIN_ROLE, Role, Scope, TokenKind, role_at_least, role_in_sentence
 from .models import ApiToken, Membership
 
 TOKEN_PREFIX = "bip_"  # noqa: S105 - a public prefix, not a secret
@@ -59,17 +59,24 @@ def token_create(
         raise ValidationError({"scopes": gettext_lazy("Give at least one scope.")})
     if unknown:
         raise ValidationError(
-            {"scopes": f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(Scope.values)}."}
+            {
+                "scopes": gettext("Unknown scope(s): %(unknown)s. Known: %(values)s.")
+                % {"unknown": ", ".join(unknown), "values": ", ".join(Scope.values)}
+            }
         )
     if Scope.IMAGES_REVIEW in scopes and not team.is_platform:
         raise ValidationError(
-            {"scopes": "images:review is for platform teams only; this team is a service team."}
+            {
+                "scopes": gettext(
+                    "images:review is for platform teams only; this team is a service team."
+                )
+            }
         )
     if kind == TokenKind.FETCH and (
         sorted(set(scopes)) != [Scope.BINARIES_READ] or not team.is_platform
     ):
         raise ValidationError(
-            {"scopes": "A fetch token is a platform team's token with binaries:read only."}
+            {"scopes": gettext("A fetch token is a platform team's token with binaries:read only.")}
         )
     # A fetch token's authority is the minting platform admin's (checked by the environment
     # service) and its use is the download alone, whoever minted it.
@@ -78,16 +85,21 @@ def token_create(
         if role is None:
             raise ValidationError(
                 {
-                    "team": f"You are not a member of team {team.name}; a member of it must create "
-                    "its tokens."
+                    "team": gettext(
+                        "You are not a member of team %(team)s; a member of it must create its "
+                        "tokens."
+                    )
+                    % {"team": team.name}
                 }
             )
         too_high = [s for s in scopes if not role_at_least(role, SCOPE_MIN_ROLE[s])]
         if too_high:
             raise ValidationError(
                 {
-                    "scopes": f"Your role in {team.name} ({role}) does not allow: "
-                    f"{', '.join(too_high)}."
+                    "scopes": gettext(
+                        "Your role in %(team)s (%(role)s) does not allow: %(too_high)s."
+                    )
+                    % {"team": team.name, "role": role, "too_high": ", ".join(too_high)}
                 }
             )
     if expires_days is not None and expires_days <= 0:
@@ -216,7 +228,7 @@ class BearerTokenAuthentication(BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(
-                "Malformed Authorization header: expected 'Bearer <token>'."
+                gettext("Malformed Authorization header: expected 'Bearer <token>'.")
             )
         try:
             secret = header[1].decode("ascii")
@@ -229,8 +241,11 @@ class BearerTokenAuthentication(BaseAuthentication):
             # 403, not 401: the credential is genuine (a node's Secret is fine), it is only
             # not valid for this endpoint; a 401 would send operators to rotate the Secret.
             raise exceptions.PermissionDenied(
-                f"Token {token.team.name}/{token.name} is a fetch token: it downloads binaries "
-                "(GET /api/v1/binaries/<id>/download/) and nothing else."
+                gettext(
+                    "Token %(team)s/%(token)s is a fetch token: it downloads binaries (GET "
+                    "/api/v1/binaries/<id>/download/) and nothing else."
+                )
+                % {"team": token.team.name, "token": token.name}
             )
         return TokenUser(token), token
 
@@ -299,10 +314,12 @@ class ScopedPermission(BasePermission):
                     "'%(scope)s' needs the %(needed)s role."
                 ) % {
                     "creator": creator,
-                    "role": token_role,
+                    "role": role_in_sentence(token_role)
+                    if actor.highest_role
+                    else pgettext("no role", "none"),
                     "team": actor.token.team.name,
                     "scope": scope,
-                    "needed": SCOPE_MIN_ROLE[scope],
+                    "needed": role_in_sentence(SCOPE_MIN_ROLE[scope]),
                 }
                 return False
             return True
@@ -310,7 +327,11 @@ class ScopedPermission(BasePermission):
         if role is None or not role_at_least(role, SCOPE_MIN_ROLE[scope]):
             self.message = gettext(
                 "This needs the %(needed)s role (scope '%(scope)s'); your role is %(role)s."
-            ) % {"needed": SCOPE_MIN_ROLE[scope], "scope": scope, "role": role or "none"}
+            ) % {
+                "needed": role_in_sentence(SCOPE_MIN_ROLE[scope]),
+                "scope": scope,
+                "role": role_in_sentence(role) if role else pgettext("no role", "none"),
+            }
             return False
         return True
 

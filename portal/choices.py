@@ -1,7 +1,9 @@
 """Choices of the portal package: team roles, job states and API token scopes."""
 
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Role(models.TextChoices):
@@ -19,6 +21,21 @@ ROLE_RANK: dict[str, int] = {
     Role.MAINTAINER: 3,
     Role.PLATFORM_ADMIN: 4,
 }
+
+
+# A role as a sentence names it ("only team payments (developer or above) may …").
+_ROLE_IN_SENTENCE: dict[str, Promise] = {
+    Role.VIEWER: pgettext_lazy("role in a sentence", "viewer"),
+    Role.DEVELOPER: pgettext_lazy("role in a sentence", "developer"),
+    Role.MAINTAINER: pgettext_lazy("role in a sentence", "maintainer"),
+    Role.PLATFORM_ADMIN: pgettext_lazy("role in a sentence", "platform-admin"),
+}
+
+
+def role_in_sentence(role: str) -> str:
+    """The role's name inside a sentence, in the request's language (the value if unknown)."""
+    name = _ROLE_IN_SENTENCE.get(role)
+    return str(name) if name is not None else role
 
 
 def role_at_least(role: str, minimum: str) -> bool:

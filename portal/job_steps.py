@@ -70,6 +70,42 @@ STEP_PATTERNS: Sequence[tuple[re.Pattern[str], Promise]] = tuple(
             _("%(seen)s of %(total)s records read"),
         ),
         (r"^(?P<seen>\d+) records read$", _("%(seen)s records read")),
+        (r"^(?P<image>\S+): listing tags$", _("%(image)s: listing tags")),
+        (r"^reading server path (?P<source>.+)$", _("reading server path %(source)s")),
+        (r"^reading upload (?P<source>.+)$", _("reading upload %(source)s")),
+        (
+            r"^reading internal mirror url (?P<source>.+)$",
+            _("reading internal mirror URL %(source)s"),
+        ),
+        (
+            r"^source build #(?P<build>\d+): (?P<service>\S+) (?P<version>\S+)$",
+            _("source build #%(build)s: %(service)s %(version)s"),
+        ),
+        (
+            r"^app image of (?P<deployment>.+): (?P<binary>.+) on (?P<runtime>.+)$",
+            _("app image of %(deployment)s: %(binary)s on %(runtime)s"),
+        ),
+        (
+            r"^unpacking (?P<name>.+) \(sha256 (?P<sha>[0-9a-f]+)\)$",
+            _("unpacking %(name)s (sha256 %(sha)s)"),
+        ),
+        (r"^running (?P<command>.+) in (?P<image>\S+)$", _("running %(command)s in %(image)s")),
+        (
+            r"^build context: (?P<name>.+) \((?P<size>\d+) bytes\)$",
+            _("build context: %(name)s (%(size)s bytes)"),
+        ),
+        (
+            r"^checking (?P<service>\S+) (?P<version>\S+) \((?P<arch>[^)]+)\)$",
+            _("checking %(service)s %(version)s (%(arch)s)"),
+        ),
+        (
+            r"^writing (?P<path>/.+) \((?P<size>\d+) bytes\) into a layer$",
+            _("writing %(path)s (%(size)s bytes) into a layer"),
+        ),
+        (
+            r"^(?P<count>\d+) demo deployments; the rebase demo's version is published$",
+            _("%(count)s demo deployments; the rebase demo's version is published"),
+        ),
     )
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings as django_settings
@@ -39,6 +39,16 @@ def _fast_passwords_and_fresh_catalog(settings: object) -> None:
     # Every test starts in English: LocaleMiddleware activates a request's language in the
     # thread and nothing resets it, so a zh-Hans request made later tests' messages Chinese.
     translation.activate(django_settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _english_after_each_test() -> Iterator[None]:
+    """The test client's LocaleMiddleware leaves a zh-Hans request's language active in the
+    thread; messages built outside a request in the next test would come out in Chinese."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
 
 
 @pytest.fixture

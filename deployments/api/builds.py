@@ -114,7 +114,12 @@ def _command(raw: Any) -> Any:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             raise exceptions.ValidationError(
-                {"command": f"The command looks like JSON but is not valid JSON: {exc}."}
+                {
+                    "command": gettext(
+                        "The command looks like JSON but is not valid JSON: %(exc)s."
+                    )
+                    % {"exc": exc}
+                }
             ) from exc
     return raw
 
@@ -128,8 +133,11 @@ def _check_length(meta: dict[str, Any]) -> None:
         return  # no usable length: the archive's own size is checked once it is read
     if length > limit + MULTIPART_OVERHEAD:
         raise PayloadTooLarge(
-            f"The source archive is larger than the limit of {limit} bytes "
-            "(PORTAL_SOURCE_MAX_BYTES)."
+            gettext(
+                "The source archive is larger than the limit of %(limit)s bytes "
+                "(PORTAL_SOURCE_MAX_BYTES)."
+            )
+            % {"limit": limit}
         )
 
 

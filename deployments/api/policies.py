@@ -19,6 +19,7 @@ from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from images.texts import Text
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.choices import Scope
@@ -111,7 +112,8 @@ class KyvernoPolicyView(APIView):
             )
         except PolicyInputError as exc:  # a catalog value no policy can name: fix the catalog
             raise Conflict(
-                _("The catalog cannot be exported as a policy: %(problem)s") % {"problem": exc},
+                _("The catalog cannot be exported as a policy: %(problem)s")
+                % {"problem": exc.args[0].render(_) if isinstance(exc.args[0], Text) else exc},
                 code="policy_input",
             ) from exc
         response = HttpResponse(text, content_type="text/yaml; charset=utf-8")

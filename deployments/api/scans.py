@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -15,6 +16,7 @@ from images.api.scans import SbomNegotiation, parse_force, sbom_format, sbom_res
 from images.services.scans import SBOM_FORMATS, sbom_export
 from portal.actors import Actor
 from portal.api.responses import job_accepted
+from portal.templatetags.portal_i18n import status_label
 
 from ..services import binary_version_scan_start
 
@@ -51,8 +53,11 @@ class BinaryVersionScanActions(SbomNegotiation):
         fmt = sbom_format(request)
         if binary.sbom_id is None:
             raise exceptions.NotFound(
-                f"{binary} has not been scanned yet (scan state: {binary.scan_state}); "
-                "POST …/scan/ to scan it."
+                gettext(
+                    "%(binary)s has not been scanned yet (scan state: %(scan_state)s); POST "
+                    "…/scan/ to scan it."
+                )
+                % {"binary": binary, "scan_state": status_label(binary.scan_state)}
             )
         try:
             export = sbom_export(
@@ -62,6 +67,7 @@ class BinaryVersionScanActions(SbomNegotiation):
             )
         except FileNotFoundError as exc:
             raise exceptions.NotFound(
-                f"The SBOM of {binary} is missing from storage; scan it again."
+                gettext("The SBOM of %(binary)s is missing from storage; scan it again.")
+                % {"binary": binary}
             ) from exc
         return sbom_response(export.content, export.content_type, export.filename)

@@ -9,7 +9,7 @@ import yaml
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, renderers, status, viewsets
@@ -200,7 +200,10 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
         service = _service_or_400(service_name)
         actor = Actor.from_request(request)
         require_team_role(
-            actor=actor, team=service.team, minimum="developer", what="upload its binaries"
+            actor=actor,
+            team=service.team,
+            minimum="developer",
+            what=pgettext("may …", "upload its binaries"),
         )
         check_content_length(request.META)  # 411/413 before a byte of the body is read
         upload = None
@@ -208,7 +211,7 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
             data = request.data
             if not isinstance(data, dict):  # QueryDict (a dict) for multipart bodies
                 raise exceptions.ValidationError(
-                    {"file": "Send the upload as multipart/form-data."}
+                    {"file": gettext("Send the upload as multipart/form-data.")}
                 )
             upload = request.FILES.get(FILE_FIELD)
             if (
@@ -218,8 +221,10 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
             ):
                 raise exceptions.ValidationError(
                     {
-                        "file": "The upload ended before the file was complete (truncated "
-                        "request body). Nothing was stored."
+                        "file": gettext(
+                            "The upload ended before the file was complete (truncated request "
+                            "body). Nothing was stored."
+                        )
                     }
                 )
             binary, created = binary_version_upload(

@@ -39,6 +39,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from images.texts import _
+
 from .dumper import _Literal, to_yaml_large
 
 POLICY_NAME = "base-image-portal"
@@ -79,20 +81,32 @@ class KyvernoPolicyInput:
 def _check(inp: KyvernoPolicyInput) -> tuple[list[str], list[str], dict[str, list[str]]]:
     if inp.failure_action not in FAILURE_ACTIONS:
         raise PolicyInputError(
-            f"failure_action must be one of {', '.join(FAILURE_ACTIONS)}, "
-            f"not {inp.failure_action!r}."
+            _(
+                "failure_action must be one of %(actions)s, not %(failure_action)s.",
+                actions=", ".join(FAILURE_ACTIONS),
+                failure_action=repr(inp.failure_action),
+            )
         )
     if not _NAMESPACE.match(inp.configmap_namespace):
-        raise PolicyInputError(f"namespace {inp.configmap_namespace!r} is not a DNS-1123 label.")
+        raise PolicyInputError(
+            _(
+                "namespace %(namespace)s is not a DNS-1123 label.",
+                namespace=repr(inp.configmap_namespace),
+            )
+        )
     images = sorted(set(inp.images))
     artifacts = sorted(set(inp.artifacts) - set(images))
     for ref in (*images, *artifacts):
         if not _PINNED.match(ref):
-            raise PolicyInputError(f"image {ref!r} is not a digest-pinned reference.")
+            raise PolicyInputError(
+                _("image %(ref)s is not a digest-pinned reference.", ref=repr(ref))
+            )
     roots: dict[str, list[str]] = {}
     for namespace, paths in sorted(inp.hostpath_roots.items()):
         if not _NAMESPACE.match(namespace):
-            raise PolicyInputError(f"namespace {namespace!r} is not a DNS-1123 label.")
+            raise PolicyInputError(
+                _("namespace %(namespace)s is not a DNS-1123 label.", namespace=repr(namespace))
+            )
         clean = sorted(set(paths))
         for root in clean:
             if (
@@ -102,7 +116,9 @@ def _check(inp: KyvernoPolicyInput) -> tuple[list[str], list[str], dict[str, lis
                 or any(part in ("", ".", "..") for part in root[1:].split("/"))
                 or any(ch in root for ch in "*?[]\n")
             ):
-                raise PolicyInputError(f"hostPath root {root!r} is not a normalised absolute path.")
+                raise PolicyInputError(
+                    _("hostPath root %(root)s is not a normalised absolute path.", root=repr(root))
+                )
         roots[namespace] = clean
     return images, artifacts, roots
 
@@ -142,9 +158,14 @@ def _shards(kind: str, refs: list[str]) -> list[_Shard]:
         count *= 2
         if count > _SHARDS_MAX:
             raise PolicyInputError(
-                f"{len(refs)} {kind} references need more than {_SHARDS_MAX} ConfigMaps."
+                _(
+                    "%(count)s %(kind)s references need more than %(most)s ConfigMaps.",
+                    count=len(refs),
+                    kind=kind,
+                    most=_SHARDS_MAX,
+                )
             )
-    buckets: list[list[str]] = [[] for _ in range(count)]
+    buckets: list[list[str]] = [[] for _shard in range(count)]
     for key, ref in zip(keys, refs, strict=True):
         buckets[key % count].append(ref)
     return [
@@ -366,8 +387,13 @@ def kyverno_policy_objects(inp: KyvernoPolicyInput) -> list[dict[str, Any]]:
     size = len(json.dumps(policy, separators=(",", ":")).encode())
     if size > OBJECT_BYTES_MAX:  # refused here with a reason, not by the API server
         raise PolicyInputError(
-            f"the ClusterPolicy would be {size} bytes, over Kubernetes' {OBJECT_BYTES_MAX}: "
-            f"{len(namespaces)} environment namespaces each add a hostPath rule."
+            _(
+                "the ClusterPolicy would be %(size)s bytes, over Kubernetes' %(most)s: "
+                "%(namespaces)s environment namespaces each add a hostPath rule.",
+                size=size,
+                most=OBJECT_BYTES_MAX,
+                namespaces=len(namespaces),
+            )
         )
     configmaps = [
         _shard_configmap(shard, inp.configmap_namespace)

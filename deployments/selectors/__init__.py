@@ -72,8 +72,11 @@ def service_get(name: str, *, actor: Actor | None = None) -> Service:
     """
     if not is_dns_label(name or ""):
         raise BadServiceName(
-            f"{name!r} is not a service name: service names are DNS-1123 labels (lowercase "
-            "letters, digits and '-'; no '/', '.', or other path characters)."
+            gettext(
+                "%(name)r is not a service name: service names are DNS-1123 labels (lowercase "
+                "letters, digits and '-'; no '/', '.', or other path characters)."
+            )
+            % {"name": name}
         )
     services = Service.objects.select_related("team").filter(name=name)
     if actor is not None:
@@ -93,13 +96,19 @@ def service_policy_context(name: str, today: dt.date) -> ServiceContext:
     """
     if not is_dns_label(name):
         raise DockerfileInputError(
-            f"The service name {name[:80]!r} is not a DNS-1123 label (lowercase letters, "
-            "digits and '-', at most 63 characters)."
+            gettext(
+                "The service name %(name)r is not a DNS-1123 label (lowercase letters, digits "
+                "and '-', at most 63 characters)."
+            )
+            % {"name": name[:80]}
         )
     service = Service.objects.filter(name=name).first()
     if service is None:
         raise DockerfileInputError(
-            f"Unknown service {name!r}: no service of that name is registered in the portal."
+            gettext(
+                "Unknown service %(name)r: no service of that name is registered in the portal."
+            )
+            % {"name": name}
         )
     now = dt.datetime.combine(today, dt.time.min, tzinfo=dt.UTC)
     subjects = PolicyException.objects.filter(service=service, expires_at__gt=now).values_list(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, Q
+from django.utils.translation import gettext
 
 from images.choices import SEVERITY_RANK, Severity
 from images.models import Advisory, Finding, ImageVersion
@@ -82,7 +83,10 @@ def advisory_impact(*, advisory_ref: str, actor: Actor) -> Impact:
     """
     family = advisory_family(advisory_ref)
     if not family:
-        raise UnknownAdvisory(f"No advisory has the id or alias {advisory_ref!r}.")
+        raise UnknownAdvisory(
+            gettext("No advisory has the id or alias %(advisory_ref)r.")
+            % {"advisory_ref": advisory_ref}
+        )
     family_ids = [a.pk for a in family]
     open_findings = Finding.objects.filter(advisory_id__in=family_ids, resolved_at__isnull=True)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
+from portal.templatetags.portal_i18n import status_label
 
 from ..choices import BinaryState
 from ..models import BinaryVersion, Service
@@ -24,7 +26,12 @@ def refuse_reserved(name: str, what: str) -> None:
     """Refuse a name the UI uses as a path segment under /`what`/."""
     if name in RESERVED_NAMES:
         raise ValidationError(
-            {"name": f"{name!r} is reserved (the page /{what}/{name}/); choose another name."}
+            {
+                "name": gettext(
+                    "%(name)r is reserved (the page /%(what)s/%(page_name)s/); choose another name."
+                )
+                % {"name": name, "what": what, "page_name": name}
+            }
         )
 
 
@@ -34,18 +41,32 @@ def check_runtime(version: ImageVersion, *, allow_superseded: bool = False) -> N
     if version.base_image.kind != ImageKind.RUNTIME:
         raise ValidationError(
             {
-                "runtime_version": f"{version} is a {version.base_image.kind} image; "
-                "deploy on a runtime image."
+                "runtime_version": gettext(
+                    "%(version)s is a %(kind)s image; deploy on a runtime image."
+                )
+                % {"version": version, "kind": status_label(version.base_image.kind)}
             }
         )
     if version.state not in allowed:
-        hint = ""
-        if version.superseded_by_id:
-            hint = f" Use its replacement, image version {version.superseded_by_id}."
+        values = {
+            "version": version,
+            "state": status_label(version.state),
+            "replacement": version.superseded_by_id,
+        }
         raise ValidationError(
             {
-                "runtime_version": f"Image version {version} is {version.state}; "
-                f"only approved runtime versions can be released.{hint}"
+                "runtime_version": (
+                    gettext(
+                        "Image version %(version)s is %(state)s; only approved runtime versions "
+                        "can be released. Use its replacement, image version %(replacement)s."
+                    )
+                    if version.superseded_by_id
+                    else gettext(
+                        "Image version %(version)s is %(state)s; only approved runtime versions "
+                        "can be released."
+                    )
+                )
+                % values
             }
         )
 
@@ -54,9 +75,19 @@ def check_binary(binary: BinaryVersion, service: Service) -> None:
     """Refuse another service's binary version, or one that is yanked or purged."""
     if binary.service_id != service.pk:
         raise ValidationError(
-            {"binary_version": f"{binary} belongs to {binary.service.name}, not {service.name}."}
+            {
+                "binary_version": gettext(
+                    "%(binary)s belongs to %(service)s, not %(other_service)s."
+                )
+                % {"binary": binary, "service": binary.service.name, "other_service": service.name}
+            }
         )
     if binary.state != BinaryState.ACTIVE:
         raise ValidationError(
-            {"binary_version": f"{binary} is {binary.state} and cannot go into a new release."}
+            {
+                "binary_version": gettext(
+                    "%(binary)s is %(state)s and cannot go into a new release."
+                )
+                % {"binary": binary, "state": status_label(binary.state)}
+            }
         )

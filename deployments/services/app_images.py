@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
@@ -21,6 +21,7 @@ from portal.choices import Role
 from portal.jobs import job_create
 from portal.models import Job
 from portal.teams import require_team_role
+from portal.templatetags.portal_i18n import status_label
 
 from ..choices import BinaryState
 from ..models import Deployment
@@ -73,7 +74,7 @@ def app_image_build_start(
             actor=actor,
             team=deployment.service.team,
             minimum=Role.DEVELOPER,
-            what="build its app images",
+            what=pgettext("may …", "build its app images"),
         )
     runtime = (
         ImageVersion.objects.select_related("base_image").filter(pk=runtime_version_id).first()
@@ -87,11 +88,19 @@ def app_image_build_start(
         )
     if runtime.base_image.kind != ImageKind.RUNTIME:
         raise ValidationError(
-            {"runtime_version": f"{runtime} is a {runtime.base_image.kind} image, not a runtime."}
+            {
+                "runtime_version": gettext("%(runtime)s is a %(kind)s image, not a runtime.")
+                % {"runtime": runtime, "kind": status_label(runtime.base_image.kind)}
+            }
         )
     if runtime.state not in (VersionState.APPROVED, VersionState.CANDIDATE):
         raise ValidationError(
-            {"runtime_version": f"{runtime} is {runtime.state}; build on an approved version."}
+            {
+                "runtime_version": gettext(
+                    "%(runtime)s is %(state)s; build on an approved version."
+                )
+                % {"runtime": runtime, "state": status_label(runtime.state)}
+            }
         )
     binary = deployment.binary_version
     if binary is None:
@@ -102,7 +111,9 @@ def app_image_build_start(
             }
         )
     if binary.state == BinaryState.PURGED:
-        raise Conflict(f"{binary} is purged: its file is gone.", code="purged")
+        raise Conflict(
+            gettext("%(binary)s is purged: its file is gone.") % {"binary": binary}, code="purged"
+        )
     params: dict[str, int] = {
         "deployment_id": deployment.pk,
         "runtime_version_id": runtime.pk,

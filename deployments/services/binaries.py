@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion, Registry
@@ -25,6 +25,7 @@ from portal.choices import Role
 from portal.jobs import IllegalTransition, job_create
 from portal.models import Job
 from portal.teams import require_team_role
+from portal.templatetags.portal_i18n import status_label
 
 from ..choices import BinaryState, normalize_arch
 from ..elf import FACTS_VERSION, BinaryAnalysisError, BinaryFacts, analyze_binary
@@ -102,8 +103,11 @@ def _verify_artifact_ref(*, service: str, sha256: str, artifact_ref: str) -> Non
     if problem is not None:
         raise ValidationError(
             {
-                "artifact_ref": f"artifact_ref refused: {problem}. Leave artifact_ref out and "
-                "push the version as an OCI artifact (POST /api/v1/binaries/<id>/artifact/)."
+                "artifact_ref": gettext(
+                    "artifact_ref refused: %(problem)s. Leave artifact_ref out and push the "
+                    "version as an OCI artifact (POST /api/v1/binaries/<id>/artifact/)."
+                )
+                % {"problem": problem}
             }
         )
 
@@ -118,29 +122,39 @@ def _upload_errors(
 ) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not version:
-        errors["version"] = "Give the version (e.g. 1.4.2 or 2024.06.01-3)."
+        errors["version"] = gettext("Give the version (e.g. 1.4.2 or 2024.06.01-3).")
     elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z", version):
-        errors["version"] = (
-            f"{version!r} is not a version: use 1-128 letters, digits and . _ + -, "
-            "starting with a letter or digit."
-        )
+        errors["version"] = gettext(
+            "%(version)r is not a version: use 1-128 letters, digits and . _ + -, starting with a "
+            "letter or digit."
+        ) % {"version": version}
     if not arch:
-        errors["arch"] = "Give the architecture (x86_64/amd64, aarch64/arm64, … or noarch)."
+        errors["arch"] = gettext(
+            "Give the architecture (x86_64/amd64, aarch64/arm64, … or noarch)."
+        )
     elif normalize_arch(arch) is None:
-        errors["arch"] = f"Unknown architecture {arch!r}: use x86_64 (amd64), aarch64 (arm64), …"
+        errors["arch"] = gettext(
+            "Unknown architecture %(arch)r: use x86_64 (amd64), aarch64 (arm64), …"
+        ) % {"arch": arch}
     if not sha256:
-        errors["sha256"] = "Give the file's sha256 (64 hex digits) so the upload can be checked."
+        errors["sha256"] = gettext(
+            "Give the file's sha256 (64 hex digits) so the upload can be checked."
+        )
     elif not _SHA256.match(sha256.lower()):
-        errors["sha256"] = f"{sha256!r} is not a sha256: expected 64 hex digits."
+        errors["sha256"] = gettext("%(sha256)r is not a sha256: expected 64 hex digits.") % {
+            "sha256": sha256
+        }
     if not _COMMIT.match(commit):
-        errors["commit"] = "A commit is at most 64 letters, digits and . _ / -."
+        errors["commit"] = gettext("A commit is at most 64 letters, digits and . _ / -.")
     if build_url:
         try:
             URLValidator(schemes=["http", "https"])(build_url)
         except ValidationError:
-            errors["build_url"] = f"{build_url!r} is not an http(s) URL."
+            errors["build_url"] = gettext("%(build_url)r is not an http(s) URL.") % {
+                "build_url": build_url
+            }
     if artifact_ref and not PINNED_REF.match(artifact_ref):
-        errors["artifact_ref"] = (
+        errors["artifact_ref"] = gettext(
             "artifact_ref must be a digest-pinned reference: registry/repo@sha256:<64 hex>."
         )
     return errors
@@ -163,7 +177,12 @@ def _built_in_version(built_in: Any) -> ImageVersion | None:
     )
     if found is None:
         raise ValidationError(
-            {"built_in": f"No published build image version has id {text} (see /api/v1/versions/)."}
+            {
+                "built_in": gettext(
+                    "No published build image version has id %(text)s (see /api/v1/versions/)."
+                )
+                % {"text": text}
+            }
         )
     return found
 
@@ -213,7 +232,10 @@ def binary_version_upload(
         Conflict: the (version, arch) already exists with other bytes.
     """
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="upload its binaries"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "upload its binaries"),
     )
     version, arch, sha256 = version.strip(), arch.strip(), sha256.strip()
     commit, build_url, artifact_ref = commit.strip(), build_url.strip(), artifact_ref.strip()
@@ -226,7 +248,7 @@ def binary_version_upload(
         artifact_ref=artifact_ref,
     )
     if upload is None:
-        errors["file"] = "Attach the binary as the multipart form field 'file'."
+        errors["file"] = gettext("Attach the binary as the multipart form field 'file'.")
     try:
         build_version = _built_in_version(built_in)
     except ValidationError as exc:
@@ -238,8 +260,11 @@ def binary_version_upload(
     if claimed != actual:
         raise ValidationError(
             {
-                "sha256": f"Checksum mismatch: you sent {claimed}, the received file's sha256 "
-                f"is {actual} ({upload.size} bytes). Nothing was stored."
+                "sha256": gettext(
+                    "Checksum mismatch: you sent %(claimed)s, the received file's sha256 is "
+                    "%(actual)s (%(size)s bytes). Nothing was stored."
+                )
+                % {"claimed": claimed, "actual": actual, "size": upload.size}
             }
         )
     try:
@@ -252,8 +277,10 @@ def binary_version_upload(
     if facts.is_elf and facts.machine != arch_name:
         raise ValidationError(
             {
-                "arch": f"The file is a {facts.machine} ELF binary, but arch says {arch} "
-                f"({arch_name})."
+                "arch": gettext(
+                    "The file is a %(machine)s ELF binary, but arch says %(arch)s (%(arch_name)s)."
+                )
+                % {"machine": facts.machine, "arch": arch, "arch_name": arch_name}
             }
         )
     existing = BinaryVersion.objects.filter(
@@ -322,8 +349,16 @@ def _same_or_conflict(existing: BinaryVersion, sha256: str) -> tuple[BinaryVersi
     if existing.sha256 == sha256:
         return existing, False
     raise Conflict(
-        f"{existing.service.name} {existing.version} ({existing.arch}) already exists with "
-        f"sha256 {existing.sha256}; versions are immutable: upload a new version.",
+        gettext(
+            "%(service)s %(version)s (%(arch)s) already exists with sha256 %(sha256)s; versions "
+            "are immutable: upload a new version."
+        )
+        % {
+            "service": existing.service.name,
+            "version": existing.version,
+            "arch": existing.arch,
+            "sha256": existing.sha256,
+        },
         code="duplicate",
     )
 
@@ -345,7 +380,7 @@ def binary_version_yank(*, actor: Actor, binary_version: BinaryVersion) -> Binar
         actor=actor,
         team=binary_version.service.team,
         minimum=Role.DEVELOPER,
-        what="yank its binaries",
+        what=pgettext("may …", "yank its binaries"),
     )
     with transaction.atomic():
         updated = BinaryVersion.objects.filter(
@@ -354,7 +389,8 @@ def binary_version_yank(*, actor: Actor, binary_version: BinaryVersion) -> Binar
         if not updated:
             binary_version.refresh_from_db(fields=["state"])
             raise IllegalTransition(
-                f"{binary_version} is {binary_version.state}; only active versions can be yanked."
+                gettext("%(binary_version)s is %(state)s; only active versions can be yanked.")
+                % {"binary_version": binary_version, "state": status_label(binary_version.state)}
             )
         binary_version.state = BinaryState.YANKED
         audit_record(
@@ -382,12 +418,18 @@ def binary_version_artifact_push(
     """
     service = binary_version.service
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="push its binaries"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "push its binaries"),
     )
     if binary_version.state != BinaryState.ACTIVE:
         raise Conflict(
-            f"{binary_version} is {binary_version.state}; only active versions can be pushed "
-            "as an OCI artifact.",
+            gettext(
+                "%(binary_version)s is %(state)s; only active versions can be pushed as an OCI "
+                "artifact."
+            )
+            % {"binary_version": binary_version, "state": status_label(binary_version.state)},
             code="not_active",
         )
     return job_create(
@@ -415,13 +457,16 @@ def binary_version_artifact_set(
         actor=actor,
         team=binary_version.service.team,
         minimum=Role.DEVELOPER,
-        what="record its artifacts",
+        what=pgettext("may …", "record its artifacts"),
     )
     if not PINNED_REF.match(artifact_ref):
         raise ValidationError(
             {
-                "artifact_ref": "artifact_ref must be a digest-pinned reference: "
-                f"registry/repo@sha256:<64 hex>, got {artifact_ref!r}."
+                "artifact_ref": gettext(
+                    "artifact_ref must be a digest-pinned reference: registry/repo@sha256:<64 "
+                    "hex>, got %(artifact_ref)r."
+                )
+                % {"artifact_ref": artifact_ref}
             }
         )
     _verify_artifact_ref(

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from images.models import ImageVersion
 from portal.actors import Actor
@@ -30,14 +30,14 @@ def _clean_spec(
 ) -> dict[str, Any]:
     errors: dict[str, str] = {}
     if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
-        errors["command"] = "command must be a list of strings."
+        errors["command"] = gettext("command must be a list of strings.")
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-        errors["args"] = "args must be a list of strings."
+        errors["args"] = gettext("args must be a list of strings.")
     env_out: list[dict[str, str]] = []
     if isinstance(env, dict):
         env = [{"name": k, "value": v} for k, v in env.items()]
     if not isinstance(env, list):
-        errors["env"] = "env must be a list of {name, value} objects."
+        errors["env"] = gettext("env must be a list of {name, value} objects.")
     else:
         for item in env:
             if not (
@@ -46,26 +46,32 @@ def _clean_spec(
                 and isinstance(item["name"], str)
                 and isinstance(item["value"], str)
             ):
-                errors["env"] = "env must be a list of {name, value} objects with string values."
+                errors["env"] = gettext(
+                    "env must be a list of {name, value} objects with string values."
+                )
                 break
             if not _ENV_NAME.match(item["name"]):
-                errors["env"] = f"env name {item['name']!r} must match [-._a-zA-Z][-._a-zA-Z0-9]*."
+                errors["env"] = gettext(
+                    "env name %(item)r must match [-._a-zA-Z][-._a-zA-Z0-9]*."
+                ) % {"item": item["name"]}
                 break
             env_out.append({"name": item["name"], "value": item["value"]})
     if not isinstance(ports, list) or not all(
         isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports
     ):
-        errors["ports"] = "ports must be a list of integers 1-65535."
+        errors["ports"] = gettext("ports must be a list of integers 1-65535.")
     if (
         not isinstance(resources, dict)
         or set(resources) - set(RESOURCE_KEYS)
         or not all(isinstance(v, str) for v in resources.values())
     ):
-        errors["resources"] = f"resources takes string values for {', '.join(RESOURCE_KEYS)}."
+        errors["resources"] = gettext("resources takes string values for %(keys)s.") % {
+            "keys": ", ".join(RESOURCE_KEYS)
+        }
     elif problems := resource_errors(**resources):
         errors["resources"] = "; ".join(problems) + "."
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-        errors["replicas"] = "replicas must be an integer >= 0."
+        errors["replicas"] = gettext("replicas must be an integer >= 0.")
     if errors:
         raise ValidationError(errors)
     return {
@@ -96,7 +102,10 @@ def deployment_create(
 ) -> Deployment:
     """Put a service into an environment (developers of the service's team)."""
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="deploy this service"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "deploy this service"),
     )
     spec = _clean_spec(
         command=[] if command is None else command,
@@ -115,7 +124,8 @@ def deployment_create(
         )
     if Deployment.objects.filter(service=service, environment=environment).exists():
         raise Conflict(
-            f"{service.name} is already deployed in {environment.name}; create a release there.",
+            gettext("%(service)s is already deployed in %(environment)s; create a release there.")
+            % {"service": service.name, "environment": environment.name},
             code="duplicate",
         )
     deployment = Deployment(

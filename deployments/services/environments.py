@@ -10,14 +10,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from rest_framework.exceptions import PermissionDenied
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.auth import token_create, token_revoke
-from portal.choices import Role, Scope, TokenKind
+from portal.choices import Role, Scope, TokenKind, role_in_sentence
 from portal.models import ApiToken, Membership, Team
 
 from ..choices import DeliveryStrategy
@@ -46,12 +46,19 @@ def environment_create(
     """
     if not actor.is_platform_admin:
         raise PermissionDenied(
-            "Only platform admins may create environments; your role is "
-            f"{actor.highest_role or 'none'}."
+            gettext("Only platform admins may create environments; your role is %(role)s.")
+            % {
+                "role": role_in_sentence(actor.highest_role)
+                if actor.highest_role
+                else pgettext("no role", "none")
+            }
         )
     refuse_reserved(name, "environments")
     if Environment.objects.filter(name=name).exists():
-        raise Conflict(f"An environment named {name!r} already exists.", code="duplicate")
+        raise Conflict(
+            gettext("An environment named %(name)r already exists.") % {"name": name},
+            code="duplicate",
+        )
     environment = Environment(
         name=name,
         namespace=namespace,
@@ -168,8 +175,15 @@ def environment_fetch_token_create(*, environment: Environment, actor: Actor) ->
     """
     if not actor.is_platform_admin:
         raise PermissionDenied(
-            "Only platform admins may create an environment's fetch token; your role is "
-            f"{actor.highest_role or 'none'}."
+            gettext(
+                "Only platform admins may create an environment's fetch token; your role is "
+                "%(role)s."
+            )
+            % {
+                "role": role_in_sentence(actor.highest_role)
+                if actor.highest_role
+                else pgettext("no role", "none")
+            }
         )
     team = _platform_team_of(actor)
     with transaction.atomic():

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.urls import reverse
+from django.utils.translation import gettext, pgettext
 
 from images.models import ImageVersion
 from portal.actors import Actor
@@ -117,8 +118,8 @@ def _render(m: ManifestInput, *, k8s_version: str) -> tuple[str, str, dict[str, 
         raise ValidationError(
             {
                 "manifest": [
-                    f"Kubernetes {result.k8s_version_used} strict validation failed: "
-                    + "; ".join(result.errors)
+                    gettext("Kubernetes %(version)s strict validation failed: %(errors)s")
+                    % {"version": result.k8s_version_used, "errors": "; ".join(result.errors)}
                 ]
             }
         )
@@ -152,10 +153,14 @@ def _check_artifact(binary: BinaryVersion, deployment: Deployment) -> None:
     raise ValidationError(
         {
             "binary_version": (
-                f"{binary} has no OCI artifact (binary_artifact_ref), and environment "
-                f"{environment.name} delivers binaries as image volumes: push it as an OCI "
-                f'artifact first: POST /api/v1/binaries/{binary.pk}/artifact/ (or "Push as OCI '
-                f'artifact" on the service page), wait for the job, then create the release again.'
+                gettext(
+                    "%(binary)s has no OCI artifact (binary_artifact_ref), and environment "
+                    "%(environment)s delivers binaries as image volumes: push it as an OCI "
+                    'artifact first: POST /api/v1/binaries/%(binary_id)s/artifact/ (or "Push as '
+                    'OCI artifact" on the service page), wait for the job, then create the '
+                    "release again."
+                )
+                % {"binary": binary, "environment": environment.name, "binary_id": binary.pk}
             )
         }
     )
@@ -183,13 +188,21 @@ def release_create(
     """
     service = deployment.service
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="release this service"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "release this service"),
     )
     binary = binary_version or deployment.binary_version
     runtime = runtime_version or deployment.runtime_version
     if binary is None:
         raise ValidationError(
-            {"binary_version": f"{deployment} has no binary version yet: give binary_version."}
+            {
+                "binary_version": gettext(
+                    "%(deployment)s has no binary version yet: give binary_version."
+                )
+                % {"deployment": deployment}
+            }
         )
     check_binary(binary, service)
     check_runtime(runtime, allow_superseded=rollback_of is not None)
@@ -325,7 +338,10 @@ def release_create_many(
             try:
                 if binary is None:
                     raise ValidationError(
-                        {"binary_version": f"{deployment} has no binary version yet."}
+                        {
+                            "binary_version": gettext("%(deployment)s has no binary version yet.")
+                            % {"deployment": deployment}
+                        }
                     )
                 check_binary(binary, deployment.service)
                 _check_artifact(binary, deployment)

@@ -8,6 +8,7 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext
 
 from images.choices import ScanState
 from images.models import Sbom
@@ -45,10 +46,17 @@ def binary_version_scan_start(*, binary_id: int, actor: Actor, force: bool = Fal
     """
     binary = BinaryVersion.objects.select_related("service__team").get(pk=binary_id)
     require_team_role(
-        actor=actor, team=binary.service.team, minimum=Role.DEVELOPER, what="scan its binaries"
+        actor=actor,
+        team=binary.service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "scan its binaries"),
     )
     if binary.state == BinaryState.PURGED:
-        raise Conflict(f"{binary} is purged: its file is gone, nothing to scan.", code="purged")
+        raise Conflict(
+            gettext("%(binary)s is purged: its file is gone, nothing to scan.")
+            % {"binary": binary},
+            code="purged",
+        )
     with transaction.atomic():
         job, created = job_create(
             kind=BINARY_SCAN_JOB_KIND,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext, pgettext
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -27,10 +28,17 @@ def service_create(
     description: str = "",
 ) -> Service:
     """Register a service of `team` (maintainers and above)."""
-    require_team_role(actor=actor, team=team, minimum=Role.MAINTAINER, what="create its services")
+    require_team_role(
+        actor=actor,
+        team=team,
+        minimum=Role.MAINTAINER,
+        what=pgettext("may …", "create its services"),
+    )
     refuse_reserved(name, "services")
     if Service.objects.filter(name=name).exists():
-        raise Conflict(f"A service named {name!r} already exists.", code="duplicate")
+        raise Conflict(
+            gettext("A service named %(name)r already exists.") % {"name": name}, code="duplicate"
+        )
     service = Service(
         name=name,
         team=team,

@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
@@ -35,6 +35,7 @@ from portal.choices import Role
 from portal.jobs import job_create
 from portal.models import Job
 from portal.teams import require_team_role
+from portal.templatetags.portal_i18n import status_label
 
 from ..choices import SourceBuildState, normalize_arch
 from ..models import BinaryVersion, Service, SourceBuild
@@ -92,13 +93,22 @@ def build_command(command: Any) -> list[str]:
             )
     else:
         raise ValidationError(
-            {"command": "Give the build command: a non-empty list of strings, or a string."}
+            {
+                "command": gettext(
+                    "Give the build command: a non-empty list of strings, or a string."
+                )
+            }
         )
     if any("\0" in item for item in argv):
         raise ValidationError({"command": gettext_lazy("The command contains a NUL byte.")})
     if len(argv) > MAX_COMMAND_ARGS or sum(len(item) for item in argv) > MAX_COMMAND_BYTES:
         raise ValidationError(
-            {"command": f"The command is too long (at most {MAX_COMMAND_ARGS} arguments, 64 KiB)."}
+            {
+                "command": gettext(
+                    "The command is too long (at most %(max_args)s arguments, 64 KiB)."
+                )
+                % {"max_args": MAX_COMMAND_ARGS}
+            }
         )
     return argv
 
@@ -117,16 +127,29 @@ def check_output_path(path: Any) -> str:
     path = text
     if path.startswith("/"):
         raise ValidationError(
-            {"output_path": f"{path!r} is absolute: give a path relative to /out (e.g. app)."}
+            {
+                "output_path": gettext(
+                    "%(path)r is absolute: give a path relative to /out (e.g. app)."
+                )
+                % {"path": path}
+            }
         )
     parts = path.split("/")
     if ".." in parts or "." in parts or "" in parts:
         raise ValidationError(
-            {"output_path": f"{path!r} must stay under /out: no '..', '.' or empty segments."}
+            {
+                "output_path": gettext(
+                    "%(path)r must stay under /out: no '..', '.' or empty segments."
+                )
+                % {"path": path}
+            }
         )
     if not _OUTPUT_PATH.match(path):
         raise ValidationError(
-            {"output_path": f"{path!r}: use letters, digits and . _ + - / (at most 300)."}
+            {
+                "output_path": gettext("%(path)r: use letters, digits and . _ + - / (at most 300).")
+                % {"path": path}
+            }
         )
     return text
 
@@ -146,22 +169,29 @@ def build_image_check(build_version_id: Any) -> ImageVersion:
     if version is None:
         raise ValidationError(
             {
-                "build_image_version": f"{build_version_id!r} is not an approved build image: "
-                "no such image version."
+                "build_image_version": gettext(
+                    "%(build_version_id)r is not an approved build image: no such image version."
+                )
+                % {"build_version_id": build_version_id}
             }
         )
     if version.base_image.kind != ImageKind.BUILD:
         raise ValidationError(
             {
-                "build_image_version": f"{version} is not an approved build image: it is a "
-                f"{version.base_image.kind} image; compile in a build image (build/...)."
+                "build_image_version": gettext(
+                    "%(version)s is not an approved build image: it is a %(kind)s image; compile "
+                    "in a build image (build/...)."
+                )
+                % {"version": version, "kind": status_label(version.base_image.kind)}
             }
         )
     if version.state != VersionState.APPROVED:
         raise ValidationError(
             {
-                "build_image_version": f"{version} is not an approved build image: it is "
-                f"{version.state}."
+                "build_image_version": gettext(
+                    "%(version)s is not an approved build image: it is %(state)s."
+                )
+                % {"version": version, "state": status_label(version.state)}
             }
         )
     return version
@@ -205,8 +235,11 @@ def _spool(archive: Any, directory: str) -> tuple[Any, str, int]:
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(
-                    f"The source archive is larger than the limit of {limit} bytes "
-                    "(PORTAL_SOURCE_MAX_BYTES)."
+                    gettext(
+                        "The source archive is larger than the limit of %(limit)s bytes "
+                        "(PORTAL_SOURCE_MAX_BYTES)."
+                    )
+                    % {"limit": limit}
                 )
             digest.update(chunk)
             spooled.write(chunk)
@@ -265,22 +298,29 @@ def source_build_start(
             }
         )
     require_team_role(
-        actor=actor, team=service.team, minimum=Role.DEVELOPER, what="build its binaries"
+        actor=actor,
+        team=service.team,
+        minimum=Role.DEVELOPER,
+        what=pgettext("may …", "build its binaries"),
     )
     errors: dict[str, str] = {}
     version_text = version.strip() if isinstance(version, str) else ""
     try:
         version_validator(version_text)
     except ValidationError:
-        errors["version"] = (
-            f"{version!r} is not a version: use 1-128 letters, digits and . _ + -, starting "
-            "with a letter or digit."
-        )
+        errors["version"] = gettext(
+            "%(version)r is not a version: use 1-128 letters, digits and . _ + -, starting with a "
+            "letter or digit."
+        ) % {"version": version}
     arch_name = normalize_arch(arch) if isinstance(arch, str) else None
     if arch_name is None or arch_name == "noarch":
-        errors["arch"] = f"Unknown architecture {arch!r}: use x86_64 (amd64), aarch64 (arm64), …"
+        errors["arch"] = gettext(
+            "Unknown architecture %(arch)r: use x86_64 (amd64), aarch64 (arm64), …"
+        ) % {"arch": arch}
     if archive is None:
-        errors["archive"] = "Attach the source as a .tar.gz in the multipart form field 'archive'."
+        errors["archive"] = gettext(
+            "Attach the source as a .tar.gz in the multipart form field 'archive'."
+        )
     if errors:
         raise ValidationError(errors)
     assert arch_name is not None  # noqa: S101 - checked above
@@ -309,7 +349,10 @@ def source_build_start(
             check_archive(spooled.name, archive_limits())
         except SourceArchiveError as exc:
             raise ValidationError(
-                {"archive": f"The source archive is refused: {exc}. Nothing was kept."}
+                {
+                    "archive": gettext("The source archive is refused: %(exc)s. Nothing was kept.")
+                    % {"exc": exc}
+                }
             ) from exc
         name = source_storage_name(source_sha256)
         storage = binary_storage()
@@ -395,8 +438,11 @@ def _existing(build: SourceBuild, actor: Actor) -> SourceBuild:
 def _refuse_taken(service: Service, version: str, arch: str) -> None:
     if BinaryVersion.objects.filter(service=service, version=version, arch=arch).exists():
         raise Conflict(
-            f"{service.name} {version} ({arch}) already exists; versions are immutable: build "
-            "a new version.",
+            gettext(
+                "%(service)s %(version)s (%(arch)s) already exists; versions are immutable: build "
+                "a new version."
+            )
+            % {"service": service.name, "version": version, "arch": arch},
             code="duplicate",
         )
     other = (
@@ -406,8 +452,11 @@ def _refuse_taken(service: Service, version: str, arch: str) -> None:
     )
     if other is not None:
         raise Conflict(
-            f"{service.name} {version} ({arch}) is already built by build #{other.pk} from "
-            "other inputs; build a new version.",
+            gettext(
+                "%(service)s %(version)s (%(arch)s) is already built by build #%(other_id)s from "
+                "other inputs; build a new version."
+            )
+            % {"service": service.name, "version": version, "arch": arch, "other_id": other.pk},
             code="duplicate",
         )
 

@@ -51,7 +51,8 @@ def _upload_refusal_before_body(request: HttpRequest, name: str) -> HttpResponse
     role = actor.role_in(service.team)
     if role is None or not role_at_least(role, Role.DEVELOPER):
         raise PermissionDenied(
-            f"Uploading to {service.name} needs the developer role in team {service.team.name}."
+            gettext("Uploading to %(service)s needs the developer role in team %(team)s.")
+            % {"service": service.name, "team": service.team.name}
         )
     header = "HTTP_X_CSRFTOKEN"
     if not request.META.get(header) and request.GET.get(UPLOAD_CSRF_PARAM):

@@ -9,7 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.views import View
 from rest_framework.exceptions import APIException
 
@@ -53,8 +53,10 @@ class DeploymentCreateView(LoginRequiredMixin, View):
             }
             holders = role_holders(minimum=Role.DEVELOPER, team=service.team)
             if holders:
-                message += " " + gettext("Ask one of them: %(names)s.") % {
-                    "names": ", ".join(holders)
+                ask = gettext("Ask one of them: %(names)s.") % {"names": ", ".join(holders)}
+                message = pgettext("two sentences", "%(first)s %(second)s") % {
+                    "first": message,
+                    "second": ask,
                 }
             raise PermissionDenied(message)
         return service

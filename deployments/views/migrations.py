@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from django.views import View
 
 from images.choices import ImageKind
@@ -78,8 +78,11 @@ class MigrationForm(forms.Form):
         source, target = data.get("source"), data.get("target")
         if source is not None and target is not None and target.base_image_id == source.pk:
             raise ValidationError(
-                f"{target} is a version of {source.name} itself: a move within one image is a "
-                "rebase, not a migration."
+                gettext(
+                    "%(target)s is a version of %(source)s itself: a move within one image is a "
+                    "rebase, not a migration."
+                )
+                % {"target": target, "source": source.name}
             )
         return data
 
@@ -105,7 +108,7 @@ class MigrationCreateView(LoginRequiredMixin, View):
         return render(request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        _admin(request, "plan OS migrations")
+        _admin(request, pgettext("platform admins …", "plan OS migrations"))
         source_id = request.GET.get("source", "")
         source = None
         if source_id.isdigit():
@@ -119,7 +122,7 @@ class MigrationCreateView(LoginRequiredMixin, View):
         return self._render(request, source, form)
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        actor = _admin(request, "plan OS migrations")
+        actor = _admin(request, pgettext("platform admins …", "plan OS migrations"))
         form = MigrationForm(request.POST)
         source = None
         if form.is_valid():

@@ -19,7 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext
 from django.views import View
 from rest_framework.exceptions import APIException
 
@@ -393,6 +393,7 @@ class RebasePlanForm(forms.Form):
 
 
 def _admin(request: HttpRequest, what: str) -> Actor:
+    """The platform admin behind `request`; `what` completes "Only platform admins …"."""
     actor = Actor(user=request.user)
     if not actor.is_platform_admin:
         raise PermissionDenied(gettext("Only platform admins %(what)s.") % {"what": what})
@@ -405,7 +406,7 @@ class RebasePlanCreateView(LoginRequiredMixin, View):
     template_name = "deployments/rebase_plan_form.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        _admin(request, "plan rebases")
+        _admin(request, pgettext("platform admins …", "plan rebases"))
         initial: dict[str, Any] = {}
         from_id = request.GET.get("from_version", "")
         if from_id.isdigit():
@@ -424,7 +425,7 @@ class RebasePlanCreateView(LoginRequiredMixin, View):
         return render(request, self.template_name, {"form": form})
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        actor = _admin(request, "plan rebases")
+        actor = _admin(request, pgettext("platform admins …", "plan rebases"))
         form = RebasePlanForm(request.POST)
         if form.is_valid():
             create = plan_service("rebase_plan_create")

@@ -62,7 +62,7 @@ class ServiceCreateView(LoginRequiredMixin, View):
         teams = _teams_at_least(Actor(user=request.user), Role.MAINTAINER)
         if not teams:
             raise PermissionDenied(
-                "Only team maintainers register services; ask a maintainer of your team."
+                gettext("Only team maintainers register services; ask a maintainer of your team.")
             )
         return teams
 

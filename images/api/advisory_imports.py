@@ -73,31 +73,38 @@ class AdvisoryImportActions:
                 ) from exc
             if len(files.getlist("file")) > 1 or set(files) - {"file"}:
                 raise exceptions.ValidationError(
-                    {"file": "Send one file, in a multipart field named 'file'."}
+                    {"file": gettext("Send one file, in a multipart field named 'file'.")}
                 )
             upload = files.get("file")
             path, url = form.get("path") or None, form.get("url") or None
             if upload is None and not (path or url):
                 raise exceptions.ValidationError(
-                    {"file": "Upload the OSV JSON file or zip in a multipart field named 'file'."}
+                    {
+                        "file": gettext(
+                            "Upload the OSV JSON file or zip in a multipart field named 'file'."
+                        )
+                    }
                 )
         else:
             data = request.data
             if not isinstance(data, dict):
                 raise exceptions.ParseError(
-                    'The body must be a JSON object: {"path": ...} or {"url": ...}.'
+                    gettext('The body must be a JSON object: {"path": ...} or {"url": ...}.')
                 )
             unknown = sorted(set(data) - {"path", "url"})
             if unknown:
                 raise exceptions.ValidationError(
                     {
-                        "non_field_errors": f"Unknown key(s) {', '.join(map(repr, unknown))}; "
-                        "send one of path, url (or a multipart 'file')."
+                        "non_field_errors": gettext(
+                            "Unknown key(s) %(value)s; send one of path, url (or a multipart "
+                            "'file')."
+                        )
+                        % {"value": ", ".join(map(repr, unknown))}
                     }
                 )
             for key in ("path", "url"):
                 if key in data and not isinstance(data[key], str):
-                    raise exceptions.ValidationError({key: "Must be a string."})
+                    raise exceptions.ValidationError({key: gettext("Must be a string.")})
             path, url = data.get("path") or None, data.get("url") or None
         try:
             job = advisory_import_start(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
@@ -25,7 +26,7 @@ from ..services.curation import (
 def _text(data: Any, name: str) -> str:
     value = data.get(name, "") if hasattr(data, "get") else ""
     if not isinstance(value, str):
-        raise exceptions.ValidationError({name: "Must be a string."})
+        raise exceptions.ValidationError({name: gettext("Must be a string.")})
     return value
 
 
@@ -45,7 +46,9 @@ class BaseImageCurationActions:
             ) | BaseImage.objects.filter(name=str(raw))
             replacement = query.first()
             if replacement is None:
-                raise exceptions.ValidationError({"replacement": f"No catalog image {raw!r}."})
+                raise exceptions.ValidationError(
+                    {"replacement": gettext("No catalog image %(raw)r.") % {"raw": raw}}
+                )
         image = base_image_curate(
             actor=Actor.from_request(request),
             image=image,

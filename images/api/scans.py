@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from portal.actors import Actor
 from portal.api.responses import job_accepted
+from portal.templatetags.portal_i18n import status_label
 
 from ..services.scans import (
     DEFAULT_SBOM_FORMAT,
@@ -58,7 +59,10 @@ def sbom_format(request: Request) -> str:
     fmt = request.query_params.get("format", DEFAULT_SBOM_FORMAT) or DEFAULT_SBOM_FORMAT
     if fmt not in SBOM_FORMATS:
         raise exceptions.ValidationError(
-            {"format": f"Unknown SBOM format {fmt[:40]!r}; use one of: {', '.join(SBOM_FORMATS)}."}
+            {
+                "format": gettext("Unknown SBOM format %(fmt)r; use one of: %(formats)s.")
+                % {"fmt": fmt[:40], "formats": ", ".join(SBOM_FORMATS)}
+            }
         )
     return fmt
 
@@ -114,8 +118,11 @@ class ImageVersionScanActions(SbomNegotiation):
         fmt = sbom_format(request)
         if version.sbom_id is None:
             raise exceptions.NotFound(
-                f"{version} has not been scanned yet (scan state: {version.scan_state}); "
-                "POST …/scan/ to scan it."
+                gettext(
+                    "%(version)s has not been scanned yet (scan state: %(scan_state)s); POST "
+                    "…/scan/ to scan it."
+                )
+                % {"version": version, "scan_state": status_label(version.scan_state)}
             )
         try:
             export = sbom_export(
@@ -125,6 +132,7 @@ class ImageVersionScanActions(SbomNegotiation):
             )
         except FileNotFoundError as exc:
             raise exceptions.NotFound(
-                f"The SBOM of {version} is missing from storage; scan it again."
+                gettext("The SBOM of %(version)s is missing from storage; scan it again.")
+                % {"version": version}
             ) from exc
         return sbom_response(export.content, export.content_type, export.filename)

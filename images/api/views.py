@@ -103,7 +103,7 @@ class BaseImageViewSet(BaseImageCurationActions, viewsets.ReadOnlyModelViewSet):
         try:
             res = base_image_resolve(ref)
         except ReferenceError as exc:
-            raise exceptions.ValidationError({"ref": str(exc)}) from exc
+            raise exceptions.ValidationError({"ref": exc.text_in(gettext)}) from exc
         replacement = None
         if res.image is not None and res.image.replacement is not None:
             rv = res.replacement_version
@@ -145,13 +145,18 @@ class BaseImageViewSet(BaseImageCurationActions, viewsets.ReadOnlyModelViewSet):
             if not value:
                 continue
             if len(value) > 200 or not _IMAGE_NAME.match(value):
-                errors[param] = f"{value[:200]!r} is not an image name (e.g. runtime/debian)."
+                errors[param] = gettext("%(value)r is not an image name (e.g. runtime/debian).") % {
+                    "value": value[:200]
+                }
             elif not BaseImage.objects.filter(name=value, kind=kind).exists():
-                errors[param] = f"No {kind} image is named {value!r}."
+                errors[param] = gettext("No %(kind)s image is named %(value)r.") % {
+                    "kind": kind,
+                    "value": value,
+                }
             names[param] = value
         compatible = request.query_params.get("compatible", "").strip().lower()
         if compatible not in ("", "true", "false", "1", "0"):
-            errors["compatible"] = "compatible is true or false."
+            errors["compatible"] = gettext("compatible is true or false.")
         if errors:
             raise exceptions.ValidationError(errors)
         pairs = compatibility_matrix(
@@ -195,7 +200,10 @@ def _optional_text(value: Any, key: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise exceptions.ValidationError(
-            {key: f"Must be a string or null, not {type(value).__name__}."}
+            {
+                key: gettext("Must be a string or null, not %(name)s.")
+                % {"name": type(value).__name__}
+            }
         )
     return value
 
@@ -225,13 +233,13 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
                     return renderer, renderer.media_type
             if not force:
                 raise exceptions.ValidationError(
-                    {"format": "Use ?format=json (the default) or ?format=sarif."}
+                    {"format": gettext("Use ?format=json (the default) or ?format=sarif.")}
                 )
         try:
             return super().perform_content_negotiation(request, force=force)
         except Http404 as exc:  # pragma: no cover - only an unknown format raises this
             raise exceptions.ValidationError(
-                {"format": "Use ?format=json (the default) or ?format=sarif."}
+                {"format": gettext("Use ?format=json (the default) or ?format=sarif.")}
             ) from exc
 
     def _content_length(self, request: Request) -> int:
@@ -269,15 +277,17 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
         if upload is not None:
             if upload.size is not None and upload.size > MAX_DOCKERFILE_BYTES:
                 raise PayloadTooLarge(
-                    f"The Dockerfile is {upload.size} bytes; the limit is "
-                    f"{MAX_DOCKERFILE_BYTES} bytes (256 KiB)."
+                    gettext(
+                        "The Dockerfile is %(size)s bytes; the limit is %(limit)s bytes (256 KiB)."
+                    )
+                    % {"size": upload.size, "limit": MAX_DOCKERFILE_BYTES}
                 )
             name = request.query_params.get("filename") or upload.name or filename
             return upload.read(MAX_DOCKERFILE_BYTES + 1), service, purpose, name
         if "dockerfile" in form:
             return form["dockerfile"], service, purpose, filename
         raise exceptions.ValidationError(
-            {"file": "Upload the Dockerfile in a multipart field named 'file'."}
+            {"file": gettext("Upload the Dockerfile in a multipart field named 'file'.")}
         )
 
     def _input(self, request: Request) -> tuple[bytes | str, str | None, str, str]:
@@ -297,8 +307,11 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
             form = QueryDict(body, encoding="utf-8")
             if "dockerfile" not in form:
                 raise exceptions.ParseError(
-                    "A form body needs a 'dockerfile' field. To send the Dockerfile itself, "
-                    "set Content-Type: text/plain (curl --data-binary sends a form by default)."
+                    gettext(
+                        "A form body needs a 'dockerfile' field. To send the Dockerfile itself, "
+                        "set Content-Type: text/plain (curl --data-binary sends a form by "
+                        "default)."
+                    )
                 )
             service = form.get("service") or service
             purpose = form.get("purpose") or purpose
@@ -306,19 +319,23 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
         if content_type != "application/json":
             raise exceptions.UnsupportedMediaType(
                 content_type,
-                f"Unsupported Content-Type {content_type!r}: send application/json "
-                '({"dockerfile": ...}), text/plain (the Dockerfile itself) or '
-                "multipart/form-data (a 'file' field).",
+                gettext(
+                    "Unsupported Content-Type %(content_type)r: send application/json "
+                    '({"dockerfile": ...}), text/plain (the Dockerfile itself) or '
+                    "multipart/form-data (a 'file' field)."
+                )
+                % {"content_type": content_type},
             )
         if not body.strip():
             raise exceptions.ParseError(
-                'The request body is empty; send {"dockerfile": "<Dockerfile text>"}.'
+                gettext('The request body is empty; send {"dockerfile": "<Dockerfile text>"}.')
             )
         try:
             data = json.loads(body.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise exceptions.ParseError(
-                f"The JSON body is not UTF-8 (invalid byte at offset {exc.start})."
+                gettext("The JSON body is not UTF-8 (invalid byte at offset %(start)s).")
+                % {"start": exc.start}
             ) from exc
         except (ValueError, RecursionError) as exc:
             raise exceptions.ParseError(
@@ -326,14 +343,16 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
             ) from exc
         if not isinstance(data, dict):
             raise exceptions.ParseError(
-                'The JSON body must be an object: {"dockerfile": "...", "service": "..."}.'
+                gettext('The JSON body must be an object: {"dockerfile": "...", "service": "..."}.')
             )
         unknown = sorted(set(data) - _JSON_KEYS)
         if unknown:
             raise exceptions.ValidationError(
                 {
-                    "non_field_errors": f"Unknown key(s) {', '.join(map(repr, unknown))}; "
-                    "the body takes dockerfile, service and purpose."
+                    "non_field_errors": gettext(
+                        "Unknown key(s) %(value)s; the body takes dockerfile, service and purpose."
+                    )
+                    % {"value": ", ".join(map(repr, unknown))}
                 }
             )
         if "dockerfile" not in data:
@@ -342,7 +361,10 @@ class DockerfileCheckViewSet(viewsets.ViewSet):
             )
         if not isinstance(data["dockerfile"], str):
             raise exceptions.ValidationError(
-                {"dockerfile": f"Must be a string, not {type(data['dockerfile']).__name__}."}
+                {
+                    "dockerfile": gettext("Must be a string, not %(name)s.")
+                    % {"name": type(data["dockerfile"]).__name__}
+                }
             )
         service = _optional_text(data.get("service"), "service") or service
         purpose = _optional_text(data.get("purpose"), "purpose") or purpose

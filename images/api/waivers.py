@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -129,13 +129,19 @@ class WaiverViewSet(
         if params.get("state"):
             if params["state"] not in WaiverState.values:
                 raise exceptions.ValidationError(
-                    {"state": f"One of: {', '.join(WaiverState.values)}."}
+                    {
+                        "state": gettext("One of: %(values)s.")
+                        % {"values": ", ".join(WaiverState.values)}
+                    }
                 )
             waivers = waivers.filter(state=params["state"])
         if params.get("scope"):
             if params["scope"] not in WaiverScope.values:
                 raise exceptions.ValidationError(
-                    {"scope": f"One of: {', '.join(WaiverScope.values)}."}
+                    {
+                        "scope": gettext("One of: %(values)s.")
+                        % {"values": ", ".join(WaiverScope.values)}
+                    }
                 )
             waivers = waivers.filter(scope=params["scope"])
         if params.get("advisory"):

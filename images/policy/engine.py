@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from images.policy import hadolint
@@ -17,6 +17,7 @@ from images.policy.parser import (
     parse_dockerfile,
 )
 from images.policy.rules import PURPOSES, StageInfo, analyse
+from images.texts import Message, Text, Translate, _
 
 MAX_DOCKERFILE_BYTES = 256 * 1024
 LINTER_UNAVAILABLE = "BIP030"
@@ -27,10 +28,15 @@ _SYNTAX_RULES = frozenset({UNKNOWN_INSTRUCTION, UNTERMINATED, MALFORMED_FROM})
 class DockerfileInputError(ValueError):
     """The input cannot be checked at all; `status` is the HTTP status to answer (400/413)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: Message, status: int = 400) -> None:
+        super().__init__(str(message))
+        self.message = str(message)  # English
+        self.text = message if isinstance(message, Text) else None
         self.status = status
+
+    def message_in(self, translate: Translate) -> str:
+        """The message in the reader's language."""
+        return self.text.render(translate) if self.text is not None else self.message
 
 
 @dataclass(frozen=True)
@@ -40,15 +46,31 @@ class Finding:
     rule: str
     severity: str  # fail | warn | info
     line: int
-    message: str
+    message: str  # in English (SARIF, portal-check)
+    # The portal's own rules: the message as a template and its values, for the reader's
+    # language (`message_in`); None for hadolint's findings, which hadolint words in English.
+    text: Text | None = field(default=None, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form for the API."""
+    @classmethod
+    def of(cls, rule: str, severity: str, line: int, message: Message) -> Finding:
+        """A finding whose message may be a translatable `Text`."""
+        if isinstance(message, Text):
+            return cls(rule, severity, line, str(message), message)
+        return cls(rule, severity, line, message)
+
+    def message_in(self, translate: Translate | None) -> str:
+        """The message with `translate` applied (the English one when None or no `Text`)."""
+        if translate is None or self.text is None:
+            return self.message
+        return self.text.render(translate)
+
+    def to_dict(self, translate: Translate | None = None) -> dict[str, Any]:
+        """JSON-safe form for the API (`translate`: the reader's language)."""
         return {
             "rule": self.rule,
             "severity": self.severity,
             "line": self.line,
-            "message": self.message,
+            "message": self.message_in(translate),
         }
 
 
@@ -90,11 +112,12 @@ class CheckResult:
     stages: tuple[Stage, ...]
     linter_ran: bool = True
 
-    def to_dict(self) -> dict[str, Any]:
-        """`{"verdict", "findings": [...], "stages": [...]}` as DESIGN.md §5 specifies."""
+    def to_dict(self, translate: Translate | None = None) -> dict[str, Any]:
+        """`{"verdict", "findings": [...], "stages": [...]}` as DESIGN.md §5 specifies
+        (`translate`: the messages in the reader's language; English when None)."""
         return {
             "verdict": self.verdict,
-            "findings": [finding.to_dict() for finding in self.findings],
+            "findings": [finding.to_dict(translate) for finding in self.findings],
             "stages": [stage.to_dict() for stage in self.stages],
         }
 
@@ -105,16 +128,22 @@ def decode_dockerfile(text: str | bytes) -> str:
         data = bytes(text)
         if len(data) > MAX_DOCKERFILE_BYTES:
             raise DockerfileInputError(
-                f"The Dockerfile is {len(data)} bytes; the limit is {MAX_DOCKERFILE_BYTES} bytes "
-                "(256 KiB).",
+                _(
+                    "The Dockerfile is %(size)s bytes; the limit is %(limit)s bytes (256 KiB).",
+                    size=len(data),
+                    limit=MAX_DOCKERFILE_BYTES,
+                ),
                 413,
             )
         try:
             decoded = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DockerfileInputError(
-                f"The Dockerfile is not UTF-8 text (invalid byte at offset {exc.start}); "
-                "save it as UTF-8."
+                _(
+                    "The Dockerfile is not UTF-8 text (invalid byte at offset %(offset)s); save "
+                    "it as UTF-8.",
+                    offset=exc.start,
+                )
             ) from exc
     elif isinstance(text, str):
         decoded = text
@@ -123,23 +152,33 @@ def decode_dockerfile(text: str | bytes) -> str:
             and len(decoded.encode("utf-8", "surrogatepass")) > MAX_DOCKERFILE_BYTES
         ):
             raise DockerfileInputError(
-                f"The Dockerfile is larger than {MAX_DOCKERFILE_BYTES} bytes (256 KiB).", 413
+                _(
+                    "The Dockerfile is larger than %(limit)s bytes (256 KiB).",
+                    limit=MAX_DOCKERFILE_BYTES,
+                ),
+                413,
             )
         try:
             decoded.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise DockerfileInputError(
-                "The Dockerfile is not valid Unicode text (it contains a lone surrogate at "
-                f"character {exc.start}); save it as UTF-8."
+                _(
+                    "The Dockerfile is not valid Unicode text (it contains a lone surrogate at "
+                    "character %(offset)s); save it as UTF-8.",
+                    offset=exc.start,
+                )
             ) from exc
     else:
-        raise DockerfileInputError("The Dockerfile must be text.")
+        raise DockerfileInputError(_("The Dockerfile must be text."))
     decoded = decoded.removeprefix("\ufeff")
     if not decoded.strip():
-        raise DockerfileInputError("The Dockerfile is empty.")
+        raise DockerfileInputError(_("The Dockerfile is empty."))
     if "\x00" in decoded:
         raise DockerfileInputError(
-            "The Dockerfile contains NUL characters; it looks like a binary file, not a Dockerfile."
+            _(
+                "The Dockerfile contains NUL characters; it looks like a binary file, not a "
+                "Dockerfile."
+            )
         )
     return decoded
 
@@ -199,13 +238,15 @@ def _merge_linter(
         if item.code == "DL1000" and syntax_ok:
             if LINTER_UNAVAILABLE not in policy.ignore:
                 findings.append(
-                    Finding(
+                    Finding.of(
                         LINTER_UNAVAILABLE,
                         policy.severity(LINTER_UNAVAILABLE, "warn"),
                         max(item.line, 1),
-                        "hadolint cannot parse this line although BuildKit can (a hadolint "
-                        "limitation, e.g. an instruction after a heredoc), so its checks were "
-                        "skipped; only the portal's own rules were checked.",
+                        _(
+                            "hadolint cannot parse this line although BuildKit can (a hadolint "
+                            "limitation, e.g. an instruction after a heredoc), so its checks "
+                            "were skipped; only the portal's own rules were checked."
+                        ),
                     )
                 )
             continue
@@ -258,7 +299,7 @@ def check_dockerfile(
         )
 
     parsed = parse_dockerfile(decoded)
-    raw: list[tuple[str, int, str]] = [(p.rule, p.line, p.message) for p in parsed.problems]
+    raw: list[tuple[str, int, Message]] = [(p.rule, p.line, p.message) for p in parsed.problems]
     infos: list[StageInfo] = []
     if not parsed.too_many_stages:
         hits, infos = analyse(
@@ -268,7 +309,7 @@ def check_dockerfile(
 
     exceptions = service.exceptions if service else frozenset()
     findings: list[Finding] = [
-        Finding(rule, policy.severity(rule, "fail"), max(line, 1), message)
+        Finding.of(rule, policy.severity(rule, "fail"), max(line, 1), message)
         for rule, line, message in raw
         if rule not in policy.ignore and rule not in exceptions
     ]
@@ -281,12 +322,16 @@ def check_dockerfile(
             if isinstance(outcome, hadolint.LinterFailure):
                 if LINTER_UNAVAILABLE not in policy.ignore:
                     findings.append(
-                        Finding(
+                        Finding.of(
                             LINTER_UNAVAILABLE,
                             policy.severity(LINTER_UNAVAILABLE, "warn"),
                             1,
-                            f"The Dockerfile linter did not run ({outcome.message}); only the "
-                            "portal's own rules were checked. Retry, or tell the platform team.",
+                            _(
+                                "The Dockerfile linter did not run (%(reason)s); only the "
+                                "portal's own rules were checked. Retry, or tell the platform "
+                                "team.",
+                                reason=outcome.message,
+                            ),
                         )
                     )
             else:

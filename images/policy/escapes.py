@@ -12,6 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from images.texts import Message, _
+
 MOUNT = "BIP040"
 RUN_FLAG = "BIP041"
 REMOTE_SOURCE = "BIP042"
@@ -31,7 +33,7 @@ class Escape:
 
     rule: str
     line: int
-    message: str
+    message: Message
 
 
 def split_flags(args: str) -> tuple[list[tuple[str, str]], str]:
@@ -55,7 +57,7 @@ def copy_from_value(keyword: str, args: str) -> str | None:
     """The `--from=` value of a COPY/ADD instruction, or None when it has none."""
     if keyword not in ("COPY", "ADD"):
         return None
-    flags, _ = split_flags(args)
+    flags, _rest = split_flags(args)
     return next((value for name, value in flags if name == "from"), None)
 
 
@@ -84,8 +86,10 @@ def instruction_escapes(keyword: str, args: str, line: int) -> list[Escape]:
             Escape(
                 ONBUILD,
                 line,
-                "ONBUILD runs its instruction in every later build FROM this image, outside the "
-                "review of this recipe: remove it.",
+                _(
+                    "ONBUILD runs its instruction in every later build FROM this image, outside "
+                    "the review of this recipe: remove it."
+                ),
             )
         )
         return found
@@ -99,9 +103,13 @@ def instruction_escapes(keyword: str, args: str, line: int) -> list[Escape]:
                     Escape(
                         MOUNT,
                         line,
-                        f"RUN --mount={value[:80]} mounts something from outside the build "
-                        "(cache, bind, secret, ssh or tmpfs; buildah 1.28's cache mounts can "
-                        "reach the host): remove the --mount and do the work in the RUN step.",
+                        _(
+                            "RUN --mount=%(value)s mounts something from outside the build "
+                            "(cache, bind, secret, ssh or tmpfs; buildah 1.28's cache mounts "
+                            "can reach the host): remove the --mount and do the work in the RUN "
+                            "step.",
+                            value=value[:80],
+                        ),
                     )
                 )
             else:
@@ -109,20 +117,27 @@ def instruction_escapes(keyword: str, args: str, line: int) -> list[Escape]:
                     Escape(
                         RUN_FLAG,
                         line,
-                        f"RUN --{name} changes the step's network or security sandbox: remove "
-                        "it; recipe builds run with the platform's own network and security "
-                        "settings.",
+                        _(
+                            "RUN --%(flag)s changes the step's network or security sandbox: "
+                            "remove it; recipe builds run with the platform's own network and "
+                            "security settings.",
+                            flag=name,
+                        ),
                     )
                 )
         return found
-    for name, _ in flags:
+    for name, _value in flags:
         if name in _REMOTE_ONLY_FLAGS:
             found.append(
                 Escape(
                     REMOTE_SOURCE,
                     line,
-                    f"{keyword} --{name} fetches a remote source: install from the OS "
-                    "packages in a RUN step instead.",
+                    _(
+                        "%(keyword)s --%(flag)s fetches a remote source: install from the OS "
+                        "packages in a RUN step instead.",
+                        keyword=keyword,
+                        flag=name,
+                    ),
                 )
             )
     for source in _sources(rest):
@@ -131,8 +146,13 @@ def instruction_escapes(keyword: str, args: str, line: int) -> list[Escape]:
                 Escape(
                     REMOTE_SOURCE,
                     line,
-                    f"{keyword} {source[:120]} downloads from outside the build: install the "
-                    "software from the OS packages in a RUN step (apt-get install …) instead.",
+                    _(
+                        "%(keyword)s %(source)s downloads from outside the build: install the "
+                        "software from the OS packages in a RUN step (apt-get install …) "
+                        "instead.",
+                        keyword=keyword,
+                        source=source[:120],
+                    ),
                 )
             )
     return found

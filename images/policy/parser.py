@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from images.texts import Message, _
+
 MAX_STAGES = 50
 
 INSTRUCTIONS = frozenset(
@@ -84,7 +86,7 @@ class Problem:
 
     rule: str
     line: int
-    message: str
+    message: Message
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,10 @@ def _directives(lines: list[str], problems: list[Problem]) -> tuple[str, int]:
                     Problem(
                         UNKNOWN_INSTRUCTION,
                         index + 1,
-                        f"The escape directive must be '\\' or '`', not {value!r}.",
+                        _(
+                            "The escape directive must be '\\' or '`', not %(value)s.",
+                            value=repr(value),
+                        ),
                     )
                 )
             else:
@@ -205,8 +210,13 @@ def _logical_instructions(
                 Problem(
                     UNTERMINATED,
                     first_line,
-                    f"The {keyword} instruction ends with a line continuation '{escape}' at the "
-                    "end of the file: remove the trailing escape or add the missing line.",
+                    _(
+                        "The %(keyword)s instruction ends with a line continuation '%(escape)s' "
+                        "at the end of the file: remove the trailing escape or add the missing "
+                        "line.",
+                        keyword=keyword,
+                        escape=escape,
+                    ),
                 )
             )
         heredocs = ""
@@ -228,8 +238,12 @@ def _logical_instructions(
                         Problem(
                             UNTERMINATED,
                             first_line,
-                            f"The heredoc <<{delimiter} of this {keyword} is never closed: add a "
-                            f"line containing only {delimiter}.",
+                            _(
+                                "The heredoc <<%(delimiter)s of this %(keyword)s is never "
+                                "closed: add a line containing only %(delimiter)s.",
+                                delimiter=delimiter,
+                                keyword=keyword,
+                            ),
                         )
                     )
                     break
@@ -294,7 +308,10 @@ def _from_stage(
                 Problem(
                     MALFORMED_FROM,
                     line,
-                    f"FROM has an unknown flag {flag!r}; only --platform=<platform> is allowed.",
+                    _(
+                        "FROM has an unknown flag %(flag)s; only --platform=<platform> is allowed.",
+                        flag=repr(flag),
+                    ),
                 )
             )
             return "", "", "", platform, None, False
@@ -305,8 +322,12 @@ def _from_stage(
             Problem(
                 MALFORMED_FROM,
                 line,
-                f"FROM {instruction.args!r} has a trailing comment; Dockerfiles have no inline "
-                f"comments: move {comment!r} to its own line.",
+                _(
+                    "FROM %(args)s has a trailing comment; Dockerfiles have no inline comments: "
+                    "move %(comment)s to its own line.",
+                    args=repr(instruction.args),
+                    comment=repr(comment),
+                ),
             )
         )
         tokens = tokens[:comment_at]
@@ -318,10 +339,13 @@ def _from_stage(
             Problem(
                 MALFORMED_FROM,
                 line,
-                "FROM needs an image and an optional 'AS <name>' (FROM image[:tag|@digest] "
-                f"[AS name]); got {instruction.args!r}."
+                _(
+                    "FROM needs an image and an optional 'AS <name>' (FROM "
+                    "image[:tag|@digest] [AS name]); got %(args)s.",
+                    args=repr(instruction.args),
+                )
                 if tokens
-                else "FROM needs an image: write FROM image[:tag|@digest] [AS name].",
+                else _("FROM needs an image: write FROM image[:tag|@digest] [AS name]."),
             )
         )
         return "", tokens[0] if tokens else "", "", platform, None, False
@@ -333,8 +357,11 @@ def _from_stage(
                 Problem(
                     MALFORMED_FROM,
                     line,
-                    f"The stage name {name!r} is invalid: start with a letter and use letters, "
-                    "digits, '-', '_' and '.'.",
+                    _(
+                        "The stage name %(name)s is invalid: start with a letter and use "
+                        "letters, digits, '-', '_' and '.'.",
+                        name=repr(name),
+                    ),
                 )
             )
         elif lowered in names:
@@ -342,8 +369,12 @@ def _from_stage(
                 Problem(
                     DUPLICATE_STAGE,
                     line,
-                    f"The stage name {name!r} is already used by stage {names[lowered]}: give "
-                    "each stage a unique name.",
+                    _(
+                        "The stage name %(name)s is already used by stage %(stage)s: give each "
+                        "stage a unique name.",
+                        name=repr(name),
+                        stage=names[lowered],
+                    ),
                 )
             )
         name = lowered
@@ -354,9 +385,14 @@ def _from_stage(
             Problem(
                 UNDEFINED_ARG,
                 line,
-                f"FROM {base_raw} uses {names_text} which no ARG before the first FROM defines "
-                f"with a value: add `ARG {undefined[0]}=<default>` at the top so the base image "
-                "can be checked.",
+                _(
+                    "FROM %(base)s uses %(names)s which no ARG before the first FROM defines "
+                    "with a value: add `ARG %(first)s=<default>` at the top so the base image "
+                    "can be checked.",
+                    base=base_raw,
+                    names=names_text,
+                    first=undefined[0],
+                ),
             )
         )
         return name, base_raw, "", platform, None, False
@@ -388,13 +424,23 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
         keyword = instruction.keyword
         if keyword not in INSTRUCTIONS:
             guess = difflib.get_close_matches(keyword, INSTRUCTIONS, n=1, cutoff=0.6)
-            hint = f" Did you mean {guess[0]}?" if guess else ""
             problems.append(
                 Problem(
                     UNKNOWN_INSTRUCTION,
                     instruction.line,
-                    f"Unknown instruction {keyword[:40]!r}.{hint} Valid instructions are "
-                    "FROM, RUN, COPY, ADD, ENV, ARG, … (see the Dockerfile reference).",
+                    _(
+                        "Unknown instruction %(keyword)s. Did you mean %(guess)s? Valid "
+                        "instructions are FROM, RUN, COPY, ADD, ENV, ARG, … (see the Dockerfile "
+                        "reference).",
+                        keyword=repr(keyword[:40]),
+                        guess=guess[0],
+                    )
+                    if guess
+                    else _(
+                        "Unknown instruction %(keyword)s. Valid instructions are FROM, RUN, "
+                        "COPY, ADD, ENV, ARG, … (see the Dockerfile reference).",
+                        keyword=repr(keyword[:40]),
+                    ),
                 )
             )
             continue
@@ -404,9 +450,13 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
                     Problem(
                         TOO_MANY_STAGES,
                         instruction.line,
-                        f"The Dockerfile has more than {MAX_STAGES} stages (stage "
-                        f"{MAX_STAGES + 1} starts here): split it into smaller Dockerfiles. "
-                        "Nothing else was checked.",
+                        _(
+                            "The Dockerfile has more than %(max)s stages (stage %(next)s starts "
+                            "here): split it into smaller Dockerfiles. Nothing else was "
+                            "checked.",
+                            max=MAX_STAGES,
+                            next=MAX_STAGES + 1,
+                        ),
                     )
                 )
                 too_many = True
@@ -440,8 +490,11 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
                     Problem(
                         BEFORE_FROM,
                         instruction.line,
-                        f"{keyword} comes before the first FROM; only ARG may: move it below "
-                        "a FROM line.",
+                        _(
+                            "%(keyword)s comes before the first FROM; only ARG may: move it "
+                            "below a FROM line.",
+                            keyword=keyword,
+                        ),
                     )
                 )
             continue
@@ -455,7 +508,10 @@ def parse_dockerfile(text: str) -> ParsedDockerfile:
             Problem(
                 NO_FROM,
                 1,
-                "The Dockerfile has no FROM instruction: start it with FROM <approved base image>.",
+                _(
+                    "The Dockerfile has no FROM instruction: start it with FROM <approved base "
+                    "image>."
+                ),
             )
         )
     return ParsedDockerfile(
@@ -484,8 +540,13 @@ def _check_copy_from(
             Problem(
                 UNKNOWN_STAGE,
                 instruction.line,
-                f"{instruction.keyword} --from={source} does not name an earlier stage "
-                f"(this is stage {index}): use the index or name of a previous stage.",
+                _(
+                    "%(keyword)s --from=%(source)s does not name an earlier stage (this is "
+                    "stage %(index)s): use the index or name of a previous stage.",
+                    keyword=instruction.keyword,
+                    source=source,
+                    index=index,
+                ),
             )
         )
         return False
@@ -493,13 +554,24 @@ def _check_copy_from(
         return True
     if any(ch in source for ch in ":/@$"):
         return False  # an image reference (checked by hadolint) or a build argument
-    known = ", ".join(sorted(names)) or "none are named"
     problems.append(
         Problem(
             UNKNOWN_STAGE,
             instruction.line,
-            f"{instruction.keyword} --from={source} names no earlier stage (named stages: "
-            f"{known}): fix the name or add `AS {source}` to the stage's FROM.",
+            _(
+                "%(keyword)s --from=%(source)s names no earlier stage (named stages: "
+                "%(known)s): fix the name or add `AS %(source)s` to the stage's FROM.",
+                keyword=instruction.keyword,
+                source=source,
+                known=", ".join(sorted(names)),
+            )
+            if names
+            else _(
+                "%(keyword)s --from=%(source)s names no earlier stage (named stages: none are "
+                "named): fix the name or add `AS %(source)s` to the stage's FROM.",
+                keyword=instruction.keyword,
+                source=source,
+            ),
         )
     )
     return False

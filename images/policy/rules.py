@@ -15,6 +15,7 @@ from images.policy.catalog import Catalog, CatalogImage, CatalogVersion, Service
 from images.policy.escapes import EXTERNAL_COPY_FROM, copy_from_value, instruction_escapes
 from images.policy.parser import MALFORMED_FROM, Instruction, ParsedDockerfile, ParsedStage
 from images.references import ImageReference, ReferenceError, parse_reference
+from images.texts import Message, Text, _
 
 NOT_APPROVED = "BIP002"
 REGISTRY_NOT_APPROVED = "BIP003"
@@ -86,7 +87,7 @@ class StageInfo:
     pinned_ref: str | None
 
 
-Hit = tuple[str, int, str]
+Hit = tuple[str, int, Message]
 
 
 def _exempt(service: ServiceContext | None, *keys: str) -> bool:
@@ -120,13 +121,36 @@ def suggest(catalog: Catalog, kind: str, family: str, hint: str = "") -> Catalog
     return chosen
 
 
-def _suggestion_text(catalog: Catalog, kind: str, family: str, hint: str = "") -> str:
+def _error(exc: ReferenceError) -> Text | str:
+    """A reference error's message, as a `Text` when it is one (translated with the finding)."""
+    message = exc.args[0] if exc.args else ""
+    return message if isinstance(message, Text) else str(message)
+
+
+def _suggested(catalog: Catalog, kind: str, family: str, hint: str = "") -> str | None:
+    """How to name the closest approved image in a message (None: the catalog has none)."""
     image = suggest(catalog, kind, family, hint)
     if image is None:
-        return f"the catalog has no approved {kind} image yet: request one in the portal"
+        return None
     if image.current is None:
-        return f"use {image.describe()}"
-    return f"use {image.current_reference} ({image.facts or image.name})"
+        return image.describe()
+    return f"{image.current_reference} ({image.facts or image.name})"
+
+
+def _none_approved(kind: str) -> Text:
+    """The clause for a catalog without an approved image of `kind`."""
+    if kind == "runtime":
+        return _("the catalog has no approved runtime image yet: request one in the portal")
+    if kind == "build":
+        return _("the catalog has no approved build image yet: request one in the portal")
+    return _("the catalog has no approved image of this kind yet: request one in the portal")
+
+
+def _suggestion_text(catalog: Catalog, kind: str, family: str, hint: str = "") -> Text:
+    target = _suggested(catalog, kind, family, hint)
+    if target is None:
+        return _none_approved(kind)
+    return _("use %(image)s", image=target)
 
 
 def resolve(catalog: Catalog, ref: ImageReference, kind: str) -> CatalogImage | None:
@@ -144,15 +168,21 @@ def resolve(catalog: Catalog, ref: ImageReference, kind: str) -> CatalogImage | 
     return ranked[0]
 
 
-def _replacement(catalog: Catalog, image: CatalogImage) -> str:
+def _replacement(catalog: Catalog, image: CatalogImage) -> Text:
     if image.replacement:
         target = catalog.by_name.get(image.replacement)
         if target is not None:
             if target.current is None:
-                return f"move to {target.describe()}"
-            return f"move to {target.current_reference} ({target.facts or target.name})"
-        return f"move to {image.replacement}"
-    return "move to " + _suggestion_text(catalog, image.kind, "", "").removeprefix("use ")
+                return _("move to %(image)s", image=target.describe())
+            return _(
+                "move to %(image)s",
+                image=f"{target.current_reference} ({target.facts or target.name})",
+            )
+        return _("move to %(image)s", image=image.replacement)
+    suggested = _suggested(catalog, image.kind, "", "")
+    if suggested is None:
+        return _none_approved(image.kind)
+    return _("move to %(image)s", image=suggested)
 
 
 def _version_hits(
@@ -163,19 +193,21 @@ def _version_hits(
     current = image.current
     # What to do, as a whole clause: "pin it as REF", or, when there is nothing to pin yet,
     # what the user can actually do.
+    pin_as: Text
     if current:
         ref_text = image.reference(current.digest)
         pin_as, use, pin_approved, move_to = (
-            f"pin it as {ref_text}",
-            f"use {ref_text}",
-            f"pin the approved version: {ref_text}",
-            f"move to {ref_text}",
+            _("pin it as %(image)s", image=ref_text),
+            _("use %(image)s", image=ref_text),
+            _("pin the approved version: %(image)s", image=ref_text),
+            _("move to %(image)s", image=ref_text),
         )
     else:
-        pin_as = use = pin_approved = move_to = (
-            f"{image.name} has no approved version yet, so there is nothing to pin: request "
-            f"one (New image request, name {image.name}) or build FROM another approved "
-            "image of the catalog"
+        pin_as = use = pin_approved = move_to = _(
+            "%(image)s has no approved version yet, so there is nothing to pin: request one "
+            "(New image request, name %(image)s) or build FROM another approved image of the "
+            "catalog",
+            image=image.name,
         )
     version: CatalogVersion | None
     if ref.digest:
@@ -185,18 +217,33 @@ def _version_hits(
                 (
                     DIGEST_UNKNOWN,
                     line,
-                    f"{shown}: the digest is not a build of {image.name} that the catalog knows; "
-                    f"{use}.",
+                    _(
+                        "%(shown)s: the digest is not a build of %(image)s that the catalog "
+                        "knows; %(use)s.",
+                        shown=shown,
+                        image=image.name,
+                        use=use,
+                    ),
                 )
             )
             return hits, None
     elif not ref.tag or ref.tag == "latest":
-        what = "the tag 'latest'" if ref.tag else "no tag"
         hits.append(
             (
                 LATEST,
                 line,
-                f"{shown} uses {what}, so every build may get a different image: {pin_as}.",
+                _(
+                    "%(shown)s uses the tag 'latest', so every build may get a different "
+                    "image: %(pin)s.",
+                    shown=shown,
+                    pin=pin_as,
+                )
+                if ref.tag
+                else _(
+                    "%(shown)s uses no tag, so every build may get a different image: %(pin)s.",
+                    shown=shown,
+                    pin=pin_as,
+                ),
             )
         )
         return hits, None
@@ -207,8 +254,14 @@ def _version_hits(
                 (
                     NOT_PINNED,
                     line,
-                    f"{shown}: tag {ref.tag!r} is not a catalog version of {image.name} and tags "
-                    f"move; {pin_approved}.",
+                    _(
+                        "%(shown)s: tag %(tag)s is not a catalog version of %(image)s and tags "
+                        "move; %(pin)s.",
+                        shown=shown,
+                        tag=repr(ref.tag),
+                        image=image.name,
+                        pin=pin_approved,
+                    ),
                 )
             )
             return hits, None
@@ -217,7 +270,11 @@ def _version_hits(
                 (
                     NOT_PINNED,
                     line,
-                    f"{shown} is not pinned by digest; use {image.reference(version.digest)}.",
+                    _(
+                        "%(shown)s is not pinned by digest; use %(image)s.",
+                        shown=shown,
+                        image=image.reference(version.digest),
+                    ),
                 )
             )
             return hits, image.reference(version.digest)
@@ -227,8 +284,22 @@ def _version_hits(
             (
                 VERSION_NOT_APPROVED,
                 line,
-                f"{shown}: version {version.tag} of {image.name} is {version.state}, not "
-                f"approved; {use}.",
+                _(
+                    "%(shown)s: version %(tag)s of %(image)s is revoked, not approved; %(use)s.",
+                    shown=shown,
+                    tag=version.tag,
+                    image=image.name,
+                    use=use,
+                )
+                if version.state == "revoked"
+                else _(
+                    "%(shown)s: version %(tag)s of %(image)s is a candidate, not approved; "
+                    "%(use)s.",
+                    shown=shown,
+                    tag=version.tag,
+                    image=image.name,
+                    use=use,
+                ),
             )
         )
     elif version.state == "superseded":
@@ -236,7 +307,13 @@ def _version_hits(
             (
                 VERSION_SUPERSEDED,
                 line,
-                f"{shown}: version {version.tag} of {image.name} is superseded; {move_to}.",
+                _(
+                    "%(shown)s: version %(tag)s of %(image)s is superseded; %(move)s.",
+                    shown=shown,
+                    tag=version.tag,
+                    image=image.name,
+                    move=move_to,
+                ),
             )
         )
     return hits, pinned
@@ -256,37 +333,70 @@ def _image_hits(
             yield (
                 SCRATCH,
                 line,
-                "FROM scratch is only recommended for static C/C++ binaries: "
-                + _suggestion_text(catalog, "runtime", "")
-                + ".",
+                _(
+                    "FROM scratch is only recommended for static C/C++ binaries: %(use)s.",
+                    use=_suggestion_text(catalog, "runtime", ""),
+                ),
             )
         return
     if image.status == "blocked":
-        yield (BLOCKED, line, f"{shown}: {image.name} is blocked; {_replacement(catalog, image)}.")
+        yield (
+            BLOCKED,
+            line,
+            _(
+                "%(shown)s: %(image)s is blocked; %(move)s.",
+                shown=shown,
+                image=image.name,
+                move=_replacement(catalog, image),
+            ),
+        )
         return
     if image.status == "restricted" and not _exempt(
         service, RESTRICTED, image.os_family, image.name, image.short_name
     ):
-        who = f"service {service.name!r}" if service else "this Dockerfile"
+        use = _suggestion_text(catalog, image.kind, "")
         yield (
             RESTRICTED,
             line,
-            f"{shown}: {image.name} is restricted and {who} has no exception for it; "
-            + _suggestion_text(catalog, image.kind, "")
-            + " or ask the platform team for an exception.",
+            _(
+                "%(shown)s: %(image)s is restricted and service %(service)s has no exception "
+                "for it; %(use)s or ask the platform team for an exception.",
+                shown=shown,
+                image=image.name,
+                service=repr(service.name),
+                use=use,
+            )
+            if service
+            else _(
+                "%(shown)s: %(image)s is restricted and this Dockerfile has no exception for "
+                "it; %(use)s or ask the platform team for an exception.",
+                shown=shown,
+                image=image.name,
+                use=use,
+            ),
         )
     if image.eol_date is not None and image.eol_date < today:
         yield (
             EOL,
             line,
-            f"{shown}: {image.describe()} reached end of life on {image.eol_date.isoformat()}; "
-            f"{_replacement(catalog, image)}.",
+            _(
+                "%(shown)s: %(image)s reached end of life on %(date)s; %(move)s.",
+                shown=shown,
+                image=image.describe(),
+                date=image.eol_date.isoformat(),
+                move=_replacement(catalog, image),
+            ),
         )
     elif image.status == "deprecated":
         yield (
             DEPRECATED,
             line,
-            f"{shown}: {image.name} is deprecated; {_replacement(catalog, image)}.",
+            _(
+                "%(shown)s: %(image)s is deprecated; %(move)s.",
+                shown=shown,
+                image=image.name,
+                move=_replacement(catalog, image),
+            ),
         )
 
 
@@ -312,7 +422,7 @@ def _env_keys(args: str) -> Iterator[str]:
         yield from _ENV_KEY_RE.findall(args)
         return
     for token in tokens:
-        key, sep, _ = token.partition("=")
+        key, sep, _value = token.partition("=")
         if sep:
             yield key
 
@@ -353,8 +463,11 @@ def analyse(
                         (
                             PIPE_TO_SHELL,
                             instruction.line,
-                            f"RUN pipes a download into a shell ({match.group(0).strip()[:80]!r}):"
-                            " download to a file, verify its sha256, then run it.",
+                            _(
+                                "RUN pipes a download into a shell (%(command)s): download to "
+                                "a file, verify its sha256, then run it.",
+                                command=repr(match.group(0).strip()[:80]),
+                            ),
                         )
                     )
         infos.append(
@@ -382,8 +495,12 @@ def analyse(
                 (
                     RUNTIME_ENV,
                     stages[last].line,
-                    f"A runtime base image must set {', '.join(missing)}: add `ENV {fix}` "
-                    "to the final stage.",
+                    _(
+                        "A runtime base image must set %(names)s: add `ENV %(fix)s` to the "
+                        "final stage.",
+                        names=", ".join(missing),
+                        fix=fix,
+                    ),
                 )
             )
     return hits, infos
@@ -406,16 +523,33 @@ def _base_hits(
     try:
         ref = parse_reference(stage.base)
     except ReferenceError as exc:
-        hits.append((MALFORMED_FROM, line, f"FROM {stage.base[:200]!r}: {exc}"))
+        hits.append(
+            (
+                MALFORMED_FROM,
+                line,
+                _("FROM %(base)s: %(error)s", base=repr(stage.base[:200]), error=_error(exc)),
+            )
+        )
         return None, None
     if ref.registry and ref.registry not in catalog.registries:
-        approved = ", ".join(catalog.registries) or "none configured"
         hits.append(
             (
                 REGISTRY_NOT_APPROVED,
                 line,
-                f"{shown}: {ref.registry} is not an approved registry (approved: {approved}); "
-                "pull the catalog image from an approved registry.",
+                _(
+                    "%(shown)s: %(registry)s is not an approved registry (approved: "
+                    "%(approved)s); pull the catalog image from an approved registry.",
+                    shown=shown,
+                    registry=ref.registry,
+                    approved=", ".join(catalog.registries),
+                )
+                if catalog.registries
+                else _(
+                    "%(shown)s: %(registry)s is not an approved registry (approved: none "
+                    "configured); pull the catalog image from an approved registry.",
+                    shown=shown,
+                    registry=ref.registry,
+                ),
             )
         )
     resolved = resolve(catalog, ref, needed)
@@ -424,9 +558,12 @@ def _base_hits(
             (
                 NOT_APPROVED,
                 line,
-                f"{shown}: {ref.repository} is not an approved catalog image; "
-                + _suggestion_text(catalog, needed, guess_family(ref), ref.short_name)
-                + ".",
+                _(
+                    "%(shown)s: %(image)s is not an approved catalog image; %(use)s.",
+                    shown=shown,
+                    image=ref.repository,
+                    use=_suggestion_text(catalog, needed, guess_family(ref), ref.short_name),
+                ),
             )
         )
         return None, None
@@ -451,15 +588,28 @@ def _kind_hits(
     if stage.index == last:
         if purpose == "build-recipe":
             return
+        target = _suggested(catalog, "runtime", image.os_family)
         hits.append(
             (
                 FINAL_NOT_RUNTIME,
                 stage.line,
-                f"{shown}: the final stage is built on {image.name}, a {image.kind} image; "
-                "ship on a runtime base: compile in a builder stage and COPY the result into "
-                "a final stage FROM "
-                + _suggestion_text(catalog, "runtime", image.os_family).removeprefix("use ")
-                + ".",
+                _(
+                    "%(shown)s: the final stage is built on %(image)s, a build image; ship on a "
+                    "runtime base: compile in a builder stage and COPY the result into a final "
+                    "stage FROM %(target)s.",
+                    shown=shown,
+                    image=image.name,
+                    target=target,
+                )
+                if target is not None
+                else _(
+                    "%(shown)s: the final stage is built on %(image)s, a build image; ship on a "
+                    "runtime base: compile in a builder stage and COPY the result into a final "
+                    "stage FROM an approved runtime image (%(none)s).",
+                    shown=shown,
+                    image=image.name,
+                    none=_none_approved("runtime"),
+                ),
             )
         )
     elif needed == "build":
@@ -467,10 +617,14 @@ def _kind_hits(
             (
                 BUILDER_NOT_BUILD,
                 stage.line,
-                f"{shown}: builder stage {stage.name or stage.index} uses {image.name}, a "
-                f"{image.kind} image; compile in a build base image: "
-                + _suggestion_text(catalog, "build", image.os_family)
-                + ".",
+                _(
+                    "%(shown)s: builder stage %(stage)s uses %(image)s, a runtime image; "
+                    "compile in a build base image: %(use)s.",
+                    shown=shown,
+                    stage=stage.name or str(stage.index),
+                    image=image.name,
+                    use=_suggestion_text(catalog, "build", image.os_family),
+                ),
             )
         )
 
@@ -496,8 +650,12 @@ def _escape_hits(
         yield (
             EXTERNAL_COPY_FROM,
             instruction.line,
-            f"{instruction.keyword} --from={source[:120]} names its image through a build "
-            "argument (or not at all): name an earlier stage or an approved catalog image.",
+            _(
+                "%(keyword)s --from=%(source)s names its image through a build argument (or "
+                "not at all): name an earlier stage or an approved catalog image.",
+                keyword=instruction.keyword,
+                source=source[:120],
+            ),
         )
         return
     if not any(ch in source for ch in ":/@"):
@@ -506,19 +664,25 @@ def _escape_hits(
     try:
         ref = parse_reference(source)
     except ReferenceError as exc:
-        yield EXTERNAL_COPY_FROM, instruction.line, f"{shown}: {exc}"
+        yield (
+            EXTERNAL_COPY_FROM,
+            instruction.line,
+            _("%(shown)s: %(error)s", shown=shown, error=_error(exc)),
+        )
         return
     resolved = resolve(catalog, ref, "build")
     if (ref.registry and ref.registry not in catalog.registries) or resolved is None:
         yield (
             EXTERNAL_COPY_FROM,
             instruction.line,
-            f"{shown} pulls an image that is not an approved catalog image: copy from an "
-            "earlier stage, or from a catalog image ("
-            + _suggestion_text(catalog, "build", guess_family(ref), ref.short_name)
-            + ").",
+            _(
+                "%(shown)s pulls an image that is not an approved catalog image: copy from an "
+                "earlier stage, or from a catalog image (%(use)s).",
+                shown=shown,
+                use=_suggestion_text(catalog, "build", guess_family(ref), ref.short_name),
+            ),
         )
         return
     yield from _image_hits(catalog, resolved, shown, instruction.line, service, today)
-    version_hits, _ = _version_hits(catalog, resolved, ref, instruction.line, shown)
+    version_hits, _pinned = _version_hits(catalog, resolved, ref, instruction.line, shown)
     yield from version_hits

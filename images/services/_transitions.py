@@ -14,43 +14,67 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
 from portal.events import EventType, event_emit
 from portal.jobs import IllegalTransition
+from portal.templatetags.portal_i18n import status_label
 
 from ..models import ImageRequest, ImageRequestEvent
 from ..selectors import image_request_is_requester, image_request_may_edit
+
+# What a guard's `what` stands for, completing "… may %(what)s image requests." and the like.
+_VERBS = {
+    "edit": pgettext_lazy("may … an image request", "edit"),
+    "submit": pgettext_lazy("may … an image request", "submit"),
+    "review": pgettext_lazy("may … an image request", "review"),
+    "reject": pgettext_lazy("may … an image request", "reject"),
+    "approve": pgettext_lazy("may … an image request", "approve"),
+    "publish": pgettext_lazy("may … an image request", "publish"),
+}
+
+
+def _verb(what: str) -> str:
+    verb = _VERBS.get(what)
+    return str(verb) if verb is not None else what
 
 
 def require_editor(request: ImageRequest, actor: Actor, what: str) -> None:
     """Refuse (403) unless `actor` is the requester or a developer of the request's team."""
     if not image_request_may_edit(request, actor):
         raise PermissionDenied(
-            f"Only the requester or a developer of team {request.team or '?'} may {what} "
-            "this request."
+            gettext("Only the requester or a developer of team %(team)s may %(what)s this request.")
+            % {"team": request.team or "?", "what": _verb(what)}
         )
 
 
 def require_reviewer(request: ImageRequest, actor: Actor, what: str) -> None:
     """Refuse (403) unless `actor` is a platform admin with a person behind it (and, to
-    approve or publish, not the person who requested it, by session or by token: four eyes)."""
+    approve or publish, not the person who requested it, by session or by token: four eyes).
+
+    `what` is one of `_VERBS`' keys; the messages show its phrase in the request's language."""
     if not actor.is_platform_admin:
         raise PermissionDenied(
-            gettext("Only a platform admin may %(what)s image requests.") % {"what": what}
+            gettext("Only a platform admin may %(what)s image requests.") % {"what": _verb(what)}
         )
     if not actor.is_system and actor.person is None:
         raise PermissionDenied(
-            f"This token has no person behind it, so it cannot {what} image requests; use a "
-            "token a platform admin created."
+            gettext(
+                "This token has no person behind it, so it cannot %(what)s image requests; use "
+                "a token a platform admin created."
+            )
+            % {"what": _verb(what)}
         )
     if what in ("approve", "publish") and image_request_is_requester(request, actor):
         raise PermissionDenied(
-            f"You requested {request.reference} (in the UI or with one of your tokens); "
-            f"another reviewer must {what} it."
+            gettext(
+                "You requested %(reference)s (in the UI or with one of your tokens); another "
+                "reviewer must %(what)s it."
+            )
+            % {"reference": request.reference, "what": _verb(what)}
         )
 
 
@@ -89,16 +113,26 @@ def transition(
             )
     except IntegrityError as exc:
         raise Conflict(
-            f"Another request for {request.reference} is already open; finish or withdraw it "
-            "first.",
+            gettext(
+                "Another request for %(reference)s is already open; finish or withdraw it first."
+            )
+            % {"reference": request.reference},
             code="duplicate",
         ) from exc
     current = ImageRequest.objects.get(pk=request.pk)
     if not updated:
         allowed = ", ".join(sorted(from_states))
         raise IllegalTransition(
-            f"Request #{request.pk} is {current.state}; it cannot become {to} "
-            f"(allowed from: {allowed})."
+            gettext(
+                "Request #%(request_id)s is %(state)s; it cannot become %(to)s (allowed from: "
+                "%(allowed)s)."
+            )
+            % {
+                "request_id": request.pk,
+                "state": status_label(current.state),
+                "to": to,
+                "allowed": allowed,
+            }
         )
     event_emit(
         type=EventType.IMAGE_REQUEST_STATE_CHANGED,

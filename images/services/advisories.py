@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from portal.actors import Actor
 from portal.audit import audit_record
@@ -80,7 +81,8 @@ def _store_upload(upload: UploadedFile[Any]) -> Path:
     limit = settings.PORTAL_ADVISORY_UPLOAD_MAX_BYTES
     if upload.size is not None and upload.size > limit:
         raise AdvisoryUploadTooLarge(
-            f"The upload is {upload.size} bytes; the limit is {limit} bytes."
+            gettext("The upload is %(size)s bytes; the limit is %(limit)s bytes.")
+            % {"size": upload.size, "limit": limit}
         )
     name = "".join(c if c in SAFE_NAME_CHARS else "_" for c in (upload.name or "upload"))[-100:]
     directory = upload_dir() / uuid.uuid4().hex
@@ -93,7 +95,8 @@ def _store_upload(upload: UploadedFile[Any]) -> Path:
                 written += len(chunk)
                 if written > limit:
                     raise AdvisoryUploadTooLarge(
-                        f"The upload is larger than the limit of {limit} bytes."
+                        gettext("The upload is larger than the limit of %(limit)s bytes.")
+                        % {"limit": limit}
                     )
                 handle.write(chunk)
     except BaseException:
@@ -119,8 +122,15 @@ def advisory_import_start(
     given = [name for name, value in (("path", path), ("upload", upload), ("url", url)) if value]
     if len(given) != 1:
         raise ValidationError(
-            "Give exactly one source: a server path, an uploaded file or a mirror URL"
-            + (f" (got {', '.join(given)})." if given else ".")
+            gettext(
+                "Give exactly one source: a server path, an uploaded file or a mirror URL (got "
+                "%(given)s)."
+            )
+            % {"given": ", ".join(given)}
+            if given
+            else gettext(
+                "Give exactly one source: a server path, an uploaded file or a mirror URL."
+            )
         )
     params: dict[str, Any] = {}
     if path:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from ..catalog_cache import policy_catalog
 from ..policy import (
@@ -29,6 +30,7 @@ from ..policy import (
 )
 from ..policy.engine import decode_dockerfile
 from ..policy.rules import PURPOSES
+from ..texts import Text
 
 POLICY_FALLBACK_RULE = "BIP031"
 _policy_logger = logging.getLogger("images.policy")
@@ -45,13 +47,26 @@ class DockerfileCheck:
     text: str
 
     def to_dict(self) -> dict[str, Any]:
-        """The API body: `{"verdict", "findings", "stages"}`."""
-        return self.result.to_dict()
+        """The API body: `{"verdict", "findings", "stages"}`, messages in the request's
+        language (the portal's rules; hadolint's own findings stay as hadolint words them)."""
+        return self.result.to_dict(gettext)
+
+    def localized(self) -> CheckResult:
+        """The result with every portal finding's message in the request's language (pages)."""
+        findings = tuple(
+            replace(finding, message=finding.message_in(gettext))
+            for finding in self.result.findings
+        )
+        return replace(self.result, findings=findings)
 
     def to_sarif(
         self, filename: str = "Dockerfile", *, help_base: str | None = None
     ) -> dict[str, Any]:
-        """The SARIF 2.1.0 log of this check (`help_base`: the rule reference's URL)."""
+        """The SARIF 2.1.0 log of this check (`help_base`: the rule reference's URL).
+
+        SARIF stays English whatever the request's language: code-scanning tools match a
+        result across runs by its rule and text, and CI logs are read by every team alike;
+        each result links its rule's page, which is in both languages."""
         return to_sarif(self.result, filename=filename, policy=self.policy, help_base=help_base)
 
 
@@ -81,8 +96,10 @@ def dockerfile_service_context(name: str | None, *, today: dt.date) -> ServiceCo
         return None
     if _service_context_resolver is None:
         raise DockerfileInputError(
-            "This portal has no services installed, so a Dockerfile cannot be checked for one; "
-            "leave the service out."
+            gettext(
+                "This portal has no services installed, so a Dockerfile cannot be checked for "
+                "one; leave the service out."
+            )
         )
     return _service_context_resolver(name.strip(), today)
 
@@ -117,10 +134,14 @@ def dockerfile_check(
     """
     if purpose not in PURPOSES:
         raise DockerfileInputError(
-            f"Unknown purpose {str(purpose)[:40]!r}; use one of {', '.join(sorted(PURPOSES))}."
+            gettext("Unknown purpose %(purpose)r; use one of %(purposes)s.")
+            % {"purpose": str(purpose)[:40], "purposes": ", ".join(sorted(PURPOSES))}
         )
     today = today or timezone.localdate()
-    decoded = decode_dockerfile(text)
+    try:
+        decoded = decode_dockerfile(text)
+    except DockerfileInputError as exc:  # its message in the request's language
+        raise DockerfileInputError(exc.message_in(gettext), exc.status) from exc
     service = dockerfile_service_context(service_name, today=today)
     policy, policy_problem = _policy_or_default()
     result = check_dockerfile(
@@ -132,12 +153,16 @@ def dockerfile_check(
         today=today,
     )
     if policy_problem is not None:
-        finding = Finding(
+        finding = Finding.of(
             POLICY_FALLBACK_RULE,
             "warn",
             1,
-            "The portal's policy file could not be loaded, so the default policy was applied; "
-            "the platform team has been told through the server log.",
+            Text(
+                gettext_noop(
+                    "The portal's policy file could not be loaded, so the default policy was "
+                    "applied; the platform team has been told through the server log."
+                )
+            ),
         )
         findings = (finding, *result.findings)
         verdict = result.verdict if result.verdict == "fail" else "warn"

@@ -17,9 +17,11 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
+from portal.templatetags.portal_i18n import status_label
 
 from ..choices import RequestEventKind, RequestState, ScanState, VersionState
 from ..models import Finding, ImageRequest, ImageVersion
@@ -165,13 +167,23 @@ def image_version_gate(version: ImageVersion, *, policy: GatePolicy | None = Non
     policy = policy or gate_policy()
     if version.scan_state != ScanState.SCANNED or version.sbom_id is None:
         if scan_required():
-            state = ScanState(version.scan_state).label if version.scan_state else "Not scanned"
-            why = f": {version.scan_error[:300]}" if version.scan_error else ""
+            state = ScanState(version.scan_state).label if version.scan_state else _("Not scanned")
+            scan = {"state": state, "error": version.scan_error[:300]}
             return GateResult(
                 version_id=version.pk,
                 verdict=UNSCANNED,
-                reason=f"Not scanned yet ({state}{why}); a version is published only after a "
-                "clean scan.",
+                reason=(
+                    _(
+                        "Not scanned yet (%(state)s: %(error)s); a version is published only "
+                        "after a clean scan."
+                    )
+                    if version.scan_error
+                    else _(
+                        "Not scanned yet (%(state)s); a version is published only after a clean "
+                        "scan."
+                    )
+                )
+                % scan,
                 policy=policy,
             )
         return GateResult(
@@ -215,16 +227,37 @@ def image_version_gate(version: ImageVersion, *, policy: GatePolicy | None = Non
         )
     blocking.sort(key=lambda b: (-GATE_RANK.get(b.severity, 0), b.advisory, b.package))
     waived = {f: w.pk for f, w in waivers.items()}
-    rule = f"{policy.threshold} or worse" + (
-        " (fixable or not)" if policy.block_unfixed else " with a fix available"
-    )
+    values = {
+        "count": len(blocking),
+        "severity": status_label(policy.threshold),
+        "open": len(findings),
+        "waived": len(waived),
+    }
     if blocking:
-        reason = f"Blocked: {len(blocking)} open finding(s) {rule} and not waived."
+        reason = (
+            _(
+                "Blocked: %(count)s open finding(s) %(severity)s or worse (fixable or not) and "
+                "not waived."
+            )
+            if policy.block_unfixed
+            else _(
+                "Blocked: %(count)s open finding(s) %(severity)s or worse with a fix available "
+                "and not waived."
+            )
+        ) % values
         verdict = BLOCKED
     else:
         reason = (
-            f"Clean: no open unwaived finding {rule} ({len(findings)} open, {len(waived)} waived)."
-        )
+            _(
+                "Clean: no open unwaived finding %(severity)s or worse (fixable or not) "
+                "(%(open)s open, %(waived)s waived)."
+            )
+            if policy.block_unfixed
+            else _(
+                "Clean: no open unwaived finding %(severity)s or worse with a fix available "
+                "(%(open)s open, %(waived)s waived)."
+            )
+        ) % values
         verdict = CLEAN
     return GateResult(
         version_id=version.pk,

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import exceptions, status
 
 from portal.actors import Actor
 from portal.audit import audit_record
 from portal.events import EventType, event_emit
 from portal.jobs import IllegalTransition
+from portal.templatetags.portal_i18n import status_label
 
 from ..choices import RequestEventKind, RequestState, VersionState
 from ..models import ImageRequest, ImageVersion
@@ -164,8 +165,10 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
             )
         if actor.person is None:
             raise PermissionDenied(
-                "This token has no person behind it, so it cannot publish; use a token a "
-                "platform admin created."
+                gettext(
+                    "This token has no person behind it, so it cannot publish; use a token a "
+                    "platform admin created."
+                )
             )
         for request in waiting:
             require_reviewer(request, actor, "publish")
@@ -180,7 +183,8 @@ def image_version_publish(*, version: ImageVersion, actor: Actor) -> ImageVersio
         )
         if not updated:
             raise IllegalTransition(
-                f"Version {current} is {current.state}; only a candidate can be published."
+                gettext("Version %(current)s is %(state)s; only a candidate can be published.")
+                % {"current": current, "state": status_label(current.state)}
             )
         previous = list(
             ImageVersion.objects.filter(

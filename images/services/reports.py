@@ -93,7 +93,7 @@ def _dockerfile_report(request: ImageRequest) -> dict[str, Any]:
         try:
             res = base_image_resolve(line.image)
         except ReferenceError as exc:
-            findings.append(_finding("BUILD001", "fail", line.line, str(exc)))
+            findings.append(_finding("BUILD001", "fail", line.line, exc.text_in(_)))
             bases.append(entry)
             continue
         version = res.version

@@ -19,6 +19,7 @@ from portal.audit import audit_record
 from portal.choices import Role, role_at_least
 from portal.jobs import IllegalTransition, job_create
 from portal.models import Job, Team
+from portal.templatetags.portal_i18n import status_label
 
 from ..choices import ImageStatus, RecipeKind, RequestEventKind, RequestState
 from ..models import BaseImage, ImageRequest, ImageRequestEvent
@@ -73,20 +74,33 @@ def _check_target(request: ImageRequest, existing: BaseImage | None) -> None:
     if request.name.startswith(RESERVED_PREFIXES):
         raise ValidationError(
             {
-                "name": f"{request.name} is reserved for the portal's binary artifacts; choose "
-                "another image name."
+                "name": gettext(
+                    "%(request)s is reserved for the portal's binary artifacts; choose another "
+                    "image name."
+                )
+                % {"request": request.name}
             }
         )
     if existing is not None and existing.owner_team_id != request.team_id:
         raise PermissionDenied(
-            f"{existing.name} belongs to team {existing.owner_team}; only a developer of that "
-            "team may request versions of it. Ask them, or request an image with a new name."
+            gettext(
+                "%(existing)s belongs to team %(owner_team)s; only a developer of that team may "
+                "request versions of it. Ask them, or request an image with a new name."
+            )
+            % {"existing": existing.name, "owner_team": existing.owner_team}
         )
     taken = image_version_with_tag(name=request.name, tag=request.tag)
     if taken is not None:
         raise Conflict(
-            f"{request.reference} already has version {taken.digest} ({taken.state}); versions "
-            "are immutable and a tag is never rebuilt: request a new tag instead.",
+            gettext(
+                "%(reference)s already has version %(digest)s (%(state)s); versions are immutable "
+                "and a tag is never rebuilt: request a new tag instead."
+            )
+            % {
+                "reference": request.reference,
+                "digest": taken.digest,
+                "state": status_label(taken.state),
+            },
             code="tag_exists",
         )
 
@@ -106,8 +120,8 @@ def _clean_fields(request: ImageRequest) -> None:
     if request.recipe_kind not in RecipeKind.values:
         raise ValidationError(
             {
-                "recipe_kind": f"Use one of {', '.join(RecipeKind.values)}, "
-                f"not {request.recipe_kind!r}."
+                "recipe_kind": gettext("Use one of %(values)s, not %(recipe_kind)r.")
+                % {"values": ", ".join(RecipeKind.values), "recipe_kind": request.recipe_kind}
             }
         )
     if not (request.justification or "").strip():
@@ -118,7 +132,10 @@ def _clean_fields(request: ImageRequest) -> None:
     if existing is not None:
         if existing.kind != request.kind:
             raise ValidationError(
-                {"kind": f"{existing.name} is a {existing.kind} image in the catalog."}
+                {
+                    "kind": gettext("%(existing)s is a %(kind)s image in the catalog.")
+                    % {"existing": existing.name, "kind": status_label(existing.kind)}
+                }
             )
         if existing.status == ImageStatus.BLOCKED:
             raise ValidationError(
@@ -171,7 +188,12 @@ def image_request_create(
     duplicate = _open_duplicate(request.name, request.tag)
     if duplicate is not None:
         raise Conflict(
-            f"Request #{duplicate.pk} for {request.reference} is already {duplicate.state}.",
+            gettext("Request #%(duplicate_id)s for %(reference)s is already %(state)s.")
+            % {
+                "duplicate_id": duplicate.pk,
+                "reference": request.reference,
+                "state": status_label(duplicate.state),
+            },
             code="duplicate",
         )
     with transaction.atomic():
@@ -202,8 +224,11 @@ def image_request_update(*, request: ImageRequest, actor: Actor, **changes: Any)
         )
     if request.state not in RequestState.editable():
         raise IllegalTransition(
-            f"Request #{request.pk} is {request.state}; only drafts and requests sent back "
-            "for changes can be edited."
+            gettext(
+                "Request #%(request_id)s is %(state)s; only drafts and requests sent back for "
+                "changes can be edited."
+            )
+            % {"request_id": request.pk, "state": status_label(request.state)}
         )
     for field, value in changes.items():
         setattr(request, field, value)
@@ -323,7 +348,9 @@ def image_request_approve(
     require_reviewer(request, actor, "approve")
     if request.state == RequestState.SUBMITTED and request.policy_verdict == "fail":
         raise Conflict(
-            "The policy report of this request fails; request changes instead of approving.",
+            gettext(
+                "The policy report of this request fails; request changes instead of approving."
+            ),
             code="policy_failed",
         )
     before = request.state
@@ -347,8 +374,11 @@ def image_request_approve(
         )
         if not created:
             raise Conflict(
-                f"A build of {request.reference} is already running (job #{job.pk}); "
-                "approve again when it has finished.",
+                gettext(
+                    "A build of %(reference)s is already running (job #%(job_id)s); approve again "
+                    "when it has finished."
+                )
+                % {"reference": request.reference, "job_id": job.pk},
                 code="build_running",
             )
         ImageRequest.objects.filter(pk=request.pk).update(build_job=job)

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from rest_framework.exceptions import PermissionDenied
 
 from portal.actors import Actor
@@ -72,8 +73,14 @@ def image_version_scan_queue(
     version = ImageVersion.objects.select_related("base_image__owner_team").get(pk=version_id)
     if not image_version_may_scan(version, actor):
         raise PermissionDenied(
-            f"Only platform admins and maintainers of team {version.base_image.owner_team.name} "
-            f"may scan {version.base_image.name} versions."
+            gettext(
+                "Only platform admins and maintainers of team %(owner_team)s may scan "
+                "%(base_image)s versions."
+            )
+            % {
+                "owner_team": version.base_image.owner_team.name,
+                "base_image": version.base_image.name,
+            }
         )
     with transaction.atomic():
         job, created = job_create(

@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from portal.actors import Actor
 from portal.api.errors import Conflict
@@ -26,6 +26,7 @@ from portal.audit import audit_record
 from portal.choices import Role, role_at_least
 from portal.jobs import IllegalTransition
 from portal.models import Team
+from portal.templatetags.portal_i18n import status_label
 
 from ..choices import AliasKind, VexJustification, VexStatus, WaiverScope, WaiverState
 from ..models import Advisory, AdvisoryAlias, BaseImage, Finding, ImageVersion, Package, Waiver
@@ -56,7 +57,11 @@ def waiver_max_days() -> int:
 def _service_team_id(name: str) -> int | None:
     if _service_team_resolver is None:
         raise ValidationError(
-            {"service_name": "This portal has no services installed; choose another scope."}
+            {
+                "service_name": gettext(
+                    "This portal has no services installed; choose another scope."
+                )
+            }
         )
     return _service_team_resolver(name)
 
@@ -111,8 +116,8 @@ def _resolve_scope(
     if others:
         raise ValidationError(
             {
-                "scope": f"A {scope} waiver names only its {extra[scope][0]}; "
-                f"drop {', '.join(others)}."
+                "scope": gettext("A %(scope)s waiver names only its %(extra)s; drop %(others)s.")
+                % {"scope": scope, "extra": extra[scope][0], "others": ", ".join(others)}
             }
         )
     if scope == WaiverScope.IMAGE_VERSION:
@@ -167,25 +172,31 @@ def _resolve_scope(
 def _check_vex(status: str, justification: str, impact: str, action: str) -> None:
     if status not in VexStatus.values:
         raise ValidationError(
-            {"status": f"Unknown status {status!r}; one of: {', '.join(VexStatus.values)}."}
+            {
+                "status": gettext("Unknown status %(status)r; one of: %(values)s.")
+                % {"status": status, "values": ", ".join(VexStatus.values)}
+            }
         )
     if justification and justification not in VexJustification.values:
         raise ValidationError(
             {
-                "justification": f"Unknown justification {justification!r}; one of: "
-                f"{', '.join(VexJustification.values)}."
+                "justification": gettext(
+                    "Unknown justification %(justification)r; one of: %(values)s."
+                )
+                % {"justification": justification, "values": ", ".join(VexJustification.values)}
             }
         )
     if status == VexStatus.NOT_AFFECTED and not (justification or impact.strip()):
         raise ValidationError(
             {
-                "justification": "OpenVEX: a not_affected waiver needs a justification or an "
-                "impact statement."
+                "justification": gettext(
+                    "OpenVEX: a not_affected waiver needs a justification or an impact statement."
+                )
             }
         )
     if status == VexStatus.AFFECTED and not action.strip():
         raise ValidationError(
-            {"action_statement": "OpenVEX: an affected waiver needs an action statement."}
+            {"action_statement": gettext("OpenVEX: an affected waiver needs an action statement.")}
         )
 
 
@@ -199,7 +210,12 @@ def _check_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> None:
     days = waiver_max_days()
     if expires_at > now + dt.timedelta(days=days):
         raise ValidationError(
-            {"expires_at": f"A waiver runs at most {days} days; choose an earlier expiry."}
+            {
+                "expires_at": gettext(
+                    "A waiver runs at most %(days)s days; choose an earlier expiry."
+                )
+                % {"days": days}
+            }
         )
 
 
@@ -250,20 +266,27 @@ def waiver_request(
     )
     if not advisory_ref_known(ref):
         raise ValidationError(
-            {"advisory_ref": f"No imported advisory is named {ref[:100]!r} (by id or alias)."}
+            {
+                "advisory_ref": gettext("No imported advisory is named %(ref)r (by id or alias).")
+                % {"ref": ref[:100]}
+            }
         )
     _check_vex(status, justification, impact_statement, action_statement)
     _check_expiry(expires_at, now)
     assert expires_at is not None  # noqa: S101 - _check_expiry refused None
     if not _may_act_for(actor, owner_team_id):
         raise PermissionDenied(
-            "Only a developer of the team that owns the waiver's target, or a platform admin, "
-            "may request it."
+            gettext(
+                "Only a developer of the team that owns the waiver's target, or a platform admin, "
+                "may request it."
+            )
         )
     if actor.person is None and not actor.is_system:
         raise PermissionDenied(
-            "This token has no person behind it, so it cannot request waivers; use a token a "
-            "person created."
+            gettext(
+                "This token has no person behind it, so it cannot request waivers; use a token a "
+                "person created."
+            )
         )
     target_filter = dict(target)
     with transaction.atomic():
@@ -278,8 +301,24 @@ def waiver_request(
         existing = duplicate.first()
         if existing is not None:
             raise Conflict(
-                f"Waiver #{existing.pk} ({existing.state}) already covers {ref}"
-                f"{' in ' + package if package else ''} for this {scope}; revoke it first.",
+                (
+                    gettext(
+                        "Waiver #%(waiver)s (%(state)s) already covers %(ref)s in %(package)s for "
+                        "this %(scope)s; revoke it first."
+                    )
+                    if package
+                    else gettext(
+                        "Waiver #%(waiver)s (%(state)s) already covers %(ref)s for this "
+                        "%(scope)s; revoke it first."
+                    )
+                )
+                % {
+                    "waiver": existing.pk,
+                    "state": status_label(existing.state),
+                    "ref": ref,
+                    "package": package,
+                    "scope": scope,
+                },
                 code="duplicate",
             )
         waiver = Waiver.objects.create(
@@ -316,6 +355,20 @@ def _is_requester(waiver: Waiver, actor: Actor) -> bool:
     return person is not None and waiver.requested_by_id == person.pk
 
 
+# "… it cannot be approved", one whole sentence per decision.
+_CANNOT = {
+    "approve": gettext_lazy(
+        "Waiver #%(waiver)s is %(state)s; it cannot be approved (allowed from: %(allowed)s)."
+    ),
+    "reject": gettext_lazy(
+        "Waiver #%(waiver)s is %(state)s; it cannot be rejected (allowed from: %(allowed)s)."
+    ),
+    "revoke": gettext_lazy(
+        "Waiver #%(waiver)s is %(state)s; it cannot be revoked (allowed from: %(allowed)s)."
+    ),
+}
+
+
 def _decide(
     *, waiver_id: int, actor: Actor, to: str, from_states: tuple[str, ...], note: str, verb: str
 ) -> Waiver:
@@ -327,8 +380,12 @@ def _decide(
             )
         if waiver.state not in from_states:
             raise IllegalTransition(
-                f"Waiver #{waiver.pk} is {waiver.state}; it cannot be {verb}d "
-                f"(allowed from: {', '.join(from_states)})."
+                str(_CANNOT[verb])
+                % {
+                    "waiver": waiver.pk,
+                    "state": status_label(waiver.state),
+                    "allowed": ", ".join(str(status_label(state)) for state in from_states),
+                }
             )
         before = waiver.state
         fields: dict[str, Any] = {"state": to, "decision_note": note.strip()[:5000]}
@@ -347,24 +404,36 @@ def _decide(
     return waiver
 
 
+# Completes "Only a platform admin may %(verb)s waivers." in the request's language.
+_WAIVER_VERBS = {
+    "approve": pgettext_lazy("may … waivers", "approve"),
+    "reject": pgettext_lazy("may … waivers", "reject"),
+}
+
+
 def _require_reviewer(waiver_id: int, actor: Actor, verb: str) -> Waiver:
     waiver = Waiver.objects.filter(pk=waiver_id).first()
     if waiver is None:
         raise ValidationError(
             {"waiver": gettext("No waiver #%(waiver_id)s.") % {"waiver_id": waiver_id}}
         )
+    verb_text = _WAIVER_VERBS[verb]
     if not actor.is_platform_admin:
         raise PermissionDenied(
-            gettext("Only a platform admin may %(verb)s waivers.") % {"verb": verb}
+            gettext("Only a platform admin may %(verb)s waivers.") % {"verb": verb_text}
         )
     if not actor.is_system and actor.person is None:
         raise PermissionDenied(
-            f"This token has no person behind it, so it cannot {verb} waivers; use a token a "
-            "platform admin created."
+            gettext(
+                "This token has no person behind it, so it cannot %(verb)s waivers; use a token "
+                "a platform admin created."
+            )
+            % {"verb": verb_text}
         )
     if _is_requester(waiver, actor):
         raise PermissionDenied(
-            f"You requested waiver #{waiver.pk}; another platform admin must {verb} it."
+            gettext("You requested waiver #%(waiver)s; another platform admin must %(verb)s it.")
+            % {"waiver": waiver.pk, "verb": verb_text}
         )
     return waiver
 
@@ -379,7 +448,8 @@ def waiver_approve(*, waiver_id: int, actor: Actor, note: str = "") -> Waiver:
     waiver = _require_reviewer(waiver_id, actor, "approve")
     if waiver.expires_at <= timezone.now():
         raise Conflict(
-            f"Waiver #{waiver.pk} expired on {waiver.expires_at:%Y-%m-%d}; request a new one.",
+            gettext("Waiver #%(waiver)s expired on %(date)s; request a new one.")
+            % {"waiver": waiver.pk, "date": f"{waiver.expires_at:%Y-%m-%d}"},
             code="expired",
         )
     return _decide(

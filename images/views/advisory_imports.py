@@ -72,14 +72,21 @@ class AdvisoryImportListView(PlatformAdminRequiredMixin, View):
         limit = settings.PORTAL_ADVISORY_UPLOAD_MAX_BYTES
         if length.isdigit() and int(length) > limit + 64 * 1024:
             form = AdvisoryImportForm()
-            form.add_error(None, f"The upload is {length} bytes; the limit is {limit} bytes.")
+            form.add_error(
+                None,
+                gettext("The upload is %(size)s bytes; the limit is %(limit)s bytes.")
+                % {"size": length, "limit": limit},
+            )
             return self._render(request, form, status=413)
         try:
             form = AdvisoryImportForm(request.POST, request.FILES)
             valid = form.is_valid()
         except RequestDataTooBig:
             form = AdvisoryImportForm()
-            form.add_error(None, f"The request is over the limit of {limit} bytes.")
+            form.add_error(
+                None,
+                gettext("The request is over the limit of %(limit)s bytes.") % {"limit": limit},
+            )
             return self._render(request, form, status=413)
         if not valid:
             return self._render(request, form, status=400)

@@ -173,14 +173,15 @@ class DockerfileCheckView(LoginRequiredMixin, FormView):
         except DockerfileInputError as exc:
             form.add_error(None, exc.message)
             return self.form_invalid(form)
-        counts = {s: sum(f.severity == s for f in check.result.findings) for s in SEVERITIES}
+        result = check.localized()
+        counts = {s: sum(f.severity == s for f in result.findings) for s in SEVERITIES}
         return self.render_to_response(
             self.get_context_data(
                 form=form,
                 check=check,
-                result=check.result,
+                result=result,
                 counts=counts,
-                lines=dockerfile_lines(check.text, check.result.findings),
+                lines=dockerfile_lines(check.text, result.findings),
             )
         )
 

@@ -192,6 +192,13 @@ class WaiverDetailView(LoginRequiredMixin, View):
         return render(request, "images/waiver_detail.html", context)
 
 
+_DONE = {
+    "approve": gettext_lazy("Waiver #%(waiver)s: approved."),
+    "reject": gettext_lazy("Waiver #%(waiver)s: rejected."),
+    "revoke": gettext_lazy("Waiver #%(waiver)s: revoked."),
+}
+
+
 class WaiverActionView(LoginRequiredMixin, View):
     """POST approve / reject / revoke from the waiver page."""
 
@@ -205,7 +212,7 @@ class WaiverActionView(LoginRequiredMixin, View):
             return HttpResponse(status=404)
         try:
             service(waiver_id=waiver.pk, actor=actor, note=note)
-            messages.success(request, f"Waiver #{waiver.pk}: {action}d.")
+            messages.success(request, str(_DONE[action]) % {"waiver": waiver.pk})
         except ValidationError as exc:  # PermissionDenied propagates: a 403 page
             messages.error(request, " ".join(exc.messages))
         except (IllegalTransition, APIException) as exc:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.request import Request
@@ -47,9 +48,11 @@ class KeysetPagination(BasePagination):
         try:
             size = int(raw)
         except ValueError:
-            raise ValidationError({"page_size": "page_size must be a whole number."}) from None
+            raise ValidationError(
+                {"page_size": gettext("page_size must be a whole number.")}
+            ) from None
         if size < 1:
-            raise ValidationError({"page_size": "page_size must be at least 1."})
+            raise ValidationError({"page_size": gettext("page_size must be at least 1.")})
         return min(size, self.max_page_size)
 
     def paginate_queryset(
@@ -58,8 +61,10 @@ class KeysetPagination(BasePagination):
         if "page" in request.query_params:
             raise ValidationError(
                 {
-                    "page": "This list is paged by cursor, not page number: follow the "
-                    "`next` and `previous` links (`?cursor=…`)."
+                    "page": gettext(
+                        "This list is paged by cursor, not page number: follow the `next` and "
+                        "`previous` links (`?cursor=…`)."
+                    )
                 }
             )
         if not isinstance(queryset, QuerySet):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework import exceptions
 
 # PostgreSQL's bigint (every BigAutoField id): larger values cannot name a row.
@@ -26,6 +27,9 @@ def parse_id(raw: str, *, field: str) -> int:
     value = id_or_none(raw)
     if value is None:
         raise exceptions.ValidationError(
-            {field: f"Give an id: a positive integer of ASCII digits up to {MAX_ID}."}
+            {
+                field: gettext("Give an id: a positive integer of ASCII digits up to %(max_id)s.")
+                % {"max_id": MAX_ID}
+            }
         )
     return value

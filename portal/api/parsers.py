@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -23,12 +24,14 @@ def _check(data: Any) -> None:
         value, depth = stack.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                raise ParseError("JSON strings may not contain NUL (\\u0000) characters.")
+                raise ParseError(gettext("JSON strings may not contain NUL (\\u0000) characters."))
             continue
         if not isinstance(value, Mapping | list):
             continue
         if depth > MAX_JSON_DEPTH:
-            raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+            raise ParseError(
+                gettext("JSON nested deeper than %(depth)s levels.") % {"depth": MAX_JSON_DEPTH}
+            )
         if isinstance(value, Mapping):
             stack.extend((key, depth) for key in value)
             stack.extend((item, depth + 1) for item in value.values())
@@ -48,6 +51,8 @@ class PortalJSONParser(JSONParser):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
-            raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.") from exc
+            raise ParseError(
+                gettext("JSON nested deeper than %(depth)s levels.") % {"depth": MAX_JSON_DEPTH}
+            ) from exc
         _check(data)
         return data

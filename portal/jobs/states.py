@@ -13,11 +13,13 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat, Right
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from ..actors import Actor
 from ..audit import audit_record
 from ..choices import JobState
 from ..models import Job
+from ..templatetags.portal_i18n import status_label
 from .kinds import (
     IllegalTransition,
     get_job_kind,
@@ -145,8 +147,16 @@ def _transition(job_id: int, *, from_states: set[str], to: str, **fields: Any) -
     job = Job.objects.get(pk=job_id)
     if not updated:
         raise IllegalTransition(
-            f"Job {job_id} is {job.state}; it cannot become {to} "
-            f"(allowed from: {', '.join(sorted(from_states))})."
+            gettext(
+                "Job %(job_id)s is %(state)s; it cannot become %(to)s (allowed from: "
+                "%(from_states)s)."
+            )
+            % {
+                "job_id": job_id,
+                "state": status_label(job.state),
+                "to": to,
+                "from_states": ", ".join(sorted(from_states)),
+            }
         )
     return job
 

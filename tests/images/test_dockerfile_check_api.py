@@ -631,3 +631,63 @@ def test_portal_check_sarif_and_errors(live_portal: dict[str, str], tmp_path: Pa
     run = portal_check({**live_portal, "PORTAL_URL": "http://127.0.0.1:9"}, str(bad))
     assert run.returncode == 2
     assert "cannot reach" in run.stderr
+
+
+# --- the reader's language (issue 11) ----------------------------------------------------------
+
+
+@pytest.fixture
+def zh_catalog() -> None:
+    from tests.i18n_support import compile_catalog
+
+    compile_catalog()
+
+
+def _message(response: object, rule: str) -> str:
+    (finding,) = [f for f in response.json()["findings"] if f["rule"] == rule]
+    return finding["message"]
+
+
+def test_findings_follow_accept_language_and_sarif_stays_english(
+    client: APIClient, zh_catalog: None
+) -> None:
+    body = json.dumps({"dockerfile": WARNING})
+    en = client.post(URL, data=body, content_type="application/json")
+    zh = client.post(
+        URL, data=body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+    pinned = f"{HOST}/runtime/debian@{DEBIAN}"
+    assert _message(en, "BIP010") == (
+        f"FROM {HOST}/runtime/debian:12 is not pinned by digest; use {pinned}."
+    )
+    assert (
+        _message(zh, "BIP010") == f"FROM {HOST}/runtime/debian:12 未按摘要固定；请改用 {pinned}。"
+    )
+    # A message with a clause inside it: both parts in Chinese.
+    failing = json.dumps({"dockerfile": FAILING})
+    zh_fail = client.post(
+        URL, data=failing, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+    restricted = _message(zh_fail, "BIP004")
+    assert "受限" in restricted and "请改用" in restricted, restricted
+    assert not re.search(r"\b(?:is|use|restricted|exception)\b", restricted), restricted
+    # SARIF is for tools: English whatever the header.
+    sarif = client.post(
+        URL + "?format=sarif",
+        data=body,
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="zh-Hans",
+    ).json()
+    texts = [r["message"]["text"] for r in sarif["runs"][0]["results"]]
+    assert f"FROM {HOST}/runtime/debian:12 is not pinned by digest; use {pinned}." in texts
+
+
+def test_an_input_error_detail_follows_accept_language(client: APIClient, zh_catalog: None) -> None:
+    body = json.dumps({"dockerfile": "\n"})
+    en = client.post(URL, data=body, content_type="application/json")
+    zh = client.post(
+        URL, data=body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+    assert en.status_code == zh.status_code == 400
+    assert "The Dockerfile is empty." in json.dumps(en.json())
+    assert "该 Dockerfile 为空。" in json.dumps(zh.json(), ensure_ascii=False)

@@ -170,3 +170,65 @@ def test_password_login_works_in_chinese(client, developer, zh_catalog) -> None:
         HTTP_ACCEPT_LANGUAGE="zh-Hans",
     )
     assert response.status_code == 302
+
+
+def test_a_permission_error_is_one_chinese_sentence(
+    client, make_user, service_team, zh_catalog
+) -> None:
+    """`what=` phrases and role names follow the language: no English inside the Chinese."""
+    from portal.models import Team
+
+    make_user("mia-maint", service_team, "maintainer")
+    client.force_login(make_user("oscar-orders", Team.objects.create(name="orders"), "maintainer"))
+    body = {"name": "zh-refused", "team": "payments"}
+    en = client.post("/api/v1/services/", body, content_type="application/json")
+    zh = client.post(
+        "/api/v1/services/", body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+    assert en.status_code == zh.status_code == 403
+    assert en.json()["detail"] == (
+        "You are not a maintainer of team payments: only team payments (maintainer or above) "
+        "may create its services. Ask one of them: mia-maint."
+    )
+    assert zh.json()["detail"] == (
+        "你不是团队 payments 的维护者：只有团队 payments 中维护者及以上角色的成员可以"
+        "为其创建服务。请联系其中一位：mia-maint。"
+    )
+
+
+def test_a_service_layer_validation_error_follows_the_language(
+    client, make_user, service_team, zh_catalog
+) -> None:
+    client.force_login(make_user("mia-maint", service_team, "maintainer"))
+    body = {"name": "new", "team": "payments"}
+    en = client.post("/api/v1/services/", body, content_type="application/json")
+    zh = client.post(
+        "/api/v1/services/", body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+    assert en.status_code == zh.status_code == 400, en.json()
+    assert en.json()["errors"] == {
+        "name": ["'new' is reserved (the page /services/new/); choose another name."]
+    }
+    assert zh.json()["errors"] == {
+        "name": ["'new' 是保留名称（页面 /services/new/）；请换一个名称。"]
+    }
+    assert zh.json()["code"] == en.json()["code"] == "invalid"  # codes stay machine-readable
+
+
+@pytest.mark.parametrize(
+    ("step", "chinese"),
+    [
+        ("checking invoices 1.4.2 (x86_64)", "正在检查 invoices 1.4.2（x86_64）"),
+        ("reading server path /srv/osv.zip", "正在读取服务器路径 /srv/osv.zip"),
+        ("source build #4: invoices 1.2.0", "源码构建 #4：invoices 1.2.0"),
+        ("something no pattern knows", "something no pattern knows"),
+    ],
+)
+def test_job_steps_are_shown_in_the_readers_language(zh_catalog, step: str, chinese: str) -> None:
+    from django.utils import translation
+
+    from portal.job_steps import job_step_display
+
+    with translation.override("zh-hans"):
+        assert job_step_display(step) == chinese
+    assert job_step_display(step) == step  # English: the step as the worker wrote it

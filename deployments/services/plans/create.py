@@ -63,8 +63,11 @@ def _create_plan(
     chosen = [d for d in deployments if d.pk not in busy]
     if not chosen:
         raise Conflict(
-            f"All {len(busy)} chosen deployment(s) are in another plan still at work; finish "
-            "or abort it first.",
+            gettext(
+                "All %(busy)s chosen deployment(s) are in another plan still at work; finish or "
+                "abort it first."
+            )
+            % {"busy": len(busy)},
             code="duplicate",
         )
     with transaction.atomic():
@@ -182,8 +185,11 @@ def rebase_plan_create(
     if old.base_image_id != target.base_image_id:
         raise ValidationError(
             {
-                "to_version": f"{target} is another image than {old}; a move to another image "
-                "is an OS migration (POST /api/v1/migration-plans/)."
+                "to_version": gettext(
+                    "%(target)s is another image than %(old)s; a move to another image is an OS "
+                    "migration (POST /api/v1/migration-plans/)."
+                )
+                % {"target": target, "old": old}
             }
         )
     _check_target(target, "to_version")
@@ -202,7 +208,12 @@ def rebase_plan_create(
     deployments = _candidates(on_old | Q(pk__in=moved))
     if not deployments:
         raise ValidationError(
-            {"from_version": f"No deployment runs {old}, and no plan has items to re-target."}
+            {
+                "from_version": gettext(
+                    "No deployment runs %(old)s, and no plan has items to re-target."
+                )
+                % {"old": old}
+            }
         )
     return _create_plan(
         actor=actor,
@@ -243,8 +254,9 @@ def migration_plan_create(
     if not deployment_ids and not team and not environment and base_image_id is None:
         raise ValidationError(
             {
-                "deployments": "Choose deployments: give their ids, or a team, an environment "
-                "or a base image."
+                "deployments": gettext(
+                    "Choose deployments: give their ids, or a team, an environment or a base image."
+                )
             }
         )
     q = Q()

@@ -12,12 +12,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageAbi, ImageVersion
 from portal.actors import Actor
 from portal.events import EventType, event_emit
+from portal.templatetags.portal_i18n import status_label
 
 from ...choices import (
     PlanItemState,
@@ -58,11 +59,23 @@ def environment_rank(name: str) -> tuple[int, str]:
     return (prod * 2 - 1, name)
 
 
+# Completes "Only a platform admin may %(what)s rebase and migration plans.".
+_PLAN_VERBS = {
+    "create": pgettext_lazy("may … plans", "create"),
+    "apply": pgettext_lazy("may … plans", "apply"),
+    "pause": pgettext_lazy("may … plans", "pause"),
+    "resume": pgettext_lazy("may … plans", "resume"),
+    "abort": pgettext_lazy("may … plans", "abort"),
+    "retry": pgettext_lazy("may … plans", "retry"),
+}
+
+
 def _require_admin(actor: Actor, what: str) -> None:
+    """Refuse (403) unless a platform admin; `what` is one of `_PLAN_VERBS`' keys."""
     if not actor.is_platform_admin:
         raise PermissionDenied(
             gettext("Only a platform admin may %(what)s rebase and migration plans.")
-            % {"what": what}
+            % {"what": _PLAN_VERBS.get(what, what)}
         )
 
 
@@ -74,18 +87,24 @@ def _plan_actor(plan: Plan) -> Actor:
 def _version(pk: int, field: str) -> ImageVersion:
     version = ImageVersion.objects.select_related("base_image", "registry").filter(pk=pk).first()
     if version is None:
-        raise ValidationError({field: f"No image version {pk}."})
+        raise ValidationError({field: gettext("No image version %(pk)s.") % {"pk": pk}})
     return version
 
 
 def _check_target(target: ImageVersion, field: str) -> None:
     if target.base_image.kind != ImageKind.RUNTIME:
         raise ValidationError(
-            {field: f"{target} is a {target.base_image.kind} image; move deployments to a runtime."}
+            {
+                field: gettext("%(target)s is a %(kind)s image; move deployments to a runtime.")
+                % {"target": target, "kind": status_label(target.base_image.kind)}
+            }
         )
     if target.state != VersionState.APPROVED:
         raise ValidationError(
-            {field: f"{target} is {target.state}; only an approved version can be a target."}
+            {
+                field: gettext("%(target)s is %(state)s; only an approved version can be a target.")
+                % {"target": target, "state": status_label(target.state)}
+            }
         )
 
 

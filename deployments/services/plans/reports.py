@@ -55,8 +55,11 @@ def release_status_report(*, release_id: int, status: str, note: str, actor: Act
     role = actor.role_in(team)
     if not actor.is_platform_admin and (role is None or not role_at_least(role, Role.DEVELOPER)):
         raise PermissionDenied(
-            f"Only team {team.name} (developer or above) or a platform admin may report the "
-            "status of this release."
+            gettext(
+                "Only team %(team)s (developer or above) or a platform admin may report the "
+                "status of this release."
+            )
+            % {"team": team.name}
         )
     with transaction.atomic():
         before = release.status
@@ -67,8 +70,11 @@ def release_status_report(*, release_id: int, status: str, note: str, actor: Act
         )
         if not updated:
             raise IllegalTransition(
-                f"Release {release} was reported failed; a failed release takes no further "
-                "report (roll back or create a new release)."
+                gettext(
+                    "Release %(release)s was reported failed; a failed release takes no further "
+                    "report (roll back or create a new release)."
+                )
+                % {"release": release}
             )
         release.refresh_from_db(fields=["status", "status_note", "status_at"])
         audit_record(

@@ -18,6 +18,7 @@ from portal.actors import Actor
 from portal.audit import audit_record
 from portal.jobs import IllegalTransition, job_create
 from portal.models import Job
+from portal.templatetags.portal_i18n import status_label
 
 from ...choices import (
     PlanItemState,
@@ -46,7 +47,11 @@ def _transition(plan_id: int, *, from_states: set[str], to: str, **fields: Any) 
     if not updated:
         allowed = ", ".join(sorted(from_states))
         raise IllegalTransition(
-            f"Plan #{plan_id} is {plan.state}; it cannot become {to} (allowed from: {allowed})."
+            gettext(
+                "Plan #%(plan_id)s is %(state)s; it cannot become %(to)s (allowed from: "
+                "%(allowed)s)."
+            )
+            % {"plan_id": plan_id, "state": status_label(plan.state), "to": to, "allowed": allowed}
         )
     return plan
 
