@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.utils import translation
 from rest_framework.test import APIClient
 
 from portal.actors import Actor
@@ -36,9 +34,6 @@ def _fast_passwords_and_fresh_catalog(settings: object) -> None:
     # the tests written before scanning publish unscanned candidates, so it is off here and
     # tests/images/test_gate.py turns it on.
     settings.PORTAL_SCAN_REQUIRED = False
-    # Every test starts in English: LocaleMiddleware activates a request's language in the
-    # thread and nothing resets it, so a zh-Hans request made later tests' messages Chinese.
-    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)
