@@ -4,10 +4,11 @@ Seeds the data set of `scale_seed.py` (at `--scale 1`: 300 teams, 10,000 service
 binary versions, 30,000 deployments, 60,000 releases, 2,000 image versions, 20,000 jobs,
 200,000 audit entries) with `bulk_create` into two PostgreSQL databases of its own on the
 server `DATABASE_URL` names — `bench_scale_full` at `--scale` and `bench_scale_tenth` at a
-tenth of it — migrated fresh (`--reuse` keeps databases a previous run seeded at the same
-scale). Both are served at once by gunicorn (`-w 2` sync workers, DEBUG=0, the default
-persistent connections) on free ports through `scale_app.py`: the portal plus the floor, a
-bare `JsonResponse(values())` of 50 catalog rows through the same middleware.
+tenth of it (`--db-prefix` renames them) — migrated fresh (`--reuse` keeps databases a
+previous run seeded at the same scale). Both are served at once by gunicorn (`-w 2` sync
+workers, DEBUG=0, the default persistent connections) on free ports through `scale_app.py`:
+the portal plus the floor, a bare `JsonResponse(values())` of 50 catalog rows through the
+same middleware.
 
 Each endpoint is loaded at concurrency 4 (threads + http.client) for `--seconds`, right
 after a `--floor-seconds` round of the floor on the same server, in `--rounds` rounds that
@@ -32,6 +33,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -185,7 +187,7 @@ def prepare(base: str, name: str, scale: float, env: dict[str, str], reuse: bool
     """A migrated, seeded database `name`; its seed info (kept in a table for `--reuse`)."""
     url = _db_url(base, name)
     dbenv = {**env, "DATABASE_URL": url}
-    # `name` is one of the bench's two constant database names, never input.
+    # `name` is one of the bench's two database names (a checked prefix), never free input.
     exists = _psql(base, f"SELECT count(*) FROM pg_database WHERE datname = '{name}'") == "1"  # noqa: S608
     if reuse and exists:
         import psycopg2
@@ -481,6 +483,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--reuse", action="store_true", help="keep databases seeded before")
     parser.add_argument("--keep", action="store_true", help="do not drop the databases")
+    parser.add_argument(
+        "--db-prefix", default="bench_scale", help="the two databases' names: PREFIX_full, _tenth"
+    )
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
@@ -500,7 +505,10 @@ def main() -> int:
         "PORTAL_VAR_DIR": str(var),
         "AXES_ENABLED": "0",
     }
-    names = {"full": "bench_scale_full", "tenth": "bench_scale_tenth"}
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", args.db_prefix):
+        print("--db-prefix: lower-case letters, digits and underscores only.")
+        return 2
+    names = {tag: f"{args.db_prefix}_{tag}" for tag in ("full", "tenth")}
     scales = {"full": args.scale, "tenth": args.scale / 10}
     started = time.perf_counter()
     infos = {
