@@ -59,14 +59,20 @@ def _count_of(queryset: QuerySet[ImageVersion]) -> Subquery:
     )
 
 
-def base_image_list() -> QuerySet[BaseImage]:
+def base_image_list(*, scans: bool = True) -> QuerySet[BaseImage]:
     """The catalog with what the list shows, in a constant number of queries: the current
-    version's scan state and open-findings summary come as two subqueries per row."""
-    return (
-        BaseImage.objects.select_related("replacement", "owner_team", "registry")
-        .annotate(
-            # Counted per row of the page, not by a GROUP BY over every version of the catalog.
-            version_count=_count_of(ImageVersion.objects.filter(base_image=OuterRef("pk"))),
+    version's scan state and open-findings summary come as two subqueries per row.
+
+    `scans=False` (the API's list, which shows neither the scan nor the approved count)
+    leaves out all but the version count: three subqueries less to build, compile and run
+    on every page.
+    """
+    images = BaseImage.objects.select_related("replacement", "owner_team", "registry").annotate(
+        # Counted per row of the page, not by a GROUP BY over every version of the catalog.
+        version_count=_count_of(ImageVersion.objects.filter(base_image=OuterRef("pk"))),
+    )
+    if scans:
+        images = images.annotate(
             approved_count=_count_of(
                 ImageVersion.objects.filter(base_image=OuterRef("pk"), state=VersionState.APPROVED)
             ),
@@ -75,8 +81,7 @@ def base_image_list() -> QuerySet[BaseImage]:
                 _current_version().values("scan_summary")[:1], output_field=JSONField()
             ),
         )
-        .order_by("name")
-    )
+    return images.order_by("name")
 
 
 def base_image_detail() -> QuerySet[BaseImage]:

@@ -78,7 +78,7 @@ class BaseImageViewSet(BaseImageCurationActions, viewsets.ReadOnlyModelViewSet):
     filterset_class = BaseImageFilterSet
 
     def get_queryset(self) -> QuerySet[BaseImage]:
-        return base_image_detail() if self.action == "retrieve" else base_image_list()
+        return base_image_detail() if self.action == "retrieve" else base_image_list(scans=False)
 
     def get_serializer_class(self) -> type:
         return BaseImageDetailSerializer if self.action == "retrieve" else BaseImageSerializer
