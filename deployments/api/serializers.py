@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from django.urls import reverse
 from rest_framework import serializers
 
+from portal.api.rows import Row, row_url
 from portal.api.serializers import JobSerializer
 
 from ..choices import DeliveryStrategy, DeploymentMode, Language
@@ -249,8 +250,22 @@ class ReleaseSerializer(serializers.ModelSerializer):
             "status_at",
         ]
 
+    row_columns: ClassVar[dict[str, tuple[str, ...]]] = {
+        "manifest_url": ("id",),
+        "created_by": ("created_by_token__name", "created_by__username"),
+    }
+
     def get_manifest_url(self, release: Release) -> str:
-        return reverse("api:release-manifest", kwargs={"pk": release.pk})
+        return row_url(self, "api:release-manifest", "pk", release.pk)
+
+    def row_manifest_url(self, row: Row) -> str:
+        return row_url(self, "api:release-manifest", "pk", row.pk)
+
+    def row_created_by(self, row: Row) -> str:
+        """`Release.created_by_repr` of a row."""
+        if row["created_by_token__name"] is not None:
+            return f"token:{row['created_by_token__name']}"
+        return row["created_by__username"] or "system"
 
 
 class ReleaseDetailSerializer(ReleaseSerializer):

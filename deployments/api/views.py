@@ -24,6 +24,7 @@ from portal.actors import Actor
 from portal.api.pagination import KeysetPagination
 from portal.api.params import parse_id
 from portal.api.responses import job_accepted
+from portal.api.rows import RowListMixin, row_page
 from portal.choices import Scope
 from portal.models import Team
 from portal.teams import require_team_role
@@ -417,7 +418,11 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def releases(self, request: Request, pk: str | None = None) -> Response:
         """The deployment's releases, newest first (cursor pages)."""
         deployment = self.get_object()
-        page = self.paginate_queryset(release_list().filter(deployment=deployment))
+        releases = release_list().filter(deployment=deployment)
+        response = row_page(self, releases, ReleaseSerializer(context={"request": request}))
+        if response is not None:
+            return response
+        page = self.paginate_queryset(releases)
         return self.get_paginated_response(ReleaseSerializer(page, many=True).data)
 
     @extend_schema(request=ReleaseCreateSerializer, responses={201: ReleaseDetailSerializer})
@@ -458,7 +463,9 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(body.data, status=status.HTTP_201_CREATED)
 
 
-class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ReleaseViewSet(
+    RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Releases (immutable): read, fetch the manifest, roll back to one."""
 
     required_scopes = {

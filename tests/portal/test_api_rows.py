@@ -1,0 +1,70 @@
+"""The API lists served from `values()` rows (`portal.api.rows`) answer exactly what DRF's
+serializers answer from model instances: the same bytes, page after page."""
+
+from __future__ import annotations
+
+import pytest
+
+from deployments.api.serializers import ReleaseSerializer
+from deployments.models import Release
+from deployments.selectors import release_list
+from portal.api import rows
+from tests.deployments.test_flat_lists import READ_ALL, world  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def varied(world, make_token, service_team):  # noqa: F811 - the imported fixture
+    """Releases with what the rows must get right: a rollback, a token's, a CD status."""
+    from portal.models import ApiToken
+
+    make_token(service_team, ["deployments:write"])
+    token = ApiToken.objects.latest("id")
+    first = Release.objects.order_by("id").first()
+    last = Release.objects.order_by("id").last()
+    assert first is not None and last is not None
+    Release.objects.filter(pk=last.pk).update(
+        rollback_of=first, created_by_token=token, status="healthy", status_note="ok"
+    )
+    return world
+
+
+def _pages(client, url: str) -> list[bytes]:
+    bodies = []
+    response = client.get(url)
+    while True:
+        assert response.status_code == 200, response.content
+        bodies.append(response.content)
+        following = response.json().get("next")
+        if not following:
+            return bodies
+        response = client.get(following)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/releases/?page_size=7",
+        "/api/v1/releases/?page_size=2&deployment={deployment}",
+        "/api/v1/deployments/{deployment}/releases/?page_size=2",
+    ],
+)
+def test_row_lists_answer_what_the_serializers_answer(
+    token_client, service_team, varied, settings, url
+):
+    client = token_client(service_team, READ_ALL)
+    url = url.format(deployment=varied["deployments"][-1].pk)
+    settings.PORTAL_API_ROWS = False
+    expected = _pages(client, url)
+    settings.PORTAL_API_ROWS = True
+    assert _pages(client, url) == expected
+    assert len(expected) >= 2
+
+
+@pytest.mark.parametrize(("serializer", "queryset"), [(ReleaseSerializer, release_list)])
+def test_the_hot_lists_are_served_from_rows(serializer, queryset):
+    """Each of these serializers reads every field from a row (a new field that cannot
+    would silently send its list back to model instances)."""
+    qs = queryset()
+    assert rows._plan(serializer, qs.model, frozenset(qs.query.annotations)) is not None
