@@ -111,7 +111,9 @@ def _yaml_response(text: str, filename: str) -> HttpResponse:
     return response
 
 
-class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ServiceViewSet(
+    RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Services: list, one by name, create (maintainers of the owning team)."""
 
     required_scopes = {
@@ -189,6 +191,9 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
     def list(self, request: Request, service_name: str) -> Response:
         """The service's binary versions, newest first (filters: arch, state, q)."""
         queryset = self.filter_queryset(self.get_queryset())
+        response = row_page(self, queryset, self.get_serializer())
+        if response is not None:
+            return response
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -246,6 +251,7 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
 
 class BinaryVersionViewSet(
     BinaryVersionScanActions,
+    RowListMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -322,7 +328,9 @@ class BinaryVersionViewSet(
         return job_accepted(request, job)
 
 
-class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class EnvironmentViewSet(
+    RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Environments (created by platform admins) and their hostPath sync DaemonSet."""
 
     required_scopes = {
@@ -382,7 +390,9 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return _yaml_response(text, f"binary-sync-{environment.name}.yaml")
 
 
-class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DeploymentViewSet(
+    RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Deployments, and their releases (create = render + validate + store)."""
 
     required_scopes = {

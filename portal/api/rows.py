@@ -14,6 +14,8 @@ same field's `to_representation`, so the JSON is the one the serializer gives, b
 * any field (a `SerializerMethodField`, one over a property) whose serializer has
   `row_<name>(row)` and lists the columns that method reads in `row_columns` (a dict from
   field name to column names); the field's `to_representation` formats what it returns.
+  What such methods need beyond the row (a prefetch's rows) the serializer's
+  `rows_prefetch(page)` reads once per page, before the rows are shown.
 
 A serializer with any other field (a property, a nested serializer, a method without a row
 twin), a request with a format suffix or API versioning is served by DRF's own `list`, and
@@ -38,6 +40,8 @@ from rest_framework import relations, serializers
 from rest_framework.fields import empty
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from .pagination import KeysetPagination
 
 # Digits fit every route's pattern of a pk or a name; found from the right of the URL.
 PLACEHOLDER = "7392046185720394618"
@@ -142,6 +146,7 @@ def _plan(
             kind = "pk"
         elif isinstance(field, relations.SlugRelatedField):
             attrs.append(field.slug_field)
+            kind = "pk"  # the slug itself, as `to_representation` reads it off the object
         elif isinstance(field, relations.RelatedField | relations.ManyRelatedField):
             return None
         keys = _path(model, attrs, annotations)
@@ -187,9 +192,12 @@ def rows_represent(
         c.name: url_template(request, c.view_name, c.url_kwarg) for c in columns if c.kind == "url"
     }
     methods = {c.name: getattr(serializer, f"row_{c.name}") for c in columns if c.kind == "method"}
+    page = [Row(raw) for raw in rows]
+    prefetch = getattr(serializer, "rows_prefetch", None)
+    if prefetch is not None:
+        prefetch(page)
     out = []
-    for raw in rows:
-        row = Row(raw)
+    for row in page:
         item: dict[str, Any] = {}
         for column in columns:
             name = column.name
@@ -233,7 +241,7 @@ def row_url(serializer: serializers.Serializer[Any], view_name: str, kwarg: str,
     return fill(value)
 
 
-def row_page(view: Any, queryset: Any, serializer: serializers.Serializer[Any]) -> Response | None:
+def row_page(view: Any, queryset: Any, serializer: Any) -> Response | None:
     """The paginated response of `queryset` as `serializer` (a list's child) shows each row,
     served from `values()` rows; None when a field cannot be read from a row, the queryset
     is no QuerySet, or the request has a format suffix or an API version."""
@@ -251,13 +259,10 @@ def row_page(view: Any, queryset: Any, serializer: serializers.Serializer[Any]) 
     if columns is None:
         return None
     keys = _row_keys(columns, getattr(child_class, "row_columns", {}))
-    ordering = (
-        getattr(view, "keyset_ordering", None) or getattr(view.paginator, "ordering", None) or ()
-    )
-    if isinstance(ordering, str):
-        ordering = (ordering,)
-    keys += [o.lstrip("-") for o in ordering if o.lstrip("-") not in keys]
-    rows = queryset.values(*keys)
+    if isinstance(view.paginator, KeysetPagination):  # its cursor reads the ordering's keys
+        ordering = getattr(view, "keyset_ordering", None) or view.paginator.ordering
+        keys += [o.lstrip("-") for o in ordering if o.lstrip("-") not in keys]
+    rows = queryset.prefetch_related(None).values(*keys)
     page = view.paginate_queryset(rows)
     data = rows_represent(serializer, columns, rows if page is None else page)
     if page is not None:

@@ -5,9 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.api.serializers import ReleaseSerializer
-from deployments.models import Release
-from deployments.selectors import release_list
+from deployments.api.serializers import (
+    BinaryVersionSerializer,
+    DeploymentSerializer,
+    EnvironmentSerializer,
+    ReleaseSerializer,
+    ServiceSerializer,
+)
+from deployments.models import BinaryVersion, Release
+from deployments.selectors import (
+    binary_version_list,
+    deployment_list,
+    environment_list,
+    release_list,
+    service_list,
+)
 from portal.api import rows
 from tests.deployments.test_flat_lists import READ_ALL, world  # noqa: F401 - the fixture
 
@@ -16,7 +28,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def varied(world, make_token, service_team):  # noqa: F811 - the imported fixture
-    """Releases with what the rows must get right: a rollback, a token's, a CD status."""
+    """What the rows must get right: a rollback, a token's release and upload, a CD status,
+    a binary deployed nowhere."""
     from portal.models import ApiToken
 
     make_token(service_team, ["deployments:write"])
@@ -27,6 +40,9 @@ def varied(world, make_token, service_team):  # noqa: F811 - the imported fixtur
     Release.objects.filter(pk=last.pk).update(
         rollback_of=first, created_by_token=token, status="healthy", status_note="ok"
     )
+    binary = BinaryVersion.objects.order_by("id").first()
+    assert binary is not None
+    BinaryVersion.objects.filter(pk=binary.pk).update(uploaded_by_token=token, uploaded_by=None)
     return world
 
 
@@ -48,6 +64,12 @@ def _pages(client, url: str) -> list[bytes]:
         "/api/v1/releases/?page_size=7",
         "/api/v1/releases/?page_size=2&deployment={deployment}",
         "/api/v1/deployments/{deployment}/releases/?page_size=2",
+        "/api/v1/services/?page_size=5",
+        "/api/v1/services/svc-01/binaries/?page_size=2",
+        "/api/v1/binaries/?page_size=10",
+        "/api/v1/binaries/?page_size=10&state=active",
+        "/api/v1/deployments/?page_size=10",
+        "/api/v1/environments/?page_size=1",
     ],
 )
 def test_row_lists_answer_what_the_serializers_answer(
@@ -62,7 +84,16 @@ def test_row_lists_answer_what_the_serializers_answer(
     assert len(expected) >= 2
 
 
-@pytest.mark.parametrize(("serializer", "queryset"), [(ReleaseSerializer, release_list)])
+@pytest.mark.parametrize(
+    ("serializer", "queryset"),
+    [
+        (ReleaseSerializer, release_list),
+        (ServiceSerializer, service_list),
+        (BinaryVersionSerializer, binary_version_list),
+        (DeploymentSerializer, deployment_list),
+        (EnvironmentSerializer, environment_list),
+    ],
+)
 def test_the_hot_lists_are_served_from_rows(serializer, queryset):
     """Each of these serializers reads every field from a row (a new field that cannot
     would silently send its list back to model instances)."""
