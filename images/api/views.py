@@ -23,6 +23,7 @@ from portal.actors import Actor
 from portal.api.errors import PayloadTooLarge
 from portal.api.params import parse_id
 from portal.api.responses import job_accepted
+from portal.api.rows import RowListMixin
 from portal.choices import Scope
 
 from ..choices import ImageKind
@@ -67,7 +68,7 @@ from .serializers import (
 )
 
 
-class BaseImageViewSet(BaseImageCurationActions, viewsets.ReadOnlyModelViewSet):
+class BaseImageViewSet(BaseImageCurationActions, RowListMixin, viewsets.ReadOnlyModelViewSet):
     """The catalog of base images; platform admins curate entries."""
 
     required_scopes = {
@@ -498,6 +499,7 @@ class ImageVersionViewSet(
     ImageVersionScanActions,
     ImageVersionFindingActions,
     ImageVersionCurationActions,
+    RowListMixin,
     viewsets.ReadOnlyModelViewSet,
 ):
     """Image versions (digests) with what built them; reviewers publish candidates."""

@@ -20,8 +20,14 @@ from deployments.selectors import (
     release_list,
     service_list,
 )
+from images.api.serializers import BaseImageSerializer, ImageVersionDetailSerializer
+from images.models import ImageVersion
+from images.selectors import base_image_list
 from portal.api import rows
+from portal.api.serializers import JobListSerializer
+from portal.models import Job
 from tests.deployments.test_flat_lists import READ_ALL, world  # noqa: F401 - the fixture
+from tests.images.factories import BaseImageFactory, ImageVersionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +46,13 @@ def varied(world, make_token, service_team):  # noqa: F811 - the imported fixtur
     Release.objects.filter(pk=last.pk).update(
         rollback_of=first, created_by_token=token, status="healthy", status_note="ok"
     )
+    ImageVersionFactory(base_image=world["runtime"].base_image, tag="next")
+    BaseImageFactory(registry=None, replacement=world["runtime"].base_image)
+    Job.objects.create(kind="images.build", created_by_token=token, team=service_team)
+    Job.objects.create(
+        kind="images.build", created_by=service_team.members.first(), team=service_team
+    )
+    Job.objects.create(kind="images.scan", params={"x": 1}, error="boom", team=service_team)
     binary = BinaryVersion.objects.order_by("id").first()
     assert binary is not None
     BinaryVersion.objects.filter(pk=binary.pk).update(uploaded_by_token=token, uploaded_by=None)
@@ -70,6 +83,9 @@ def _pages(client, url: str) -> list[bytes]:
         "/api/v1/binaries/?page_size=10&state=active",
         "/api/v1/deployments/?page_size=10",
         "/api/v1/environments/?page_size=1",
+        "/api/v1/jobs/?page_size=2",
+        "/api/v1/image-versions/?page_size=1",
+        "/api/v1/base-images/?page_size=1",
     ],
 )
 def test_row_lists_answer_what_the_serializers_answer(
@@ -92,6 +108,9 @@ def test_row_lists_answer_what_the_serializers_answer(
         (BinaryVersionSerializer, binary_version_list),
         (DeploymentSerializer, deployment_list),
         (EnvironmentSerializer, environment_list),
+        (JobListSerializer, Job.objects.all),
+        (ImageVersionDetailSerializer, ImageVersion.objects.all),
+        (BaseImageSerializer, lambda: base_image_list(scans=False)),
     ],
 )
 def test_the_hot_lists_are_served_from_rows(serializer, queryset):
