@@ -25,6 +25,7 @@ holds each list's body equal, byte for byte, to DRF's.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -57,6 +58,10 @@ class _Column:
     hops: tuple[str, ...] = ()  # row keys of the relations on the way (None: missing)
     view_name: str = ""  # "url": the route and its kwarg and lookup column
     url_kwarg: str = ""
+    # The field of a serializer built once for the plan: its `to_representation`, default
+    # and `allow_null` depend on its declaration only (the fields that need the request, a
+    # URL or a nested serializer, are not read through it), so no request builds its fields.
+    field: Any = dataclasses.field(default=None, compare=False)
 
 
 class Row(dict[str, Any]):
@@ -116,7 +121,7 @@ def _plan(
         name = field.field_name
         assert name is not None  # noqa: S101 - a bound field has its name
         if hasattr(serializer, f"row_{name}") and name in row_columns:
-            columns.append(_Column(name, "method"))
+            columns.append(_Column(name, "method", field=field))
             continue
         if isinstance(field, serializers.SerializerMethodField):
             return None
@@ -155,7 +160,7 @@ def _plan(
         if kind == "value" and _ends_on_relation(model, attrs, annotations):
             return None  # DRF would give str() of the related object
         value_key = keys[-1]  # a pk field's is the related id already (`values("team")`)
-        columns.append(_Column(name, kind, key=value_key, hops=tuple(keys[:-1])))
+        columns.append(_Column(name, kind, key=value_key, hops=tuple(keys[:-1]), field=field))
     return tuple(columns)
 
 
@@ -186,7 +191,6 @@ def rows_represent(
     serializer: serializers.Serializer[Any], columns: tuple[_Column, ...], rows: Iterable[Any]
 ) -> list[dict[str, Any]]:
     """Each row as `serializer.to_representation` gives its instance."""
-    fields = {f.field_name: f for f in serializer._readable_fields}
     request = serializer.context.get("request")
     urls = {
         c.name: url_template(request, c.view_name, c.url_kwarg) for c in columns if c.kind == "url"
@@ -203,16 +207,16 @@ def rows_represent(
             name = column.name
             if column.kind == "method":
                 value = methods[name](row)
-                if value is None or isinstance(fields[name], serializers.SerializerMethodField):
+                if value is None or isinstance(column.field, serializers.SerializerMethodField):
                     item[name] = value
                 else:
-                    item[name] = fields[name].to_representation(value)
+                    item[name] = column.field.to_representation(value)
                 continue
             if column.kind == "url":
                 value = row[column.key]
                 item[name] = None if value is None else urls[name](value)
                 continue
-            field = fields[name]
+            field = column.field
             if any(row[hop] is None for hop in column.hops):
                 # DRF met a None on the way: the default, None, or no such key.
                 if field.default is not empty:
