@@ -90,6 +90,7 @@ def endpoints(info: dict[str, Any]) -> list[Endpoint]:
     busy, heavy = info["busy_service"], info["heavy_deployment"]
     middle_page = max(1, info["counts"]["services"] // 100)
     return [
+        Endpoint("floor through DRF + token", "/bench/floor-drf/", "token", None),
         Endpoint(
             "catalog list (10/page)", "/api/v1/base-images/?page_size=10", "token", TARGET_CATALOG
         ),
