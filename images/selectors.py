@@ -109,6 +109,35 @@ def image_version_current(image: BaseImage) -> ImageVersion | None:
     return None
 
 
+# What resolving reads of each version of the image (every version is matched in Python):
+# the rest (the recipe, the scan's text and summary, the build's facts) loads when a caller
+# reads it. The versions' image is the one resolved (the prefetch sets it), not a join.
+_RESOLVE_VERSION_FIELDS = (
+    "id",
+    "base_image_id",
+    "registry_id",
+    "tag",
+    "tags",
+    "digest",
+    "state",
+    "created_at",
+)
+
+
+def _resolve_images() -> QuerySet[BaseImage]:
+    """The catalog entries as resolving reads them: each with its versions, newest first."""
+    return BaseImage.objects.select_related(
+        "replacement", "owner_team", "registry"
+    ).prefetch_related(
+        Prefetch(
+            "versions",
+            queryset=ImageVersion.objects.select_related("registry")
+            .only(*_RESOLVE_VERSION_FIELDS)
+            .order_by("-created_at", "-id"),
+        )
+    )
+
+
 @dataclass
 class Resolution:
     """The answer to "is this reference approved?"."""
@@ -129,7 +158,7 @@ def base_image_resolve(ref: str) -> Resolution:
     """
     parsed = parse_reference(ref)
     result = Resolution(reference=parsed)
-    images = base_image_detail()
+    images = _resolve_images()
     image = images.filter(name=parsed.repository).first()
     if image is None and not parsed.registry:
         matches = [i for i in images.filter(name__endswith="/" + parsed.short_name)]
@@ -177,7 +206,7 @@ def base_image_resolve(ref: str) -> Resolution:
     )
     if image.replacement is not None:
         result.replacement_version = image_version_current(
-            base_image_detail().get(pk=image.replacement.pk)
+            _resolve_images().get(pk=image.replacement.pk)
         )
     return result
 
