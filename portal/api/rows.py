@@ -245,6 +245,22 @@ def row_url(serializer: serializers.Serializer[Any], view_name: str, kwarg: str,
     return fill(value)
 
 
+def _late_page(view: Any, queryset: QuerySet[Any], keys: list[str]) -> list[Any] | None:
+    """A numbered page of an annotated queryset: its ids first, then its rows by id.
+
+    PostgreSQL computes a row's SELECT list, correlated subqueries and all, for every row an
+    OFFSET skips (page 100 of the services list ran its three counts for 4,950 rows it threw
+    away: 99 ms at 10,000 services). The ids' page selects no annotation (unless the order
+    needs one), and the rows of those ids compute them for the page alone.
+    """
+    ids_page = view.paginate_queryset(queryset.values("id"))
+    if ids_page is None:
+        return None
+    ids = [row["id"] for row in ids_page]
+    by_id = {row["id"]: row for row in queryset.filter(pk__in=ids).order_by().values(*keys)}
+    return [by_id[pk] for pk in ids]
+
+
 def row_page(view: Any, queryset: Any, serializer: Any) -> Response | None:
     """The paginated response of `queryset` as `serializer` (a list's child) shows each row,
     served from `values()` rows; None when a field cannot be read from a row, the queryset
@@ -266,8 +282,12 @@ def row_page(view: Any, queryset: Any, serializer: Any) -> Response | None:
     if isinstance(view.paginator, KeysetPagination):  # its cursor reads the ordering's keys
         ordering = getattr(view, "keyset_ordering", None) or view.paginator.ordering
         keys += [o.lstrip("-") for o in ordering if o.lstrip("-") not in keys]
-    rows = queryset.prefetch_related(None).values(*keys)
-    page = view.paginate_queryset(rows)
+    queryset = queryset.prefetch_related(None)
+    rows = queryset.values(*keys)
+    if queryset.query.annotations and not isinstance(view.paginator, KeysetPagination):
+        page = _late_page(view, queryset, keys)
+    else:
+        page = view.paginate_queryset(rows)
     data = rows_represent(serializer, columns, rows if page is None else page)
     if page is not None:
         response: Response = view.get_paginated_response(data)
