@@ -447,6 +447,9 @@ def measure(
                 "cpu_ms_per_req": round(
                     statistics.mean(r["cpu_ms_per_req"] for r in slot["runs"]), 1
                 ),
+                "floor_cpu_ms_per_req": round(
+                    statistics.mean(f["cpu_ms_per_req"] for f in slot["floors"]), 1
+                ),
                 "body_kb": round(statistics.mean(r["body_kb"] for r in slot["runs"]), 1),
             }
         row["growth_p50"] = round(row["full"]["p50_ms"] / max(row["tenth"]["p50_ms"], 0.1), 2)
@@ -472,6 +475,11 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{full['ratio']:6.2f} {target:>6} {full['cpu_ms_per_req']:7.1f} "
             f"{full['body_kb']:6.1f} {tenth['p50_ms']:8.1f} {row['growth_p50']:6.2f}{flag}"
         )
+    floor_cpu = [row["full"]["floor_cpu_ms_per_req"] for row in results.values()]
+    lines.append(
+        f"(the floor's own worker CPU: {statistics.median(floor_cpu):.1f} ms a request, median"
+        " over its rounds; `cpu ms` is the endpoint's)"
+    )
     return "\n".join(lines)
 
 
