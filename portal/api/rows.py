@@ -141,8 +141,10 @@ def _plan(
                 )
             )
             continue
-        if field.source == "*" or isinstance(field, serializers.BaseSerializer):
-            return None
+        if field.source == "*" or isinstance(
+            field, serializers.BaseSerializer | serializers.FileField
+        ):
+            return None  # the whole object, a nested shape, or a file's URL (the request's)
         attrs = list(field.source_attrs)
         kind = "value"
         if isinstance(field, relations.PrimaryKeyRelatedField):
