@@ -4,10 +4,11 @@ Seeds the data set of `scale_seed.py` (at `--scale 1`: 300 teams, 10,000 service
 binary versions, 30,000 deployments, 60,000 releases, 2,000 image versions, 20,000 jobs,
 200,000 audit entries) with `bulk_create` into two PostgreSQL databases of its own on the
 server `DATABASE_URL` names — `bench_scale_full` at `--scale` and `bench_scale_tenth` at a
-tenth of it — migrated fresh (`--reuse` keeps databases a previous run seeded at the same
-scale). Both are served at once by gunicorn (`-w 2` sync workers, DEBUG=0, the default
-persistent connections) on free ports through `scale_app.py`: the portal plus the floor, a
-bare `JsonResponse(values())` of 50 catalog rows through the same middleware.
+tenth of it (`--db-prefix` renames them) — migrated fresh (`--reuse` keeps databases a
+previous run seeded at the same scale). Both are served at once by gunicorn (`-w 2` sync
+workers, DEBUG=0, the default persistent connections) on free ports through `scale_app.py`:
+the portal plus the floor, a bare `JsonResponse(values())` of 50 catalog rows through the
+same middleware.
 
 Each endpoint is loaded at concurrency 4 (threads + http.client) for `--seconds`, right
 after a `--floor-seconds` round of the floor on the same server, in `--rounds` rounds that
@@ -32,6 +33,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -88,6 +90,7 @@ def endpoints(info: dict[str, Any]) -> list[Endpoint]:
     busy, heavy = info["busy_service"], info["heavy_deployment"]
     middle_page = max(1, info["counts"]["services"] // 100)
     return [
+        Endpoint("floor through DRF + token", "/bench/floor-drf/", "token", None),
         Endpoint(
             "catalog list (10/page)", "/api/v1/base-images/?page_size=10", "token", TARGET_CATALOG
         ),
@@ -185,7 +188,7 @@ def prepare(base: str, name: str, scale: float, env: dict[str, str], reuse: bool
     """A migrated, seeded database `name`; its seed info (kept in a table for `--reuse`)."""
     url = _db_url(base, name)
     dbenv = {**env, "DATABASE_URL": url}
-    # `name` is one of the bench's two constant database names, never input.
+    # `name` is one of the bench's two database names (a checked prefix), never free input.
     exists = _psql(base, f"SELECT count(*) FROM pg_database WHERE datname = '{name}'") == "1"  # noqa: S608
     if reuse and exists:
         import psycopg2
@@ -444,6 +447,9 @@ def measure(
                 "cpu_ms_per_req": round(
                     statistics.mean(r["cpu_ms_per_req"] for r in slot["runs"]), 1
                 ),
+                "floor_cpu_ms_per_req": round(
+                    statistics.mean(f["cpu_ms_per_req"] for f in slot["floors"]), 1
+                ),
                 "body_kb": round(statistics.mean(r["body_kb"] for r in slot["runs"]), 1),
             }
         row["growth_p50"] = round(row["full"]["p50_ms"] / max(row["tenth"]["p50_ms"], 0.1), 2)
@@ -469,6 +475,11 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{full['ratio']:6.2f} {target:>6} {full['cpu_ms_per_req']:7.1f} "
             f"{full['body_kb']:6.1f} {tenth['p50_ms']:8.1f} {row['growth_p50']:6.2f}{flag}"
         )
+    floor_cpu = [row["full"]["floor_cpu_ms_per_req"] for row in results.values()]
+    lines.append(
+        f"(the floor's own worker CPU: {statistics.median(floor_cpu):.1f} ms a request, median"
+        " over its rounds; `cpu ms` is the endpoint's)"
+    )
     return "\n".join(lines)
 
 
@@ -481,6 +492,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--reuse", action="store_true", help="keep databases seeded before")
     parser.add_argument("--keep", action="store_true", help="do not drop the databases")
+    parser.add_argument(
+        "--db-prefix", default="bench_scale", help="the two databases' names: PREFIX_full, _tenth"
+    )
     args = parser.parse_args()
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
@@ -500,7 +514,10 @@ def main() -> int:
         "PORTAL_VAR_DIR": str(var),
         "AXES_ENABLED": "0",
     }
-    names = {"full": "bench_scale_full", "tenth": "bench_scale_tenth"}
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", args.db_prefix):
+        print("--db-prefix: lower-case letters, digits and underscores only.")
+        return 2
+    names = {tag: f"{args.db_prefix}_{tag}" for tag in ("full", "tenth")}
     scales = {"full": args.scale, "tenth": args.scale / 10}
     started = time.perf_counter()
     infos = {

@@ -1,6 +1,10 @@
 """The WSGI app `bench/scale.py` serves: the portal itself plus the floor, a bare
 `JsonResponse(values())` view of 50 catalog rows (three joins, no DRF, no auth) that goes
-through the same middleware, so every endpoint is compared with it on the same server."""
+through the same middleware, so every endpoint is compared with it on the same server.
+
+`/bench/floor-drf/` is the same rows through DRF as every API view meets it (the portal's
+token authentication, scope permission, content negotiation and JSON renderer): what an
+API endpoint costs before it does any work of its own, measured like the endpoints."""
 
 from __future__ import annotations
 
@@ -16,8 +20,12 @@ from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.urls import include, path  # noqa: E402
+from rest_framework.request import Request  # noqa: E402
+from rest_framework.response import Response  # noqa: E402
+from rest_framework.views import APIView  # noqa: E402
 
 from images.models import BaseImage  # noqa: E402
+from portal.choices import Scope  # noqa: E402
 
 PORTAL_URLCONF = settings.ROOT_URLCONF
 FLOOR_FIELDS = (
@@ -44,6 +52,19 @@ def floor(request: HttpRequest) -> JsonResponse:
     return JsonResponse(rows, safe=False)
 
 
-urlpatterns = [path("bench/floor/", floor), path("", include(PORTAL_URLCONF))]
+class FloorDrf(APIView):
+    """The floor's rows through DRF with the portal's API defaults (a token's read)."""
+
+    required_scopes = {"*": Scope.IMAGES_READ}
+
+    def get(self, request: Request) -> Response:
+        return Response(list(BaseImage.objects.order_by("name").values(*FLOOR_FIELDS)[:50]))
+
+
+urlpatterns = [
+    path("bench/floor/", floor),
+    path("bench/floor-drf/", FloorDrf.as_view()),
+    path("", include(PORTAL_URLCONF)),
+]
 settings.ROOT_URLCONF = __name__
 application = get_wsgi_application()

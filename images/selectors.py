@@ -61,14 +61,20 @@ def _count_of(queryset: QuerySet[ImageVersion]) -> Subquery:
     )
 
 
-def base_image_list() -> QuerySet[BaseImage]:
+def base_image_list(*, scans: bool = True) -> QuerySet[BaseImage]:
     """The catalog with what the list shows, in a constant number of queries: the current
-    version's scan state and open-findings summary come as two subqueries per row."""
-    return (
-        BaseImage.objects.select_related("replacement", "owner_team", "registry")
-        .annotate(
-            # Counted per row of the page, not by a GROUP BY over every version of the catalog.
-            version_count=_count_of(ImageVersion.objects.filter(base_image=OuterRef("pk"))),
+    version's scan state and open-findings summary come as two subqueries per row.
+
+    `scans=False` (the API's list, which shows neither the scan nor the approved count)
+    leaves out all but the version count: three subqueries less to build, compile and run
+    on every page.
+    """
+    images = BaseImage.objects.select_related("replacement", "owner_team", "registry").annotate(
+        # Counted per row of the page, not by a GROUP BY over every version of the catalog.
+        version_count=_count_of(ImageVersion.objects.filter(base_image=OuterRef("pk"))),
+    )
+    if scans:
+        images = images.annotate(
             approved_count=_count_of(
                 ImageVersion.objects.filter(base_image=OuterRef("pk"), state=VersionState.APPROVED)
             ),
@@ -77,8 +83,7 @@ def base_image_list() -> QuerySet[BaseImage]:
                 _current_version().values("scan_summary")[:1], output_field=JSONField()
             ),
         )
-        .order_by("name")
-    )
+    return images.order_by("name")
 
 
 def base_image_detail() -> QuerySet[BaseImage]:
@@ -106,6 +111,35 @@ def image_version_current(image: BaseImage) -> ImageVersion | None:
     return None
 
 
+# What resolving reads of each version of the image (every version is matched in Python):
+# the rest (the recipe, the scan's text and summary, the build's facts) loads when a caller
+# reads it. The versions' image is the one resolved (the prefetch sets it), not a join.
+_RESOLVE_VERSION_FIELDS = (
+    "id",
+    "base_image_id",
+    "registry_id",
+    "tag",
+    "tags",
+    "digest",
+    "state",
+    "created_at",
+)
+
+
+def _resolve_images() -> QuerySet[BaseImage]:
+    """The catalog entries as resolving reads them: each with its versions, newest first."""
+    return BaseImage.objects.select_related(
+        "replacement", "owner_team", "registry"
+    ).prefetch_related(
+        Prefetch(
+            "versions",
+            queryset=ImageVersion.objects.select_related("registry")
+            .only(*_RESOLVE_VERSION_FIELDS)
+            .order_by("-created_at", "-id"),
+        )
+    )
+
+
 @dataclass
 class Resolution:
     """The answer to "is this reference approved?"."""
@@ -126,7 +160,7 @@ def base_image_resolve(ref: str) -> Resolution:
     """
     parsed = parse_reference(ref)
     result = Resolution(reference=parsed)
-    images = base_image_detail()
+    images = _resolve_images()
     image = images.filter(name=parsed.repository).first()
     if image is None and not parsed.registry:
         matches = [i for i in images.filter(name__endswith="/" + parsed.short_name)]
@@ -198,7 +232,7 @@ def base_image_resolve(ref: str) -> Resolution:
     )
     if image.replacement is not None:
         result.replacement_version = image_version_current(
-            base_image_detail().get(pk=image.replacement.pk)
+            _resolve_images().get(pk=image.replacement.pk)
         )
     return result
 

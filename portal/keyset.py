@@ -41,9 +41,12 @@ def _field_name(order: str) -> str:
 
 
 def _value(obj: Any, name: str) -> Any:
-    value = obj
-    for part in name.split("__"):
-        value = getattr(value, part)
+    if isinstance(obj, dict):  # a `values()` row (`portal.api.rows`)
+        value = obj[name]
+    else:
+        value = obj
+        for part in name.split("__"):
+            value = getattr(value, part)
     if isinstance(value, Model):
         value = value.pk
     if isinstance(value, dt.datetime | dt.date):

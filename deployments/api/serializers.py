@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.urls import reverse
 from rest_framework import serializers
 
+from images.references import registry_host
+from portal.api.rows import Row, row_url
 from portal.api.serializers import JobSerializer
 
 from ..choices import DeliveryStrategy, DeploymentMode, Language
@@ -41,8 +42,13 @@ class ServiceSerializer(serializers.ModelSerializer):
             "created_at",
         ]
 
+    row_columns: ClassVar[dict[str, tuple[str, ...]]] = {"binaries_url": ("name",)}
+
     def get_binaries_url(self, service: Service) -> str:
-        return reverse("api:service-binary-list", kwargs={"service_name": service.name})
+        return row_url(self, "api:service-binary-list", "service_name", service.name)
+
+    def row_binaries_url(self, row: Row) -> str:
+        return row_url(self, "api:service-binary-list", "service_name", row["name"])
 
 
 class ServiceCreateSerializer(serializers.Serializer):
@@ -102,11 +108,40 @@ class BinaryVersionSerializer(serializers.ModelSerializer):
             "deployed_in",
         ]
 
+    row_columns: ClassVar[dict[str, tuple[str, ...]]] = {
+        "uploaded_by": ("uploaded_by_token__name", "uploaded_by__username"),
+        "download_url": ("id",),
+        "deployed_in": ("id",),
+    }
+
     def get_download_url(self, bv: BinaryVersion) -> str:
-        return reverse("api:binary-version-download", kwargs={"pk": bv.pk})
+        return row_url(self, "api:binary-version-download", "pk", bv.pk)
 
     def get_deployed_in(self, bv: BinaryVersion) -> list[str]:
         return [d.environment.name for d in bv.deployments.all()]
+
+    def rows_prefetch(self, page: list[Row]) -> None:
+        """The page's environments per binary, by name (as `binary_version_list` prefetches)."""
+        self._deployed_in: dict[int, list[str]] = {row.pk: [] for row in page}
+        deployed = (
+            Deployment.objects.filter(binary_version_id__in=list(self._deployed_in))
+            .order_by("environment__name")
+            .values_list("binary_version_id", "environment__name")
+        )
+        for binary_id, environment in deployed:
+            self._deployed_in[binary_id].append(environment)
+
+    def row_uploaded_by(self, row: Row) -> str:
+        """`BinaryVersion.uploader` of a row."""
+        if row["uploaded_by_token__name"] is not None:
+            return f"token:{row['uploaded_by_token__name']}"
+        return row["uploaded_by__username"] or "—"
+
+    def row_download_url(self, row: Row) -> str:
+        return row_url(self, "api:binary-version-download", "pk", row.pk)
+
+    def row_deployed_in(self, row: Row) -> list[str]:
+        return self._deployed_in[row.pk]
 
 
 class BinaryUploadSerializer(serializers.Serializer):
@@ -159,8 +194,13 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         ]
         extra_kwargs: ClassVar[dict[str, dict[str, Any]]] = {"name": {"validators": []}}
 
+    row_columns: ClassVar[dict[str, tuple[str, ...]]] = {"hostpath_sync_url": ("name",)}
+
     def get_hostpath_sync_url(self, env: Environment) -> str:
-        return reverse("api:environment-hostpath-sync", kwargs={"name": env.name})
+        return row_url(self, "api:environment-hostpath-sync", "name", env.name)
+
+    def row_hostpath_sync_url(self, row: Row) -> str:
+        return row_url(self, "api:environment-hostpath-sync", "name", row["name"])
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
@@ -210,6 +250,21 @@ class DeploymentSerializer(serializers.ModelSerializer):
         read_only_fields: ClassVar[list[str]] = ["app_image_base_digest"]
         validators: list[Any] = []
 
+    row_columns: ClassVar[dict[str, tuple[str, ...]]] = {
+        "runtime_image": (
+            "runtime_version__registry__url",
+            "runtime_version__base_image__name",
+            "runtime_version__digest",
+        ),
+    }
+
+    def row_runtime_image(self, row: Row) -> str:
+        """`ImageVersion.pull_ref` of the row's runtime version."""
+        return (
+            f"{registry_host(row['runtime_version__registry__url'])}/"
+            f"{row['runtime_version__base_image__name']}@{row['runtime_version__digest']}"
+        )
+
 
 class ReleaseSerializer(serializers.ModelSerializer):
     """A release as listed (without the manifest text)."""
@@ -249,8 +304,22 @@ class ReleaseSerializer(serializers.ModelSerializer):
             "status_at",
         ]
 
+    row_columns: ClassVar[dict[str, tuple[str, ...]]] = {
+        "manifest_url": ("id",),
+        "created_by": ("created_by_token__name", "created_by__username"),
+    }
+
     def get_manifest_url(self, release: Release) -> str:
-        return reverse("api:release-manifest", kwargs={"pk": release.pk})
+        return row_url(self, "api:release-manifest", "pk", release.pk)
+
+    def row_manifest_url(self, row: Row) -> str:
+        return row_url(self, "api:release-manifest", "pk", row.pk)
+
+    def row_created_by(self, row: Row) -> str:
+        """`Release.created_by_repr` of a row."""
+        if row["created_by_token__name"] is not None:
+            return f"token:{row['created_by_token__name']}"
+        return row["created_by__username"] or "system"
 
 
 class ReleaseDetailSerializer(ReleaseSerializer):

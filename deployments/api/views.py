@@ -24,6 +24,7 @@ from portal.actors import Actor
 from portal.api.pagination import KeysetPagination
 from portal.api.params import parse_id
 from portal.api.responses import job_accepted
+from portal.api.rows import RowListMixin, row_page
 from portal.choices import Scope
 from portal.models import Team
 from portal.teams import require_team_role
@@ -110,7 +111,9 @@ def _yaml_response(text: str, filename: str) -> HttpResponse:
     return response
 
 
-class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ServiceViewSet(
+    RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Services: list, one by name, create (maintainers of the owning team)."""
 
     required_scopes = {
@@ -188,6 +191,9 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
     def list(self, request: Request, service_name: str) -> Response:
         """The service's binary versions, newest first (filters: arch, state, q)."""
         queryset = self.filter_queryset(self.get_queryset())
+        response = row_page(self, queryset, self.get_serializer())
+        if response is not None:
+            return response
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -250,6 +256,7 @@ class ServiceBinaryViewSet(viewsets.GenericViewSet):
 
 class BinaryVersionViewSet(
     BinaryVersionScanActions,
+    RowListMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
@@ -326,7 +333,9 @@ class BinaryVersionViewSet(
         return job_accepted(request, job)
 
 
-class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class EnvironmentViewSet(
+    RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Environments (created by platform admins) and their hostPath sync DaemonSet."""
 
     required_scopes = {
@@ -386,7 +395,9 @@ class EnvironmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return _yaml_response(text, f"binary-sync-{environment.name}.yaml")
 
 
-class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DeploymentViewSet(
+    RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Deployments, and their releases (create = render + validate + store)."""
 
     required_scopes = {
@@ -422,7 +433,11 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def releases(self, request: Request, pk: str | None = None) -> Response:
         """The deployment's releases, newest first (cursor pages)."""
         deployment = self.get_object()
-        page = self.paginate_queryset(release_list().filter(deployment=deployment))
+        releases = release_list().filter(deployment=deployment)
+        response = row_page(self, releases, ReleaseSerializer(context={"request": request}))
+        if response is not None:
+            return response
+        page = self.paginate_queryset(releases)
         return self.get_paginated_response(ReleaseSerializer(page, many=True).data)
 
     @extend_schema(request=ReleaseCreateSerializer, responses={201: ReleaseDetailSerializer})
@@ -463,7 +478,9 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(body.data, status=status.HTTP_201_CREATED)
 
 
-class ReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ReleaseViewSet(
+    RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Releases (immutable): read, fetch the manifest, roll back to one."""
 
     required_scopes = {

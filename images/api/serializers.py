@@ -1,9 +1,14 @@
 """API serializers of the images app (read-only shapes; writes go through services)."""
 
+from typing import ClassVar
+
 from rest_framework import serializers
+
+from portal.api.rows import Row
 
 from ..choices import ImageKind, OsFamily, RecipeKind
 from ..models import BaseImage, ImageRequest, ImageVersion
+from ..references import registry_host
 
 
 class ImageVersionSerializer(serializers.ModelSerializer):
@@ -46,6 +51,12 @@ class BaseImageSerializer(serializers.ModelSerializer):
     )
     version_count = serializers.IntegerField(read_only=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:base-image-detail")
+
+    row_columns: ClassVar[dict[str, tuple[str, ...]]] = {"registry": ("registry__url",)}
+
+    def row_registry(self, row: Row) -> str | None:
+        """`Registry.host` of a row's registry (None: the entry has none)."""
+        return registry_host(row["registry__url"]) if row["registry__url"] is not None else None
 
     class Meta:
         model = BaseImage
@@ -159,6 +170,19 @@ class ImageVersionDetailSerializer(ImageVersionSerializer):
             "build_job",
             "updated_at",
         ]
+
+    row_columns: ClassVar[dict[str, tuple[str, ...]]] = {
+        "pull_ref": ("registry__url", "base_image__name", "digest"),
+        "registry": ("registry__url",),
+    }
+
+    def row_pull_ref(self, row: Row) -> str:
+        """`ImageVersion.pull_ref` of a row."""
+        return f"{registry_host(row['registry__url'])}/{row['base_image__name']}@{row['digest']}"
+
+    def row_registry(self, row: Row) -> str:
+        """`Registry.host` of a row's registry."""
+        return registry_host(row["registry__url"])
 
 
 class ImageRequestEventSerializer(serializers.Serializer):

@@ -23,6 +23,7 @@ from portal.actors import Actor
 from portal.api.errors import PayloadTooLarge
 from portal.api.params import parse_id
 from portal.api.responses import job_accepted
+from portal.api.rows import RowListMixin
 from portal.choices import Scope
 
 from ..choices import ImageKind
@@ -67,7 +68,7 @@ from .serializers import (
 )
 
 
-class BaseImageViewSet(BaseImageCurationActions, viewsets.ReadOnlyModelViewSet):
+class BaseImageViewSet(BaseImageCurationActions, RowListMixin, viewsets.ReadOnlyModelViewSet):
     """The catalog of base images; platform admins curate entries."""
 
     required_scopes = {
@@ -78,7 +79,7 @@ class BaseImageViewSet(BaseImageCurationActions, viewsets.ReadOnlyModelViewSet):
     filterset_class = BaseImageFilterSet
 
     def get_queryset(self) -> QuerySet[BaseImage]:
-        return base_image_detail() if self.action == "retrieve" else base_image_list()
+        return base_image_detail() if self.action == "retrieve" else base_image_list(scans=False)
 
     def get_serializer_class(self) -> type:
         return BaseImageDetailSerializer if self.action == "retrieve" else BaseImageSerializer
@@ -520,6 +521,7 @@ class ImageVersionViewSet(
     ImageVersionScanActions,
     ImageVersionFindingActions,
     ImageVersionCurationActions,
+    RowListMixin,
     viewsets.ReadOnlyModelViewSet,
 ):
     """Image versions (digests) with what built them; reviewers publish candidates."""

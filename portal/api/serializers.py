@@ -1,8 +1,11 @@
 """API serializers of the portal package."""
 
+from typing import ClassVar
+
 from rest_framework import serializers
 
 from ..models import Job
+from .rows import Row
 
 LOG_TAIL_CHARS = 20_000
 
@@ -56,3 +59,14 @@ class JobListSerializer(JobSerializer):
 
     class Meta(JobSerializer.Meta):
         fields = [f for f in JobSerializer.Meta.fields if f != "log_tail"]
+
+    row_columns: ClassVar[dict[str, tuple[str, ...]]] = {
+        "created_by": ("created_by_token__name", "created_by__username"),
+    }
+
+    def row_created_by(self, row: Row) -> str | None:
+        """`get_created_by` of a row (see `portal.api.rows`)."""
+        if row["created_by_token__name"] is not None:
+            return f"token:{row['created_by_token__name']}"
+        username: str | None = row["created_by__username"]
+        return username

@@ -11,10 +11,13 @@ from ..jobs import job_cancel
 from ..models import Job
 from ..selectors import job_cancel_refusal, job_list_for_actor
 from .pagination import KeysetPagination
+from .rows import RowListMixin
 from .serializers import JobListSerializer, JobSerializer
 
 
-class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class JobViewSet(
+    RowListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The jobs of the caller's team (and its own); platform admins see all.
 
     Cancelling needs a developer of the job's team or a platform admin (and a token with a

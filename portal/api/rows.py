@@ -1,0 +1,309 @@
+"""API lists served from `values()` rows: the serializer's own fields, no model instances.
+
+A list page of 50 rows built 50 to 300 model instances (one per `select_related` table) and
+walked each DRF field's `get_attribute` over them: at company scale that was most of a list
+request's CPU, every request. `RowListMixin.list` asks the queryset for exactly the columns
+the serializer shows (`values()`, relations followed as joins) and gives each value to the
+same field's `to_representation`, so the JSON is the one the serializer gives, byte for byte:
+
+* a model field or an annotation, by its `source` (`team.name` → `team__name`); a null
+  relation on the way is what DRF makes of a missing attribute (the field's default, None
+  when it allows null, else the field is left out);
+* `PrimaryKeyRelatedField` (the related id) and `SlugRelatedField` (the related slug);
+* `HyperlinkedIdentityField`, reversed once per request with a placeholder;
+* any field (a `SerializerMethodField`, one over a property) whose serializer has
+  `row_<name>(row)` and lists the columns that method reads in `row_columns` (a dict from
+  field name to column names); the field's `to_representation` formats what it returns.
+  What such methods need beyond the row (a prefetch's rows) the serializer's
+  `rows_prefetch(page)` reads once per page, before the rows are shown.
+
+A serializer with any other field (a property, a nested serializer, a method without a row
+twin), a request with a format suffix or API versioning is served by DRF's own `list`, and
+so is every list with the setting `PORTAL_API_ROWS = False`: `tests/portal/test_api_rows.py`
+holds each list's body equal, byte for byte, to DRF's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Model, QuerySet
+from django.urls import reverse
+from django.utils.http import RFC3986_SUBDELIMS
+from rest_framework import relations, serializers
+from rest_framework.fields import empty
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .pagination import KeysetPagination
+
+# Digits fit every route's pattern of a pk or a name; found from the right of the URL.
+PLACEHOLDER = "7392046185720394618"
+
+
+@dataclass(frozen=True)
+class _Column:
+    """How one serializer field reads its value from a row."""
+
+    name: str  # the field's name in the output
+    kind: str  # "value", "pk", "url", "method"
+    key: str = ""  # the row key of the value
+    hops: tuple[str, ...] = ()  # row keys of the relations on the way (None: missing)
+    view_name: str = ""  # "url": the route and its kwarg and lookup column
+    url_kwarg: str = ""
+    # The field of a serializer built once for the plan: its `to_representation`, default
+    # and `allow_null` depend on its declaration only (the fields that need the request, a
+    # URL or a nested serializer, are not read through it), so no request builds its fields.
+    field: Any = dataclasses.field(default=None, compare=False)
+
+
+class Row(dict[str, Any]):
+    """A `values()` row; `row.pk` is its id (what `row_<name>` methods read)."""
+
+    @property
+    def pk(self) -> Any:
+        return self["id"]
+
+
+def _path(model: type[Model], attrs: list[str], annotations: Iterable[str]) -> list[str] | None:
+    """The row keys of the relations on `attrs` and of its value (last), or None when a
+    step is not a column: a property, a reverse or many-to-many relation."""
+    if len(attrs) == 1 and attrs[0] in annotations:
+        return [attrs[0]]
+    keys: list[str] = []
+    meta = model._meta
+    for index, attr in enumerate(attrs):
+        try:
+            field = meta.get_field(attr)
+        except FieldDoesNotExist:
+            return None
+        if not getattr(field, "concrete", False) or field.many_to_many or field.one_to_many:
+            return None
+        keys.append("__".join(attrs[: index + 1]))
+        if index < len(attrs) - 1:
+            if not field.is_relation or field.related_model is None:
+                return None
+            meta = field.related_model._meta
+    return keys
+
+
+def _ends_on_relation(model: type[Model], attrs: list[str], annotations: Iterable[str]) -> bool:
+    if len(attrs) == 1 and attrs[0] in annotations:
+        return False
+    meta = model._meta
+    field: Any = None
+    for attr in attrs:
+        field = meta.get_field(attr)
+        if field.is_relation and field.related_model is not None:
+            meta = field.related_model._meta
+    return bool(field is not None and field.is_relation)
+
+
+@functools.cache
+def _plan(
+    serializer_class: Any,
+    model: Any,
+    annotations: frozenset[str],
+) -> tuple[_Column, ...] | None:
+    """The columns of `serializer_class`'s readable fields, or None when one cannot be read
+    from a row (built once per serializer, model and annotation set)."""
+    serializer = serializer_class()
+    row_columns: dict[str, tuple[str, ...]] = getattr(serializer_class, "row_columns", {})
+    columns: list[_Column] = []
+    for field in serializer._readable_fields:
+        name = field.field_name
+        assert name is not None  # noqa: S101 - a bound field has its name
+        if hasattr(serializer, f"row_{name}") and name in row_columns:
+            columns.append(_Column(name, "method", field=field))
+            continue
+        if isinstance(field, serializers.SerializerMethodField):
+            return None
+        if isinstance(field, serializers.HyperlinkedIdentityField):
+            if field.lookup_field not in ("pk", "id") and _path(
+                model, [field.lookup_field], annotations
+            ) != [field.lookup_field]:
+                return None
+            key = "id" if field.lookup_field == "pk" else field.lookup_field
+            columns.append(
+                _Column(
+                    name,
+                    "url",
+                    key=key,
+                    view_name=str(field.view_name),
+                    url_kwarg=field.lookup_url_kwarg,
+                )
+            )
+            continue
+        if field.source == "*" or isinstance(
+            field, serializers.BaseSerializer | serializers.FileField
+        ):
+            return None  # the whole object, a nested shape, or a file's URL (the request's)
+        attrs = list(field.source_attrs)
+        kind = "value"
+        if isinstance(field, relations.PrimaryKeyRelatedField):
+            if field.pk_field is not None:
+                return None
+            kind = "pk"
+        elif isinstance(field, relations.SlugRelatedField):
+            attrs.append(field.slug_field)
+            kind = "pk"  # the slug itself, as `to_representation` reads it off the object
+        elif isinstance(field, relations.RelatedField | relations.ManyRelatedField):
+            return None
+        keys = _path(model, attrs, annotations)
+        if keys is None:
+            return None
+        if kind == "value" and _ends_on_relation(model, attrs, annotations):
+            return None  # DRF would give str() of the related object
+        value_key = keys[-1]  # a pk field's is the related id already (`values("team")`)
+        columns.append(_Column(name, kind, key=value_key, hops=tuple(keys[:-1]), field=field))
+    return tuple(columns)
+
+
+def _row_keys(columns: Iterable[_Column], row_columns: dict[str, tuple[str, ...]]) -> list[str]:
+    keys: dict[str, None] = {"id": None}
+    for column in columns:
+        if column.kind == "method":
+            keys.update(dict.fromkeys(row_columns[column.name]))
+        else:
+            keys.update(dict.fromkeys((*column.hops, column.key)))
+    return list(keys)
+
+
+def url_template(request: Request | None, view_name: str, kwarg: str) -> Callable[[Any], str]:
+    """`reverse(view_name, kwargs={kwarg: value})` (absolute with a request), reversed once:
+    the returned function fills in a value, quoted as `reverse` quotes it."""
+    path = reverse(view_name, kwargs={kwarg: PLACEHOLDER})
+    url = request.build_absolute_uri(path) if request is not None else path
+    head, _, tail = url.rpartition(PLACEHOLDER)
+
+    def fill(value: Any) -> str:
+        return f"{head}{quote(str(value), safe=RFC3986_SUBDELIMS + '/~:@')}{tail}"
+
+    return fill
+
+
+def rows_represent(
+    serializer: serializers.Serializer[Any], columns: tuple[_Column, ...], rows: Iterable[Any]
+) -> list[dict[str, Any]]:
+    """Each row as `serializer.to_representation` gives its instance."""
+    request = serializer.context.get("request")
+    urls = {
+        c.name: url_template(request, c.view_name, c.url_kwarg) for c in columns if c.kind == "url"
+    }
+    methods = {c.name: getattr(serializer, f"row_{c.name}") for c in columns if c.kind == "method"}
+    page = [Row(raw) for raw in rows]
+    prefetch = getattr(serializer, "rows_prefetch", None)
+    if prefetch is not None:
+        prefetch(page)
+    out = []
+    for row in page:
+        item: dict[str, Any] = {}
+        for column in columns:
+            name = column.name
+            if column.kind == "method":
+                value = methods[name](row)
+                if value is None or isinstance(column.field, serializers.SerializerMethodField):
+                    item[name] = value
+                else:
+                    item[name] = column.field.to_representation(value)
+                continue
+            if column.kind == "url":
+                value = row[column.key]
+                item[name] = None if value is None else urls[name](value)
+                continue
+            field = column.field
+            if any(row[hop] is None for hop in column.hops):
+                # DRF met a None on the way: the default, None, or no such key.
+                if field.default is not empty:
+                    item[name] = field.get_default()
+                elif field.allow_null:
+                    item[name] = None
+                # else: left out, as DRF skips a read-only field it cannot read
+                continue
+            value = row[column.key]
+            if value is None:
+                item[name] = None
+            elif column.kind == "pk":
+                item[name] = value
+            else:
+                item[name] = field.to_representation(value)
+        out.append(item)
+    return out
+
+
+def row_url(serializer: serializers.Serializer[Any], view_name: str, kwarg: str, value: Any) -> str:
+    """`reverse(view_name, kwargs={kwarg: value})`, the route reversed once per serializer."""
+    cache = serializer.__dict__.setdefault("_row_urls", {})
+    fill = cache.get((view_name, kwarg))
+    if fill is None:
+        fill = cache[(view_name, kwarg)] = url_template(None, view_name, kwarg)
+    return fill(value)
+
+
+def _late_page(view: Any, queryset: QuerySet[Any], keys: list[str]) -> list[Any] | None:
+    """A numbered page of an annotated queryset: its ids first, then its rows by id.
+
+    PostgreSQL computes a row's SELECT list, correlated subqueries and all, for every row an
+    OFFSET skips (page 100 of the services list ran its three counts for 4,950 rows it threw
+    away: 99 ms at 10,000 services). The ids' page selects no annotation (unless the order
+    needs one), and the rows of those ids compute them for the page alone.
+    """
+    ids_page = view.paginate_queryset(queryset.values("id"))
+    if ids_page is None:
+        return None
+    ids = [row["id"] for row in ids_page]
+    by_id = {row["id"]: row for row in queryset.filter(pk__in=ids).order_by().values(*keys)}
+    return [by_id[pk] for pk in ids]
+
+
+def row_page(view: Any, queryset: Any, serializer: Any) -> Response | None:
+    """The paginated response of `queryset` as `serializer` (a list's child) shows each row,
+    served from `values()` rows; None when a field cannot be read from a row, the queryset
+    is no QuerySet, or the request has a format suffix or an API version."""
+    request = view.request
+    if (
+        not getattr(settings, "PORTAL_API_ROWS", True)
+        or not isinstance(queryset, QuerySet)
+        or getattr(request, "version", None)
+        or getattr(view, "format_kwarg", None)
+    ):
+        return None
+    child_class: Any = type(serializer)
+    model: Any = queryset.model
+    columns = _plan(child_class, model, frozenset(queryset.query.annotations))
+    if columns is None:
+        return None
+    keys = _row_keys(columns, getattr(child_class, "row_columns", {}))
+    if isinstance(view.paginator, KeysetPagination):  # its cursor reads the ordering's keys
+        ordering = getattr(view, "keyset_ordering", None) or view.paginator.ordering
+        keys += [o.lstrip("-") for o in ordering if o.lstrip("-") not in keys]
+    queryset = queryset.prefetch_related(None)
+    rows = queryset.values(*keys)
+    if queryset.query.annotations and not isinstance(view.paginator, KeysetPagination):
+        page = _late_page(view, queryset, keys)
+    else:
+        page = view.paginate_queryset(rows)
+    data = rows_represent(serializer, columns, rows if page is None else page)
+    if page is not None:
+        response: Response = view.get_paginated_response(data)
+        return response
+    return Response(data)
+
+
+class RowListMixin:
+    """`list` from `values()` rows when the serializer's fields allow it (see the module)."""
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        view: Any = self
+        queryset = view.filter_queryset(view.get_queryset())
+        response = row_page(view, queryset, view.get_serializer(many=True).child)
+        if response is None:
+            return super().list(request, *args, **kwargs)  # type: ignore[misc]
+        return response

@@ -1,0 +1,120 @@
+"""The API lists served from `values()` rows (`portal.api.rows`) answer exactly what DRF's
+serializers answer from model instances: the same bytes, page after page."""
+
+from __future__ import annotations
+
+import pytest
+
+from deployments.api.serializers import (
+    BinaryVersionSerializer,
+    DeploymentSerializer,
+    EnvironmentSerializer,
+    ReleaseSerializer,
+    ServiceSerializer,
+)
+from deployments.models import BinaryVersion, Release
+from deployments.selectors import (
+    binary_version_list,
+    deployment_list,
+    environment_list,
+    release_list,
+    service_list,
+)
+from images.api.serializers import BaseImageSerializer, ImageVersionDetailSerializer
+from images.models import ImageVersion
+from images.selectors import base_image_list
+from portal.api import rows
+from portal.api.serializers import JobListSerializer
+from portal.models import Job
+from tests.deployments.test_flat_lists import READ_ALL, world  # noqa: F401 - the fixture
+from tests.images.factories import BaseImageFactory, ImageVersionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def varied(world, make_token, service_team):  # noqa: F811 - the imported fixture
+    """What the rows must get right: a rollback, a token's release and upload, a CD status,
+    a binary deployed nowhere."""
+    from portal.models import ApiToken
+
+    make_token(service_team, ["deployments:write"])
+    token = ApiToken.objects.latest("id")
+    first = Release.objects.order_by("id").first()
+    last = Release.objects.order_by("id").last()
+    assert first is not None and last is not None
+    Release.objects.filter(pk=last.pk).update(
+        rollback_of=first, created_by_token=token, status="healthy", status_note="ok"
+    )
+    ImageVersionFactory(base_image=world["runtime"].base_image, tag="next")
+    BaseImageFactory(registry=None, replacement=world["runtime"].base_image)
+    Job.objects.create(kind="images.build", created_by_token=token, team=service_team)
+    Job.objects.create(
+        kind="images.build", created_by=service_team.members.first(), team=service_team
+    )
+    Job.objects.create(kind="images.scan", params={"x": 1}, error="boom", team=service_team)
+    binary = BinaryVersion.objects.order_by("id").first()
+    assert binary is not None
+    BinaryVersion.objects.filter(pk=binary.pk).update(uploaded_by_token=token, uploaded_by=None)
+    return world
+
+
+def _pages(client, url: str) -> list[bytes]:
+    bodies = []
+    response = client.get(url)
+    while True:
+        assert response.status_code == 200, response.content
+        bodies.append(response.content)
+        following = response.json().get("next")
+        if not following:
+            return bodies
+        response = client.get(following)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/releases/?page_size=7",
+        "/api/v1/releases/?page_size=2&deployment={deployment}",
+        "/api/v1/deployments/{deployment}/releases/?page_size=2",
+        "/api/v1/services/?page_size=5",
+        "/api/v1/services/svc-01/binaries/?page_size=2",
+        "/api/v1/binaries/?page_size=10",
+        "/api/v1/binaries/?page_size=10&state=active",
+        "/api/v1/deployments/?page_size=10",
+        "/api/v1/environments/?page_size=1",
+        "/api/v1/jobs/?page_size=2",
+        "/api/v1/image-versions/?page_size=1",
+        "/api/v1/base-images/?page_size=1",
+    ],
+)
+def test_row_lists_answer_what_the_serializers_answer(
+    token_client, service_team, varied, settings, url
+):
+    client = token_client(service_team, READ_ALL)
+    url = url.format(deployment=varied["deployments"][-1].pk)
+    settings.PORTAL_API_ROWS = False
+    expected = _pages(client, url)
+    settings.PORTAL_API_ROWS = True
+    assert _pages(client, url) == expected
+    assert len(expected) >= 2
+
+
+@pytest.mark.parametrize(
+    ("serializer", "queryset"),
+    [
+        (ReleaseSerializer, release_list),
+        (ServiceSerializer, service_list),
+        (BinaryVersionSerializer, binary_version_list),
+        (DeploymentSerializer, deployment_list),
+        (EnvironmentSerializer, environment_list),
+        (JobListSerializer, Job.objects.all),
+        (ImageVersionDetailSerializer, ImageVersion.objects.all),
+        (BaseImageSerializer, lambda: base_image_list(scans=False)),
+    ],
+)
+def test_the_hot_lists_are_served_from_rows(serializer, queryset):
+    """Each of these serializers reads every field from a row (a new field that cannot
+    would silently send its list back to model instances)."""
+    qs = queryset()
+    assert rows._plan(serializer, qs.model, frozenset(qs.query.annotations)) is not None
