@@ -9,8 +9,10 @@ var/ directory, a team, a service and a `binaries:write` token; the client strea
 memory either) while the worker's RSS is sampled from /proc. The upload is sent `--runs` times
 (3; each stores its file anew) and the fastest counts, like the floors: on a machine shared
 with other work one run can be slowed several-fold. Prints JSON with both times,
-`throughput_ratio` = floor / upload (target >= 0.6), the RSS growth (target < 100 MB) and the
-worker's CPU seconds for the upload (less noisy than wall time on a shared machine); exit
+`throughput_ratio` = floor / upload (target >= 0.6), the RSS growth (target < 100 MB), the
+worker's and the client's CPU seconds for the upload and the floor's (less noisy than wall time
+on a shared machine; `cpu_ratio` is the floor's CPU over the upload's, what the ratio tends to
+when every core is busy with other work); exit
 status 1 when a target is missed. For context it also times the same upload against a bare
 WSGI app under gunicorn that only reads the body (`server_floor.py`): no upload can beat the
 slower of that and the hash floor.
@@ -108,18 +110,18 @@ class MultipartStream:
         yield self.tail
 
 
-def hash_floor(path: Path, expected: str) -> float:
-    """Seconds to sha256 `path` with hashlib, reading it in HASH_BLOCK blocks."""
+def hash_floor(path: Path, expected: str) -> tuple[float, float]:
+    """Seconds to sha256 `path` with hashlib, reading it in HASH_BLOCK blocks; (wall, CPU)."""
     buffer = bytearray(HASH_BLOCK)
     view = memoryview(buffer)
     digest = hashlib.sha256()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     with path.open("rb", buffering=0) as source:
         while count := source.readinto(buffer):
             digest.update(view[:count])
     seconds = time.perf_counter() - started
     assert digest.hexdigest() == expected, "the hash floor read other bytes"
-    return seconds
+    return seconds, time.thread_time() - cpu
 
 
 def read_status(pid: int) -> dict[str, int]:
@@ -292,9 +294,10 @@ def main() -> int:
         warm = upload(url, token, small, "warmup", small_sha)  # import everything first
         assert warm.status_code == 201, warm.text
 
-        floors: list[float] = []
+        floors: list[tuple[float, float]] = []
         uploads: list[float] = []
         cpus: list[float] = []
+        client_cpus: list[float] = []
         before = read_status(pid)
         peak = before["VmRSS"]
         stored = var / "binaries" / "sha256" / sha256[:2] / sha256
@@ -311,9 +314,10 @@ def main() -> int:
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            started = time.perf_counter()
+            started, client_cpu = time.perf_counter(), time.thread_time()
             response = upload(url, token, source, f"1.0.{run}", sha256)
             uploads.append(time.perf_counter() - started)
+            client_cpus.append(time.thread_time() - client_cpu)
             done.set()
             sampler.join()
             after = read_status(pid)
@@ -324,9 +328,11 @@ def main() -> int:
             assert stored.stat().st_size == size, "stored file has the wrong size"
             stored.unlink()  # so the next run stores its file again (no shortcut for known bytes)
         floors.append(hash_floor(source, sha256))
-        floor_seconds = min(floors)
+        floor_seconds = min(seconds for seconds, _ in floors)
+        floor_cpu = min(cpu for _, cpu in floors)
         upload_seconds = min(uploads)
         worker_cpu = cpus[uploads.index(upload_seconds)]
+        client_cpu = client_cpus[uploads.index(upload_seconds)]
         server_floor_seconds = server_floor(source, env, options.runs)
 
         rss_before_mb = before["VmRSS"] / 1024
@@ -338,7 +344,7 @@ def main() -> int:
             "upload_seconds": round(upload_seconds, 3),
             "hash_floor_seconds": round(floor_seconds, 3),
             "upload_runs_seconds": [round(seconds, 3) for seconds in uploads],
-            "hash_floor_runs_seconds": [round(seconds, 3) for seconds in floors],
+            "hash_floor_runs_seconds": [round(seconds, 3) for seconds, _ in floors],
             "upload_mib_per_s": round(options.size_mib / upload_seconds, 1),
             "hash_floor_mib_per_s": round(options.size_mib / floor_seconds, 1),
             "throughput_ratio": round(ratio, 3),
@@ -347,6 +353,12 @@ def main() -> int:
                 floor_seconds / max(floor_seconds, server_floor_seconds), 3
             ),
             "worker_cpu_seconds": round(worker_cpu, 3),
+            "worker_cpu_seconds_runs": [round(cpu, 3) for cpu in cpus],
+            "client_cpu_seconds": round(client_cpu, 3),
+            "hash_floor_cpu_seconds": round(floor_cpu, 3),
+            # When every core is busy with other work, wall time follows CPU time: then the
+            # ratio cannot beat the floor's CPU over the worker's and the client's together.
+            "cpu_ratio": round(floor_cpu / (worker_cpu + client_cpu), 3),
             "rss_before_mb": round(rss_before_mb, 1),
             "rss_peak_mb": round(rss_peak_mb, 1),
             "rss_growth_mb": round(growth, 1),
