@@ -410,6 +410,8 @@ STATICFILES_DIRS += [("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" /
 _enum_overrides["AdvisorySeverityEnum"] = "images.choices.Severity"
 # Webhook deliveries have a `state` of their own.
 _enum_overrides["DeliveryStateEnum"] = "portal.webhooks.choices.DeliveryState"
+# Image and binary versions share the scanner's states (the findings page repeats them).
+_enum_overrides["ScanStateEnum"] = "images.choices.ScanState"
 
 # Advisory imports (images app, OSV records): where a server path may be read from, the internal
 # mirrors a URL import may fetch (and beat imports every PORTAL_ADVISORY_IMPORT_INTERVAL_SECONDS),
