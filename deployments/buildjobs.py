@@ -39,6 +39,7 @@ from images.builder.container import Mount, container_run, working_container
 from images.buildjobs import JobLog, builder_config, push_and_read_back, retry_registry
 from images.models import ImageVersion, Registry
 from images.registry import RegistryError
+from images.texts import _
 from portal.actors import Actor
 from portal.jobs import JobCancelled, JobContext, JobFailure, job_kind
 from portal.models import Job
@@ -69,15 +70,22 @@ def _copy_verified(name: str, sha256: str, target: Path, what: str) -> None:
     try:
         source = binary_storage().open(name, "rb")
     except FileNotFoundError as exc:
-        raise JobFailure(f"{what} is missing from storage ({name}).") from exc
+        raise JobFailure(
+            _("%(what)s is missing from storage (%(name)s).", what=what, name=name)
+        ) from exc
     with source, target.open("wb") as handle:
         for chunk in iter(lambda: source.read(_CHUNK), b""):
             digest.update(chunk)
             handle.write(chunk)
     if digest.hexdigest() != sha256:
         raise JobFailure(
-            f"{what} in storage has sha256 {digest.hexdigest()}, not the recorded {sha256}: "
-            "storage is corrupt."
+            _(
+                "%(what)s in storage has sha256 %(actual)s, not the recorded %(sha256)s: "
+                "storage is corrupt.",
+                what=what,
+                actual=digest.hexdigest(),
+                sha256=sha256,
+            )
         )
 
 
@@ -95,19 +103,34 @@ def _collect_output(out: Path, relative: str, target: Path) -> Path:
             info = os.lstat(current)
         except FileNotFoundError as exc:
             raise JobFailure(
-                f"The build command succeeded but left no /out/{relative}: write the output "
-                f"there (e.g. gcc -o /out/{relative} …)."
+                _(
+                    "The build command succeeded but left no /out/%(path)s: write the output "
+                    "there (e.g. gcc -o /out/%(path)s …).",
+                    path=str(relative),
+                )
             ) from exc
         if stat.S_ISLNK(info.st_mode):
             raise JobFailure(
-                f"/out/{relative}: {current.relative_to(out)} is a symbolic link; the output "
-                "must be a regular file. Nothing was registered."
+                _(
+                    "/out/%(path)s: %(link)s is a symbolic link; the output must be a regular "
+                    "file. Nothing was registered.",
+                    path=str(relative),
+                    link=str(current.relative_to(out)),
+                )
             )
     if not stat.S_ISREG(info.st_mode):
-        raise JobFailure(f"/out/{relative} is not a regular file. Nothing was registered.")
+        raise JobFailure(
+            _("/out/%(path)s is not a regular file. Nothing was registered.", path=str(relative))
+        )
     limit = int(settings.PORTAL_BINARY_MAX_BYTES)
     if info.st_size > limit:
-        raise JobFailure(f"/out/{relative} is larger than the binary limit of {limit} bytes.")
+        raise JobFailure(
+            _(
+                "/out/%(path)s is larger than the binary limit of %(limit)s bytes.",
+                path=str(relative),
+                limit=limit,
+            )
+        )
     fd = os.open(current, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as source, target.open("wb") as handle:
         for chunk in iter(lambda: source.read(_CHUNK), b""):
@@ -148,7 +171,9 @@ def _source_build(ctx: JobContext, build_id: int) -> dict[str, Any]:
         try:
             summary = unpack(archive, src, archive_limits())
         except SourceArchiveError as exc:
-            raise JobFailure(f"The source archive is refused: {exc}. Nothing was kept.") from exc
+            raise JobFailure(
+                _("The source archive is refused: %(error)s. Nothing was kept.", error=str(exc))
+            ) from exc
         archive.unlink()
         log.portal(f"{summary.entries} entries, {summary.unpacked_bytes} bytes unpacked")
         log.progress(15, f"pulling the build image {reference}")
@@ -180,8 +205,12 @@ def _source_build(ctx: JobContext, build_id: int) -> dict[str, Any]:
                 log.flush()
                 tail = exc.output_tail.strip()[-4000:]
                 raise JobFailure(
-                    f"The build command failed (exit code {exc.returncode}); nothing was "
-                    f"registered. Its output ends with:\n{tail}"
+                    _(
+                        "The build command failed (exit code %(code)s); nothing was "
+                        "registered. Its output ends with:\n%(tail)s",
+                        code=str(exc.returncode),
+                        tail=tail,
+                    )
                 ) from exc
         log.flush()
         log.progress(88, f"collecting /out/{build.output_path}")
@@ -200,8 +229,12 @@ def _source_build(ctx: JobContext, build_id: int) -> dict[str, Any]:
             )
         except (ValidationError, APIException) as exc:
             raise JobFailure(
-                f"The output cannot be registered as {build.service.name} {build.version}: "
-                f"{_error_text(exc)}"
+                _(
+                    "The output cannot be registered as %(service)s %(version)s: %(error)s",
+                    service=build.service.name,
+                    version=build.version,
+                    error=_error_text(exc),
+                )
             ) from exc
     ctx.set_result_object(binary)
     log.portal(f"registered {binary} sha256 {binary.sha256} built in {reference}")
@@ -226,7 +259,7 @@ def source_build(ctx: JobContext) -> dict[str, Any]:
     """Compile a source build (params: `source_build_id`) and register its output."""
     build_id = ctx.params.get("source_build_id")
     if not isinstance(build_id, int):
-        raise JobFailure(f"No source build to run ({build_id!r}).")
+        raise JobFailure(_("No source build to run (%(build)s).", build=repr(build_id)))
     try:
         return _source_build(ctx, build_id)
     except (BuildCancelled, JobCancelled) as exc:
@@ -234,7 +267,7 @@ def source_build(ctx: JobContext) -> dict[str, Any]:
     except BuildError as exc:
         raise JobFailure(exc.message) from exc
     except RegistryError as exc:
-        raise JobFailure(f"Registry error: {exc}") from exc
+        raise JobFailure(_("Registry error: %(error)s", error=str(exc))) from exc
 
 
 # --- app images -----------------------------------------------------------------------------
@@ -243,7 +276,9 @@ def source_build(ctx: JobContext) -> dict[str, Any]:
 def _default_registry() -> Registry:
     registry = Registry.objects.filter(is_default=True).first() or Registry.objects.first()
     if registry is None:
-        raise JobFailure("No registry is configured to push app images to (Registry, is_default).")
+        raise JobFailure(
+            _("No registry is configured to push app images to (Registry, is_default).")
+        )
     return registry
 
 
@@ -251,7 +286,9 @@ def _diff_ids(config: dict[str, Any], what: str) -> list[str]:
     rootfs = config.get("rootfs")
     ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise JobFailure(f"{what}: the image config lists no layers (rootfs.diff_ids).")
+        raise JobFailure(
+            _("%(what)s: the image config lists no layers (rootfs.diff_ids).", what=what)
+        )
     return list(ids)
 
 
@@ -272,15 +309,25 @@ def verify_base(
     app_ids = _diff_ids(app, f"{registry.host}/{repository}@{digest}")
     if app_ids[: len(base_ids)] != base_ids:
         raise JobFailure(
-            f"The pushed image {repository}@{digest} does not sit on {runtime.pull_ref}: its "
-            f"first {len(base_ids)} layers are not the runtime's."
+            _(
+                "The pushed image %(image)s does not sit on %(runtime)s: its first %(count)s "
+                "layers are not the runtime's.",
+                image=f"{repository}@{digest}",
+                runtime=runtime.pull_ref,
+                count=len(base_ids),
+            )
         )
     inner = app.get("config")
     labels = inner.get("Labels") if isinstance(inner, dict) else None
     label = labels.get(_BASE_DIGEST_LABEL) if isinstance(labels, dict) else None
     if label != runtime.digest:
         raise JobFailure(
-            f"The pushed image's {_BASE_DIGEST_LABEL} is {label!r}, not {runtime.digest}."
+            _(
+                "The pushed image's %(label)s is %(value)s, not %(digest)s.",
+                label=_BASE_DIGEST_LABEL,
+                value=repr(label),
+                digest=runtime.digest,
+            )
         )
     return {"base_layers": len(base_ids), "layers": len(app_ids)}
 
@@ -290,16 +337,23 @@ def _app_image(ctx: JobContext, deployment: Deployment, runtime: ImageVersion) -
     service = deployment.service.name
     binary = deployment.binary_version
     if binary is None:
-        raise JobFailure(f"{deployment} has no binary version to build an app image of.")
+        raise JobFailure(
+            _(
+                "%(deployment)s has no binary version to build an app image of.",
+                deployment=str(deployment),
+            )
+        )
     if binary.state == BinaryState.PURGED:
-        raise JobFailure(f"{binary} is purged: its file is gone.")
+        raise JobFailure(_("%(binary)s is purged: its file is gone.", binary=str(binary)))
     log.progress(2, f"app image of {deployment}: {binary} on {runtime}")
     try:
         dockerfile = render_app_dockerfile(
             runtime.pull_ref, binary.filename, tuple(deployment.command), tuple(deployment.args)
         )
     except ManifestError as exc:
-        raise JobFailure(f"The image-mode Dockerfile cannot be rendered: {exc}") from exc
+        raise JobFailure(
+            _("The image-mode Dockerfile cannot be rendered: %(error)s", error=str(exc))
+        ) from exc
     registry = _default_registry()
     config = builder_config(registry)
     repository = f"{APPS_REPOSITORY}/{service}"
@@ -423,8 +477,12 @@ def app_image_build(ctx: JobContext) -> dict[str, Any]:
     )
     if deployment is None or runtime is None:
         raise JobFailure(
-            f"Nothing to build: deployment #{ctx.params.get('deployment_id')} or runtime "
-            f"version #{ctx.params.get('runtime_version_id')} does not exist."
+            _(
+                "Nothing to build: deployment #%(deployment)s or runtime version "
+                "#%(runtime)s does not exist.",
+                deployment=str(ctx.params.get("deployment_id")),
+                runtime=str(ctx.params.get("runtime_version_id")),
+            )
         )
     try:
         return _app_image(ctx, deployment, runtime)
@@ -433,7 +491,7 @@ def app_image_build(ctx: JobContext) -> dict[str, Any]:
     except BuildError as exc:
         raise JobFailure(exc.message) from exc
     except RegistryError as exc:
-        raise JobFailure(f"Registry error: {exc}") from exc
+        raise JobFailure(_("Registry error: %(error)s", error=str(exc))) from exc
 
 
 __all__ = ["BinaryVersion", "app_image_build", "source_build", "verify_base"]

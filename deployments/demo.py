@@ -34,6 +34,7 @@ from django.db import transaction
 
 from images.choices import VersionState
 from images.models import BaseImage, ImageVersion
+from images.texts import _
 from portal.actors import Actor
 from portal.jobs import JobContext, JobFailure, job_create, job_kind
 from portal.models import Team
@@ -458,9 +459,12 @@ def demo_deployments_job(ctx: JobContext) -> dict[str, Any]:
                 {f"{s.runtime[0]}:{s.runtime[1]}" for s, _ in demo_deployments_missing()}
             )
             raise JobFailure(
-                f"{', '.join(missing) or 'runtime/debian:12-p1'} was not published within "
-                f"{DEMO_WAIT_SECONDS // 60} minutes; see its build job, then run "
-                "`manage.py start_demo_deployments` again."
+                _(
+                    "%(images)s was not published within %(minutes)s minutes; see its build "
+                    "job, then run `manage.py start_demo_deployments` again.",
+                    images=", ".join(missing) or "runtime/debian:12-p1",
+                    minutes=DEMO_WAIT_SECONDS // 60,
+                )
             )
         time.sleep(_POLL_SECONDS)
     if told := demo_migration_plan_draft():

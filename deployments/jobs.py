@@ -31,6 +31,7 @@ from images.scanning.store import sbom_storage
 from images.scanning.syft import SyftError, run_syft
 from images.services.findings import sbom_match
 from images.services.scans import sbom_existing, sbom_record
+from images.texts import _
 from portal.actors import Actor
 from portal.jobs import JobCancelled, JobContext, JobFailure, job_kind
 
@@ -152,22 +153,44 @@ def write_binary_tar(binary: BinaryVersion, tar_path: Path) -> None:
     try:
         handle = binary_storage().open(binary.file, "rb")
     except FileNotFoundError as exc:
-        raise JobFailure(f"The file of {binary} is missing from storage ({binary.file}).") from exc
+        raise JobFailure(
+            _(
+                "The file of %(binary)s is missing from storage (%(file)s).",
+                binary=str(binary),
+                file=str(binary.file),
+            )
+        ) from exc
     with handle, tarfile.open(tar_path, "w", format=tarfile.PAX_FORMAT) as tar:
         reader = _HashingReader(handle)
         try:
             tar.addfile(info, reader)  # copies in blocks: the file is never read whole
         except OSError as exc:
             raise JobFailure(
-                f"The stored file of {binary} is shorter than its recorded {binary.size} bytes: "
-                f"{exc}"
+                _(
+                    "The stored file of %(binary)s is shorter than its recorded %(size)s "
+                    "bytes: %(error)s",
+                    binary=str(binary),
+                    size=binary.size,
+                    error=str(exc),
+                )
             ) from exc
         if handle.read(1):
-            raise JobFailure(f"The stored file of {binary} is longer than {binary.size} bytes.")
+            raise JobFailure(
+                _(
+                    "The stored file of %(binary)s is longer than %(size)s bytes.",
+                    binary=str(binary),
+                    size=binary.size,
+                )
+            )
     if reader.digest.hexdigest() != binary.sha256:
         raise JobFailure(
-            f"The stored file of {binary} has sha256 {reader.digest.hexdigest()}, not the "
-            f"recorded {binary.sha256}: storage is corrupt; nothing was pushed."
+            _(
+                "The stored file of %(binary)s has sha256 %(actual)s, not the recorded "
+                "%(sha256)s: storage is corrupt; nothing was pushed.",
+                binary=str(binary),
+                actual=reader.digest.hexdigest(),
+                sha256=binary.sha256,
+            )
         )
 
 
@@ -175,8 +198,10 @@ def _registry() -> Registry:
     registry = Registry.objects.filter(is_default=True).first() or Registry.objects.first()
     if registry is None:
         raise JobFailure(
-            "No registry is configured to push binaries to; add one in the catalog "
-            "(Registry, is_default)."
+            _(
+                "No registry is configured to push binaries to; add one in the catalog "
+                "(Registry, is_default)."
+            )
         )
     return registry
 
@@ -211,7 +236,11 @@ def _push(ctx: JobContext, binary: BinaryVersion, actor: Actor) -> dict[str, Any
     log.progress(2, f"checking {service} {binary.version} ({binary.arch})")
     if binary.state != BinaryState.ACTIVE:
         raise JobFailure(
-            f"{binary} is {binary.state}; only active versions can be pushed as an OCI artifact."
+            _(
+                "%(binary)s is %(state)s; only active versions can be pushed as an OCI artifact.",
+                binary=str(binary),
+                state=str(binary.state),
+            )
         )
     existing = _existing_artifact(ctx, log, binary)
     if existing is not None:
@@ -304,7 +333,12 @@ def push_artifact(ctx: JobContext) -> dict[str, Any]:
         .first()
     )
     if binary is None:
-        raise JobFailure(f"Binary version #{ctx.params.get('binary_version_id')} does not exist.")
+        raise JobFailure(
+            _(
+                "Binary version #%(binary)s does not exist.",
+                binary=str(ctx.params.get("binary_version_id")),
+            )
+        )
     try:
         return _push(ctx, binary, Actor.system_actor(f"job:{ctx.job.pk}"))
     except (BuildCancelled, JobCancelled) as exc:
@@ -312,7 +346,7 @@ def push_artifact(ctx: JobContext) -> dict[str, Any]:
     except BuildError as exc:
         raise JobFailure(exc.message) from exc
     except RegistryError as exc:
-        raise JobFailure(f"Registry error: {exc}") from exc
+        raise JobFailure(_("Registry error: %(error)s", error=str(exc))) from exc
 
 
 @job_kind(
@@ -329,9 +363,9 @@ def scan_binary(ctx: JobContext) -> dict[str, Any]:
     try:
         binary = BinaryVersion.objects.select_related("service").get(pk=ctx.params["binary_id"])
     except (KeyError, BinaryVersion.DoesNotExist) as exc:
-        raise JobFailure(f"No binary version to scan ({exc}).") from exc
+        raise JobFailure(_("No binary version to scan (%(error)s).", error=str(exc))) from exc
     if binary.state == BinaryState.PURGED:
-        raise JobFailure(f"{binary} is purged: its file is gone.")
+        raise JobFailure(_("%(binary)s is purged: its file is gone.", binary=str(binary)))
     digest = f"sha256:{binary.sha256}"
     binary_version_scan_mark_scanning(binary_id=binary.pk)
     log = JobLog(ctx)
@@ -352,7 +386,12 @@ def scan_binary(ctx: JobContext) -> dict[str, Any]:
                     digest_now.update(chunk)
                     target.write(chunk)
             if digest_now.hexdigest() != binary.sha256:
-                raise JobFailure(f"The stored file of {binary} does not match its sha256.")
+                raise JobFailure(
+                    _(
+                        "The stored file of %(binary)s does not match its sha256.",
+                        binary=str(binary),
+                    )
+                )
             log.progress(30, "syft: cataloguing modules")
             try:
                 result = run_syft(

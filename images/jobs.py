@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
+from images.texts import _
 from portal.actors import Actor
 from portal.jobs import JobContext, JobFailure, job_kind
 
@@ -44,7 +45,10 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
         try:
             tags = client.list_tags(image.name)
         except RegistryUnavailable as exc:
-            raise JobFailure(f"{registry.name} is unavailable: {exc}", retry=True) from exc
+            raise JobFailure(
+                _("%(registry)s is unavailable: %(error)s", registry=registry.name, error=str(exc)),
+                retry=True,
+            ) from exc
         except RegistryError as exc:
             ctx.log(f"{image.name}: no repository in {registry.name} ({exc})")
             missing.append(image.name)
@@ -56,7 +60,14 @@ def registry_sync(ctx: JobContext) -> dict[str, Any]:
             try:
                 info = client.manifest_info(image.name, tag)
             except RegistryUnavailable as exc:
-                raise JobFailure(f"{registry.name} is unavailable: {exc}", retry=True) from exc
+                raise JobFailure(
+                    _(
+                        "%(registry)s is unavailable: %(error)s",
+                        registry=registry.name,
+                        error=str(exc),
+                    ),
+                    retry=True,
+                ) from exc
             except RegistryError as exc:
                 ctx.log(f"{image.name}:{tag}: skipped ({exc})")
                 continue

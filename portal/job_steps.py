@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from .job_errors import job_error_display
+
 STEP_PATTERNS: Sequence[tuple[re.Pattern[str], Promise]] = tuple(
     (re.compile(pattern), template)
     for pattern, template in (
@@ -115,5 +117,8 @@ def job_step_display(step: str) -> str:
     for pattern, template in STEP_PATTERNS:
         match = pattern.match(step)
         if match:
-            return str(template) % match.groupdict()
+            values = match.groupdict()
+            if "reason" in values:  # a requeue's reason is a job error
+                values["reason"] = job_error_display(values["reason"])
+            return str(template) % values
     return step

@@ -11,6 +11,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
+from images.texts import _
+
 from .inputs import _ARCH_TO_GOARCH, STRATEGIES, ManifestInput
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
@@ -176,7 +178,8 @@ def _check_text(errors: list[str], field: str, value: object) -> None:
 def resource_errors(
     *, cpu_request: str = "", memory_request: str = "", cpu_limit: str = "", memory_limit: str = ""
 ) -> list[str]:
-    """Problems with requests/limits ("" = not set): bad quantities, a limit below its request."""
+    """Problems with requests/limits ("" = not set): bad quantities, a limit below its request.
+    Each is an `images.texts.Text` (English; the portal renders it in the reader's language)."""
     values = {
         "cpu_request": cpu_request,
         "memory_request": memory_request,
@@ -193,15 +196,24 @@ def resource_errors(
             amount = _quantity(value) if isinstance(value, str) else None
             if amount is None:
                 errors.append(
-                    f"{field} must be a Kubernetes quantity such as 250m, 1, 512Mi, 2Gi, "
-                    f"got {value!r}"
+                    _(
+                        "%(field)s must be a Kubernetes quantity such as 250m, 1, 512Mi, 2Gi, "
+                        "got %(value)s",
+                        field=field,
+                        value=repr(value),
+                    )
                 )
             else:
                 parsed[field] = amount
         if len(parsed) == 2 and parsed[f"{kind}_limit"] < parsed[f"{kind}_request"]:
             errors.append(
-                f"{kind}_limit {values[kind + '_limit']} is below "
-                f"{kind}_request {values[kind + '_request']}"
+                _(
+                    "%(limit_field)s %(limit)s is below %(request_field)s %(request)s",
+                    limit_field=f"{kind}_limit",
+                    limit=values[f"{kind}_limit"],
+                    request_field=f"{kind}_request",
+                    request=values[f"{kind}_request"],
+                )
             )
     return errors
 

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from images.models import Registry
 from images.registry import RegistryError
+from images.texts import _
 from portal.actors import Actor
 from portal.jobs import JobFailure, job_create
 from portal.models import Job
@@ -44,8 +45,11 @@ def _registry_for(host: str) -> Registry:
         if urlsplit(registry.url).netloc == host:
             return registry
     raise JobFailure(
-        f"No registry of the catalog serves {host}; add it under Registries to read the app "
-        "image's base."
+        _(
+            "No registry of the catalog serves %(host)s; add it under Registries to read the "
+            "app image's base.",
+            host=host,
+        )
     )
 
 
@@ -57,14 +61,16 @@ def app_image_base_read(*, deployment_id: int, app_image: str) -> str:
     Raises:
         JobFailure: no catalog registry serves the image's host, or the registry refused.
     """
-    host, _, rest = app_image.partition("/")
-    repository, _, digest = rest.partition("@")
+    host, _sep, rest = app_image.partition("/")
+    repository, _sep, digest = rest.partition("@")
     registry = _registry_for(host)
     try:
         with registry.client() as client:
             base = client.base_digest(repository, digest)
     except RegistryError as exc:
-        raise JobFailure(f"Reading the base of {app_image}: {exc}") from exc
+        raise JobFailure(
+            _("Reading the base of %(image)s: %(error)s", image=app_image, error=str(exc))
+        ) from exc
     with transaction.atomic():
         Deployment.objects.filter(pk=deployment_id, app_image=app_image).update(
             app_image_base_digest=base

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from images.models import ImageVersion
+from images.texts import message_render
 from portal.actors import Actor
 from portal.api.errors import Conflict
 from portal.audit import audit_record
@@ -69,7 +70,7 @@ def _clean_spec(
             "keys": ", ".join(RESOURCE_KEYS)
         }
     elif problems := resource_errors(**resources):
-        errors["resources"] = "; ".join(problems) + "."
+        errors["resources"] = "; ".join(message_render(p, gettext) for p in problems) + "."
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
         errors["replicas"] = gettext("replicas must be an integer >= 0.")
     if errors:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from images.texts import _
 from portal.jobs import JobContext, JobFailure, job_kind
 
 from ..models import AdvisoryImport
@@ -33,7 +34,7 @@ def advisory_import(ctx: JobContext) -> dict[str, Any]:
     try:
         record = AdvisoryImport.objects.get(pk=ctx.params["import_id"])
     except (KeyError, AdvisoryImport.DoesNotExist) as exc:
-        raise JobFailure("The advisory import this job was started for does not exist.") from exc
+        raise JobFailure(_("The advisory import this job was started for does not exist.")) from exc
     ctx.set_result_object(record)
     ctx.progress(0, f"reading {record.get_source_kind_display().lower()} {record.source}")
     try:

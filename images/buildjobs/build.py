@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from images.texts import _
 from portal.actors import Actor
 from portal.jobs import JobCancelled, JobContext, JobFailure
 
@@ -73,7 +74,7 @@ def _build(ctx: JobContext, target: BuildTarget, actor: Actor) -> dict[str, Any]
     log = JobLog(ctx)
     log.progress(2, f"resolving the {target.recipe_kind} recipe of {target.name}:{target.tag}")
     if not target.tag:
-        raise JobFailure("No tag to build.")
+        raise JobFailure(_("No tag to build."))
     registry = registry_for(target)
     recipe = resolve_recipe(target)
     for base in recipe.bases:
@@ -192,15 +193,21 @@ def _refuse_existing_tag(target: BuildTarget) -> None:
     taken = image_version_with_tag(name=target.name, tag=target.tag)
     if taken is not None:
         raise JobFailure(
-            f"{target.name}:{target.tag} already has version {taken.digest} ({taken.state}); "
-            "versions are immutable: request a new tag."
+            _(
+                "%(name)s:%(tag)s already has version %(digest)s (%(state)s); versions are "
+                "immutable: request a new tag.",
+                name=target.name,
+                tag=target.tag,
+                digest=taken.digest,
+                state=str(taken.state),
+            )
         )
 
 
 def _create_catalog_entry(target: BuildTarget, registry: Registry, actor: Actor) -> BaseImage:
     """A new catalog entry for a request that names an image the catalog does not have yet."""
     if target.request_id is None:  # the portal's own builds start from a catalog entry
-        raise JobFailure(f"{target.name} is not in the catalog.")
+        raise JobFailure(_("%(name)s is not in the catalog.", name=target.name))
     request = ImageRequest.objects.get(pk=target.request_id)
     image = base_image_create(
         actor=actor,
@@ -276,10 +283,10 @@ def build_image(ctx: JobContext) -> dict[str, Any]:
             try:
                 image_request_mark_building(request_id=request_id, actor=actor)
             except Exception as exc:
-                raise JobFailure(f"Nothing to build: {exc}") from exc
+                raise JobFailure(_("Nothing to build: %(error)s", error=str(exc))) from exc
         return _build(ctx, target, actor)
     except (BuildCancelled, JobCancelled) as exc:
-        fail("The build was cancelled.")
+        fail(_("The build was cancelled."))
         raise JobCancelled from exc
     except BuildTimeout as exc:
         fail(exc.message)
@@ -288,11 +295,12 @@ def build_image(ctx: JobContext) -> dict[str, Any]:
         fail(exc.message)
         raise JobFailure(exc.message) from exc
     except RegistryError as exc:
-        fail(f"Registry error: {exc}")
-        raise JobFailure(f"Registry error: {exc}") from exc
+        message = _("Registry error: %(error)s", error=str(exc))
+        fail(message)
+        raise JobFailure(message) from exc
     except JobFailure as exc:
         fail(str(exc))
         raise
     except Exception as exc:
-        fail(f"Internal error: {type(exc).__name__}: {exc}")
+        fail(_("Internal error: %(kind)s: %(error)s", kind=type(exc).__name__, error=str(exc)))
         raise

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from django.conf import settings
 
+from images.texts import _
 from portal.jobs import JobContext, JobFailure, job_append_log, job_set_progress
 
 from ..builder import BuilderConfig, PullUnavailable, PushUnavailable, push_image
@@ -74,8 +75,12 @@ def builder_config(registry: Registry) -> BuilderConfig:
     username, password = registry.credentials()
     if (username is None) != (password is None):
         raise JobFailure(
-            f"Registry {registry.name}: set both PORTAL_REGISTRY_{registry.credentials_env}"
-            "_USERNAME and _PASSWORD, or neither."
+            _(
+                "Registry %(registry)s: set both PORTAL_REGISTRY_%(env)s_USERNAME and "
+                "_PASSWORD, or neither.",
+                registry=registry.name,
+                env=registry.credentials_env,
+            )
         )
     for directory in (settings.PORTAL_BUILDAH_ROOT, settings.PORTAL_BUILDAH_RUNROOT):
         Path(directory).mkdir(parents=True, exist_ok=True)
@@ -102,8 +107,13 @@ def retry_registry(ctx: JobContext, log: JobLog, what: str, call: Callable[[], T
             message = getattr(exc, "message", None) or str(exc)
             if attempt == budget:
                 raise JobFailure(
-                    f"{what}: the registry stayed unavailable after {budget + 1} attempts: "
-                    f"{message}"
+                    _(
+                        "%(what)s: the registry stayed unavailable after %(attempts)s "
+                        "attempts: %(error)s",
+                        what=what,
+                        attempts=budget + 1,
+                        error=message,
+                    )
                 ) from exc
             wait = delay * 2**attempt
             log.portal(

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
+from images.texts import _
 from portal.jobs import JobContext, JobFailure
 
 from ..builder import BootstrapSpec
@@ -67,7 +68,9 @@ def build_target(ctx: JobContext) -> BuildTarget:
             .first()
         )
         if request is None:
-            raise JobFailure(f"Image request #{params['request_id']} does not exist.")
+            raise JobFailure(
+                _("Image request #%(request)s does not exist.", request=str(params["request_id"]))
+            )
         return BuildTarget(
             name=request.name,
             tag=request.tag,
@@ -82,7 +85,9 @@ def build_target(ctx: JobContext) -> BuildTarget:
         )
     image = BaseImage.objects.select_related("registry").filter(pk=params.get("image_id")).first()
     if image is None:
-        raise JobFailure(f"Catalog image #{params.get('image_id')} does not exist.")
+        raise JobFailure(
+            _("Catalog image #%(image)s does not exist.", image=str(params.get("image_id")))
+        )
     return BuildTarget(
         name=image.name,
         tag=str(params.get("tag") or ""),
@@ -102,7 +107,7 @@ def registry_for(target: BuildTarget) -> Registry:
         return target.image.registry
     registry = Registry.objects.filter(is_default=True).first() or Registry.objects.first()
     if registry is None:
-        raise JobFailure("No registry is configured to push to; add one (Registry, is_default).")
+        raise JobFailure(_("No registry is configured to push to; add one (Registry, is_default)."))
     return registry
 
 
@@ -127,11 +132,11 @@ def resolve_recipe(target: BuildTarget) -> ResolvedRecipe:
                 cmd=recipe.cmd,
             )
         if target.recipe_kind != RecipeKind.DOCKERFILE:
-            raise JobFailure(f"Unknown recipe kind {target.recipe_kind!r}.")
+            raise JobFailure(_("Unknown recipe kind %(kind)s.", kind=repr(target.recipe_kind)))
         lines = dockerfile_from_lines(target.recipe)
         copies = dockerfile_copy_from_images(target.recipe)
     except RecipeError as exc:
-        raise JobFailure(f"The recipe is invalid: {exc}") from exc
+        raise JobFailure(_("The recipe is invalid: %(error)s", error=str(exc))) from exc
     pins: dict[int, str] = {}
     digests: list[str] = []
     for line in lines:
@@ -141,7 +146,7 @@ def resolve_recipe(target: BuildTarget) -> ResolvedRecipe:
         pins[line.line] = version.pull_ref
         digests.append(version.digest)
     if not digests:
-        raise JobFailure("The Dockerfile builds FROM no catalog image (scratch only).")
+        raise JobFailure(_("The Dockerfile builds FROM no catalog image (scratch only)."))
     copy_pins = {
         copy.line: _usable_version(copy.line, f"COPY --from={copy.image}", copy.image).pull_ref
         for copy in copies
@@ -165,13 +170,18 @@ def _usable_version(line: int, shown: str, image: str) -> ImageVersion:
     try:
         res = base_image_resolve(image)
     except ReferenceError as exc:
-        raise JobFailure(f"Line {line}: {exc}") from exc
+        raise JobFailure(_("Line %(line)s: %(error)s", line=line, error=str(exc))) from exc
     version = res.version
     if version is None or version.state not in VersionState.usable_as_base():
-        why = "; ".join(res.reasons) or "no approved or candidate version"
+        why = "; ".join(res.reasons) or _("no approved or candidate version")
         raise JobFailure(
-            f"Line {line}: {shown} is not an approved (or candidate) image "
-            f"version in the portal's registry: {why}"
+            _(
+                "Line %(line)s: %(image)s is not an approved (or candidate) image version in "
+                "the portal's registry: %(reasons)s",
+                line=line,
+                image=shown,
+                reasons=why,
+            )
         )
     return version
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
+from images.texts import _
 from portal.actors import Actor
 from portal.jobs import JobContext, JobFailure, job_kind
 
@@ -43,8 +44,12 @@ def scan_tools(registry: Registry | None = None) -> ScanTools:
         username, password = registry.credentials()
         if (username is None) != (password is None):
             raise JobFailure(
-                f"Registry {registry.name}: set both PORTAL_REGISTRY_{registry.credentials_env}"
-                "_USERNAME and _PASSWORD, or neither."
+                _(
+                    "Registry %(registry)s: set both PORTAL_REGISTRY_%(env)s_USERNAME and "
+                    "_PASSWORD, or neither.",
+                    registry=registry.name,
+                    env=registry.credentials_env,
+                )
             )
         # skopeo's --src-tls-verify=false is also what lets it speak plain HTTP.
         tls_verify = registry.tls_verify and registry.uses_tls
@@ -96,7 +101,7 @@ def scan_image(ctx: JobContext) -> dict[str, Any]:
             pk=ctx.params["version_id"]
         )
     except (KeyError, ImageVersion.DoesNotExist) as exc:
-        raise JobFailure(f"No image version to scan ({exc}).") from exc
+        raise JobFailure(_("No image version to scan (%(error)s).", error=str(exc))) from exc
     actor = Actor.system_actor(f"job:{ctx.job.pk}")
     force = bool(ctx.params.get("force"))
     image_version_scan_mark_scanning(version_id=version.pk)
@@ -147,7 +152,9 @@ def scan_image(ctx: JobContext) -> dict[str, Any]:
                 tree = read_oci_layout(layout, Path(tmp) / "abi")
                 abi = image_abi(tree, musl_version=_musl_version(identities))
             except AbiError as exc:
-                raise JobFailure(f"ABI facts of {reference}: {exc}") from exc
+                raise JobFailure(
+                    _("ABI facts of %(reference)s: %(error)s", reference=reference, error=str(exc))
+                ) from exc
             log.portal(
                 f"libc {abi.libc_kind or '-'} {abi.libc_version}; loaders "
                 f"{', '.join(abi.loader_paths) or '-'}; {len(abi.libraries)} shared libraries"

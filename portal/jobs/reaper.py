@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ..actors import Actor
 from ..audit import audit_record
@@ -44,9 +45,15 @@ def job_reap_stale(*, stale_after: timedelta | None = None) -> list[int]:
             if job.attempts >= job.max_attempts:
                 job_mark_failed(
                     job_id=job.pk,
-                    error=f"The worker {job.worker or '?'} stopped answering (no heartbeat since "
-                    f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}Z) and all {job.max_attempts} attempts "
-                    "are spent.",
+                    error=gettext_noop(
+                        "The worker %(worker)s stopped answering (no heartbeat since %(since)sZ) "
+                        "and all %(attempts)s attempts are spent."
+                    )
+                    % {
+                        "worker": job.worker or "?",
+                        "since": f"{job.heartbeat_at:%Y-%m-%d %H:%M:%S}",
+                        "attempts": job.max_attempts,
+                    },
                 )
             else:
                 job_requeue(
@@ -64,7 +71,11 @@ def job_reap_stale(*, stale_after: timedelta | None = None) -> list[int]:
         if not _end_lost_command(job):
             continue
         try:
-            job_mark_failed(job_id=job.pk, error=f"Timed out after {job.timeout_seconds} s.")
+            job_mark_failed(
+                job_id=job.pk,
+                error=gettext_noop("Timed out after %(seconds)s s.")
+                % {"seconds": job.timeout_seconds},
+            )
             acted.append(job.pk)
         except IllegalTransition:
             continue

@@ -20,6 +20,7 @@ from django.db import (
     connection,
     models,
 )
+from django.utils.translation import gettext_noop
 
 from ..choices import JobState
 from ..commands import ProcessGroup, watch_process_groups
@@ -162,12 +163,19 @@ def job_execute(job_id: int) -> str:
         logger.warning("job %s (%s): the database was lost: %s", job_id, job.kind, exc)
         if job.attempts < job.max_attempts:
             return _requeue(job_id, f"the database was lost: {exc}"[:500])
-        return _fail(job_id, f"The database was lost while the job ran: {exc}")
+        return _fail(
+            job_id,
+            gettext_noop("The database was lost while the job ran: %(error)s") % {"error": exc},
+        )
     except Exception as exc:
         logger.exception("job %s (%s) crashed", job_id, job.kind)
         said = f"[portal] internal error: {type(exc).__name__}: {exc}"
         _db_retry(lambda: ctx.log(said))
-        return _fail(job_id, f"Internal error: {type(exc).__name__}: {exc}")
+        return _fail(
+            job_id,
+            gettext_noop("Internal error: %(kind)s: %(error)s")
+            % {"kind": type(exc).__name__, "error": exc},
+        )
     if _db_retry(ctx.should_cancel) and _state(job_id) == JobState.CANCELLED:
         return JobState.CANCELLED
     try:

@@ -9,6 +9,7 @@ from django import template
 from django.utils.functional import Promise
 from django.utils.translation import pgettext_lazy
 
+from ..job_errors import job_error_display
 from ..job_steps import job_step_display
 
 register = template.Library()
@@ -140,3 +141,10 @@ def status_label(value: object) -> object:
 def job_step(value: object) -> str:
     """A job's step text in the reader's language (see portal.job_steps)."""
     return job_step_display(str(value or ""))
+
+
+@register.filter
+def job_error(value: object) -> str:
+    """A job's (or a request's, a plan item's) stored English error in the reader's language
+    (see portal.job_errors)."""
+    return job_error_display(str(value or ""))

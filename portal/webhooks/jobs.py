@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from ..jobs import JobContext, JobFailure, job_kind
 from .services import DELIVER_JOB_KIND, webhook_attempt_run
 
@@ -23,5 +25,8 @@ def webhook_deliver(ctx: JobContext) -> dict[str, Any]:
         f"in {attempt.duration_ms} ms {attempt.error}".rstrip()
     )
     if not attempt.succeeded:
-        raise JobFailure(attempt.error or f"HTTP {attempt.status_code}")
+        # English, like every job error: the pages translate it (portal.job_errors).
+        raise JobFailure(
+            attempt.error or gettext_noop("HTTP %(status)s") % {"status": attempt.status_code}
+        )
     return {"delivery": delivery_id, "attempt": number, "status": attempt.status_code}

@@ -480,3 +480,19 @@ def test_the_deployment_page_links_the_plans_that_move_it(
     page = _login(client, users["dev"]).get(f"/deployments/{mine.pk}/").content.decode()
     assert 'id="deployment-plans"' in page and f'href="/plans/{plan.pk}/"' in page
     assert ":12-p1</td><td>Compatible</td><td>Pending</td>" in page
+
+
+def test_plan_page_shows_an_items_job_error_in_the_readers_language(
+    client: Client, users: dict, plan: Plan
+) -> None:
+    from tests.i18n_support import compile_catalog
+
+    compile_catalog()
+    error = "Registry error: 503 from harbor.local"
+    PlanItem.objects.filter(plan=plan, wave=0).update(state="failed", error=error)
+    Plan.objects.filter(pk=plan.pk).update(error=f"Item 1: {error}")
+    _login(client, users["admin"])
+    zh = client.get(f"/plans/{plan.pk}/", HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert "镜像仓库错误：503 from harbor.local" in zh
+    en = client.get(f"/plans/{plan.pk}/").content.decode()
+    assert error in en and "镜像仓库错误" not in en

@@ -1,0 +1,137 @@
+"""Job error messages in the reader's language.
+
+A worker has no reader, so a handler's `JobFailure` message (and the error it copies to an
+image request or a plan item) is stored in English, which the API serves as written, like a
+job's step (`portal.job_steps`). Each handler writes its message as a template with named
+values (`images.texts._`, which `makemessages` collects); the same templates are listed here,
+and the pages render a stored error that one of them produces from its translated template,
+with the values read back out of the English text. Any other error (a tool's own words) is
+shown as it is. `tests/portal/test_job_errors.py` checks that every template a handler raises
+is listed here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_noop as _
+
+_PLACEHOLDER = re.compile(r"%\((?P<name>\w+)\)s")
+
+# fmt: off
+ERROR_TEMPLATES: Sequence[str] = (  # English msgids, translated on display
+    # images
+    _("The advisory import this job was started for does not exist."),
+    _("%(registry)s is unavailable: %(error)s"),
+    _("Registry %(registry)s: set both PORTAL_REGISTRY_%(env)s_USERNAME and _PASSWORD, or "
+      "neither."),
+    _("No image version to scan (%(error)s)."),
+    _("ABI facts of %(reference)s: %(error)s"),
+    _("%(what)s: the registry stayed unavailable after %(attempts)s attempts: %(error)s"),
+    _("Image request #%(request)s does not exist."),
+    _("Catalog image #%(image)s does not exist."),
+    _("No registry is configured to push to; add one (Registry, is_default)."),
+    _("Unknown recipe kind %(kind)s."),
+    _("The recipe is invalid: %(error)s"),
+    _("The Dockerfile builds FROM no catalog image (scratch only)."),
+    _("Line %(line)s: %(image)s is not an approved (or candidate) image version in the "
+      "portal's registry: %(reasons)s"),
+    _("no approved or candidate version"),
+    _("Line %(line)s: %(error)s"),
+    _("No tag to build."),
+    _("%(name)s:%(tag)s already has version %(digest)s (%(state)s); versions are immutable: "
+      "request a new tag."),
+    _("%(name)s is not in the catalog."),
+    _("Nothing to build: %(error)s"),
+    _("The build was cancelled."),
+    _("Registry error: %(error)s"),
+    # deployments
+    _("%(what)s is missing from storage (%(name)s)."),
+    _("%(what)s in storage has sha256 %(actual)s, not the recorded %(sha256)s: storage is "
+      "corrupt."),
+    _("The build command succeeded but left no /out/%(path)s: write the output there (e.g. "
+      "gcc -o /out/%(path)s …)."),
+    _("/out/%(path)s: %(link)s is a symbolic link; the output must be a regular file. Nothing "
+      "was registered."),
+    _("/out/%(path)s is not a regular file. Nothing was registered."),
+    _("/out/%(path)s is larger than the binary limit of %(limit)s bytes."),
+    _("The source archive is refused: %(error)s. Nothing was kept."),
+    _("The build command failed (exit code %(code)s); nothing was registered. Its output ends "
+      "with:\n%(tail)s"),
+    _("The output cannot be registered as %(service)s %(version)s: %(error)s"),
+    _("No source build to run (%(build)s)."),
+    _("No registry is configured to push app images to (Registry, is_default)."),
+    _("%(what)s: the image config lists no layers (rootfs.diff_ids)."),
+    _("The pushed image %(image)s does not sit on %(runtime)s: its first %(count)s layers are "
+      "not the runtime's."),
+    _("The pushed image's %(label)s is %(value)s, not %(digest)s."),
+    _("%(deployment)s has no binary version to build an app image of."),
+    _("%(binary)s is purged: its file is gone."),
+    _("The image-mode Dockerfile cannot be rendered: %(error)s"),
+    _("Nothing to build: deployment #%(deployment)s or runtime version #%(runtime)s does not "
+      "exist."),
+    _("No registry of the catalog serves %(host)s; add it under Registries to read the app "
+      "image's base."),
+    _("Reading the base of %(image)s: %(error)s"),
+    _("The file of %(binary)s is missing from storage (%(file)s)."),
+    _("The stored file of %(binary)s is shorter than its recorded %(size)s bytes: %(error)s"),
+    _("The stored file of %(binary)s is longer than %(size)s bytes."),
+    _("The stored file of %(binary)s has sha256 %(actual)s, not the recorded %(sha256)s: "
+      "storage is corrupt; nothing was pushed."),
+    _("No registry is configured to push binaries to; add one in the catalog (Registry, "
+      "is_default)."),
+    _("%(binary)s is %(state)s; only active versions can be pushed as an OCI artifact."),
+    _("Binary version #%(binary)s does not exist."),
+    _("No binary version to scan (%(error)s)."),
+    _("The stored file of %(binary)s does not match its sha256."),
+    _("%(images)s was not published within %(minutes)s minutes; see its build job, then run "
+      "`manage.py start_demo_deployments` again."),
+    # portal
+    _("HTTP %(status)s"),
+    _("Internal error: %(kind)s: %(error)s"),
+    _("The database was lost while the job ran: %(error)s"),
+    _("The worker %(worker)s stopped answering (no heartbeat since %(since)sZ) and all "
+      "%(attempts)s attempts are spent."),
+    _("Timed out after %(seconds)s s."),
+)
+# fmt: on
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """The English template as a regular expression; each value a named group (a repeated
+    name must repeat the same text)."""
+    parts: list[str] = []
+    seen: set[str] = set()
+    end = 0
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append(re.escape(template[end : match.start()]))
+        name = match["name"]
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        seen.add(name)
+        end = match.end()
+    parts.append(re.escape(template[end:]))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+# The most specific first (the most fixed text): "Nothing to build: deployment #… or runtime
+# version #… does not exist." before "Nothing to build: %(error)s".
+ERROR_PATTERNS: Sequence[tuple[re.Pattern[str], str]] = tuple(
+    (_pattern(template), template)
+    for template in sorted(ERROR_TEMPLATES, key=lambda t: -len(_PLACEHOLDER.sub("", t)))
+)
+
+
+def job_error_display(error: str, *, _depth: int = 0) -> str:
+    """The error in the active language (the error itself when no template produces it). A
+    value that is itself a listed message (e.g. the reasons of a refused base) is translated
+    too."""
+    for pattern, template in ERROR_PATTERNS:
+        match = pattern.fullmatch(error)
+        if match:
+            values = match.groupdict()
+            if _depth == 0:
+                values = {k: job_error_display(v, _depth=1) for k, v in values.items()}
+            return gettext(template) % values
+    return error
