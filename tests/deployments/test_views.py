@@ -266,6 +266,16 @@ def test_deployment_create_form(dev_client, service_team, settings):
     bad = dev_client.post("/services/orders/deploy/", {**data, "memory_limit": "64Mi"})
     assert bad.status_code == 400
     assert "memory_limit 64Mi is below memory_request 128Mi" in bad.content.decode()
+    from tests.i18n_support import compile_catalog
+
+    compile_catalog()
+    zh = dev_client.post(
+        "/services/orders/deploy/",
+        {**data, "memory_limit": "64Mi", "cpu_limit": "lots"},
+        HTTP_ACCEPT_LANGUAGE="zh-Hans",
+    ).content.decode()
+    assert "memory_limit 64Mi 低于 memory_request 128Mi" in zh
+    assert "cpu_limit 必须是 Kubernetes 数量值，例如 250m、1、512Mi、2Gi，实际为 " in zh
     quoting = dev_client.post("/services/orders/deploy/", {**data, "args": "'open"})
     assert quoting.status_code == 400 and "Cannot split the arguments" in quoting.content.decode()
     badenv = dev_client.post("/services/orders/deploy/", {**data, "env": "1X=y"})

@@ -149,3 +149,18 @@ def test_no_approved_version_message_says_what_to_do(dev_client, platform_team):
     assert "(no approved version" not in page
     assert "has no approved version yet, so there is nothing to pin" in page
     assert "DL3026" not in page  # a catalog name is the portal's to resolve, not Docker Hub
+
+
+def test_a_failed_builds_error_shows_in_the_readers_language(catalog, dev_client):
+    from tests.i18n_support import compile_catalog
+
+    compile_catalog()
+    dev_client.post("/image-requests/new/", {**FORM, "submit": "1"})
+    request = ImageRequest.objects.get()
+    error = "Registry error: 503 from harbor.local"
+    ImageRequest.objects.filter(pk=request.pk).update(state="failed", error=error)
+    url = f"/image-requests/{request.pk}/"
+    zh = dev_client.get(url, HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert "镜像仓库错误：503 from harbor.local" in zh
+    en = dev_client.get(url).content.decode()
+    assert error in en and "镜像仓库错误" not in en
