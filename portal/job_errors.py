@@ -88,6 +88,16 @@ ERROR_TEMPLATES: Sequence[str] = (  # English msgids, translated on display
     _("The stored file of %(binary)s does not match its sha256."),
     _("%(images)s was not published within %(minutes)s minutes; see its build job, then run "
       "`manage.py start_demo_deployments` again."),
+    # deployments: plans (an item's or a plan's own error, shown where job errors are)
+    _("Re-targeted to plan #%(plan)s (version %(version)s)."),
+    _("The verdict is unknown; a migration releases only compatible binaries."),
+    _("Already released on the target (another plan or by hand)."),
+    _("Already released on the target."),
+    _("Item %(item)s: %(error)s"),
+    _("The app-image build of item %(item)s failed: %(error)s"),
+    _("Release %(release)s was reported failed: %(note)s"),
+    _("The plan was aborted."),
+    _("%(count)s item(s) of wave %(wave)s failed."),
     # portal
     _("HTTP %(status)s"),
     _("Internal error: %(kind)s: %(error)s"),

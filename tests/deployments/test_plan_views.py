@@ -494,5 +494,6 @@ def test_plan_page_shows_an_items_job_error_in_the_readers_language(
     _login(client, users["admin"])
     zh = client.get(f"/plans/{plan.pk}/", HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
     assert "镜像仓库错误：503 from harbor.local" in zh
+    assert "第 1 项：镜像仓库错误：503 from harbor.local" in zh  # the plan's own, around it
     en = client.get(f"/plans/{plan.pk}/").content.decode()
     assert error in en and "镜像仓库错误" not in en

@@ -44,7 +44,7 @@ def _raised_messages() -> list[tuple[str, ast.expr]]:
                 where, name = f"{path.relative_to(ROOT)}:{node.lineno}", _name(node.func)
                 if name in _RAISERS and node.args:
                     found.append((where, node.args[0]))
-                elif name == "_fail" and len(node.args) == 2:  # the runner's
+                elif name in {"_fail", "_plan_fail"} and len(node.args) == 2:
                     found.append((where, node.args[1]))
                 elif name == "job_mark_failed":
                     found.extend((where, k.value) for k in node.keywords if k.arg == "error")

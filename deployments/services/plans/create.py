@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from images.models import ImageVersion
 from portal.actors import Actor
@@ -131,7 +131,10 @@ def _retarget_sources(from_version: ImageVersion, target: ImageVersion) -> list[
 
 
 def _retarget_old_items(items: list[PlanItem], new_plan: Plan, actor: Actor) -> None:
-    note = f"Re-targeted to plan #{new_plan.pk} (version {new_plan.to_version_id})."
+    note = gettext_noop("Re-targeted to plan #%(plan)s (version %(version)s).") % {
+        "plan": new_plan.pk,
+        "version": new_plan.to_version_id,
+    }
     PlanItem.objects.filter(pk__in=[i.pk for i in items]).update(
         state=PlanItemState.SKIPPED, error=note, updated_at=timezone.now()
     )

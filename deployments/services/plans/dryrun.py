@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, gettext_noop, pgettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageAbi, ImageVersion
@@ -275,7 +275,9 @@ def _make_items(
                 findings.append(remediation)
         elif result.verdict != Verdict.COMPATIBLE and plan.kind == PlanKind.MIGRATION:
             state = PlanItemState.SKIPPED
-            error = "The verdict is unknown; a migration releases only compatible binaries."
+            error = gettext_noop(
+                "The verdict is unknown; a migration releases only compatible binaries."
+            )
         items.append(
             PlanItem(
                 plan=plan,

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from portal.actors import Actor
 from portal.audit import audit_record
@@ -93,7 +93,11 @@ def release_status_report(*, release_id: int, status: str, note: str, actor: Act
             PlanItem.objects.filter(
                 pk=item.pk, state__in=[PlanItemState.RELEASED, PlanItemState.HEALTHY]
             ).update(state=PlanItemState.FAILED, error=note[:2000], updated_at=timezone.now())
-            _plan_fail(item.plan_id, f"Release {release} was reported failed: {note}")
+            _plan_fail(
+                item.plan_id,
+                gettext_noop("Release %(release)s was reported failed: %(note)s")
+                % {"release": release, "note": note},
+            )
     if item is not None and status == ReleaseStatus.HEALTHY:
         plan_advance(plan_id=item.plan_id)
     return release

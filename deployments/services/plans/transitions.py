@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Count, Min
 from django.http import Http404
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from portal.actors import Actor
 from portal.audit import audit_record
@@ -150,7 +150,9 @@ def plan_abort(*, plan_id: int, actor: Actor) -> Plan:
             finished_at=timezone.now(),
         )
         skipped = PlanItem.objects.filter(plan=plan, state__in=OPEN_ITEM_STATES).update(
-            state=PlanItemState.SKIPPED, error="The plan was aborted.", updated_at=timezone.now()
+            state=PlanItemState.SKIPPED,
+            error=gettext_noop("The plan was aborted."),
+            updated_at=timezone.now(),
         )
         _audit(plan, actor, "abort", before, skipped=skipped)
     return plan
@@ -221,7 +223,11 @@ def plan_advance(*, plan_id: int) -> Plan:
         .annotate(n=Count("id"))
     }
     if counts.get(PlanItemState.FAILED):
-        _plan_fail(plan.pk, f"{counts[PlanItemState.FAILED]} item(s) of wave {wave} failed.")
+        _plan_fail(
+            plan.pk,
+            gettext_noop("%(count)s item(s) of wave %(wave)s failed.")
+            % {"count": counts[PlanItemState.FAILED], "wave": wave},
+        )
         return _get_plan(plan.pk)
     if counts.get(PlanItemState.PENDING) or counts.get(PlanItemState.BUILDING):
         return plan

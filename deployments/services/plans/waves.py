@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from portal.actors import Actor
 from portal.audit import audit_record
@@ -71,7 +71,9 @@ def _release_chunk(plan: Plan, item_ids: list[int]) -> dict[str, int]:
                     target.pk
                 ):
                     item.state = PlanItemState.SKIPPED
-                    item.error = "Already released on the target (another plan or by hand)."
+                    item.error = gettext_noop(
+                        "Already released on the target (another plan or by hand)."
+                    )
                     out["skipped"] += 1
                 else:
                     to_release.append(item)
@@ -106,7 +108,7 @@ def _release_chunk(plan: Plan, item_ids: list[int]) -> dict[str, int]:
         if len(item_ids) == 1:
             PlanItem.objects.filter(pk=item_ids[0], state=PlanItemState.PENDING).update(
                 state=PlanItemState.SKIPPED,
-                error="Already released on the target.",
+                error=gettext_noop("Already released on the target."),
                 updated_at=timezone.now(),
             )
             return {"released": 0, "failed": 0, "skipped": 1, "building": 0}
@@ -225,7 +227,10 @@ def plan_item_app_image_built(*, item_id: int, app_image: str, actor: Actor) -> 
             after={"app_image": app_image, "state": item.state},
         )
     if item.state == PlanItemState.FAILED:
-        _plan_fail(item.plan_id, f"Item {item.pk}: {item.error}")
+        _plan_fail(
+            item.plan_id,
+            gettext_noop("Item %(item)s: %(error)s") % {"item": item.pk, "error": item.error},
+        )
     return item
 
 
@@ -246,5 +251,9 @@ def plan_item_app_image_failed(*, item_id: int, error: str, actor: Actor) -> Pla
         audit_record(
             actor=actor, action="plan_item.app_image_failed", obj=item, after={"error": error}
         )
-    _plan_fail(item.plan_id, f"The app-image build of item {item.pk} failed: {error}")
+    _plan_fail(
+        item.plan_id,
+        gettext_noop("The app-image build of item %(item)s failed: %(error)s")
+        % {"item": item.pk, "error": error},
+    )
     return item
