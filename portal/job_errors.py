@@ -98,6 +98,7 @@ ERROR_TEMPLATES: Sequence[str] = (  # English msgids, translated on display
     _("Release %(release)s was reported failed: %(note)s"),
     _("The plan was aborted."),
     _("%(count)s item(s) of wave %(wave)s failed."),
+    _("The scan failed."),  # a version's scan_error when the job said nothing
     # portal
     _("HTTP %(status)s"),
     _("Internal error: %(kind)s: %(error)s"),

@@ -8,7 +8,7 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext, gettext_noop, pgettext
 
 from images.choices import ScanState
 from images.models import Sbom
@@ -106,7 +106,8 @@ def binary_version_scan_attach(*, binary_id: int, sbom: Sbom) -> None:
 def binary_version_scan_failed(*, binary_id: int, error: str) -> None:
     """A failed scan keeps the SBOM the version had (if any) and says why."""
     BinaryVersion.objects.filter(pk=binary_id).update(
-        scan_state=ScanState.FAILED, scan_error=(error or "The scan failed.")[:ERROR_CHARS]
+        scan_state=ScanState.FAILED,
+        scan_error=(error or gettext_noop("The scan failed."))[:ERROR_CHARS],
     )
 
 

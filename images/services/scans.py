@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from rest_framework.exceptions import PermissionDenied
 
 from portal.actors import Actor
@@ -129,7 +129,7 @@ def image_version_scan_failed(*, version_id: int, error: str) -> None:
     """A failed scan: the version keeps the SBOM it had (if any) and says why it failed."""
     ImageVersion.objects.filter(pk=version_id).update(
         scan_state=ScanState.FAILED,
-        scan_error=(error or "The scan failed.")[:ERROR_CHARS],
+        scan_error=(error or gettext_noop("The scan failed."))[:ERROR_CHARS],
         updated_at=timezone.now(),
     )
 

@@ -137,6 +137,21 @@ def test_version_page_empty_states(client, make_user, platform_team, state, erro
         assert "disabled" in html.split('id="scan-now"')[1].split(">")[0]
 
 
+def test_a_failed_scans_error_shows_in_the_readers_language(client, make_user, platform_team):
+    from tests.i18n_support import compile_catalog
+
+    compile_catalog()
+    maintainer = make_user("mia", platform_team, Role.MAINTAINER)
+    error = "ABI facts of harbor.local/runtime/debian@sha256:ab: no ELF files"
+    version = ImageVersionFactory(
+        base_image=BaseImageFactory(owner_team=platform_team), scan_state="failed", scan_error=error
+    )
+    url = f"/image-versions/{version.pk}/"
+    zh = _login(client, maintainer).get(url, HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert "读取 harbor.local/runtime/debian@sha256:ab 的 ABI 信息时出错：no ELF files" in zh
+    assert error in client.get(url).content.decode()
+
+
 def test_version_page_scanned_without_findings(client, developer, platform_team):
     sbom = scan_data.sbom()
     version = ImageVersionFactory(sbom=sbom, scan_state="scanned")
