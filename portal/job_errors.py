@@ -47,6 +47,34 @@ ERROR_TEMPLATES: Sequence[str] = (  # English msgids, translated on display
     _("Nothing to build: %(error)s"),
     _("The build was cancelled."),
     _("Registry error: %(error)s"),
+    # images: advisory import sources (an import job's error; the form's field errors)
+    _('The path is empty or contains a NUL byte.'),
+    _('No advisory import roots are configured (PORTAL_ADVISORY_IMPORT_ROOTS).'),
+    _('The path must be absolute: %(path)s.'),
+    _('The path %(path)s is outside the allowed import roots (%(roots)s).'),
+    _('The path %(path)s does not exist.'),
+    _('The path %(path)s is neither a file nor a directory.'),
+    _('The directory holds %(count)s JSON files; the limit is %(limit)s.'),
+    _("The directory's files hold %(size)s bytes; the limit is %(limit)s."),
+    _('The file is %(size)s bytes; the limit is %(limit)s bytes.'),
+    _('%(origin)s holds %(count)s records; the limit is %(limit)s.'),
+    _('The file is not a readable zip archive: %(error)s.'),
+    _('The archive has %(count)s entries; the limit is %(limit)s.'),
+    _('The archive declares %(size)s bytes uncompressed; the limit is %(limit)s bytes (a zip '
+      'bomb?).'),
+    _('The archive declares entries over %(limit)s bytes uncompressed (%(entries)s; a zip '
+      'bomb?).'),
+    _('The archive inflates past %(limit)s bytes (a zip bomb?).'),
+    _('The URL %(url)s is not an http(s) URL.'),
+    _("The URL %(url)s is not allowed (credentials or '..')."),
+    _('The URL %(url)s is not under an allowed advisory mirror (PORTAL_ADVISORY_MIRRORS: '
+      '%(mirrors)s).'),
+    _('none configured'),
+    _('Fetching %(url)s failed: %(error)s'),
+    _('Fetching %(url)s answered HTTP %(status)s.'),
+    _('%(url)s is %(size)s bytes; the limit is %(limit)s bytes.'),
+    _('%(url)s is larger than the limit of %(limit)s bytes.'),
+    _('The uploaded file is gone (was the job run twice?).'),
     # deployments
     _("%(what)s is missing from storage (%(name)s)."),
     _("%(what)s in storage has sha256 %(actual)s, not the recorded %(sha256)s: storage is "

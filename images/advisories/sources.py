@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from images.texts import _
+
 ZIP_MAGIC = b"PK\x03\x04"
 EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 READ_BLOCK = 64 * 1024
@@ -80,23 +82,30 @@ def resolve_import_path(
     """The real path of `path` if it lies inside one of `roots` (after following symlinks)."""
     text = os.fspath(path)
     if not text or "\x00" in text:
-        raise SourceError("The path is empty or contains a NUL byte.")
+        raise SourceError(_("The path is empty or contains a NUL byte."))
     allowed = resolve_roots(roots)
     if not allowed:
-        raise SourceError("No advisory import roots are configured (PORTAL_ADVISORY_IMPORT_ROOTS).")
+        raise SourceError(
+            _("No advisory import roots are configured (PORTAL_ADVISORY_IMPORT_ROOTS).")
+        )
     candidate = Path(text)
     if not candidate.is_absolute():
-        raise SourceError(f"The path must be absolute: {text!r}.")
+        raise SourceError(_("The path must be absolute: %(path)s.", path=repr(text)))
     real = candidate.resolve()
     if not _inside(real, allowed):
         raise SourceError(
-            f"The path {text!r} is outside the allowed import roots "
-            f"({', '.join(str(r) for r in allowed)})."
+            _(
+                "The path %(path)s is outside the allowed import roots (%(roots)s).",
+                path=repr(text),
+                roots=", ".join(str(r) for r in allowed),
+            )
         )
     if not real.exists():
-        raise SourceError(f"The path {text!r} does not exist.")
+        raise SourceError(_("The path %(path)s does not exist.", path=repr(text)))
     if not (real.is_file() or real.is_dir()):
-        raise SourceError(f"The path {text!r} is neither a file nor a directory.")
+        raise SourceError(
+            _("The path %(path)s is neither a file nor a directory.", path=repr(text))
+        )
     return real
 
 
@@ -113,7 +122,11 @@ def iter_directory(path: Path, *, roots: Sequence[Path], limits: Limits) -> Iter
     files = sorted(p for p in path.rglob("*.json") if not p.is_dir())
     if len(files) > limits.max_entries:
         raise SourceError(
-            f"The directory holds {len(files)} JSON files; the limit is {limits.max_entries}."
+            _(
+                "The directory holds %(count)s JSON files; the limit is %(limit)s.",
+                count=len(files),
+                limit=limits.max_entries,
+            )
         )
     checked: list[tuple[str, Path | None, str]] = []
     total = 0
@@ -129,7 +142,11 @@ def iter_directory(path: Path, *, roots: Sequence[Path], limits: Limits) -> Iter
             checked.append((origin, real, ""))
     if total > limits.max_total_bytes:
         raise SourceError(
-            f"The directory's files hold {total} bytes; the limit is {limits.max_total_bytes}."
+            _(
+                "The directory's files hold %(size)s bytes; the limit is %(limit)s.",
+                size=total,
+                limit=limits.max_total_bytes,
+            )
         )
     for origin, found, error in checked:
         if found is None:
@@ -142,7 +159,13 @@ def iter_file(path: Path, *, limits: Limits, origin: str = "") -> Iterator[RawRe
     """The records of one file: a zip archive (by its magic bytes) or JSON."""
     size = path.stat().st_size
     if size > limits.max_file_bytes:
-        raise SourceError(f"The file is {size} bytes; the limit is {limits.max_file_bytes} bytes.")
+        raise SourceError(
+            _(
+                "The file is %(size)s bytes; the limit is %(limit)s bytes.",
+                size=size,
+                limit=limits.max_file_bytes,
+            )
+        )
     with path.open("rb") as handle:
         magic = handle.read(4)
     if magic in (ZIP_MAGIC, EMPTY_ZIP_MAGIC):
@@ -184,7 +207,12 @@ def split_json(data: bytes, origin: str, limits: Limits) -> Iterator[RawRecord]:
         return
     if len(decoded) > limits.max_entries:
         raise SourceError(
-            f"{origin} holds {len(decoded)} records; the limit is {limits.max_entries}."
+            _(
+                "%(origin)s holds %(count)s records; the limit is %(limit)s.",
+                origin=origin,
+                count=len(decoded),
+                limit=limits.max_entries,
+            )
         )
     for index, item in enumerate(decoded):
         where = f"{origin}[{index}]"
@@ -205,24 +233,38 @@ def iter_zip(path: Path, *, limits: Limits) -> Iterator[RawRecord]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise SourceError(f"The file is not a readable zip archive: {exc}.") from exc
+        raise SourceError(
+            _("The file is not a readable zip archive: %(error)s.", error=str(exc))
+        ) from exc
     with archive:
         entries = [i for i in archive.infolist() if not i.is_dir()]
         if len(entries) > limits.max_entries:
             raise SourceError(
-                f"The archive has {len(entries)} entries; the limit is {limits.max_entries}."
+                _(
+                    "The archive has %(count)s entries; the limit is %(limit)s.",
+                    count=len(entries),
+                    limit=limits.max_entries,
+                )
             )
         declared = sum(i.file_size for i in entries)
         if declared > limits.max_total_bytes:
             raise SourceError(
-                f"The archive declares {declared} bytes uncompressed; the limit is "
-                f"{limits.max_total_bytes} bytes (a zip bomb?)."
+                _(
+                    "The archive declares %(size)s bytes uncompressed; the limit is %(limit)s "
+                    "bytes (a zip bomb?).",
+                    size=declared,
+                    limit=limits.max_total_bytes,
+                )
             )
         too_big = [i.filename for i in entries if i.file_size > limits.max_entry_bytes]
         if too_big:
             raise SourceError(
-                f"The archive declares entries over {limits.max_entry_bytes} bytes uncompressed "
-                f"({', '.join(too_big[:3])}{' …' if len(too_big) > 3 else ''}; a zip bomb?)."
+                _(
+                    "The archive declares entries over %(limit)s bytes uncompressed "
+                    "(%(entries)s; a zip bomb?).",
+                    limit=limits.max_entry_bytes,
+                    entries=", ".join(too_big[:3]) + (" …" if len(too_big) > 3 else ""),
+                )
             )
         total = 0
         for info in entries:
@@ -246,7 +288,10 @@ def iter_zip(path: Path, *, limits: Limits) -> Iterator[RawRecord]:
             total += len(data)
             if total > limits.max_total_bytes:
                 raise SourceError(
-                    f"The archive inflates past {limits.max_total_bytes} bytes (a zip bomb?)."
+                    _(
+                        "The archive inflates past %(limit)s bytes (a zip bomb?).",
+                        limit=limits.max_total_bytes,
+                    )
                 )
             yield from split_json(data, info.filename, limits)
 
@@ -291,16 +336,22 @@ def check_mirror_url(url: str, mirrors: Sequence[str]) -> str:
     text = (url or "").strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SourceError(f"The URL {text!r:.200} is not an http(s) URL.")
+        raise SourceError(_("The URL %(url)s is not an http(s) URL.", url=f"{text!r:.200}"))
     if "@" in parts.netloc or ".." in parts.path.split("/") or "\\" in text:
-        raise SourceError(f"The URL {text!r:.200} is not allowed (credentials or '..').")
+        raise SourceError(
+            _("The URL %(url)s is not allowed (credentials or '..').", url=f"{text!r:.200}")
+        )
     for mirror in mirrors:
         base = mirror.strip().rstrip("/")
         if base and (text == base or text.startswith(base + "/")):
             return text
     raise SourceError(
-        f"The URL {text!r:.200} is not under an allowed advisory mirror "
-        f"(PORTAL_ADVISORY_MIRRORS: {', '.join(mirrors) or 'none configured'})."
+        _(
+            "The URL %(url)s is not under an allowed advisory mirror (PORTAL_ADVISORY_MIRRORS: "
+            "%(mirrors)s).",
+            url=f"{text!r:.200}",
+            mirrors=", ".join(mirrors) or _("none configured"),
+        )
     )
 
 
@@ -321,15 +372,36 @@ def fetch_url(
     try:
         response = requests.get(checked, stream=True, timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
-        raise SourceUnavailable(f"Fetching {checked} failed: {exc}") from exc
+        raise SourceUnavailable(
+            _("Fetching %(url)s failed: %(error)s", url=checked, error=str(exc))
+        ) from exc
     with response:
         if response.status_code >= 500:
-            raise SourceUnavailable(f"Fetching {checked} answered HTTP {response.status_code}.")
+            raise SourceUnavailable(
+                _(
+                    "Fetching %(url)s answered HTTP %(status)s.",
+                    url=checked,
+                    status=response.status_code,
+                )
+            )
         if response.is_redirect or response.status_code != 200:
-            raise SourceError(f"Fetching {checked} answered HTTP {response.status_code}.")
+            raise SourceError(
+                _(
+                    "Fetching %(url)s answered HTTP %(status)s.",
+                    url=checked,
+                    status=response.status_code,
+                )
+            )
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
-            raise SourceError(f"{checked} is {declared} bytes; the limit is {max_bytes} bytes.")
+            raise SourceError(
+                _(
+                    "%(url)s is %(size)s bytes; the limit is %(limit)s bytes.",
+                    url=checked,
+                    size=declared,
+                    limit=max_bytes,
+                )
+            )
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept for the caller
             dir=directory, prefix="mirror-", suffix=".osv", delete=False
         )
@@ -341,12 +413,18 @@ def fetch_url(
                     written += len(block)
                     if written > max_bytes:
                         raise SourceError(
-                            f"{checked} is larger than the limit of {max_bytes} bytes."
+                            _(
+                                "%(url)s is larger than the limit of %(limit)s bytes.",
+                                url=checked,
+                                limit=max_bytes,
+                            )
                         )
                     handle.write(block)
         except requests.RequestException as exc:
             target.unlink(missing_ok=True)
-            raise SourceUnavailable(f"Fetching {checked} failed: {exc}") from exc
+            raise SourceUnavailable(
+                _("Fetching %(url)s failed: %(error)s", url=checked, error=str(exc))
+            ) from exc
         except BaseException:
             target.unlink(missing_ok=True)
             raise

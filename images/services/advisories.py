@@ -47,6 +47,7 @@ from ..advisories.sources import (
 )
 from ..choices import AliasKind, ImportSource
 from ..models import Advisory, AdvisoryAlias, AdvisoryImport, AdvisoryRevision, AffectedPackage
+from ..texts import _, message_render
 from . import findings
 
 logger = logging.getLogger(__name__)
@@ -137,13 +138,13 @@ def advisory_import_start(
         try:
             real = resolve_import_path(path, settings.PORTAL_ADVISORY_IMPORT_ROOTS)
         except SourceError as exc:
-            raise ValidationError({"path": str(exc)}) from exc
+            raise ValidationError({"path": message_render(exc.args[0], gettext)}) from exc
         kind, source = ImportSource.PATH, str(real)
     elif url:
         try:
             source = check_mirror_url(url, settings.PORTAL_ADVISORY_MIRRORS)
         except SourceError as exc:
-            raise ValidationError({"url": str(exc)}) from exc
+            raise ValidationError({"url": message_render(exc.args[0], gettext)}) from exc
         kind = ImportSource.URL
     else:
         assert upload is not None  # noqa: S101 - one of the three is set (checked above)
@@ -235,7 +236,7 @@ def _records(
     if advisory_import.source_kind == ImportSource.UPLOAD:
         stored = Path(stored_path).resolve()
         if not stored_path or not stored.is_relative_to(upload_dir()) or not stored.is_file():
-            raise SourceError("The uploaded file is gone (was the job run twice?).")
+            raise SourceError(_("The uploaded file is gone (was the job run twice?)."))
         scratch.append(stored.parent)
         records = iter_file(stored, limits=limits, origin=advisory_import.source)
         return records, count_hint(stored)

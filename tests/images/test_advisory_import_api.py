@@ -112,6 +112,17 @@ def test_bad_input_is_400_and_starts_nothing(
     assert AdvisoryImport.objects.count() == 0 and Job.objects.count() == 0
 
 
+def test_a_refused_source_is_explained_in_the_readers_language(import_roots, admin_api) -> None:
+    from tests.i18n_support import compile_catalog
+
+    compile_catalog()
+    response = admin_api.post(
+        URL, {"path": "osv/all.zip"}, format="json", HTTP_ACCEPT_LANGUAGE="zh-Hans"
+    )
+    assert response.status_code == 400
+    assert "路径必须是绝对路径：'osv/all.zip'。" in response.json()["detail"], response.json()
+
+
 def test_a_file_and_a_path_together_is_400(import_roots, admin_api) -> None:
     response = admin_api.post(
         URL, {"file": _upload("a.json", b"{}"), "path": str(GOOD)}, format="multipart"
