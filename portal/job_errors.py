@@ -75,6 +75,12 @@ ERROR_TEMPLATES: Sequence[str] = (  # English msgids, translated on display
     _('%(url)s is %(size)s bytes; the limit is %(limit)s bytes.'),
     _('%(url)s is larger than the limit of %(limit)s bytes.'),
     _('The uploaded file is gone (was the job run twice?).'),
+    # images: the builder's refusals (a build's error)
+    _("The builder refuses this Dockerfile, it reaches outside its build: %(escapes)s"),
+    _("The builder refuses the bootstrap mirror %(mirror)s: it is not on the allow-list "
+      "(PORTAL_BOOTSTRAP_MIRRORS: %(allowed)s). Remove the mirror from the recipe, or ask the "
+      "platform team to allow it."),
+    _("none: only this machine's apt sources"),
     # deployments
     _("%(what)s is missing from storage (%(name)s)."),
     _("%(what)s in storage has sha256 %(actual)s, not the recorded %(sha256)s: storage is "

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from images.texts import _
+
 from .config import BuilderConfig, CancelFn, LogFn, mirror_allowed
 from .errors import BuildError
 from .run import run_tool
@@ -136,11 +138,15 @@ def bootstrap_rootfs(
         BuildError: the spec's mirror is not on `config.allowed_mirrors`, or mmdebstrap failed.
     """
     if spec.mirror is not None and not mirror_allowed(spec.mirror, config.allowed_mirrors):
-        allowed = ", ".join(config.allowed_mirrors) or "none: only this machine's apt sources"
+        allowed = ", ".join(config.allowed_mirrors) or _("none: only this machine's apt sources")
         raise BuildError(
-            f"The builder refuses the bootstrap mirror {spec.mirror}: it is not on the "
-            f"allow-list (PORTAL_BOOTSTRAP_MIRRORS: {allowed}). Remove the mirror from the "
-            "recipe, or ask the platform team to allow it.",
+            _(
+                "The builder refuses the bootstrap mirror %(mirror)s: it is not on the allow-list "
+                "(PORTAL_BOOTSTRAP_MIRRORS: %(allowed)s). Remove the mirror from the recipe, or "
+                "ask the platform team to allow it.",
+                mirror=str(spec.mirror),
+                allowed=allowed,
+            ),
             step="bootstrap mirror",
         )
     target = Path(out_tar)

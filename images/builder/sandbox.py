@@ -23,6 +23,7 @@ from pathlib import Path
 
 from images.policy.escapes import Escape, copy_from_value, instruction_escapes
 from images.policy.parser import parse_dockerfile
+from images.texts import _
 
 from .config import BuilderConfig
 from .errors import BuildError
@@ -71,7 +72,10 @@ def check_recipe(text: str, *, allowed_images: Collection[str] = ()) -> None:
         listed = "; ".join(f"line {e.line}: {e.message}" for e in escapes[:10])
         more = f" (and {len(escapes) - 10} more)" if len(escapes) > 10 else ""
         raise BuildError(
-            f"The builder refuses this Dockerfile, it reaches outside its build: {listed}{more}",
+            _(
+                "The builder refuses this Dockerfile, it reaches outside its build: %(escapes)s",
+                escapes=listed + more,
+            ),
             step="sandbox check",
         )
 
