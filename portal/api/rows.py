@@ -247,6 +247,11 @@ def row_url(serializer: serializers.Serializer[Any], view_name: str, kwarg: str,
     return fill(value)
 
 
+def _tables(rows: QuerySet[Any]) -> int:
+    """How many tables the SQL of `rows` reads (joins included)."""
+    return sum(1 for refcount in rows.query.alias_refcount.values() if refcount)
+
+
 def _late_page(view: Any, queryset: QuerySet[Any], keys: list[str]) -> list[Any] | None:
     """A numbered page of an annotated queryset: its ids first, then its rows by id.
 
@@ -261,6 +266,25 @@ def _late_page(view: Any, queryset: QuerySet[Any], keys: list[str]) -> list[Any]
     ids = [row["id"] for row in ids_page]
     by_id = {row["id"]: row for row in queryset.filter(pk__in=ids).order_by().values(*keys)}
     return [by_id[pk] for pk in ids]
+
+
+# A keyset page whose rows join this many tables (the list's own included) picks its ids first.
+KEYSET_IDS_FIRST_TABLES = 6
+
+
+def _keyset_ids_first(view: Any, queryset: QuerySet[Any], keys: list[str], order: list[str]) -> Any:
+    """A keyset page of a queryset whose rows join many tables: its ids first, then its rows
+    by id.
+
+    PostgreSQL's planner weighs every join order against the sorted LIMIT: the releases
+    page (8 tables) was planned for 10.9 ms and ran in 0.5 ms, every request (the planning
+    is not cached between statements). The ids' page joins only what the filters need, and
+    the rows of 50 primary keys are planned in 1.8 ms.
+    """
+    ids_page = view.paginate_queryset(queryset.values("id", *order))
+    ids = [row["id"] for row in ids_page]
+    by_id = {row["id"]: row for row in queryset.filter(pk__in=ids).order_by().values(*keys)}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def row_page(view: Any, queryset: Any, serializer: Any) -> Response | None:
@@ -281,13 +305,18 @@ def row_page(view: Any, queryset: Any, serializer: Any) -> Response | None:
     if columns is None:
         return None
     keys = _row_keys(columns, getattr(child_class, "row_columns", {}))
-    if isinstance(view.paginator, KeysetPagination):  # its cursor reads the ordering's keys
+    keyset = isinstance(view.paginator, KeysetPagination)
+    order: list[str] = []
+    if keyset:  # its cursor reads the ordering's keys
         ordering = getattr(view, "keyset_ordering", None) or view.paginator.ordering
-        keys += [o.lstrip("-") for o in ordering if o.lstrip("-") not in keys]
+        order = [o.lstrip("-") for o in ordering]
+        keys += [key for key in order if key not in keys]
     queryset = queryset.prefetch_related(None)
     rows = queryset.values(*keys)
-    if queryset.query.annotations and not isinstance(view.paginator, KeysetPagination):
+    if queryset.query.annotations and not keyset:
         page = _late_page(view, queryset, keys)
+    elif keyset and _tables(rows) >= KEYSET_IDS_FIRST_TABLES:
+        page = _keyset_ids_first(view, queryset, keys, order)
     else:
         page = view.paginate_queryset(rows)
     data = rows_represent(serializer, columns, rows if page is None else page)
