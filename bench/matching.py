@@ -247,6 +247,7 @@ def library_floor(pairs: list[tuple[str, list[str]]]) -> float:
 
 def bench_full(sbom_id: int, runs: int) -> dict[str, Any]:
     from images.services import findings as svc
+    from images.services.findings import evaluate
     from images.vulns import versions
 
     versions._parse_cached.cache_clear()
@@ -258,8 +259,8 @@ def bench_full(sbom_id: int, runs: int) -> dict[str, Any]:
         svc.sbom_match(sbom_id=sbom_id)
         times.append(time.perf_counter() - started)
 
-    packages = svc._packages_of_sbom(sbom_id)
-    index = svc._affected_index(key[:2] for pkg in packages for key in pkg.lookups())
+    packages = evaluate._packages_of_sbom(sbom_id)
+    index = evaluate._affected_index(key[:2] for pkg in packages for key in pkg.lookups())
     pairs: list[tuple[str, list[str]]] = []
     evaluated = 0
     for pkg in packages:
@@ -280,7 +281,7 @@ def bench_full(sbom_id: int, runs: int) -> dict[str, Any]:
         floors.append(library_floor(pairs))
         versions._parse_cached.cache_clear()
         started = time.perf_counter()
-        svc._evaluate_packages(packages, index)
+        evaluate._evaluate_packages(packages, index)
         evals.append(time.perf_counter() - started)
     floor = min(floors)
     result_p95 = p95(times)

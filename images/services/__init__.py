@@ -6,7 +6,8 @@
 * `reports`: the policy report of a request's recipe.
 * `builds`: what the build job does to its request (building, built, failed).
 * `publish`: a candidate version becomes approved (if the gate lets it).
-* `gate`: the publish gate; `waivers`: waiver requests, decisions and coverage.
+* `gate`: the publish gate; `waivers`: waiver requests, decisions and coverage (a package:
+  `request`, `decisions`, `coverage`).
 
 Callers import from `images.services`; the modules are how the code is kept, not an API.
 """

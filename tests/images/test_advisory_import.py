@@ -19,7 +19,10 @@ from django.core.management import CommandError, call_command
 from images.advisories.osv import parse_record
 from images.models import Advisory, AdvisoryAlias, AdvisoryImport, AdvisoryRevision, AffectedPackage
 from images.services import advisories as service
+from images.services import findings
 from images.services.advisories import advisory_import_start
+from images.services.advisories import records as advisory_records
+from images.services.advisories import run as advisory_run
 from images.tasks import import_advisory_mirrors
 from portal.actors import Actor
 from portal.jobs import job_execute
@@ -64,7 +67,7 @@ def rematch_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, str]]
         calls.append([tuple(k) for k in keys])
         return {"packages": 7}
 
-    monkeypatch.setattr(service.findings, "findings_rematch", rematch)
+    monkeypatch.setattr(findings, "findings_rematch", rematch)
     return calls
 
 
@@ -230,14 +233,15 @@ def test_a_record_the_database_refuses_is_rejected_alone(import_roots, rematch_c
     """A batch the database refuses is retried one record per transaction (white box: the
     parser refuses NaN, so the refused record is built past it)."""
     parsed = [
-        service._Parsed(name, parse_record(data)) for name, data in generated_records(3).items()
+        advisory_records._Parsed(name, parse_record(data))
+        for name, data in generated_records(3).items()
     ]
-    parsed[1] = service._Parsed(
+    parsed[1] = advisory_records._Parsed(
         parsed[1].origin, dataclasses.replace(parsed[1].record, raw={"cvss": float("nan")})
     )
     record = AdvisoryImport.objects.create(source_kind="path", source="/x")
-    tally = service._Tally()
-    service._flush(parsed, record, tally)
+    tally = advisory_run._Tally()
+    advisory_run._flush(parsed, record, tally)
     assert (tally.imported, tally.rejected) == (2, 1)
     assert tally.errors[0]["reason"] == "the database refused the record"
     assert not Advisory.objects.filter(osv_id=parsed[1].record.id).exists()
@@ -461,7 +465,7 @@ def test_a_failing_rematch_fails_the_job_but_keeps_the_counts(import_roots, monk
     def broken(*, keys: Any) -> dict[str, Any]:
         raise RuntimeError("matcher down")
 
-    monkeypatch.setattr(service.findings, "findings_rematch", broken)
+    monkeypatch.setattr(findings, "findings_rematch", broken)
     job = advisory_import_start(actor=ACTOR, path=str(GOOD / "go"))
     assert job_execute(job.pk) == "failed"
     record = AdvisoryImport.objects.get(job=job)

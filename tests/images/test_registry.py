@@ -28,7 +28,7 @@ from images.registry import (
     parse_challenge,
     parse_created,
 )
-from images.registry import client as registry_module
+from images.registry import transport as registry_transport
 from tests.fixtures.registry import LocalRegistry
 
 pytestmark = pytest.mark.usefixtures("running_registry")
@@ -137,7 +137,7 @@ def test_pagination_follows_link_headers(
     tags = [f"page-{i}" for i in range(7)]
     for tag in tags:
         put_manifest(oci_registry, "paged/debian", tag, data, media)
-    monkeypatch.setattr(registry_module, "PAGE_SIZE", 2)
+    monkeypatch.setattr(registry_transport, "PAGE_SIZE", 2)
     assert sorted(client.list_tags("paged/debian")) == sorted(tags)
     assert {"paged/debian", "runtime/debian"} <= set(client.list_repositories())
     with pytest.raises(RegistryError, match="more than 3 entries"):

@@ -1,70 +1,35 @@
-"""A single-pass Dockerfile parser that keeps line numbers and never raises on bad syntax.
-
-It follows BuildKit's front end where it matters to the policy: parser directives
-(`# escape=`), continuation lines (comments and blank lines inside them are dropped; an
-instruction's line is the line it starts on), heredocs in RUN/COPY/ADD, global `ARG`s and
-their substitution in `FROM` (`$X`, `${X}`, `${X:-default}`, `${X-default}`, `${X:+alt}`),
-stage names and stage references (`FROM builder`, `COPY --from=builder|0`).
-Problems are returned as `Problem`s (rule id, line, message), never raised.
-"""
+"""`parse_dockerfile`: global ARGs and their substitution, FROM lines, stage names, references."""
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from images.texts import Message, _
-
-MAX_STAGES = 50
-
-INSTRUCTIONS = frozenset(
-    {
-        "ADD",
-        "ARG",
-        "CMD",
-        "COPY",
-        "ENTRYPOINT",
-        "ENV",
-        "EXPOSE",
-        "FROM",
-        "HEALTHCHECK",
-        "LABEL",
-        "MAINTAINER",
-        "ONBUILD",
-        "RUN",
-        "SHELL",
-        "STOPSIGNAL",
-        "USER",
-        "VOLUME",
-        "WORKDIR",
-    }
+from images.policy.parser.lines import _directives, _logical_instructions, _split_lines
+from images.policy.parser.syntax import (
+    BEFORE_FROM,
+    DUPLICATE_STAGE,
+    INSTRUCTIONS,
+    MALFORMED_FROM,
+    MAX_STAGES,
+    NO_FROM,
+    TOO_MANY_STAGES,
+    UNDEFINED_ARG,
+    UNKNOWN_INSTRUCTION,
+    UNKNOWN_STAGE,
+    Instruction,
+    ParsedDockerfile,
+    ParsedStage,
+    Problem,
 )
-_HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
-# Rule ids of the problems the parser itself reports (titles live in defaults.yaml).
-NO_FROM = "BIP001"
-UNKNOWN_INSTRUCTION = "BIP020"
-UNTERMINATED = "BIP021"
-TOO_MANY_STAGES = "BIP022"
-MALFORMED_FROM = "BIP023"
-UNDEFINED_ARG = "BIP024"
-UNKNOWN_STAGE = "BIP025"
-BEFORE_FROM = "BIP026"
-DUPLICATE_STAGE = "BIP027"
+from images.texts import _
 
-_DIRECTIVE_RE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(\S+)\s*\Z")
-_INSTRUCTION_RE = re.compile(r"^\s*(\S+)(?:\s+(.*))?\Z", re.DOTALL)
-_HEREDOC_RE = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _VAR_RE = re.compile(
     r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
 )
 _STAGE_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]*\Z")
 _FROM_FLAG_RE = re.compile(r"--from=(\S+)")
-_CONTINUATION_RE = {
-    "\\": re.compile(r"\\[ \t]*$"),
-    "`": re.compile(r"`[ \t]*$"),
-}
 # Automatic platform ARGs BuildKit defines for FROM without an ARG line.
 PLATFORM_ARGS = frozenset(
     {
@@ -78,178 +43,6 @@ PLATFORM_ARGS = frozenset(
         "TARGETVARIANT",
     }
 )
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something wrong with the Dockerfile's syntax or structure, tied to a line."""
-
-    rule: str
-    line: int
-    message: Message
-
-
-@dataclass(frozen=True)
-class Instruction:
-    """One logical instruction: continuation lines joined, heredoc bodies appended."""
-
-    keyword: str  # upper case
-    args: str
-    line: int
-    heredocs: str = ""
-
-
-@dataclass(frozen=True)
-class ParsedStage:
-    """A build stage: its `FROM` and the instructions up to the next `FROM`."""
-
-    index: int
-    name: str
-    line: int
-    base_raw: str  # the image token as written
-    base: str  # after ARG substitution ("" when it could not be worked out)
-    platform: str
-    parent_stage: int | None  # `FROM <earlier stage>`
-    instructions: tuple[Instruction, ...]
-    valid: bool  # False when the FROM line already produced a problem
-
-
-@dataclass(frozen=True)
-class ParsedDockerfile:
-    """The parse result: instructions, stages, global ARGs and the problems found."""
-
-    instructions: tuple[Instruction, ...]
-    stages: tuple[ParsedStage, ...]
-    global_args: tuple[tuple[str, str | None], ...]
-    escape: str
-    problems: tuple[Problem, ...]
-    too_many_stages: bool
-    stage_ref_lines: frozenset[int] = frozenset()  # COPY/ADD --from=<earlier stage> lines
-
-
-def _split_lines(text: str) -> list[str]:
-    # Only \n separates lines (as in BuildKit and hadolint); str.splitlines would also split
-    # on \x0b, \x1c, U+2028 … and shift every line number after them.
-    lines = text.split("\n")
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def _directives(lines: list[str], problems: list[Problem]) -> tuple[str, int]:
-    """Read parser directives at the top; return the escape character and the first body line."""
-    escape = "\\"
-    index = 0
-    seen: set[str] = set()
-    while index < len(lines):
-        match = _DIRECTIVE_RE.match(lines[index].strip())
-        if not match:
-            break
-        name, value = match.group(1).lower(), match.group(2)
-        if name in seen:
-            break
-        seen.add(name)
-        if name == "escape":
-            if value not in ("\\", "`"):
-                problems.append(
-                    Problem(
-                        UNKNOWN_INSTRUCTION,
-                        index + 1,
-                        _(
-                            "The escape directive must be '\\' or '`', not %(value)s.",
-                            value=repr(value),
-                        ),
-                    )
-                )
-            else:
-                escape = value
-        index += 1
-    return escape, index
-
-
-def _logical_instructions(
-    lines: list[str], start: int, escape: str, problems: list[Problem]
-) -> list[Instruction]:
-    continuation = _CONTINUATION_RE[escape]
-    result: list[Instruction] = []
-    index = start
-    total = len(lines)
-    while index < total:
-        raw = lines[index]
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            index += 1
-            continue
-        first_line = index + 1
-        parts: list[str] = []
-        line = raw
-        terminated = True
-        while True:
-            match = continuation.search(line)
-            if not match:
-                parts.append(line)
-                index += 1
-                break
-            parts.append(line[: match.start()])
-            index += 1
-            # Skip comment and blank lines inside the continuation.
-            while index < total and (
-                not lines[index].strip() or lines[index].lstrip().startswith("#")
-            ):
-                index += 1
-            if index >= total:
-                terminated = False
-                break
-            line = lines[index]
-        text = "".join(parts)
-        match = _INSTRUCTION_RE.match(text)
-        if not match:  # pragma: no cover - stripped text is never empty here
-            continue
-        keyword = match.group(1).upper()
-        args = (match.group(2) or "").strip()
-        if not terminated:
-            problems.append(
-                Problem(
-                    UNTERMINATED,
-                    first_line,
-                    _(
-                        "The %(keyword)s instruction ends with a line continuation '%(escape)s' "
-                        "at the end of the file: remove the trailing escape or add the missing "
-                        "line.",
-                        keyword=keyword,
-                        escape=escape,
-                    ),
-                )
-            )
-        heredocs = ""
-        if keyword in _HEREDOC_INSTRUCTIONS and "<<" in args:
-            bodies: list[str] = []
-            for strip_tabs, _quote, delimiter in _HEREDOC_RE.findall(args):
-                body: list[str] = []
-                closed = False
-                while index < total:
-                    candidate = lines[index]
-                    index += 1
-                    if (candidate.lstrip("\t") if strip_tabs else candidate) == delimiter:
-                        closed = True
-                        break
-                    body.append(candidate)
-                bodies.append("\n".join(body))
-                if not closed:
-                    problems.append(
-                        Problem(
-                            UNTERMINATED,
-                            first_line,
-                            _(
-                                "The heredoc <<%(delimiter)s of this %(keyword)s is never "
-                                "closed: add a line containing only %(delimiter)s.",
-                                delimiter=delimiter,
-                                keyword=keyword,
-                            ),
-                        )
-                    )
-                    break
-            heredocs = "\n".join(bodies)
-        result.append(Instruction(keyword, args, first_line, heredocs))
-    return result
 
 
 def substitute(text: str, args: dict[str, str | None]) -> tuple[str, list[str]]:
