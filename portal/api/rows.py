@@ -252,6 +252,18 @@ def _tables(rows: QuerySet[Any]) -> int:
     return sum(1 for refcount in rows.query.alias_refcount.values() if refcount)
 
 
+def _skips_rows(view: Any) -> bool:
+    """Whether the numbered page asked for lies past the first (its OFFSET skips rows).
+
+    The first page (most requests: the catalog list CI calls) skips nothing, so its rows are
+    read in one query, not an ids' query and a rows' query."""
+    paginator = view.paginator
+    param = getattr(paginator, "page_query_param", None)
+    if param is None:
+        return True
+    return str(view.request.query_params.get(param, "1")).strip() not in {"", "1"}
+
+
 def _late_page(view: Any, queryset: QuerySet[Any], keys: list[str]) -> list[Any] | None:
     """A numbered page of an annotated queryset: its ids first, then its rows by id.
 
@@ -313,7 +325,7 @@ def row_page(view: Any, queryset: Any, serializer: Any) -> Response | None:
         keys += [key for key in order if key not in keys]
     queryset = queryset.prefetch_related(None)
     rows = queryset.values(*keys)
-    if queryset.query.annotations and not keyset:
+    if queryset.query.annotations and not keyset and _skips_rows(view):
         page = _late_page(view, queryset, keys)
     elif keyset and _tables(rows) >= KEYSET_IDS_FIRST_TABLES:
         page = _keyset_ids_first(view, queryset, keys, order)

@@ -159,3 +159,30 @@ def test_a_keyset_page_of_few_joins_is_one_query(token_client, service_team, var
     assert response.status_code == 200
     jobs = [q["sql"] for q in queries.captured_queries if 'FROM "portal_job"' in q["sql"]]
     assert len(jobs) == 1 and re.search(r"LIMIT \d+$", jobs[0])
+
+
+def test_an_annotated_list_reads_ids_first_only_past_its_first_page(
+    token_client, service_team, varied
+):
+    """Page 1 skips no row, so its rows (annotations and all) are one query; a later page
+    picks its ids first so that the OFFSET's rows compute no annotation."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = token_client(service_team, READ_ALL)
+
+    def service_queries(url: str) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return [
+            q["sql"]
+            for q in queries.captured_queries
+            if q["sql"].startswith('SELECT "deployments_service"."id"')
+        ]
+
+    first = service_queries("/api/v1/services/?page_size=2")
+    assert len(first) == 1 and re.search(r"LIMIT 2$", first[0])
+    later = service_queries("/api/v1/services/?page_size=2&page=2")
+    assert len(later) == 2
+    assert later[0].split(" FROM ")[0] == 'SELECT "deployments_service"."id" AS "id"'
+    assert re.search(r"LIMIT 2 OFFSET 2$", later[0]) and " IN (" in later[1]
