@@ -116,6 +116,7 @@ def test_a_build_rule_page_in_both_languages(client, db) -> None:
     assert f'<blockquote lang="zh-Hans">{doc.quote_text}' in body
     assert "variant: custom" in body  # the example
     assert "badge-warn" in body  # its fixed severity, not the policy's default
+    assert 'href="/image-requests/new/"' in body  # where the rule applies
     compile_catalog()
     zh = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
     assert "不常见的 mmdebstrap 变体" in zh and "修复方法" in zh
