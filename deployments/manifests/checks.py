@@ -1,7 +1,9 @@
 """Checks of the input values: every problem is collected as a message naming the field.
 
 `_check_input` checks a whole `ManifestInput`; the ``_check_*`` helpers append to an error
-list and are shared by the renderers that take plain arguments (DaemonSet, Dockerfile).
+list and are shared by the renderers that take plain arguments (DaemonSet, Dockerfile). Every
+message is an `images.texts.Text`: the English sentence (what logs and the API's stored errors
+show), which the portal renders in the reader's language (`message_render`).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def _k8s_minor(version: str) -> tuple[int, int] | None:
 def _check_url(errors: list[str], field: str, url: str, *, required: bool) -> None:
     if not url:
         if required:
-            errors.append(f"{field} is required")
+            errors.append(_("%(field)s is required", field=field))
         return
     parts = urlsplit(url)
     if (
@@ -77,14 +79,20 @@ def _check_url(errors: list[str], field: str, url: str, *, required: bool) -> No
         or not parts.netloc
         or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url)
     ):
-        errors.append(f"{field} must be an http(s) URL without spaces or control characters")
+        errors.append(
+            _("%(field)s must be an http(s) URL without spaces or control characters", field=field)
+        )
 
 
 def _check_path(errors: list[str], field: str, path: str) -> None:
     if not _PATH.match(path) or posixpath.normpath(path) != path or path == "/":
         errors.append(
-            f"{field} must be an absolute, normalised path of letters, digits and ._-/ "
-            f"(not '/'), got {path!r}"
+            _(
+                "%(field)s must be an absolute, normalised path of letters, digits and ._-/ "
+                "(not '/'), got %(value)s",
+                field=field,
+                value=repr(path),
+            )
         )
 
 
@@ -140,18 +148,33 @@ def hostpath_root_errors(path: str, field: str = "hostpath_root") -> list[str]:
     if tree is None and _SYSTEM_LIB.match(path):
         tree = "/" + path.split("/")[1]
     if tree is not None:
-        where = "is a system directory" if path == tree else f"is under the system directory {tree}"
+        where = (
+            _("is a system directory")
+            if path == tree
+            else _("is under the system directory %(tree)s", tree=tree)
+        )
         errors.append(
-            f"{field} must not be a system directory or lie under one: {path!r} {where}, "
-            f"and the sync DaemonSet replaces <root>/<service>/<version> in it on every node "
-            f"as root. Use a directory of its own, such as {HOSTPATH_ROOT_EXAMPLES}."
+            _(
+                "%(field)s must not be a system directory or lie under one: %(value)s %(where)s, "
+                "and the sync DaemonSet replaces <root>/<service>/<version> in it on every node "
+                "as root. Use a directory of its own, such as %(examples)s.",
+                field=field,
+                value=repr(path),
+                where=where,
+                examples=HOSTPATH_ROOT_EXAMPLES,
+            )
         )
     elif path in _SHARED_PARENTS:
         errors.append(
-            f"{field} must not be the shared directory {path!r} itself: other software keeps "
-            f"directories there, and the sync DaemonSet replaces <root>/<service>/<version> "
-            f"in it on every node as root. Use a directory of its own below it, such as "
-            f"{HOSTPATH_ROOT_EXAMPLES}."
+            _(
+                "%(field)s must not be the shared directory %(value)s itself: other software "
+                "keeps directories there, and the sync DaemonSet replaces "
+                "<root>/<service>/<version> in it on every node as root. Use a directory of its "
+                "own below it, such as %(examples)s.",
+                field=field,
+                value=repr(path),
+                examples=HOSTPATH_ROOT_EXAMPLES,
+            )
         )
     return errors
 
@@ -163,16 +186,22 @@ def _check_hostpath_root(errors: list[str], field: str, path: str) -> None:
 def _check_pinned(errors: list[str], field: str, ref: str) -> None:
     if not _PINNED_IMAGE.match(ref):
         errors.append(
-            f"{field} must be a digest-pinned reference like "
-            f"registry.example.com/team/image@sha256:<64 hex>, got {ref!r}"
+            _(
+                "%(field)s must be a digest-pinned reference like "
+                "registry.example.com/team/image@sha256:<64 hex>, got %(value)s",
+                field=field,
+                value=repr(ref),
+            )
         )
 
 
 def _check_text(errors: list[str], field: str, value: object) -> None:
     if not isinstance(value, str):
-        errors.append(f"{field} must be a string, got {type(value).__name__}")
+        errors.append(
+            _("%(field)s must be a string, got %(type)s", field=field, type=type(value).__name__)
+        )
     elif "\x00" in value:
-        errors.append(f"{field} must not contain NUL characters")
+        errors.append(_("%(field)s must not contain NUL characters", field=field))
 
 
 def resource_errors(
@@ -224,29 +253,55 @@ def _check_input(m: ManifestInput) -> list[str]:
         value = getattr(m, field)
         if not isinstance(value, str) or not _DNS_LABEL.match(value):
             errors.append(
-                f"{field} must be a DNS-1123 label (lowercase letters, digits, '-', "
-                f"at most 63 characters), got {value!r}"
+                _(
+                    "%(field)s must be a DNS-1123 label (lowercase letters, digits, '-', "
+                    "at most 63 characters), got %(value)s",
+                    field=field,
+                    value=repr(value),
+                )
             )
     if not _LABEL_VALUE.match(m.team) or not m.team:
-        errors.append(f"team must be a valid label value (at most 63 characters), got {m.team!r}")
+        errors.append(
+            _(
+                "team must be a valid label value (at most 63 characters), got %(value)s",
+                value=repr(m.team),
+            )
+        )
     if not errors and len(f"{m.service}-{m.environment}") > 63:
-        errors.append("service and environment names together exceed 62 characters")
+        errors.append(_("service and environment names together exceed 62 characters"))
     if isinstance(m.release, bool) or not isinstance(m.release, int) or m.release < 1:
-        errors.append(f"release must be a positive integer, got {m.release!r}")
+        errors.append(_("release must be a positive integer, got %(value)s", value=repr(m.release)))
     if m.strategy not in STRATEGIES:
-        errors.append(f"strategy must be one of {', '.join(STRATEGIES)}, got {m.strategy!r}")
+        errors.append(
+            _(
+                "strategy must be one of %(choices)s, got %(value)s",
+                choices=", ".join(STRATEGIES),
+                value=repr(m.strategy),
+            )
+        )
     _check_pinned(errors, "runtime_image", m.runtime_image)
     if not _VERSION.match(m.binary_version):
         errors.append(
-            "binary_version must be 1-128 letters, digits and ._+- starting with a letter or "
-            f"digit, got {m.binary_version!r}"
+            _(
+                "binary_version must be 1-128 letters, digits and ._+- starting with a letter or "
+                "digit, got %(value)s",
+                value=repr(m.binary_version),
+            )
         )
     if not _SHA256.match(m.binary_sha256):
-        errors.append(f"binary_sha256 must be 64 lowercase hex digits, got {m.binary_sha256!r}")
+        errors.append(
+            _(
+                "binary_sha256 must be 64 lowercase hex digits, got %(value)s",
+                value=repr(m.binary_sha256),
+            )
+        )
     if not _FILENAME.match(m.binary_filename):
         errors.append(
-            "binary_filename must be a plain file name (letters, digits, ._+-, no '/'), "
-            f"got {m.binary_filename!r}"
+            _(
+                "binary_filename must be a plain file name (letters, digits, ._+-, no '/'), "
+                "got %(value)s",
+                value=repr(m.binary_filename),
+            )
         )
     _check_url(
         errors,
@@ -268,22 +323,28 @@ def _check_input(m: ManifestInput) -> list[str]:
     seen: set[str] = set()
     for index, pair in enumerate(m.env):
         if not (isinstance(pair, tuple) and len(pair) == 2):
-            errors.append(f"env[{index}] must be a (name, value) pair")
+            errors.append(_("env[%(index)s] must be a (name, value) pair", index=index))
             continue
         name, value = pair
         if not isinstance(name, str) or not _ENV_NAME.match(name):
-            errors.append(f"env[{index}] name must match [-._a-zA-Z][-._a-zA-Z0-9]*, got {name!r}")
+            errors.append(
+                _(
+                    "env[%(index)s] name must match [-._a-zA-Z][-._a-zA-Z0-9]*, got %(value)s",
+                    index=index,
+                    value=repr(name),
+                )
+            )
         elif name in seen:
-            errors.append(f"env name {name!r} appears twice")
+            errors.append(_("env name %(name)s appears twice", name=repr(name)))
         seen.add(name if isinstance(name, str) else "")
         _check_text(errors, f"env {name!r} value", value)
     if len(set(m.ports)) != len(m.ports):
-        errors.append("ports must not repeat")
+        errors.append(_("ports must not repeat"))
     for port in m.ports:
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            errors.append(f"ports must be integers 1-65535, got {port!r}")
+            errors.append(_("ports must be integers 1-65535, got %(value)s", value=repr(port)))
     if isinstance(m.replicas, bool) or not isinstance(m.replicas, int) or m.replicas < 0:
-        errors.append(f"replicas must be an integer >= 0, got {m.replicas!r}")
+        errors.append(_("replicas must be an integer >= 0, got %(value)s", value=repr(m.replicas)))
     errors.extend(
         resource_errors(
             cpu_request=m.cpu_request,
@@ -295,15 +356,25 @@ def _check_input(m: ManifestInput) -> list[str]:
     _check_hostpath_root(errors, "hostpath_root", m.hostpath_root)
     _check_path(errors, "mount_path", m.mount_path)
     if m.mount_path == "/tmp":  # noqa: S108 - a path compared, not a temp file
-        errors.append("mount_path must not be /tmp (the pod's scratch space)")
+        errors.append(_("mount_path must not be /tmp (the pod's scratch space)"))
     if m.arch and m.arch not in _ARCH_TO_GOARCH:
-        errors.append(f"arch {m.arch!r} is not one of {', '.join(sorted(_ARCH_TO_GOARCH))}")
+        errors.append(
+            _(
+                "arch %(arch)s is not one of %(choices)s",
+                arch=repr(m.arch),
+                choices=", ".join(sorted(_ARCH_TO_GOARCH)),
+            )
+        )
     return errors
 
 
 def _check_secret_name(errors: list[str], field: str, name: object) -> None:
     if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
         errors.append(
-            f"{field} must be a Secret name (DNS-1123 subdomain: lowercase letters, digits, "
-            f"'-' and '.', at most 253 characters), got {name!r}"
+            _(
+                "%(field)s must be a Secret name (DNS-1123 subdomain: lowercase letters, digits, "
+                "'-' and '.', at most 253 characters), got %(value)s",
+                field=field,
+                value=repr(name),
+            )
         )

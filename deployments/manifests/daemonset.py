@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from images.texts import _
+
 from .checks import (
     _DNS_LABEL,
     _FILENAME,
@@ -69,9 +71,15 @@ def render_hostpath_daemonset(
     errors: list[str] = []
     for field, value in (("environment", environment), ("namespace", namespace)):
         if not isinstance(value, str) or not _DNS_LABEL.match(value):
-            errors.append(f"{field} must be a DNS-1123 label, got {value!r}")
+            errors.append(
+                _(
+                    "%(field)s must be a DNS-1123 label, got %(value)s",
+                    field=field,
+                    value=repr(value),
+                )
+            )
     if isinstance(environment, str) and len(environment) > 63 - len("binary-sync-"):
-        errors.append("environment name is too long for binary-sync-<environment>")
+        errors.append(_("environment name is too long for binary-sync-<environment>"))
     _check_url(errors, "portal_url", portal_url, required=False)
     _check_pinned(errors, "fetch_image", fetch_image)
     _check_hostpath_root(errors, "hostpath_root", hostpath_root)
@@ -82,25 +90,51 @@ def render_hostpath_daemonset(
         or sync_interval_seconds < 1
     ):
         errors.append(
-            f"sync_interval_seconds must be a positive integer, got {sync_interval_seconds!r}"
+            _(
+                "sync_interval_seconds must be a positive integer, got %(value)s",
+                value=repr(sync_interval_seconds),
+            )
         )
     seen: set[tuple[str, str]] = set()
     lines: list[str] = []
     for index, entry in enumerate(entries):
         if not (isinstance(entry, tuple | list) and len(entry) == 5):
             errors.append(
-                f"entries[{index}] must be (service, version, sha256, download_url, filename)"
+                _(
+                    "entries[%(index)s] must be (service, version, sha256, download_url, filename)",
+                    index=index,
+                )
             )
             continue
         service, version, sha256, url, filename = entry
         if not isinstance(service, str) or not _DNS_LABEL.match(service):
-            errors.append(f"entries[{index}] service must be a DNS-1123 label, got {service!r}")
+            errors.append(
+                _(
+                    "entries[%(index)s] service must be a DNS-1123 label, got %(value)s",
+                    index=index,
+                    value=repr(service),
+                )
+            )
         if not isinstance(version, str) or not _VERSION.match(version):
-            errors.append(f"entries[{index}] version is not a valid version, got {version!r}")
+            errors.append(
+                _(
+                    "entries[%(index)s] version is not a valid version, got %(value)s",
+                    index=index,
+                    value=repr(version),
+                )
+            )
         if not isinstance(sha256, str) or not _SHA256.match(sha256):
-            errors.append(f"entries[{index}] sha256 must be 64 lowercase hex digits")
+            errors.append(
+                _("entries[%(index)s] sha256 must be 64 lowercase hex digits", index=index)
+            )
         if not isinstance(filename, str) or not _FILENAME.match(filename):
-            errors.append(f"entries[{index}] filename must be a plain file name, got {filename!r}")
+            errors.append(
+                _(
+                    "entries[%(index)s] filename must be a plain file name, got %(value)s",
+                    index=index,
+                    value=repr(filename),
+                )
+            )
         _check_url(
             errors,
             f"entries[{index}] download_url",
@@ -109,7 +143,14 @@ def render_hostpath_daemonset(
         )
         key = (service, version)
         if key in seen:
-            errors.append(f"entries[{index}] repeats {service} {version}")
+            errors.append(
+                _(
+                    "entries[%(index)s] repeats %(service)s %(version)s",
+                    index=index,
+                    service=service,
+                    version=version,
+                )
+            )
         seen.add(key)
         lines.append("\t".join((service, version, sha256, filename, url)))
     if errors:

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from images.texts import _
+
 from .checks import _check_input, _k8s_minor
 from .dumper import _Literal, to_yaml
 from .inputs import (
@@ -143,12 +145,22 @@ def deployment_object(m: ManifestInput, *, k8s_version: str) -> dict[str, Any]:
     errors = _check_input(m)
     minor = _k8s_minor(k8s_version) if isinstance(k8s_version, str) else None
     if minor is None:
-        errors.append(f"k8s_version must look like 1.33 or v1.33.2, got {k8s_version!r}")
+        errors.append(
+            _(
+                "k8s_version must look like 1.33 or v1.33.2, got %(value)s",
+                value=repr(k8s_version),
+            )
+        )
     elif m.strategy == "imageVolume" and minor < IMAGE_VOLUME_MIN_K8S:
         errors.append(
-            f"strategy imageVolume is not available: image volumes need Kubernetes "
-            f"{IMAGE_VOLUME_MIN_K8S[0]}.{IMAGE_VOLUME_MIN_K8S[1]} or newer; environment "
-            f"{m.environment} targets {minor[0]}.{minor[1]}. Use hostPath or initFetch there."
+            _(
+                "strategy imageVolume is not available: image volumes need Kubernetes "
+                "%(minimum)s or newer; environment %(environment)s targets %(version)s. Use "
+                "hostPath or initFetch there.",
+                minimum=f"{IMAGE_VOLUME_MIN_K8S[0]}.{IMAGE_VOLUME_MIN_K8S[1]}",
+                environment=m.environment,
+                version=f"{minor[0]}.{minor[1]}",
+            )
         )
     if errors:
         raise ManifestError(errors)

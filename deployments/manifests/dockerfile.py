@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from images.texts import _
+
 from .checks import _FILENAME, _PINNED_IMAGE, _check_path, _check_pinned, _check_text
 from .inputs import DEFAULT_ARGS, RUN_AS_USER, ManifestError
 
@@ -37,9 +39,16 @@ def render_app_dockerfile(
     errors: list[str] = []
     _check_pinned(errors, "runtime_image", runtime_image)
     if not isinstance(binary_filename, str) or not _FILENAME.match(binary_filename):
-        errors.append(f"binary_filename must be a plain file name, got {binary_filename!r}")
+        errors.append(
+            _(
+                "binary_filename must be a plain file name, got %(value)s",
+                value=repr(binary_filename),
+            )
+        )
     if isinstance(user, bool) or not isinstance(user, int) or not 0 < user < 2**31:
-        errors.append(f"user must be a non-root numeric uid (1 .. 2^31-1), got {user!r}")
+        errors.append(
+            _("user must be a non-root numeric uid (1 .. 2^31-1), got %(value)s", value=repr(user))
+        )
     _check_path(errors, "app_dir", app_dir)
     for index, item in enumerate(command):
         _check_text(errors, f"command[{index}]", item)

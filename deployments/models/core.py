@@ -6,8 +6,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext
 
 from images.choices import ScanState
+from images.texts import message_render
 from portal.validators import dns_label_validator
 
 from ..choices import (
@@ -237,7 +239,9 @@ class Environment(models.Model):
         if re.match(ABS_PATH_PATTERN, self.hostpath_root or ""):
             errors = hostpath_root_errors(self.hostpath_root)
             if errors:
-                raise ValidationError({"hostpath_root": errors})
+                raise ValidationError(
+                    {"hostpath_root": [message_render(e, gettext) for e in errors]}
+                )
 
 
 class Deployment(models.Model):

@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 from images.choices import ImageKind, ImageStatus, VersionState
 from images.models import ImageVersion
 from images.policy import DockerfileInputError, ServiceContext
+from images.texts import message_render
 from portal.actors import Actor
 from portal.models import Team
 from portal.validators import is_dns_label
@@ -321,8 +322,10 @@ def environment_hostpath_sync_yaml(environment: Environment, *, actor: Actor) ->
     fetch = _fetch_image(releases)
     if fetch is None:
         raise ValueError(
-            "No approved runtime image version exists to run the sync DaemonSet; approve one "
-            "in the catalog first."
+            gettext(
+                "No approved runtime image version exists to run the sync DaemonSet; approve one "
+                "in the catalog first."
+            )
         )
     entries: list[DaemonSetEntry] = []
     seen: set[tuple[str, str]] = set()
@@ -346,4 +349,4 @@ def environment_hostpath_sync_yaml(environment: Environment, *, actor: Actor) ->
             fetch_token_secret=environment.fetch_token_secret,
         )
     except ManifestError as exc:
-        raise ValueError(str(exc)) from exc
+        raise ValueError("; ".join(message_render(e, gettext) for e in exc.errors)) from exc

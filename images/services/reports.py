@@ -2,7 +2,9 @@
 
 A Dockerfile recipe gets the Dockerfile check plus a `BUILD001` failure for every FROM that
 is not an approved (or candidate) version in the portal's registry; a bootstrap recipe gets
-the mmdebstrap and lifecycle rules (`BUILD002`–`BUILD004`).
+the mmdebstrap and lifecycle rules (`BUILD002`–`BUILD004`); both get `BUILD005` when the
+declared OS is not the recipe's. Each rule has a page (`images.rule_reference.build`). The
+report is stored as computed, in the submitter's language.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from ..policy import DockerfileInputError
 from ..recipes import dockerfile_from_lines, parse_bootstrap_recipe
 from ..references import ReferenceError
 from ..selectors import base_image_resolve
-from .catalog import derive_status
+from .catalog import DerivedStatus, derive_status
 from .dockerfile import dockerfile_check
 
 BOOTSTRAP_FAMILIES = frozenset({OsFamily.DEBIAN, OsFamily.UBUNTU})
+# mmdebstrap's variants a base image is made with (BUILD004 warns about any other).
+USUAL_VARIANTS = ("minbase", "buildd", "apt", "essential")
 
 # The releases a bootstrap suite makes: (family, version).
 SUITES: dict[str, tuple[str, str]] = {
@@ -66,6 +70,24 @@ def _os_mismatch(
     )
 
 
+def _lifecycle_message(request: ImageRequest, derived: DerivedStatus) -> str:
+    """BUILD003's message: why the declared OS would not be approvable."""
+    if derived.status == ImageStatus.RESTRICTED:
+        return _(
+            "%(os)s is restricted by the standard (recurring vulnerabilities and maintenance "
+            "cost): use an approved glibc runtime image instead."
+        ) % {"os": _declared(request)}
+    if derived.status == ImageStatus.DEPRECATED and derived.eol_date is not None:
+        return _("%(os)s reached end of life on %(date)s; request a supported release.") % {
+            "os": _declared(request),
+            "date": derived.eol_date.isoformat(),
+        }
+    return _("%(os)s would not be approvable: its catalog status would be %(status)s.") % {
+        "os": _declared(request),
+        "status": ImageStatus(derived.status).label,
+    }
+
+
 def _finding(rule: str, severity: str, line: int, message: str) -> dict[str, Any]:
     return {"rule": rule, "severity": severity, "line": line, "message": message}
 
@@ -98,14 +120,17 @@ def _dockerfile_report(request: ImageRequest) -> dict[str, Any]:
             continue
         version = res.version
         if version is None or version.state not in VersionState.usable_as_base():
-            why = "; ".join(res.reasons) or "no approved or candidate version"
+            why = "; ".join(res.reasons) or _("no approved or candidate version")
             findings.append(
                 _finding(
                     "BUILD001",
                     "fail",
                     line.line,
-                    f"FROM {line.image} cannot be built: it must be an approved (or candidate) "
-                    f"image version in the portal's registry ({why}).",
+                    _(
+                        "FROM %(image)s cannot be built: it must be an approved (or candidate) "
+                        "image version in the portal's registry (%(reasons)s)."
+                    )
+                    % {"image": line.image, "reasons": why},
                 )
             )
         else:
@@ -138,8 +163,11 @@ def _bootstrap_report(request: ImageRequest) -> dict[str, Any]:
                 "BUILD002",
                 "fail",
                 1,
-                f"Bootstraps use mmdebstrap, which makes Debian or Ubuntu systems only; "
-                f"{request.get_os_family_display()} needs a Dockerfile recipe.",
+                _(
+                    "Bootstraps use mmdebstrap, which makes Debian or Ubuntu systems only; "
+                    "%(os)s needs a Dockerfile recipe."
+                )
+                % {"os": request.get_os_family_display()},
             )
         )
     suite = SUITES.get(recipe.spec.suite)
@@ -154,10 +182,16 @@ def _bootstrap_report(request: ImageRequest) -> dict[str, Any]:
         today=timezone.localdate(),
     )
     if derived.status != ImageStatus.APPROVED:
-        findings.append(_finding("BUILD003", "fail", 1, derived.note or derived.status))
-    if recipe.spec.variant not in ("minbase", "buildd", "apt", "essential"):
+        findings.append(_finding("BUILD003", "fail", 1, _lifecycle_message(request, derived)))
+    if recipe.spec.variant not in USUAL_VARIANTS:
         findings.append(
-            _finding("BUILD004", "warn", 1, f"Variant {recipe.spec.variant} is unusual.")
+            _finding(
+                "BUILD004",
+                "warn",
+                1,
+                _("Variant %(variant)s is unusual: base images use %(usual)s.")
+                % {"variant": recipe.spec.variant, "usual": ", ".join(USUAL_VARIANTS)},
+            )
         )
     return {
         "verdict": _verdict(findings),

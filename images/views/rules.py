@@ -14,11 +14,19 @@ from django.utils.translation import gettext
 from django.views.generic import TemplateView
 
 from ..policy import load_policy
-from ..rule_reference import QUOTES, RULES, STANDARD_TITLE, external_help_uri, rule_doc
+from ..rule_reference import (
+    BUILD_RULES,
+    QUOTES,
+    RULES,
+    STANDARD_TITLE,
+    external_help_uri,
+    rule_doc,
+)
 
 
 class RuleReferenceView(TemplateView):
-    """Every portal rule with its severity and title."""
+    """Every portal rule with its severity and title: the Dockerfile check's, then an image
+    request's."""
 
     template_name = "images/rule_list.html"
 
@@ -26,6 +34,7 @@ class RuleReferenceView(TemplateView):
         context = super().get_context_data(**kwargs)
         policy = load_policy(None)
         context["rules"] = [(doc, policy.severity(doc.rule)) for doc in RULES]
+        context["build_rules"] = [(doc, doc.severity) for doc in BUILD_RULES]
         return context
 
 
@@ -48,7 +57,7 @@ class RuleDetailView(TemplateView):
         doc = rule_doc(str(kwargs["rule"]).upper())
         context.update(
             doc=doc,
-            severity=load_policy(None).severity(doc.rule) if doc else "",
+            severity=(doc.severity or load_policy(None).severity(doc.rule)) if doc else "",
             standard_title=STANDARD_TITLE,
             quotes=QUOTES,
         )

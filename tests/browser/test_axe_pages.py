@@ -1,7 +1,9 @@
 """axe-core on every main page of the portal, in English and in 简体中文 (issue 11).
 
 One browser context per language: anonymous first (the login page, a 404), then a service
-team's developer (a 403, the deploy form), then a platform admin, who sees every other page.
+team's developer (a 403, the deploy form), then a platform admin, who sees every other page
+and the error pages a signed-in reader gets (a 404 with its reason, the 500 page of a view
+that fails: `tests.browser.error_urls`).
 The data is the scans journey's world (`scanned_world`) plus one of each other entity, made
 with the same helpers the other tests use. Each page is checked with the axe fixture's rule
 set (WCAG 2.1 A and AA), English at 1366 px and Chinese at 390 px (where no page may be wider
@@ -20,6 +22,7 @@ from django.utils import timezone
 from portal.actors import Actor
 from portal.jobs import job_execute
 from tests.browser.axe import axe_violations, format_violations
+from tests.browser.error_urls import FAILING_PATH
 from tests.browser.test_scans_journey import scanned_world  # noqa: F401 - a fixture
 from tests.conftest import PASSWORD
 from tests.deployments.dashboard_world import release
@@ -118,6 +121,7 @@ def pages(
         "Dockerfile check": "/dockerfile-check/",
         "rule reference": "/rules/",
         "rule": "/rules/BIP004/",
+        "image request rule": "/rules/BUILD005/",
         "services": "/services/",
         "new service": "/services/new/",
         "service and its binaries": "/services/pay-api/",
@@ -160,9 +164,10 @@ def _login(page: Any, username: str) -> None:
 
 @pytest.mark.parametrize("locale", list(LANGUAGES))
 def test_every_main_page_is_axe_clean(
-    browser: Any, live_server: Any, pages: dict[str, str], locale: str
+    browser: Any, live_server: Any, pages: dict[str, str], locale: str, settings: Any
 ) -> None:
     compile_catalog()
+    settings.ROOT_URLCONF = "tests.browser.error_urls"  # the portal's URLs + a failing view
     viewport = VIEWPORTS[locale]
     context = browser.new_context(base_url=live_server.url, locale=locale, viewport=viewport)
     page = context.new_page()
@@ -199,6 +204,9 @@ def test_every_main_page_is_axe_clean(
         _login(page, "alice-admin")
         for name, url in pages.items():
             check(name, url)
+        check("not found (404) with its reason", "/rules/BIP999/", status=404)
+        check("not found (404), signed in", "/no-such-page/", status=404)
+        check("server error (500)", FAILING_PATH, status=500)
         # Pages after a submit: a Dockerfile's findings, a form's field errors.
         page.goto("/dockerfile-check/")
         page.fill("textarea[name=dockerfile]", "FROM alpine:3\nRUN apt-get install curl\n")

@@ -915,3 +915,30 @@ def test_multi_document_reports_each_document() -> None:
         "ConfigMap/c: (root): Additional properties are not allowed ('extra' was unexpected)",
         "ConfigMap/c: data.a: 1 is not of type 'string', 'null'",
     )
+
+
+def test_input_errors_are_english_templates_the_portal_translates() -> None:
+    """Each problem is an `images.texts.Text`: English as written, Chinese where it is shown."""
+    from django.utils.translation import gettext, override
+
+    from images.texts import Text, message_render
+    from tests.i18n_support import compile_catalog
+
+    with pytest.raises(ManifestError) as caught:
+        render_deployment(
+            base_input(service="X", binary_sha256="z", hostpath_root="/etc/bin"),
+            k8s_version="1.x",
+        )
+    errors = caught.value.errors
+    assert all(isinstance(e, Text) for e in errors), errors
+    assert errors[0].startswith("service must be a DNS-1123 label") and "'X'" in errors[0]
+    with pytest.raises(ManifestError) as daemonset:
+        render_hostpath_daemonset("prod", "prod", "https://portal", [("a",)], RUNTIME)
+    assert all(isinstance(e, Text) for e in daemonset.value.errors)
+    compile_catalog()
+    with override("zh-hans"):
+        chinese = [message_render(e, gettext) for e in (*errors, *daemonset.value.errors)]
+    for english, zh in zip((*errors, *daemonset.value.errors), chinese, strict=True):
+        assert zh != english, english
+    assert "'X'" in chinese[0] and "DNS-1123" in chinese[0]
+    assert any("/etc" in zh and "系统目录" in zh for zh in chinese), chinese

@@ -7,6 +7,7 @@ from django.test import Client
 
 from images.models import ImageRequest
 from portal.models import Job
+from tests.i18n_support import compile_catalog
 from tests.images.factories import BaseImageFactory, ImageVersionFactory, RegistryFactory
 from tests.images.test_workflow import DOCKERFILE
 
@@ -164,3 +165,46 @@ def test_a_failed_builds_error_shows_in_the_readers_language(catalog, dev_client
     assert "镜像仓库错误：503 from harbor.local" in zh
     en = dev_client.get(url).content.decode()
     assert error in en and "镜像仓库错误" not in en
+
+
+def test_build_findings_link_to_their_rule_page(catalog, dev_client):
+    dev_client.post(
+        "/image-requests/new/",
+        {**FORM, "os_family": "ubuntu", "os_version": "22.04", "submit": "1"},
+    )
+    request = ImageRequest.objects.get()
+    page = dev_client.get(f"/image-requests/{request.pk}/").content.decode()
+    assert 'href="/rules/BUILD005/" class="rule-link"' in page
+
+
+BOOTSTRAP_EOL = {
+    **FORM,
+    "os_version": "10",
+    "recipe_kind": "bootstrap",
+    "recipe": "suite: buster\nvariant: custom\n",
+    "submit": "1",
+}
+
+
+def test_bootstrap_lifecycle_and_variant_findings_say_why(catalog, dev_client):
+    dev_client.post("/image-requests/new/", BOOTSTRAP_EOL)
+    request = ImageRequest.objects.get()
+    rules = {f["rule"]: f["message"] for f in request.policy_report["findings"]}
+    assert rules["BUILD003"].startswith("Debian 10 reached end of life on 2024-06-30")
+    assert rules["BUILD004"] == (
+        "Variant custom is unusual: base images use minbase, buildd, apt, essential."
+    )
+
+
+def test_the_request_report_is_written_in_the_submitters_language(catalog, dev_client):
+    compile_catalog()
+    dev_client.post(
+        "/image-requests/new/",
+        {**BOOTSTRAP_EOL, "os_family": "centos", "os_version": "7"},
+        HTTP_ACCEPT_LANGUAGE="zh-Hans",
+    )
+    request = ImageRequest.objects.get()
+    rules = {f["rule"]: f["message"] for f in request.policy_report["findings"]}
+    assert "mmdebstrap" in rules["BUILD002"] and "只能" in rules["BUILD002"]
+    assert "生命周期" in rules["BUILD003"] and "2024-06-30" in rules["BUILD003"]
+    assert "变体 custom" in rules["BUILD004"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from django.conf import settings
 from django.urls import reverse
 
-from images.rule_reference import QUOTES, RULES, rule_doc
+from images.rule_reference import BUILD_RULES, QUOTES, RULES, rule_doc
 from tests.i18n_support import compile_catalog
 
 DEFAULTS = yaml.safe_load(
@@ -93,3 +95,33 @@ def test_sarif_help_uri_points_at_the_rule_page(token_client, service_team, db) 
     assert portal_rules, rules
     for rule in portal_rules:
         assert rule["helpUri"] == f"http://testserver/rules/{rule['id']}/"
+
+
+def test_every_build_rule_the_request_report_emits_has_a_page() -> None:
+    source = (settings.BASE_DIR / "images" / "services" / "reports.py").read_text()
+    emitted = set(re.findall(r'"(BUILD\d{3})"', source))
+    assert emitted == {doc.rule for doc in BUILD_RULES} == {f"BUILD00{n}" for n in range(1, 6)}
+    for doc in BUILD_RULES:
+        assert rule_doc(doc.rule) is doc
+        assert doc.what and doc.why and doc.fix and doc.quote in QUOTES, doc.rule
+        assert doc.severity in {"fail", "warn"} and doc.bad and doc.good, doc.rule
+
+
+def test_a_build_rule_page_in_both_languages(client, db) -> None:
+    url = reverse("images:rule-detail", args=["BUILD004"])
+    body = client.get(url).content.decode()
+    doc = rule_doc("BUILD004")
+    assert doc is not None
+    assert str(doc.title) in body and str(doc.fix) in body
+    assert f'<blockquote lang="zh-Hans">{doc.quote_text}' in body
+    assert "variant: custom" in body  # the example
+    assert "badge-warn" in body  # its fixed severity, not the policy's default
+    assert 'href="/image-requests/new/"' in body  # where the rule applies
+    compile_catalog()
+    zh = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert "不常见的 mmdebstrap 变体" in zh and "修复方法" in zh
+    index = client.get(reverse("images:rule-reference")).content.decode()
+    assert 'id="rules-build"' in index
+    for rule in ("BUILD001", "BUILD005"):
+        assert f'href="/rules/{rule}/"' in index
+    assert client.get("/rules/build003/").status_code == 200

@@ -1,85 +1,21 @@
-"""The rule reference: one page per portal policy rule (BIP001 …), in the reader's language.
-
-Each rule says what it checks, why (quoting the platform team's standard, which is written in
-Chinese and quoted as written), how to fix it, and an example. The pages are linked from every
-finding in the UI, from the SARIF `helpUri` and from `tools/portal-check`. The text is English
-marked for translation; `locale/zh_Hans/` holds the Chinese.
-"""
+"""The reference pages of the Dockerfile check's rules (BIP…), `images.policy`'s own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-HADOLINT_WIKI = "https://github.com/hadolint/hadolint/wiki/"
-SHELLCHECK_WIKI = "https://www.shellcheck.net/wiki/"
+from .base import DIGEST, REF, RuleDoc, doc
 
-# Passages of the standard («容器 基础镜像 Base Image 规范»), quoted as written.
-STANDARD_TITLE = "容器 基础镜像 Base Image 规范"
-QUOTES: dict[str, str] = {
-    "origin": (
-        "应用Application打包到镜像Image中形成业务镜像Application Image,往往需要一个基础镜像"
-        "Base Image作为我们应用服务的外部环境. 那么问题来了,基础镜像从何而来?"
-    ),
-    "classes": (
-        "基础镜像(base image)规范两大类: 1. build base image: 将代码 通过外挂Volume 挂载到 "
-        "基础镜像(build base image)进行编译 2. runtime base image:将编译产物 外挂Volume 放入 "
-        "基础镜像(runtime base image) 或者 基于标准容器(runtime base image)构建业务容器"
-    ),
-    "replace": (
-        "基础镜像可随时替换,不需要重新制作新镜像(比如:image中出现安全问题、更换国产化OS等)"
-    ),
-    "uniform": (
-        "业务部署方式统一, 机器上的镜像数量少,占用空间少,不会因为image的大小导致磁盘不可用"
-    ),
-    "alpine": "alpine 避免长期使用,本身基础镜像有安全漏洞,减少维护成本,限制业务使用",
-    "scratch": "scratch 是空镜像,特殊的一种说明,推进不使用(除非是基础C语言软件)",
-    "build": "业务可以通过的Dockerfile 使用此镜像进行代码镜像内编译",
-    "runtime": "统一的runtime base image 需要对基础的os添加必要的lib包.",
-    # The runtime base image of the standard's section 3.2 (its ENV instruction, as written).
-    "env": "ENV \\ TZ=Asia/Shanghai \\ LANG=en_US.utf8 \\ LC_ALL=en_US.utf8",
-}
-
-_REF = "registry.example.com/runtime/debian-12"
-_DIGEST = "sha256:4f2c…e81a"
-
-
-@dataclass(frozen=True)
-class RuleDoc:
-    """The reference page of one rule."""
-
-    rule: str
-    title: Promise
-    what: Promise
-    why: Promise
-    quote: str
-    fix: Promise
-    bad: str
-    good: str
-
-    @property
-    def quote_text(self) -> str:
-        """The quoted passage of the standard (Chinese, as written)."""
-        return QUOTES[self.quote]
-
-
-def _doc(rule: str, title: Promise, what: Promise, why: Promise, quote: str, fix: Promise,
-         bad: str, good: str) -> RuleDoc:  # fmt: skip
-    return RuleDoc(rule, title, what, why, quote, fix, bad.strip(), good.strip())
-
-
-_GOOD = f'FROM {_REF}@{_DIGEST}\nCOPY app /app\nCMD ["/app"]'
+_GOOD = f'FROM {REF}@{DIGEST}\nCOPY app /app\nCMD ["/app"]'
 _GOOD_MULTI = (
     "FROM registry.example.com/build/golang-1.22@sha256:9b1d…07c2 AS builder\n"
     "RUN go build -o /out/app ./cmd/app\n"
-    f"FROM {_REF}@{_DIGEST}\n"
+    f"FROM {REF}@{DIGEST}\n"
     "COPY --from=builder /out/app /app"
 )
 
 RULES: tuple[RuleDoc, ...] = (
-    _doc(
+    doc(
         "BIP001",
         _("No FROM instruction"),
         _("The Dockerfile has no FROM instruction, so it names no base image at all."),
@@ -92,7 +28,7 @@ RULES: tuple[RuleDoc, ...] = (
         'COPY app /app\nCMD ["/app"]',
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP002",
         _("Base image is not an approved catalog image"),
         _(
@@ -111,7 +47,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM docker.io/library/debian:12",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP003",
         _("Base image is not from an approved registry"),
         _(
@@ -127,7 +63,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM mirror.example.org/runtime/debian-12:12",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP004",
         _("Restricted base image (alpine)"),
         _(
@@ -146,7 +82,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM registry.example.com/runtime/alpine:3.19",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP005",
         _("scratch is not recommended"),
         _("The final stage is built FROM scratch, an empty image."),
@@ -159,7 +95,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM scratch\nCOPY app /app",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP006",
         _("Base image is past its end of life"),
         _("The base image's operating system is past its end of life."),
@@ -172,7 +108,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM registry.example.com/runtime/centos-7@sha256:…",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP007",
         _("Base image is deprecated"),
         _("The platform team has deprecated the image; it still works but will be retired."),
@@ -182,7 +118,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM registry.example.com/runtime/debian-11@sha256:…",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP008",
         _("Base image is blocked"),
         _("The platform team has blocked the image; builds on it are refused."),
@@ -195,7 +131,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM registry.example.com/runtime/blocked-image@sha256:…",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP009",
         _("Base image uses latest or no tag"),
         _("The FROM reference has no tag or the tag latest."),
@@ -205,10 +141,10 @@ RULES: tuple[RuleDoc, ...] = (
         ),
         "replace",
         _("Reference the base image by digest: registry/name@sha256:…"),
-        f"FROM {_REF}:latest",
+        f"FROM {REF}:latest",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP010",
         _("Base image is not pinned by digest"),
         _("The FROM reference uses a tag, not a digest."),
@@ -218,10 +154,10 @@ RULES: tuple[RuleDoc, ...] = (
         ),
         "replace",
         _("Pin the approved digest the message gives."),
-        f"FROM {_REF}:12",
+        f"FROM {REF}:12",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP011",
         _("Final stage is not a runtime base image"),
         _("The stage that becomes the shipped image is built FROM a build (toolchain) image."),
@@ -234,7 +170,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM registry.example.com/build/golang-1.22@sha256:…\nRUN go build -o /app .",
         _GOOD_MULTI,
     ),
-    _doc(
+    doc(
         "BIP012",
         _("Builder stage is not a build base image"),
         _(
@@ -253,7 +189,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM docker.io/library/golang:1.22 AS builder\nRUN go build -o /out/app .",
         _GOOD_MULTI,
     ),
-    _doc(
+    doc(
         "BIP013",
         _("Runtime base recipe does not set TZ, LANG and LC_ALL"),
         _("A runtime base image recipe does not set the time zone and locale environment."),
@@ -266,7 +202,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM debian:12\nRUN apt-get update",
         "FROM debian:12\nENV TZ=Asia/Shanghai LANG=en_US.utf8 LC_ALL=en_US.utf8",
     ),
-    _doc(
+    doc(
         "BIP014",
         _("Piping a download into a shell"),
         _("A RUN step downloads a script and pipes it straight into a shell."),
@@ -280,7 +216,7 @@ RULES: tuple[RuleDoc, ...] = (
         "RUN curl -fsSLo install.sh https://example.com/install.sh \\\n"
         ' && echo "<sha256>  install.sh" | sha256sum -c - && sh install.sh',
     ),
-    _doc(
+    doc(
         "BIP015",
         _("Base image version is not approved"),
         _("The digest is a version of the catalog image that is revoked or still a candidate."),
@@ -290,10 +226,10 @@ RULES: tuple[RuleDoc, ...] = (
         ),
         "replace",
         _("Use the current approved digest the message gives."),
-        f"FROM {_REF}@sha256:<revoked digest>",
+        f"FROM {REF}@sha256:<revoked digest>",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP016",
         _("Base image version is superseded"),
         _("A newer approved version of the same catalog image exists."),
@@ -303,20 +239,20 @@ RULES: tuple[RuleDoc, ...] = (
         ),
         "replace",
         _("Move to the digest of the current approved version."),
-        f"FROM {_REF}@sha256:<older digest>",
+        f"FROM {REF}@sha256:<older digest>",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP017",
         _("Base image digest is unknown to the catalog"),
         _("The digest is not a build of this catalog image."),
         _("The portal can only vouch for builds it made; an unknown digest may be anything."),
         "origin",
         _("Use the approved digest from the image's catalog page."),
-        f"FROM {_REF}@sha256:<unknown digest>",
+        f"FROM {REF}@sha256:<unknown digest>",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP020",
         _("Unknown instruction or invalid syntax"),
         _("A line is not a Dockerfile instruction, or its syntax is invalid."),
@@ -326,7 +262,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FORM debian:12",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP021",
         _("Unterminated continuation or heredoc"),
         _(
@@ -339,7 +275,7 @@ RULES: tuple[RuleDoc, ...] = (
         "RUN apt-get update && \\",
         "RUN apt-get update",
     ),
-    _doc(
+    doc(
         "BIP022",
         _("Too many stages"),
         _("The Dockerfile has more than 50 stages; it is not checked."),
@@ -349,7 +285,7 @@ RULES: tuple[RuleDoc, ...] = (
         "# 51 × FROM …",
         _GOOD_MULTI,
     ),
-    _doc(
+    doc(
         "BIP023",
         _("Malformed FROM or image reference"),
         _("The FROM line or its image reference cannot be parsed."),
@@ -359,7 +295,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM registry.example.com/runtime/debian-12@sha256:xyz",
         _GOOD,
     ),
-    _doc(
+    doc(
         "BIP024",
         _("FROM uses an undefined ARG"),
         _("FROM uses a build argument that has no default before the first FROM."),
@@ -367,9 +303,9 @@ RULES: tuple[RuleDoc, ...] = (
         "origin",
         _("Give every ARG used in FROM a default before the first FROM."),
         "ARG BASE\nFROM $BASE",
-        f"ARG BASE={_REF}@{_DIGEST}\nFROM $BASE",
+        f"ARG BASE={REF}@{DIGEST}\nFROM $BASE",
     ),
-    _doc(
+    doc(
         "BIP025",
         _("Reference to an unknown stage"),
         _("COPY --from names a stage that does not exist."),
@@ -379,17 +315,17 @@ RULES: tuple[RuleDoc, ...] = (
         "COPY --from=biulder /out/app /app",
         "COPY --from=builder /out/app /app",
     ),
-    _doc(
+    doc(
         "BIP026",
         _("Instruction before the first FROM"),
         _("An instruction other than ARG comes before the first FROM."),
         _("A Dockerfile the portal cannot read cannot be checked against the standard."),
         "origin",
         _("Move the instruction after FROM; only ARG may come first."),
-        f"ENV A=1\nFROM {_REF}@{_DIGEST}",
-        f"FROM {_REF}@{_DIGEST}\nENV A=1",
+        f"ENV A=1\nFROM {REF}@{DIGEST}",
+        f"FROM {REF}@{DIGEST}\nENV A=1",
     ),
-    _doc(
+    doc(
         "BIP027",
         _("Duplicate stage name"),
         _("Two stages have the same name (FROM … AS name)."),
@@ -399,7 +335,7 @@ RULES: tuple[RuleDoc, ...] = (
         "FROM a AS build\nFROM b AS build",
         "FROM a AS build\nFROM b AS test",
     ),
-    _doc(
+    doc(
         "BIP030",
         _("Dockerfile linter unavailable"),
         _("hadolint could not run, so only the portal's own rules were checked."),
@@ -409,7 +345,7 @@ RULES: tuple[RuleDoc, ...] = (
         "",
         "",
     ),
-    _doc(
+    doc(
         "BIP031",
         _("Portal policy file invalid; default policy applied"),
         _(
@@ -422,7 +358,7 @@ RULES: tuple[RuleDoc, ...] = (
         "",
         "",
     ),
-    _doc(
+    doc(
         "BIP040",
         _("RUN --mount in a recipe"),
         _("A recipe of an image request uses RUN --mount (cache, bind, secret, ssh, tmpfs)."),
@@ -435,7 +371,7 @@ RULES: tuple[RuleDoc, ...] = (
         "RUN --mount=type=cache,target=/var/cache/apt apt-get install -y curl",
         "RUN apt-get update && apt-get install -y --no-install-recommends curl",
     ),
-    _doc(
+    doc(
         "BIP041",
         _("RUN --network or --security in a recipe"),
         _("A recipe step sets its own network or security mode."),
@@ -445,7 +381,7 @@ RULES: tuple[RuleDoc, ...] = (
         "RUN --network=host apt-get update",
         "RUN apt-get update",
     ),
-    _doc(
+    doc(
         "BIP042",
         _("ADD or COPY of a URL or git repository in a recipe"),
         _("A recipe downloads files with ADD or COPY from a URL or a git repository."),
@@ -455,7 +391,7 @@ RULES: tuple[RuleDoc, ...] = (
         "ADD https://example.com/tool.tar.gz /opt/",
         "RUN apt-get update && apt-get install -y --no-install-recommends tool",
     ),
-    _doc(
+    doc(
         "BIP043",
         _("COPY --from an image that is not an earlier stage or an approved catalog image"),
         _(
@@ -471,7 +407,7 @@ RULES: tuple[RuleDoc, ...] = (
         "COPY --from=docker.io/library/busybox /bin/sh /bin/sh",
         "COPY --from=builder /out/tool /usr/local/bin/tool",
     ),
-    _doc(
+    doc(
         "BIP044",
         _("ONBUILD in a recipe"),
         _("A recipe uses ONBUILD."),
@@ -482,19 +418,3 @@ RULES: tuple[RuleDoc, ...] = (
         "",
     ),
 )
-
-_BY_ID = {doc.rule: doc for doc in RULES}
-
-
-def rule_doc(rule: str) -> RuleDoc | None:
-    """The reference of a portal rule, or None (hadolint/ShellCheck rules and unknown ids)."""
-    return _BY_ID.get(rule)
-
-
-def external_help_uri(rule: str) -> str | None:
-    """hadolint's or ShellCheck's own page for their rules (DL…, SC…), else None."""
-    if rule.startswith("DL"):
-        return HADOLINT_WIKI + rule
-    if rule.startswith("SC"):
-        return SHELLCHECK_WIKI + rule
-    return None
