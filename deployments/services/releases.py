@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext, pgettext
 
 from images.models import ImageVersion
+from images.texts import message_render
 from portal.actors import Actor
 from portal.audit import audit_record
 from portal.choices import Role
@@ -112,7 +113,11 @@ def _render(m: ManifestInput, *, k8s_version: str) -> tuple[str, str, dict[str, 
                 )
         manifest = render_deployment(m, k8s_version=k8s_version)
     except ManifestError as exc:
-        raise ValidationError({"manifest": list(exc.errors)}) from exc
+        # The renderers' errors are English templates (they run without Django): say them in
+        # the reader's language.
+        raise ValidationError(
+            {"manifest": [message_render(error, gettext) for error in exc.errors]}
+        ) from exc
     result = validate_manifest(manifest, k8s_version)
     if not result.valid:
         raise ValidationError(

@@ -942,3 +942,20 @@ def test_input_errors_are_english_templates_the_portal_translates() -> None:
         assert zh != english, english
     assert "'X'" in chinese[0] and "DNS-1123" in chinese[0]
     assert any("/etc" in zh and "系统目录" in zh for zh in chinese), chinese
+
+
+def test_a_release_refused_by_the_renderer_says_why_in_the_readers_language() -> None:
+    """The release service renders the renderer's English templates in the active language."""
+    from django.core.exceptions import ValidationError
+    from django.utils import translation
+
+    from deployments.services.releases import _render
+    from tests.i18n_support import compile_catalog
+
+    compile_catalog()
+    m = base_input(strategy="imageVolume")
+    for language, words in (("en", "strategy imageVolume is not available"), ("zh-hans", "不可用")):
+        with translation.override(language), pytest.raises(ValidationError) as caught:
+            _render(m, k8s_version="1.30")
+        (message,) = caught.value.message_dict["manifest"]
+        assert words in message and "1.30" in message
