@@ -34,6 +34,7 @@ from .compat_selectors import (
 )
 from .models import BaseImage, ImageRequest, ImageVersion, Registry
 from .references import ImageReference, parse_reference
+from .status_notes import status_note_display
 
 
 def _current_version() -> QuerySet[ImageVersion]:
@@ -215,7 +216,8 @@ def base_image_resolve(ref: str) -> Resolution:
     if image.status != ImageStatus.APPROVED:
         values = {"image": image.name, "status": status_label(image.status)}
         result.reasons.append(
-            gettext("%(image)s is %(status)s. %(note)s") % {**values, "note": image.status_note}
+            gettext("%(image)s is %(status)s. %(note)s")
+            % {**values, "note": status_note_display(image.status_note)}
             if image.status_note
             else gettext("%(image)s is %(status)s.") % values
         )

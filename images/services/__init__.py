@@ -12,6 +12,7 @@
 Callers import from `images.services`; the modules are how the code is kept, not an API.
 """
 
+from ..status_notes import ALPINE_NOTE, SCRATCH_NOTE
 from .builds import (
     BUILD_JOB_KIND,
     auto_publish_enabled,
@@ -23,8 +24,6 @@ from .builds import (
     runtime_env_for,
 )
 from .catalog import (
-    ALPINE_NOTE,
-    SCRATCH_NOTE,
     DerivedStatus,
     base_image_apply_lifecycle,
     base_image_create,

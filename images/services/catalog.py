@@ -16,12 +16,7 @@ from portal.audit import audit_record
 from ..choices import ImageStatus, OsFamily, VersionState
 from ..lifecycle import lifecycle_for
 from ..models import BaseImage, ImageVersion, Registry
-
-SCRATCH_NOTE = "Not recommended: only for static C/C++ binaries (no libc, no shell, no CA certs)."
-ALPINE_NOTE = (
-    "Restricted by the standard: musl-based, recurring vulnerabilities and maintenance cost. "
-    "Use an approved glibc runtime image instead."
-)
+from ..status_notes import ALPINE_NOTE, EOL_NOTE, SCRATCH_NOTE
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,11 @@ def derive_status(*, os_family: str, os_version: str, status: str, today: dt.dat
     if life is not None and life.is_eol(today):
         new_status = status if status == ImageStatus.BLOCKED else ImageStatus.DEPRECATED
         family = OsFamily(life.family).label if life.family in OsFamily.values else life.family
-        note = f"{family} {life.version} reached end of life on {life.eol.isoformat()}."
+        note = EOL_NOTE % {
+            "family": family,
+            "version": life.version,
+            "date": life.eol.isoformat(),
+        }
         return DerivedStatus(
             new_status, note, eol, life.replacement_family, life.replacement_version
         )
