@@ -4,8 +4,10 @@
 retention), `scans` (binary scans), `environments` (environments and their fetch tokens),
 `deployments` (deployment_create), `releases` (release_create, its batched twin, rollback and
 the renderer's input), `plans` (rebase and migration plans, their waves, CD's reports),
-`source_builds` (compile a source archive in a build image) and `app_images` (an
-image-mode deployment's app image on a runtime version).
+`source_builds` (compile a source archive in a build image; the request's checks in
+`source_build_checks`, the job's writes in `source_build_jobs`, the SLSA statement in
+`source_build_provenance`) and `app_images` (an image-mode deployment's app image on a
+runtime version).
 
 Every function is keyword-only, checks who acts (`Actor`) against the owning team, validates
 before writing, writes inside one transaction and records an audit row in it. Import from
