@@ -49,13 +49,13 @@ from .manifests import ManifestError
 from .manifests.dockerfile import render_app_dockerfile
 from .models import BinaryVersion, Deployment, PlanItem
 from .services.app_images import APP_IMAGE_JOB_KIND, APPS_REPOSITORY, app_image_tag
-from .services.source_builds import (
-    SOURCE_BUILD_JOB_KIND,
-    archive_limits,
+from .services.source_build_checks import archive_limits
+from .services.source_build_jobs import (
     source_build_job_failed,
     source_build_mark_running,
     source_build_succeeded,
 )
+from .services.source_builds import SOURCE_BUILD_JOB_KIND
 from .sourcearchive import SourceArchiveError, unpack
 from .storage import binary_storage
 

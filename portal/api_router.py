@@ -3,17 +3,14 @@
 from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
+from deployments.api.binaries import BinaryVersionViewSet, ServiceBinaryViewSet
 from deployments.api.builds import ServiceBuildViewSet
+from deployments.api.deployments import DeploymentViewSet
+from deployments.api.environments import EnvironmentViewSet
 from deployments.api.plans import MigrationPlanViewSet, RebasePlanViewSet
+from deployments.api.releases import ReleaseViewSet
+from deployments.api.services import ServiceViewSet
 from deployments.api.urls import urlpatterns as deployments_urlpatterns
-from deployments.api.views import (
-    BinaryVersionViewSet,
-    DeploymentViewSet,
-    EnvironmentViewSet,
-    ReleaseViewSet,
-    ServiceBinaryViewSet,
-    ServiceViewSet,
-)
 from images.api.advisories import AdvisoryViewSet
 from images.api.views import (
     BaseImageViewSet,

@@ -3,10 +3,11 @@
 from django.urls import path
 
 from .dashboard import DashboardView
+from .environments import EnvironmentViewSet
 from .impact import AdvisoryImpactView
 from .policies import KyvernoPolicyView
+from .releases import ReleaseViewSet
 from .search import SearchView
-from .views import EnvironmentViewSet, ReleaseViewSet
 
 urlpatterns = [
     path(

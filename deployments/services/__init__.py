@@ -1,11 +1,14 @@
 """Writes of the deployments app, one module per entity.
 
-`services` (service_create), `binaries` (binary versions: upload, yank, OCI artifact,
-retention), `scans` (binary scans), `environments` (environments and their fetch tokens),
+`services` (service_create), `binaries` (binary versions: upload, yank; their OCI
+artifact in `binary_artifacts`, ELF facts in `binary_facts`, retention in `binary_retention`),
+`scans` (binary scans), `environments` (environments and their fetch tokens),
 `deployments` (deployment_create), `releases` (release_create, its batched twin, rollback and
 the renderer's input), `plans` (rebase and migration plans, their waves, CD's reports),
-`source_builds` (compile a source archive in a build image) and `app_images` (an
-image-mode deployment's app image on a runtime version).
+`source_builds` (compile a source archive in a build image; the request's checks in
+`source_build_checks`, the job's writes in `source_build_jobs`, the SLSA statement in
+`source_build_provenance`) and `app_images` (an image-mode deployment's app image on a
+runtime version).
 
 Every function is keyword-only, checks who acts (`Actor`) against the owning team, validates
 before writing, writes inside one transaction and records an audit row in it. Import from
@@ -18,22 +21,18 @@ from .app_image_bases import (
     app_image_base_read,
     app_image_base_read_queue,
 )
-from .binaries import (
+from .binaries import binary_version_upload, binary_version_yank
+from .binary_artifacts import (
     ARTIFACT_JOB_KIND,
     ARTIFACT_REPOSITORY,
-    BACKFILL_FACTS_JOB_KIND,
     SHA256_LABEL,
     artifact_repository,
     binary_artifact_ref_problem,
-    binary_facts_backfill,
-    binary_facts_fields,
     binary_version_artifact_push,
     binary_version_artifact_set,
-    binary_version_upload,
-    binary_version_yank,
-    binary_versions_in_use,
-    binary_versions_purge,
 )
+from .binary_facts import BACKFILL_FACTS_JOB_KIND, binary_facts_backfill, binary_facts_fields
+from .binary_retention import binary_versions_in_use, binary_versions_purge
 from .daily_counts import deployment_daily_counts_fill
 from .deployments import RESOURCE_KEYS, deployment_create
 from .environments import FetchToken, environment_create, environment_fetch_token_create
