@@ -6,9 +6,9 @@ language by `status_note_display`; a note a platform admin wrote is shown as wri
 
 from __future__ import annotations
 
-import re
+from django.utils.translation import gettext_noop
 
-from django.utils.translation import gettext, gettext_noop
+from portal.stored_texts import StoredTexts
 
 SCRATCH_NOTE = gettext_noop(
     "Not recommended: only for static C/C++ binaries (no libc, no shell, no CA certs)."
@@ -18,16 +18,10 @@ ALPINE_NOTE = gettext_noop(
     "Use an approved glibc runtime image instead."
 )
 EOL_NOTE = gettext_noop("%(family)s %(version)s reached end of life on %(date)s.")
-_EOL_NOTE_RE = re.compile(
-    r"(?P<family>.+) (?P<version>\S+) reached end of life on (?P<date>\d{4}-\d{2}-\d{2})\.\Z"
-)
+_NOTES = StoredTexts((SCRATCH_NOTE, ALPINE_NOTE, EOL_NOTE), depth=0)
 
 
 def status_note_display(note: str) -> str:
     """A catalog entry's status note in the reader's language: the notes the standard's rules
     derive are translated; a note a platform admin wrote is shown as written."""
-    if note in (SCRATCH_NOTE, ALPINE_NOTE):
-        return gettext(note)
-    if match := _EOL_NOTE_RE.match(note):
-        return gettext(EOL_NOTE) % match.groupdict()
-    return note
+    return _NOTES.display(note)

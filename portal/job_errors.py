@@ -12,13 +12,11 @@ is listed here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as _
 
-_PLACEHOLDER = re.compile(r"%\((?P<name>\w+)\)s")
+from .stored_texts import StoredTexts
 
 # fmt: off
 ERROR_TEMPLATES: Sequence[str] = (  # English msgids, translated on display
@@ -144,39 +142,11 @@ ERROR_TEMPLATES: Sequence[str] = (  # English msgids, translated on display
 # fmt: on
 
 
-def _pattern(template: str) -> re.Pattern[str]:
-    """The English template as a regular expression; each value a named group (a repeated
-    name must repeat the same text)."""
-    parts: list[str] = []
-    seen: set[str] = set()
-    end = 0
-    for match in _PLACEHOLDER.finditer(template):
-        parts.append(re.escape(template[end : match.start()]))
-        name = match["name"]
-        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
-        seen.add(name)
-        end = match.end()
-    parts.append(re.escape(template[end:]))
-    return re.compile("".join(parts), re.DOTALL)
+_ERRORS = StoredTexts(ERROR_TEMPLATES, depth=1)
 
 
-# The most specific first (the most fixed text): "Nothing to build: deployment #… or runtime
-# version #… does not exist." before "Nothing to build: %(error)s".
-ERROR_PATTERNS: Sequence[tuple[re.Pattern[str], str]] = tuple(
-    (_pattern(template), template)
-    for template in sorted(ERROR_TEMPLATES, key=lambda t: -len(_PLACEHOLDER.sub("", t)))
-)
-
-
-def job_error_display(error: str, *, _depth: int = 0) -> str:
+def job_error_display(error: str) -> str:
     """The error in the active language (the error itself when no template produces it). A
     value that is itself a listed message (e.g. the reasons of a refused base) is translated
     too."""
-    for pattern, template in ERROR_PATTERNS:
-        match = pattern.fullmatch(error)
-        if match:
-            values = match.groupdict()
-            if _depth == 0:
-                values = {k: job_error_display(v, _depth=1) for k, v in values.items()}
-            return gettext(template) % values
-    return error
+    return _ERRORS.display(error)

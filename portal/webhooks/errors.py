@@ -12,13 +12,11 @@ receiver's HTTP reason, a socket error) is shown as it is.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from django.utils.translation import gettext
 from django.utils.translation import gettext_noop as _
 
-from ..job_errors import _pattern  # the same matcher: each %(name)s a named group
+from ..stored_texts import StoredTexts
 
 # fmt: off
 DELIVERY_ERROR_TEMPLATES: Sequence[str] = (  # English msgids, translated on display
@@ -44,25 +42,10 @@ DELIVERY_ERROR_TEMPLATES: Sequence[str] = (  # English msgids, translated on dis
 )
 # fmt: on
 
-_PLACEHOLDER = re.compile(r"%\(\w+\)s")
-# The most specific first (the most fixed text).
-DELIVERY_ERROR_PATTERNS: Sequence[tuple[re.Pattern[str], str]] = tuple(
-    (_pattern(template), template)
-    for template in sorted(DELIVERY_ERROR_TEMPLATES, key=lambda t: -len(_PLACEHOLDER.sub("", t)))
-)
 # "Refused: <host> resolves to <address>: <refusal>; …" nests two listed sentences deep.
-_MAX_DEPTH = 2
+_ERRORS = StoredTexts(DELIVERY_ERROR_TEMPLATES, depth=2)
 
 
-def delivery_error_display(error: str, *, _depth: int = 0) -> str:
+def delivery_error_display(error: str) -> str:
     """The stored error in the active language (the error itself when no template makes it)."""
-    for pattern, template in DELIVERY_ERROR_PATTERNS:
-        match = pattern.fullmatch(error)
-        if match:
-            values = match.groupdict()
-            if _depth < _MAX_DEPTH:
-                values = {
-                    k: delivery_error_display(v, _depth=_depth + 1) for k, v in values.items()
-                }
-            return gettext(template) % values if values else gettext(template)
-    return error
+    return _ERRORS.display(error)
