@@ -46,6 +46,8 @@ from .pagination import KeysetPagination
 
 # Digits fit every route's pattern of a pk or a name; found from the right of the URL.
 PLACEHOLDER = "7392046185720394618"
+# A keyset page whose rows join this many tables (the list's own included) picks its ids first.
+KEYSET_IDS_FIRST_TABLES = 6
 
 
 @dataclass(frozen=True)
@@ -255,8 +257,8 @@ def _tables(rows: QuerySet[Any]) -> int:
 def _skips_rows(view: Any) -> bool:
     """Whether the numbered page asked for lies past the first (its OFFSET skips rows).
 
-    The first page (most requests: the catalog list CI calls) skips nothing, so its rows are
-    read in one query, not an ids' query and a rows' query."""
+    The first page (most requests, e.g. the catalog list a CI pipeline reads) skips nothing, so
+    its rows are read in one query, not an ids' query and a rows' query."""
     paginator = view.paginator
     param = getattr(paginator, "page_query_param", None)
     if param is None:
@@ -275,16 +277,19 @@ def _late_page(view: Any, queryset: QuerySet[Any], keys: list[str]) -> list[Any]
     ids_page = view.paginate_queryset(queryset.values("id"))
     if ids_page is None:
         return None
-    ids = [row["id"] for row in ids_page]
+    return _rows_by_id(queryset, [row["id"] for row in ids_page], keys)
+
+
+def _rows_by_id(queryset: QuerySet[Any], ids: list[Any], keys: list[str]) -> list[Any]:
+    """The `keys` of the rows with these ids, in the ids' order (a row deleted since its id
+    was read is left out)."""
     by_id = {row["id"]: row for row in queryset.filter(pk__in=ids).order_by().values(*keys)}
-    return [by_id[pk] for pk in ids]
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
-# A keyset page whose rows join this many tables (the list's own included) picks its ids first.
-KEYSET_IDS_FIRST_TABLES = 6
-
-
-def _keyset_ids_first(view: Any, queryset: QuerySet[Any], keys: list[str], order: list[str]) -> Any:
+def _keyset_ids_first(
+    view: Any, queryset: QuerySet[Any], keys: list[str], order: list[str]
+) -> list[Any]:
     """A keyset page of a queryset whose rows join many tables: its ids first, then its rows
     by id.
 
@@ -294,9 +299,7 @@ def _keyset_ids_first(view: Any, queryset: QuerySet[Any], keys: list[str], order
     the rows of 50 primary keys are planned in 1.8 ms.
     """
     ids_page = view.paginate_queryset(queryset.values("id", *order))
-    ids = [row["id"] for row in ids_page]
-    by_id = {row["id"]: row for row in queryset.filter(pk__in=ids).order_by().values(*keys)}
-    return [by_id[pk] for pk in ids if pk in by_id]
+    return _rows_by_id(queryset, [row["id"] for row in ids_page], keys)
 
 
 def row_page(view: Any, queryset: Any, serializer: Any) -> Response | None:
