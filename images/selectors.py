@@ -7,6 +7,7 @@ The request reads include who may do what on a request (`image_request_is_reques
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import (
     Case,
@@ -37,11 +38,13 @@ from .references import ImageReference, parse_reference
 from .status_notes import status_note_display
 
 
-def _current_version() -> QuerySet[ImageVersion]:
-    """The version `image_version_current` picks, as a subquery per catalog row."""
+def _current_version(base_image: Any = None) -> QuerySet[ImageVersion]:
+    """The version `image_version_current` picks, first: as a subquery per catalog row, or
+    of one `base_image`."""
     return (
         ImageVersion.objects.filter(
-            base_image=OuterRef("pk"), state__in=[VersionState.APPROVED, VersionState.CANDIDATE]
+            base_image=OuterRef("pk") if base_image is None else base_image,
+            state__in=[VersionState.APPROVED, VersionState.CANDIDATE],
         )
         .annotate(
             current_rank=Case(
@@ -112,13 +115,15 @@ def image_version_current(image: BaseImage) -> ImageVersion | None:
     return None
 
 
-# What resolving reads of each version of the image (every version is matched in Python):
-# the rest (the recipe, the scan's text and summary, the build's facts) loads when a caller
-# reads it. The versions' image is the one resolved (the prefetch sets it), not a join.
+# What resolving reads of a version (the rest, the recipe, the scan's text and summary, the
+# build's facts, loads when a caller reads it). The versions' image is the one resolved (set
+# on each, not joined). SQL picks the few versions a reference can mean: resolving used to
+# build all of an image's versions (60 of a busy one, each with its registry) and match them
+# in Python, on every call of every CI pipeline.
 _RESOLVE_VERSION_FIELDS = (
     "id",
     "base_image_id",
-    "registry_id",
+    "registry",
     "tag",
     "tags",
     "digest",
@@ -128,17 +133,29 @@ _RESOLVE_VERSION_FIELDS = (
 
 
 def _resolve_images() -> QuerySet[BaseImage]:
-    """The catalog entries as resolving reads them: each with its versions, newest first."""
-    return BaseImage.objects.select_related(
-        "replacement", "owner_team", "registry"
-    ).prefetch_related(
-        Prefetch(
-            "versions",
-            queryset=ImageVersion.objects.select_related("registry")
-            .only(*_RESOLVE_VERSION_FIELDS)
-            .order_by("-created_at", "-id"),
-        )
-    )
+    """The catalog entries as resolving reads them."""
+    return BaseImage.objects.select_related("replacement")
+
+
+def _versions_of(
+    image: BaseImage, versions: QuerySet[ImageVersion], *, first: bool = False
+) -> list[ImageVersion]:
+    """`versions` of `image` as resolving reads them (newest first unless `versions` is
+    ordered, only the first with `first`), `image` set on each."""
+    picked = versions.filter(base_image=image).select_related("registry")
+    picked = picked.only(*_RESOLVE_VERSION_FIELDS)
+    if not picked.query.order_by:
+        picked = picked.order_by("-created_at", "-id")
+    rows = list(picked[:1] if first else picked)
+    for row in rows:
+        row.base_image = image
+    return rows
+
+
+def _current_of(image: BaseImage) -> ImageVersion | None:
+    """`image_version_current(image)`, read by SQL: the newest approved, else candidate."""
+    current = _versions_of(image, _current_version(image), first=True)
+    return current[0] if current else None
 
 
 @dataclass
@@ -188,16 +205,20 @@ def base_image_resolve(ref: str) -> Resolution:
                 % {"registry": parsed.registry}
             )
             return result
-    versions = list(image.versions.all())
     if parsed.digest:
-        result.version = next((v for v in versions if v.digest == parsed.digest), None)
+        found = _versions_of(image, ImageVersion.objects.filter(digest=parsed.digest))
+        result.version = found[0] if found else None
         if result.version is None:
             result.reasons.append(
                 gettext("No version of %(image)s has the digest %(digest)s.")
                 % {"image": image.name, "digest": parsed.digest}
             )
     elif parsed.tag:
-        tagged = [v for v in versions if parsed.tag in v.tags or v.tag == parsed.tag]
+        # `tags` as text holds every tag: a superset, matched exactly here.
+        maybe = ImageVersion.objects.filter(Q(tag=parsed.tag) | Q(tags__icontains=parsed.tag))
+        tagged = [
+            v for v in _versions_of(image, maybe) if parsed.tag in v.tags or v.tag == parsed.tag
+        ]
         approved = [v for v in tagged if v.state == VersionState.APPROVED]
         result.version = approved[0] if approved else tagged[0] if tagged else None
         if result.version is None:
@@ -208,7 +229,7 @@ def base_image_resolve(ref: str) -> Resolution:
         if parsed.tag == "latest":
             result.reasons.append(gettext("The 'latest' tag is not allowed: pin a digest."))
     else:
-        result.version = image_version_current(image)
+        result.version = _current_of(image)
         if result.version is None:
             result.reasons.append(
                 gettext("%(image)s has no built version yet.") % {"image": image.name}
@@ -233,9 +254,7 @@ def base_image_resolve(ref: str) -> Resolution:
         and parsed.tag != "latest"
     )
     if image.replacement is not None:
-        result.replacement_version = image_version_current(
-            _resolve_images().get(pk=image.replacement.pk)
-        )
+        result.replacement_version = _current_of(image.replacement)
     return result
 
 
