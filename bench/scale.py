@@ -22,7 +22,8 @@ error responses. Prints the table on stderr and JSON on stdout; exit status 1 wh
 is missed.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/scale.py [--scale 1] [--rounds 2] [--seconds 3] [--reuse]
+        .venv/bin/python bench/scale.py [--scale 1] [--rounds 2] [--seconds 3] [--reuse] \\
+        [--only REGEX]
 """
 
 from __future__ import annotations
@@ -390,7 +391,11 @@ def measure(
     infos: dict[str, dict[str, Any]],
     args: argparse.Namespace,
 ) -> dict[str, dict[str, Any]]:
-    plans = {tag: endpoints(info) for tag, info in infos.items()}
+    only = re.compile(args.only) if args.only else None
+    plans = {
+        tag: [ep for ep in endpoints(info) if only is None or only.search(ep.name)]
+        for tag, info in infos.items()
+    }
     auth = {
         tag: {
             "token": {"Authorization": f"Bearer {info['token']}", "Host": "127.0.0.1"},
@@ -492,6 +497,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--reuse", action="store_true", help="keep databases seeded before")
     parser.add_argument("--keep", action="store_true", help="do not drop the databases")
+    parser.add_argument(
+        "--only", default="", help="measure only the endpoints whose name matches this regex"
+    )
     parser.add_argument(
         "--db-prefix", default="bench_scale", help="the two databases' names: PREFIX_full, _tenth"
     )

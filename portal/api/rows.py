@@ -46,8 +46,8 @@ from .pagination import KeysetPagination
 
 # Digits fit every route's pattern of a pk or a name; found from the right of the URL.
 PLACEHOLDER = "7392046185720394618"
-# A keyset page whose rows join this many tables (the list's own included) picks its ids first.
-KEYSET_IDS_FIRST_TABLES = 6
+# A page whose rows join this many tables (the list's own included) picks its ids first.
+IDS_FIRST_TABLES = 6
 
 
 @dataclass(frozen=True)
@@ -266,9 +266,35 @@ def _skips_rows(view: Any) -> bool:
     return str(view.request.query_params.get(param, "1")).strip() not in {"", "1"}
 
 
-def _late_page(view: Any, queryset: QuerySet[Any], keys: list[str]) -> list[Any] | None:
-    """A numbered page of an annotated queryset: its ids first, then its rows by id.
+class _CountedRows:
+    """A page's `values()` rows that a paginator counts on the queryset they come from.
 
+    The rows' joins (every column shown, through its relations) are not the list's: they
+    follow non-null foreign keys or are LEFT joins, so they add no row and drop none, and
+    COUNT(*) over them was the deployments list's dearest query (17 ms over six joins at
+    30,000 deployments, against 2 ms for the table alone)."""
+
+    def __init__(self, rows: QuerySet[Any], queryset: QuerySet[Any]) -> None:
+        self.rows = rows
+        self.ordered = rows.ordered  # what the paginator checks before it warns
+        self._queryset = queryset
+
+    def count(self) -> int:
+        return self._queryset.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.rows[index]
+
+
+def _late_page(view: Any, queryset: QuerySet[Any], keys: list[str]) -> list[Any] | None:
+    """A numbered page of an annotated queryset past the first, or of rows that join many
+    tables: its ids first, then its rows by id.
+
+    The deployments list's first page (7 tables sorted by service and environment name) was
+    planned for 6.5 ms and ran in 0.8 ms; its ids' page joins the two tables its order needs.
     PostgreSQL computes a row's SELECT list, correlated subqueries and all, for every row an
     OFFSET skips (page 100 of the services list ran its three counts for 4,950 rows it threw
     away: 99 ms at 10,000 services). The ids' page selects no annotation (unless the order
@@ -328,12 +354,17 @@ def row_page(view: Any, queryset: Any, serializer: Any) -> Response | None:
         keys += [key for key in order if key not in keys]
     queryset = queryset.prefetch_related(None)
     rows = queryset.values(*keys)
-    if queryset.query.annotations and not keyset and _skips_rows(view):
+    many_tables = _tables(rows) >= IDS_FIRST_TABLES
+    if keyset:
+        page = (
+            _keyset_ids_first(view, queryset, keys, order)
+            if many_tables
+            else view.paginate_queryset(rows)
+        )
+    elif many_tables or (queryset.query.annotations and _skips_rows(view)):
         page = _late_page(view, queryset, keys)
-    elif keyset and _tables(rows) >= KEYSET_IDS_FIRST_TABLES:
-        page = _keyset_ids_first(view, queryset, keys, order)
     else:
-        page = view.paginate_queryset(rows)
+        page = view.paginate_queryset(_CountedRows(rows, queryset))
     data = rows_represent(serializer, columns, rows if page is None else page)
     if page is not None:
         response: Response = view.get_paginated_response(data)
