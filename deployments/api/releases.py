@@ -19,6 +19,7 @@ from portal.api.pagination import KeysetPagination
 from portal.api.params import parse_id
 from portal.api.rows import RowListMixin
 from portal.choices import Scope
+from portal.sql_hints import joins_as_written
 
 from ..models import Release
 from ..selectors import release_list, release_list_for_actor
@@ -50,6 +51,10 @@ class ReleaseViewSet(
         if self.request is not None and self.request.query_params.get("deployment"):
             return ("-number",)
         return ("-id",)
+
+    def get_object(self) -> Any:
+        with joins_as_written():  # one release by primary key: 10 tables (portal.sql_hints)
+            return super().get_object()
 
     def get_renderers(self) -> list[Any]:
         if self.action in {"manifest", "hostpath_sync"}:

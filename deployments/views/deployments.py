@@ -17,6 +17,7 @@ from portal.actors import Actor
 from portal.choices import Role, role_at_least
 from portal.keyset import keyset_page
 from portal.selectors import role_holders
+from portal.sql_hints import joins_as_written
 
 from ..forms import (
     DeploymentCreateForm,
@@ -115,7 +116,8 @@ class DeploymentDetailView(LoginRequiredMixin, View):
 
     def _deployment(self, request: HttpRequest, pk: int) -> Deployment:
         """The deployment `pk`: 404 for one of another team's services, as for none."""
-        return get_object_or_404(deployment_list_for_actor(_reader(request)), pk=pk)
+        with joins_as_written():  # by primary key (portal.sql_hints)
+            return get_object_or_404(deployment_list_for_actor(_reader(request)), pk=pk)
 
     def _render(
         self,
@@ -125,12 +127,14 @@ class DeploymentDetailView(LoginRequiredMixin, View):
         status: int = 200,
     ) -> HttpResponse:
         # The history a keyset page at a time: a busy deployment has thousands of releases.
-        releases = keyset_page(
-            request,
-            release_list().filter(deployment=deployment),
-            RELEASE_ORDER,
-            size=RELEASE_PAGE_SIZE,
-        )
+        # Its own rows by an index of their own: 10 tables planned for 11 ms, 1.8 as written.
+        with joins_as_written():
+            releases = keyset_page(
+                request,
+                release_list().filter(deployment=deployment),
+                RELEASE_ORDER,
+                size=RELEASE_PAGE_SIZE,
+            )
         role = Actor(user=request.user).role_in(deployment.service.team)
         context = {
             "deployment": deployment,

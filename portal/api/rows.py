@@ -42,6 +42,7 @@ from rest_framework.fields import empty
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ..sql_hints import joins_as_written
 from .pagination import KeysetPagination
 
 # Digits fit every route's pattern of a pk or a name; found from the right of the URL.
@@ -309,7 +310,8 @@ def _late_page(view: Any, queryset: QuerySet[Any], keys: list[str]) -> list[Any]
 def _rows_by_id(queryset: QuerySet[Any], ids: list[Any], keys: list[str]) -> list[Any]:
     """The `keys` of the rows with these ids, in the ids' order (a row deleted since its id
     was read is left out)."""
-    by_id = {row["id"]: row for row in queryset.filter(pk__in=ids).order_by().values(*keys)}
+    with joins_as_written():  # by primary keys: each join follows a key (portal.sql_hints)
+        by_id = {row["id"]: row for row in queryset.filter(pk__in=ids).order_by().values(*keys)}
     return [by_id[pk] for pk in ids if pk in by_id]
 
 

@@ -186,3 +186,58 @@ def test_an_annotated_list_reads_ids_first_only_past_its_first_page(
     assert len(later) == 2
     assert later[0].split(" FROM ")[0] == 'SELECT "deployments_service"."id" AS "id"'
     assert re.search(r"LIMIT 2 OFFSET 2$", later[0]) and " IN (" in later[1]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/releases/?page_size=7",
+        "/api/v1/deployments/{deployment}/releases/?page_size=2",
+        "/api/v1/deployments/?page_size=10",
+    ],
+)
+def test_rows_read_with_joins_as_written_answer_the_same(
+    token_client, service_team, varied, settings, url
+):
+    """Outside a test's transaction the rows by id are read with PostgreSQL's joins as
+    written (`portal.sql_hints`): the same bytes as DRF's."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.sql_hints import HINT
+
+    client = token_client(service_team, READ_ALL)
+    url = url.format(deployment=varied["deployments"][-1].pk)
+    settings.PORTAL_API_ROWS = False
+    expected = _pages(client, url)
+    settings.PORTAL_API_ROWS = True
+    with CaptureQueriesContext(connection) as queries:
+        assert _pages(client, url) == expected
+    hinted = [q["sql"] for q in queries.captured_queries if q["sql"].startswith(HINT)]
+    assert bool(hinted) == (connection.vendor == "postgresql")
+    assert all(" IN (" in sql for sql in hinted)
+
+
+def test_a_numbered_page_of_many_joins_counts_its_table_and_picks_its_ids_first(
+    token_client, service_team, varied
+):
+    """The deployments list joins seven tables: its count joins only what the reader's
+    filter needs (the services, for a team's token), its ordered page the two tables its
+    order needs, and the rows come by id."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = token_client(service_team, READ_ALL)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/v1/deployments/?page_size=2")
+    assert response.status_code == 200 and response.json()["count"] >= 3
+    sqls = [q["sql"] for q in queries.captured_queries if '"deployments_deployment"' in q["sql"]]
+    counts = [sql for sql in sqls if "COUNT(*)" in sql]
+    assert len(counts) == 1 and counts[0].count("JOIN") == 1
+    assert 'JOIN "deployments_service"' in counts[0]
+    limited = [sql for sql in sqls if re.search(r"LIMIT 2$", sql)]
+    assert len(limited) == 1
+    assert limited[0].split(" FROM ")[0] == 'SELECT "deployments_deployment"."id" AS "id"'
+    assert limited[0].count("JOIN") == 2
+    assert any('"deployments_deployment"."id" IN (' in sql for sql in sqls)
