@@ -16,10 +16,16 @@ from portal.actors import Actor
 from portal.api.pagination import KeysetPagination
 from portal.api.rows import RowListMixin, row_page
 from portal.choices import Scope
+from portal.sql_hints import joins_as_written
 
 from ..filtersets import DeploymentFilterSet
 from ..models import BinaryVersion, Deployment
-from ..selectors import deployment_list, deployment_list_for_actor, release_list
+from ..selectors import (
+    deployment_list,
+    deployment_list_for_actor,
+    deployment_readable,
+    release_list,
+)
 from ..services import deployment_create, release_create
 from .serializers import (
     DeploymentSerializer,
@@ -46,7 +52,17 @@ class DeploymentViewSet(
     keyset_ordering = ("-number",)  # of the `releases` action (the list pages by number)
 
     def get_queryset(self) -> QuerySet[Deployment]:
-        return deployment_list_for_actor(Actor.from_request(self.request))
+        actor = Actor.from_request(self.request)
+        if self.action == "releases":
+            # Its releases need only that the reader may see it: the list's seven-table
+            # row was 19 ms of the busiest deployment's 53 (planning, mostly).
+            return deployment_readable(actor)
+        return deployment_list_for_actor(actor)
+
+    def get_object(self) -> Deployment:
+        with joins_as_written():  # by primary key (portal.sql_hints)
+            deployment: Deployment = super().get_object()
+        return deployment
 
     def create(self, request: Request) -> Response:
         """Put a service into an environment."""

@@ -218,6 +218,12 @@ def deployment_list_for_actor(actor: Actor) -> QuerySet[Deployment]:
     return deployment_list().filter(team_readable(actor, "service__team"))
 
 
+def deployment_readable(actor: Actor) -> QuerySet[Deployment]:
+    """The deployments `actor` may read, their own columns alone (for a read that needs only
+    that the reader may see one: its releases)."""
+    return Deployment.objects.filter(team_readable(actor, "service__team"))
+
+
 def release_list() -> QuerySet[Release]:
     """Releases with what their tables show (the manifest text is deferred)."""
     return (

@@ -190,9 +190,11 @@ class ImageVersion(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        # An image's versions newest first (its page, resolve, the catalog's current version).
+        # An image's versions newest first (its page, resolve, the catalog's current version);
+        # all of them newest first (the image-versions list: it sorted the whole table).
         indexes = [
-            models.Index(fields=["base_image", "-created_at", "-id"], name="version_image_newest")
+            models.Index(fields=["base_image", "-created_at", "-id"], name="version_image_newest"),
+            models.Index(fields=["-created_at", "-id"], name="version_newest"),
         ]
 
     def __str__(self) -> str:
