@@ -15,7 +15,10 @@ pytestmark = pytest.mark.skipif(
 
 def _limit() -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting(%s)", ["join_collapse_limit"])
+        cursor.execute(
+            "SELECT current_setting(%s) || ' ' || current_setting(%s)",
+            ["join_collapse_limit", "random_page_cost"],
+        )
         return str(cursor.fetchone()[0])
 
 
@@ -24,8 +27,8 @@ def test_the_setting_holds_for_each_statement_inside_and_no_other():
     before = _limit()
     with joins_as_written():
         inside = [_limit(), _limit()]
-    assert before != "1"
-    assert inside == ["1", "1"]
+    assert before != "1 1.1"
+    assert inside == ["1 1.1", "1 1.1"]
     assert _limit() == before
 
 
