@@ -44,6 +44,8 @@ def joins_as_written() -> Iterator[None]:
 def _as_written(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
-    if not many and sql.startswith("SELECT") and not connection.in_atomic_block:
+    # A server-side cursor (`.iterator()`) declares itself FOR one statement: left as it is.
+    named = getattr(getattr(context.get("cursor"), "cursor", None), "name", None)
+    if not many and not named and sql.startswith("SELECT") and not connection.in_atomic_block:
         sql = HINT + sql
     return execute(sql, params, many, context)

@@ -48,3 +48,14 @@ def test_a_failing_statement_leaves_the_connection_as_it_was():
         with connection.cursor() as cursor:
             cursor.execute("SELECT * FROM no_such_table")
     assert _limit() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_side_cursor_is_left_as_it_is(platform_team):
+    """`.iterator()` declares a named cursor FOR its one statement: no hint in front."""
+    from portal.models import Team
+
+    with joins_as_written():
+        names = [team.name for team in Team.objects.order_by("name").iterator(chunk_size=1)]
+        assert _limit() == "1 1.1"
+    assert platform_team.name in names
