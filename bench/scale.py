@@ -504,6 +504,10 @@ def main() -> int:
         "--db-prefix", default="bench_scale", help="the two databases' names: PREFIX_full, _tenth"
     )
     args = parser.parse_args()
+    try:
+        re.compile(args.only)
+    except re.error as exc:
+        parser.error(f"--only {args.only!r} is not a regular expression: {exc}")
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         print("Set DATABASE_URL to a PostgreSQL server (the bench makes its own databases).")

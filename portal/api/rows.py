@@ -280,11 +280,8 @@ class _CountedRows:
         self.ordered = rows.ordered  # what the paginator checks before it warns
         self._queryset = queryset
 
-    def count(self) -> int:
+    def count(self) -> int:  # what Django's Paginator calls (it falls back to len() alone)
         return self._queryset.count()
-
-    def __len__(self) -> int:
-        return self.count()
 
     def __getitem__(self, index: Any) -> Any:
         return self.rows[index]
