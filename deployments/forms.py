@@ -12,7 +12,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from images.choices import ImageKind, VersionState
 from images.models import ImageVersion
-from portal.forms import model_choice_field
+from portal.forms import LabelledChoiceField, model_choice_field
 from portal.models import Team
 
 from .choices import BinaryState, DeliveryStrategy, DeploymentMode, Language
@@ -29,18 +29,21 @@ def approved_runtime_versions() -> QuerySet[ImageVersion]:
     )
 
 
-class RuntimeVersionChoiceField(forms.ModelChoiceField):
+class RuntimeVersionChoiceField(LabelledChoiceField):
     """An approved runtime version, labelled `name:tag (sha256:abcdef…)`."""
 
-    def label_from_instance(self, obj: ImageVersion) -> str:
-        return f"{obj.base_image.name}:{obj.tag} ({obj.digest[:19]}…)"
+    def label_rows(self, queryset: QuerySet[ImageVersion]) -> Iterable[tuple[Any, str]]:
+        rows = queryset.values_list("pk", "base_image__name", "tag", "digest")
+        for pk, name, tag, digest in rows:
+            yield pk, f"{name}:{tag} ({digest[:19]}…)"
 
 
-class BinaryVersionChoiceField(forms.ModelChoiceField):
+class BinaryVersionChoiceField(LabelledChoiceField):
     """An active binary version, labelled `version (arch, sha256 prefix)`."""
 
-    def label_from_instance(self, obj: BinaryVersion) -> str:
-        return f"{obj.version} ({obj.arch}, {obj.short_sha256})"
+    def label_rows(self, queryset: QuerySet[BinaryVersion]) -> Iterable[tuple[Any, str]]:
+        for pk, version, arch, sha256 in queryset.values_list("pk", "version", "arch", "sha256"):
+            yield pk, f"{version} ({arch}, {sha256[:12]})"
 
 
 class BinaryUploadForm(forms.Form):

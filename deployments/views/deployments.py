@@ -27,7 +27,7 @@ from ..forms import (
 from ..models import Deployment, Environment
 from ..selectors import (
     deployment_list_for_actor,
-    release_list,
+    release_history,
 )
 from ..services import (
     deployment_create,
@@ -131,7 +131,7 @@ class DeploymentDetailView(LoginRequiredMixin, View):
         with joins_as_written():
             releases = keyset_page(
                 request,
-                release_list().filter(deployment=deployment),
+                release_history(deployment),
                 RELEASE_ORDER,
                 size=RELEASE_PAGE_SIZE,
             )
