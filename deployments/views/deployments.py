@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -15,7 +16,8 @@ from rest_framework.exceptions import APIException
 
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
-from portal.keyset import keyset_page
+from portal.keyset import KeysetPage, keyset_page
+from portal.rowtext import clip, date_formatter, url_filler
 from portal.selectors import role_holders
 from portal.sql_hints import joins_as_written
 
@@ -24,7 +26,7 @@ from ..forms import (
     ReleaseCreateForm,
     approved_runtime_versions,
 )
-from ..models import Deployment, Environment
+from ..models import Deployment, Environment, Release
 from ..selectors import (
     deployment_list_for_actor,
     release_history,
@@ -109,6 +111,54 @@ class DeploymentCreateView(LoginRequiredMixin, View):
         return self._render(request, service, form, status=status)
 
 
+@dataclass(frozen=True)
+class HistoryRow:
+    """A line of a deployment's release history, as the page shows it (`portal.rowtext`)."""
+
+    release: Release
+    detail_url: str
+    live: bool
+    binary_sha256_short: str
+    base_digest_short: str
+    manifest_sha256_short: str
+    created_by: str
+    created_at: str
+    rollback_url: str  # "" for the live release
+    rollback_label: str
+    rollback_confirm: str
+
+
+def _history_rows(page: KeysetPage, deployment: Deployment) -> list[HistoryRow]:
+    detail = url_filler("deployments:release-detail", "pk")
+    rollback = url_filler("deployments:release-rollback", "pk")
+    when = date_formatter("SHORT_DATETIME_FORMAT")
+    label = gettext("Roll back to #%(number)s")
+    confirm = gettext(
+        "Roll back to release #%(n)s? A new release is created from #%(n)s's images and "
+        "binaries, and the environment's manifests change to it."
+    )
+    latest = getattr(deployment, "latest_release", None)  # deployment_list's annotation
+    rows = []
+    for release in page.object_list:
+        live = release.number == latest
+        rows.append(
+            HistoryRow(
+                release=release,
+                detail_url=detail(release.pk),
+                live=live,
+                binary_sha256_short=clip(release.binary_sha256, 13),
+                base_digest_short=clip(release.base_digest, 20),
+                manifest_sha256_short=clip(release.manifest_sha256, 13) or "—",
+                created_by=release.created_by_repr,
+                created_at=when(release.created_at),
+                rollback_url="" if live else rollback(release.pk),
+                rollback_label=label % {"number": release.number},
+                rollback_confirm=confirm % {"n": release.number},
+            )
+        )
+    return rows
+
+
 class DeploymentDetailView(LoginRequiredMixin, View):
     """A deployment: current tuple, release history, new release, rollback, diff."""
 
@@ -138,7 +188,7 @@ class DeploymentDetailView(LoginRequiredMixin, View):
         role = Actor(user=request.user).role_in(deployment.service.team)
         context = {
             "deployment": deployment,
-            "releases": releases,
+            "releases": _history_rows(releases, deployment),
             "page": releases,
             "form": form,
             "can_release": role is not None and role_at_least(role, Role.DEVELOPER),

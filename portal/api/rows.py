@@ -30,23 +30,20 @@ import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
-from django.urls import reverse
-from django.utils.http import RFC3986_SUBDELIMS
 from rest_framework import relations, serializers
 from rest_framework.fields import empty
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ..rowtext import url_filler
 from ..sql_hints import joins_as_written
 from .pagination import KeysetPagination
 
 # Digits fit every route's pattern of a pk or a name; found from the right of the URL.
-PLACEHOLDER = "7392046185720394618"
 # A page whose rows join this many tables (the list's own included) picks its ids first.
 IDS_FIRST_TABLES = 6
 
@@ -180,16 +177,8 @@ def _row_keys(columns: Iterable[_Column], row_columns: dict[str, tuple[str, ...]
 
 
 def url_template(request: Request | None, view_name: str, kwarg: str) -> Callable[[Any], str]:
-    """`reverse(view_name, kwargs={kwarg: value})` (absolute with a request), reversed once:
-    the returned function fills in a value, quoted as `reverse` quotes it."""
-    path = reverse(view_name, kwargs={kwarg: PLACEHOLDER})
-    url = request.build_absolute_uri(path) if request is not None else path
-    head, _, tail = url.rpartition(PLACEHOLDER)
-
-    def fill(value: Any) -> str:
-        return f"{head}{quote(str(value), safe=RFC3986_SUBDELIMS + '/~:@')}{tail}"
-
-    return fill
+    """`reverse(view_name, kwargs={kwarg: value})` (absolute with a request), reversed once."""
+    return url_filler(view_name, kwarg, request)
 
 
 def rows_represent(
