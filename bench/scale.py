@@ -8,7 +8,9 @@ tenth of it (`--db-prefix` renames them) — migrated fresh (`--reuse` keeps dat
 previous run seeded at the same scale). Both are served at once by gunicorn (`-w 2` sync
 workers, DEBUG=0, the default persistent connections) on free ports through `scale_app.py`:
 the portal plus the floor, a bare `JsonResponse(values())` of 50 catalog rows through the
-same middleware.
+same middleware (and, reported beside the endpoints, the same rows through DRF and the
+portal's layout alone for a logged-in user: what an API call and a page cost before they
+do anything of their own).
 
 Each endpoint is loaded at concurrency 4 (threads + http.client) for `--seconds`, right
 after a `--floor-seconds` round of the floor on the same server, in `--rounds` rounds that
@@ -145,6 +147,7 @@ def endpoints(info: dict[str, Any]) -> list[Endpoint]:
             None,
         ),
         Endpoint("jobs list", "/api/v1/jobs/?page_size=50", "token", TARGET_LIST),
+        Endpoint("UI floor: the layout alone", "/bench/floor-page/", "session", None),
         Endpoint("UI catalog (10/page)", "/base-images/?page_size=10", "session", TARGET_LIST),
         Endpoint("UI base image (60 versions)", f"/base-images/{big['id']}/", "session", None),
         Endpoint("UI services", "/services/", "session", TARGET_LIST),

@@ -4,7 +4,11 @@ through the same middleware, so every endpoint is compared with it on the same s
 
 `/bench/floor-drf/` is the same rows through DRF as every API view meets it (the portal's
 token authentication, scope permission, content negotiation and JSON renderer): what an
-API endpoint costs before it does any work of its own, measured like the endpoints."""
+API endpoint costs before it does any work of its own, measured like the endpoints.
+
+`/bench/floor-page/` is the same for a page: the portal's layout (`base.html`) with an empty
+content block, for a logged-in user (session, user, memberships, navigation, CSRF, CSP):
+what a page costs before it shows anything."""
 
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpRequest, JsonResponse  # noqa: E402
+from django.contrib.auth.decorators import login_required  # noqa: E402
+from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
+from django.template import engines  # noqa: E402
 from django.urls import include, path  # noqa: E402
 from rest_framework.request import Request  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
@@ -61,7 +67,19 @@ class FloorDrf(APIView):
         return Response(list(BaseImage.objects.order_by("name").values(*FLOOR_FIELDS)[:50]))
 
 
+PAGE_FLOOR = engines["django"].from_string(
+    '{% extends "base.html" %}{% block title %}floor{% endblock %}{% block content %}{% endblock %}'
+)
+
+
+@login_required
+def floor_page(request: HttpRequest) -> HttpResponse:
+    """The layout alone, for the session's user."""
+    return HttpResponse(PAGE_FLOOR.render({}, request))
+
+
 urlpatterns = [
+    path("bench/floor-page/", floor_page),
     path("bench/floor/", floor),
     path("bench/floor-drf/", FloorDrf.as_view()),
     path("", include(PORTAL_URLCONF)),

@@ -91,10 +91,10 @@ class ReleaseCreateForm(forms.Form):
         binary.queryset = deployment.service.binary_versions.filter(
             state=BinaryState.ACTIVE
         ).select_related("service")
-        binary.empty_label = "(keep the current binary)"
+        binary.empty_label = gettext_lazy("(keep the current binary)")
         runtime = model_choice_field(self, "runtime_version")
         runtime.queryset = approved_runtime_versions()
-        runtime.empty_label = "(keep the current runtime image)"
+        runtime.empty_label = gettext_lazy("(keep the current runtime image)")
 
 
 class ServiceCreateForm(forms.Form):

@@ -6,7 +6,10 @@ so English pages read exactly as before and an unknown value is shown unchanged.
 """
 
 from django import template
+from django.forms import BoundField
 from django.utils.functional import Promise
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import pgettext_lazy
 
 from ..job_errors import job_error_display
@@ -137,6 +140,15 @@ def status_label(value: object) -> object:
     return STATUS_LABELS.get(value, value)
 
 
+@register.simple_tag
+def status_badge(status: object, note: object = "") -> SafeString:
+    """`<span class="badge badge-STATUS" title="NOTE">label</span>`: a tag, not an include
+    (a template included per table row, with its context pushed, cost a jobs page 2 ms)."""
+    return format_html(
+        '<span class="badge badge-{}" title="{}">{}</span>', status, note, status_label(status)
+    )
+
+
 @register.filter
 def job_step(value: object) -> str:
     """A job's step text in the reader's language (see portal.job_steps)."""
@@ -148,3 +160,22 @@ def job_error(value: object) -> str:
     """A job's (or a request's, a plan item's) stored English error in the reader's language
     (see portal.job_errors)."""
     return job_error_display(str(value or ""))
+
+
+@register.simple_tag
+def filter_options(field: BoundField) -> SafeString:
+    """A filter form's choices as `<option>`s (the empty one left to the page), the submitted
+    value selected: the loop a template wrote asked the bound field its value per option."""
+    current = field.value()
+    return mark_safe(  # noqa: S308 - each part is format_html's escaped output
+        "".join(
+            format_html(
+                '<option value="{}" {}>{}</option>',
+                value,
+                "selected" if value == current else "",
+                label,
+            )
+            for value, label in field.field.choices  # type: ignore[attr-defined]
+            if value
+        )
+    )

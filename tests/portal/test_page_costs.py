@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 from deployments.forms import ReleaseCreateForm
 from portal.forms import QuickSelect
 from tests.deployments.factories import DeploymentFactory
+from tests.i18n_support import compile_catalog
 from tests.images.factories import BaseImageFactory, ImageVersionFactory
 
 CHOICES = [
@@ -80,3 +81,14 @@ def test_a_page_reads_the_session_users_memberships_once(client, admin_user):
         assert client.get("/jobs/").status_code == 200
     reads = [q["sql"] for q in queries.captured_queries if 'FROM "portal_membership"' in q["sql"]]
     assert len(reads) == 1, reads
+
+
+@pytest.mark.django_db
+def test_the_release_forms_empty_choices_follow_the_language():
+    compile_catalog()
+    deployment = DeploymentFactory()
+    with translation.override("zh-hans"):
+        form = ReleaseCreateForm(deployment=deployment)
+        html = str(form["binary_version"]) + str(form["runtime_version"])
+    assert "（保留当前的二进制）" in html and "（保留当前的运行时镜像）" in html
+    assert "keep the current" not in html
