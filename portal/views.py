@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -31,9 +32,12 @@ from .api.params import id_or_none
 from .auth import token_create, token_may_revoke, token_revoke
 from .choices import JobState
 from .forms import TokenCreateForm
+from .job_errors import job_error_display
+from .job_steps import job_step_display
 from .jobs import IllegalTransition, job_cancel, job_create, job_kinds
 from .keyset import keyset_page
-from .models import ApiToken, Team
+from .models import ApiToken, Job, Team
+from .rowtext import clip, date_formatter, url_filler
 from .selectors import audit_list, job_cancel_refusal, job_list_for_actor, role_holders
 
 
@@ -51,6 +55,44 @@ class PlatformAdminRequiredMixin(LoginRequiredMixin, UserPassesTestMixin):
 
     def test_func(self) -> bool:
         return Actor(user=self.request.user).is_platform_admin
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A line of the jobs list, as the page shows it (`portal.rowtext`)."""
+
+    job: Job
+    detail_url: str
+    error: str
+    step: str
+    started_by: str
+    created_at: str
+
+
+def _job_rows(jobs: list[Job]) -> list[JobRow]:
+    detail = url_filler("job-detail", "pk")
+    when = date_formatter("DATETIME_FORMAT")
+    token_label = gettext("token %(created_by_token_name)s")
+    portal_label = gettext("portal")
+    rows = []
+    for job in jobs:
+        if job.created_by_token is not None:
+            started_by = token_label % {"created_by_token_name": job.created_by_token.name}
+        elif job.created_by is not None:
+            started_by = job.created_by.get_username()
+        else:
+            started_by = portal_label
+        rows.append(
+            JobRow(
+                job=job,
+                detail_url=detail(job.pk),
+                error=job_error_display(job.error or ""),
+                step=clip(job_step_display(job.step or ""), 40),
+                started_by=started_by,
+                created_at=when(job.created_at),
+            )
+        )
+    return rows
 
 
 class JobListView(LoginRequiredMixin, TemplateView):
@@ -71,6 +113,7 @@ class JobListView(LoginRequiredMixin, TemplateView):
         query = page.query
         context.update(
             page=page,
+            rows=_job_rows(page.object_list),
             states=JobState.choices,
             kinds=sorted(job_kinds()),
             state=state,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -18,11 +19,14 @@ from rest_framework.exceptions import APIException
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
 from portal.models import Team
+from portal.rowtext import date_formatter, url_filler
 
+from ..choices import DeploymentMode, Language
 from ..filtersets import BinaryVersionFilterSet, ServiceFilterSet
 from ..forms import (
     ServiceCreateForm,
 )
+from ..models import Service
 from ..selectors import (
     binary_version_list,
     deployment_list_for_actor,
@@ -33,6 +37,34 @@ from ..services import (
     service_create,
 )
 from ._common import _keyset, _page, _reader, _service_or_404, _show_errors, _teams_at_least
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """A line of the services list, as the page shows it (`portal.rowtext`)."""
+
+    service: Service
+    detail_url: str
+    language: str
+    default_mode: str
+    last_upload: str
+
+
+def _service_rows(services: Any) -> list[ServiceRow]:
+    detail = url_filler("deployments:service-detail", "name")
+    when = date_formatter("SHORT_DATETIME_FORMAT")
+    languages = {value: str(label) for value, label in Language.choices}
+    modes = {value: str(label) for value, label in DeploymentMode.choices}
+    return [
+        ServiceRow(
+            service=service,
+            detail_url=detail(service.name),
+            language=languages.get(service.language, service.language),
+            default_mode=modes.get(service.default_mode, service.default_mode),
+            last_upload=when(service.last_upload) or "—",
+        )
+        for service in services
+    ]
 
 
 class ServiceListView(LoginRequiredMixin, TemplateView):
@@ -50,6 +82,7 @@ class ServiceListView(LoginRequiredMixin, TemplateView):
             filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
             **_page(self.request, services),
         )
+        context["rows"] = _service_rows(context["page"].object_list)
         return context
 
 
