@@ -89,8 +89,10 @@ class LabelledChoiceField(forms.ModelChoiceField):
     iterator = _LabelRows
 
     def label_rows(self, queryset: QuerySet[Any]) -> Iterable[tuple[Any, str]]:
-        """The (pk, label) of each option of `queryset`, in its order."""
-        raise NotImplementedError
+        """The (pk, label) of each option of `queryset`, in its order. This default builds
+        each model, as ModelChoiceField does; a subclass reads only its label's columns."""
+        for obj in queryset:
+            yield obj.pk, self.label_from_instance(obj)
 
 
 class TokenCreateForm(forms.Form):

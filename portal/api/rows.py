@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,6 @@ from ..rowtext import url_filler
 from ..sql_hints import joins_as_written
 from .pagination import KeysetPagination
 
-# Digits fit every route's pattern of a pk or a name; found from the right of the URL.
 # A page whose rows join this many tables (the list's own included) picks its ids first.
 IDS_FIRST_TABLES = 6
 
@@ -176,18 +175,13 @@ def _row_keys(columns: Iterable[_Column], row_columns: dict[str, tuple[str, ...]
     return list(keys)
 
 
-def url_template(request: Request | None, view_name: str, kwarg: str) -> Callable[[Any], str]:
-    """`reverse(view_name, kwargs={kwarg: value})` (absolute with a request), reversed once."""
-    return url_filler(view_name, kwarg, request)
-
-
 def rows_represent(
     serializer: serializers.Serializer[Any], columns: tuple[_Column, ...], rows: Iterable[Any]
 ) -> list[dict[str, Any]]:
     """Each row as `serializer.to_representation` gives its instance."""
     request = serializer.context.get("request")
     urls = {
-        c.name: url_template(request, c.view_name, c.url_kwarg) for c in columns if c.kind == "url"
+        c.name: url_filler(c.view_name, c.url_kwarg, request) for c in columns if c.kind == "url"
     }
     methods = {c.name: getattr(serializer, f"row_{c.name}") for c in columns if c.kind == "method"}
     page = [Row(raw) for raw in rows]
@@ -235,7 +229,7 @@ def row_url(serializer: serializers.Serializer[Any], view_name: str, kwarg: str,
     cache = serializer.__dict__.setdefault("_row_urls", {})
     fill = cache.get((view_name, kwarg))
     if fill is None:
-        fill = cache[(view_name, kwarg)] = url_template(None, view_name, kwarg)
+        fill = cache[(view_name, kwarg)] = url_filler(view_name, kwarg)
     return fill(value)
 
 
