@@ -10,6 +10,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext, pgettext
 from django.views import View
 from rest_framework.exceptions import APIException
@@ -17,9 +18,10 @@ from rest_framework.exceptions import APIException
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
 from portal.keyset import KeysetPage, keyset_page
-from portal.rowtext import clip, date_formatter, url_filler
+from portal.rowtext import clip, csrf_input, date_formatter, html, url_filler
 from portal.selectors import role_holders
 from portal.sql_hints import joins_as_written
+from portal.templatetags.portal_i18n import status_badge
 
 from ..forms import (
     DeploymentCreateForm,
@@ -113,25 +115,37 @@ class DeploymentCreateView(LoginRequiredMixin, View):
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """A line of a deployment's release history, as the page shows it (`portal.rowtext`)."""
+    """A line of a deployment's release history: the release (the diff form's datalist
+    offers its number) and the table row, written here (`portal.rowtext`)."""
 
     release: Release
-    detail_url: str
-    live: bool
-    binary_sha256_short: str
-    base_digest_short: str
-    manifest_sha256_short: str
-    created_by: str
-    created_at: str
-    rollback_url: str  # "" for the live release
-    rollback_label: str
-    rollback_confirm: str
+    line: SafeString
 
 
-def _history_rows(page: KeysetPage, deployment: Deployment) -> list[HistoryRow]:
+HISTORY_ROW = """<tr>
+      <td><a href="{}">#{}</a>{}{}</td>
+      <td>{} <code title="{}">{}</code>{}</td>
+      <td><code title="{}">{}</code></td>
+      <td><code>{}</code></td>
+      <td>{}</td>
+      <td>{}</td>
+      <td>{}</td>
+    </tr>"""
+ROLLBACK_FORM = (
+    '<form method="post" action="{}" class="inline">{}<button type="submit" '
+    'class="secondary outline small" data-confirm="{}">{}</button></form>'
+)
+
+
+def _history_rows(
+    request: HttpRequest, page: KeysetPage, deployment: Deployment
+) -> list[HistoryRow]:
     detail = url_filler("deployments:release-detail", "pk")
     rollback = url_filler("deployments:release-rollback", "pk")
     when = date_formatter("SHORT_DATETIME_FORMAT")
+    csrf = csrf_input(request)
+    live_note = html(" <small>{}</small>", gettext("(live)"))
+    rollback_note = gettext("rollback to #%(number)s")
     label = gettext("Roll back to #%(number)s")
     confirm = gettext(
         "Roll back to release #%(n)s? A new release is created from #%(n)s's images and "
@@ -141,21 +155,35 @@ def _history_rows(page: KeysetPage, deployment: Deployment) -> list[HistoryRow]:
     rows = []
     for release in page.object_list:
         live = release.number == latest
-        rows.append(
-            HistoryRow(
-                release=release,
-                detail_url=detail(release.pk),
-                live=live,
-                binary_sha256_short=clip(release.binary_sha256, 13),
-                base_digest_short=clip(release.base_digest, 20),
-                manifest_sha256_short=clip(release.manifest_sha256, 13) or "—",
-                created_by=release.created_by_repr,
-                created_at=when(release.created_at),
-                rollback_url="" if live else rollback(release.pk),
-                rollback_label=label % {"number": release.number},
-                rollback_confirm=confirm % {"n": release.number},
-            )
+        binary = release.binary_version
+        line = html(
+            HISTORY_ROW,
+            detail(release.pk),
+            release.number,
+            live_note if live else "",
+            html("<br><small>{}</small>", rollback_note % {"number": release.rollback_of.number})
+            if release.rollback_of
+            else "",
+            binary.version,
+            release.binary_sha256,
+            clip(release.binary_sha256, 13),
+            "" if binary.state == "active" else html(" {}", status_badge(binary.state)),
+            release.base_digest,
+            clip(release.base_digest, 20),
+            clip(release.manifest_sha256, 13) or "—",
+            release.created_by_repr,
+            when(release.created_at),
+            ""
+            if live
+            else html(
+                ROLLBACK_FORM,
+                rollback(release.pk),
+                csrf,
+                confirm % {"n": release.number},
+                label % {"number": release.number},
+            ),
         )
+        rows.append(HistoryRow(release=release, line=line))
     return rows
 
 
@@ -188,7 +216,7 @@ class DeploymentDetailView(LoginRequiredMixin, View):
         role = Actor(user=request.user).role_in(deployment.service.team)
         context = {
             "deployment": deployment,
-            "releases": _history_rows(releases, deployment),
+            "releases": _history_rows(request, releases, deployment),
             "page": releases,
             "form": form,
             "can_release": role is not None and role_at_least(role, Role.DEVELOPER),

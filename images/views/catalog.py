@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext, gettext_lazy, pgettext
 from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
@@ -23,8 +24,10 @@ from rest_framework.exceptions import APIException
 
 from portal.actors import Actor
 from portal.jobs import IllegalTransition
+from portal.rowtext import date_formatter, html, url_filler
+from portal.templatetags.portal_i18n import status_badge
 
-from ..choices import ImageKind, ImageStatus, RequestState
+from ..choices import ImageKind, ImageStatus, OsFamily, RequestState
 from ..filtersets import BaseImageFilterSet, ImageRequestFilterSet
 from ..forms import DockerfileCheckForm, ImageRequestForm
 from ..models import BaseImage, ImageRequest
@@ -53,8 +56,69 @@ from ..services import (
     image_version_publish,
 )
 from ..snippets import render_from_line, render_volume_pod
+from ..templatetags.catalog_notes import scan_summary, status_note
 
 PAGE_SIZES = (10, 25, 50, 100)
+
+
+CATALOG_ROW = """<tr>
+      <td><a href="{}">{}</a>
+        {}</td>
+      <td>{}</td>
+      <td>{} {}</td>
+      <td>{}</td>
+      <td>{}</td>
+      <td>{}</td>
+      <td>{}</td>
+      <td class="scan-cell">{}</td>
+    </tr>"""
+
+
+def _catalog_rows(images: Any) -> list[SafeString]:
+    """The catalog table's lines, written here (`portal.rowtext`): the detail URL reversed
+    once a page, the choice labels translated once, the scan cell a function, not an
+    include per row."""
+    detail = url_filler("images:base-image-detail", "pk")
+    when = date_formatter("SHORT_DATE_FORMAT")
+    use = gettext("→ use")
+    kinds = {value: str(label) for value, label in ImageKind.choices}
+    families = {value: str(label) for value, label in OsFamily.choices}
+    rows = []
+    for image in images:
+        replacement = image.replacement
+        eol = image.eol_date
+        rows.append(
+            html(
+                CATALOG_ROW,
+                detail(image.pk),
+                image.name,
+                html(
+                    '<br><small>{} <a href="{}">{}</a></small>',
+                    use,
+                    detail(replacement.pk),
+                    replacement.name,
+                )
+                if replacement
+                else "",
+                kinds.get(image.kind, image.kind),
+                families.get(image.os_family, image.os_family),
+                image.os_version,
+                image.toolchain or "—",
+                status_badge(image.status, status_note(image.status_note)),
+                html(
+                    '<span class="{}">{}</span>',
+                    "eol-past" if image.status == ImageStatus.DEPRECATED else "",
+                    when(eol),
+                )
+                if eol
+                else "—",
+                image.version_count,
+                scan_summary(image.current_scan_state, image.current_scan_summary)
+                if image.current_scan_state
+                else "—",
+            )
+        )
+    return rows
 
 
 class BaseImageListView(LoginRequiredMixin, TemplateView):
@@ -79,6 +143,7 @@ class BaseImageListView(LoginRequiredMixin, TemplateView):
         context.update(
             filterset=filterset,
             page=page,
+            rows=_catalog_rows(page.object_list),
             query=query.urlencode(),
             filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
             page_size=page_size,

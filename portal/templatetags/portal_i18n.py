@@ -14,6 +14,7 @@ from django.utils.translation import pgettext_lazy
 
 from ..job_errors import job_error_display
 from ..job_steps import job_step_display
+from ..rowtext import html
 
 register = template.Library()
 
@@ -144,7 +145,7 @@ def status_label(value: object) -> object:
 def status_badge(status: object, note: object = "") -> SafeString:
     """`<span class="badge badge-STATUS" title="NOTE">label</span>`: a tag, not an include
     (a template included per table row, with its context pushed, cost a jobs page 2 ms)."""
-    return format_html(
+    return html(
         '<span class="badge badge-{}" title="{}">{}</span>', status, note, status_label(status)
     )
 
