@@ -177,6 +177,64 @@ def binary_version_list(service: Service | None = None) -> QuerySet[BinaryVersio
     return versions.order_by("-created_at", "-id")
 
 
+# What a service's page shows of its binary versions (the ELF facts beyond these load when
+# read; the service is the page's own).
+_SERVICE_BINARY_COLUMNS = (
+    "service_id",
+    "version",
+    "arch",
+    "sha256",
+    "size",
+    "file_type",
+    "linkage",
+    "needed",
+    "min_glibc",
+    "commit",
+    "artifact_ref",
+    "state",
+    "created_at",
+    "uploaded_by__username",
+    "uploaded_by_token__name",
+)
+
+
+def service_binary_versions(service: Service) -> QuerySet[BinaryVersion]:
+    """A service's binary versions for its page (newest first): the shown columns and the
+    uploader, nothing joined twice. Where each runs comes from `service_deployments`, which
+    the page reads anyway (a service is deployed at most once per environment)."""
+    return (
+        BinaryVersion.objects.filter(service=service)
+        .select_related("uploaded_by", "uploaded_by_token")
+        .only(*_SERVICE_BINARY_COLUMNS)
+        .order_by("-created_at", "-id")
+    )
+
+
+def service_deployments(service: Service) -> list[Deployment]:
+    """A service's deployments for its page, by environment name: the environment, the
+    binary's version, the runtime's image and tag and the newest release number."""
+    return list(
+        Deployment.objects.filter(service=service)
+        .select_related("environment", "binary_version", "runtime_version__base_image")
+        .only(
+            "service_id",
+            "mode",
+            "environment__name",
+            "binary_version__version",
+            "runtime_version__tag",
+            "runtime_version__base_image__name",
+        )
+        .annotate(
+            latest_release=Subquery(
+                Release.objects.filter(deployment=OuterRef("pk"))
+                .order_by("-number")
+                .values("number")[:1]
+            )
+        )
+        .order_by("environment__name")
+    )
+
+
 def binary_version_list_for_actor(
     actor: Actor, service: Service | None = None
 ) -> QuerySet[BinaryVersion]:

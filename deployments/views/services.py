@@ -8,9 +8,12 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.views import View
 from django.views.generic import TemplateView
@@ -19,17 +22,18 @@ from rest_framework.exceptions import APIException
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
 from portal.models import Team
-from portal.rowtext import date_formatter, url_filler
+from portal.rowtext import clip, csrf_input, date_formatter, html, url_filler
+from portal.templatetags.portal_i18n import status_badge
 
-from ..choices import DeploymentMode, Language
+from ..choices import DeploymentMode, FileType, Language
 from ..filtersets import BinaryVersionFilterSet, ServiceFilterSet
 from ..forms import (
     ServiceCreateForm,
 )
-from ..models import Service
+from ..models import BinaryVersion, Deployment, Service
 from ..selectors import (
-    binary_version_list,
-    deployment_list_for_actor,
+    service_binary_versions,
+    service_deployments,
     service_list_for_actor,
 )
 from ..selectors.compat import binary_runtime_checks
@@ -65,6 +69,106 @@ def _service_rows(services: Any) -> list[ServiceRow]:
         )
         for service in services
     ]
+
+
+BINARY_ROW = """<tr>
+      <td>{}{}</td>
+      <td>{}</td>
+      <td>{}</td>
+      <td><code title="{}">{}</code></td>
+      <td>{}</td>
+      <td>{}</td>
+      <td>{}<br><small>{}</small></td>
+      <td>{}</td>
+      <td>{}</td>
+      <td>{}{}</td>
+    </tr>"""
+ARTIFACT_FORM = (
+    '<form method="post" action="{}" class="inline" title="{}">{}<button type="submit" '
+    'class="secondary outline small">{}</button></form> '
+)
+YANK_FORM = (
+    '<form method="post" action="{}" class="inline">{}<button type="submit" '
+    'class="secondary outline small" data-confirm="{}">{}</button></form>'
+)
+
+
+def _binary_rows(
+    request: HttpRequest,
+    versions: list[BinaryVersion],
+    runs: dict[int, list[Deployment]],
+    *,
+    can_upload: bool,
+) -> list[SafeString]:
+    """A service's binary-version table, written here (`portal.rowtext`): ten cells, the
+    environments that run each (`runs`, by binary version id) and two forms a row."""
+    deployment = url_filler("deployments:deployment-detail", "pk")
+    artifact = url_filler("deployments:binary-artifact", "pk")
+    yank = url_filler("deployments:binary-yank", "pk")
+    when = date_formatter("SHORT_DATETIME_FORMAT")
+    csrf = csrf_input(request)
+    file_types = {value: str(label) for value, label in FileType.choices}
+    artifact_label = gettext("OCI artifact")
+    artifact_title = gettext(
+        "Push the binary to the registry as an OCI image, for environments that mount "
+        "binaries as image volumes"
+    )
+    artifact_button = gettext("Push as OCI artifact")
+    yank_label = gettext("Yank")
+    yank_confirm = gettext(
+        "Yank binary version %(v)s? New releases can no longer use it and nodes stop "
+        "downloading it; releases that already run it keep their copy until they move."
+    )
+    rows = []
+    for bv in versions:
+        if bv.file_type == "elf":
+            linkage = html(
+                "{}{}",
+                bv.linkage,
+                html("<br><small>{}</small>", ", ".join(bv.needed)) if bv.needed else "",
+            )
+        else:
+            linkage = html("{}", file_types.get(bv.file_type, bv.file_type))
+        links = [
+            html('<a href="{}">{}</a>', deployment(d.pk), d.environment.name)
+            for d in runs.get(bv.pk, ())
+        ]
+        actions = ""
+        if can_upload and bv.state == "active":
+            actions = html(
+                "{}{}",
+                ""
+                if bv.artifact_ref
+                else html(ARTIFACT_FORM, artifact(bv.pk), artifact_title, csrf, artifact_button),
+                html(YANK_FORM, yank(bv.pk), csrf, yank_confirm % {"v": bv.version}, yank_label),
+            )
+        rows.append(
+            html(
+                BINARY_ROW,
+                bv.version,
+                html("<br><small>{}</small>", clip(bv.commit, 12)) if bv.commit else "",
+                bv.arch,
+                filesizeformat(bv.size),
+                bv.sha256,
+                bv.short_sha256,
+                linkage,
+                bv.min_glibc or "—",
+                bv.uploader,
+                when(bv.created_at),
+                SafeString(", ".join(links)) if links else "—",
+                status_badge(bv.state),
+                html(
+                    '<small class="artifact-ref">{} <code title="{}">{}</code></small><br>',
+                    artifact_label,
+                    bv.artifact_ref,
+                    clip(bv.artifact_ref, 48),
+                )
+                if bv.artifact_ref
+                else "",
+                actions,
+            )
+        )
+    return rows
 
 
 class ServiceListView(LoginRequiredMixin, TemplateView):
@@ -128,11 +232,12 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         actor = _reader(self.request)
         service = _service_or_404(kwargs["name"], actor)
-        versions = binary_version_list(service)
+        versions = service_binary_versions(service)
         filterset = BinaryVersionFilterSet(self.request.GET or None, queryset=versions)
         if filterset.is_bound and filterset.is_valid():
             versions = filterset.qs
         role = actor.role_in(service.team)
+        deployments = service_deployments(service)
         context.update(
             service=service,
             filterset=filterset,
@@ -140,21 +245,25 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
             filtered=any(
                 v for k, v in self.request.GET.items() if k not in {"page", "page_size", "cursor"}
             ),
-            deployments=deployment_list_for_actor(actor).filter(service=service),
+            deployments=deployments,
             can_upload=role is not None and role_at_least(role, Role.DEVELOPER),
             can_deploy=role is not None and role_at_least(role, Role.DEVELOPER),
             **_keyset(self.request, versions, ("-created_at", "-id")),
         )
         # The newest binary built in a known build image, checked against where it runs.
-        built = (
-            service.binary_versions.filter(built_in__isnull=False)
-            .select_related("service", "built_in__base_image")
-            .first()
-        )
+        built = service.binary_versions.filter(built_in__isnull=False).first()
+        if built is not None:  # most services have none: the joins only for one that has
+            prefetch_related_objects([built], "built_in__base_image")
         context["built_binary"] = built
         context["policy_exceptions"] = service.policy_exceptions.filter(
             expires_at__gt=timezone.now()
         ).select_related("approved_by")
         context["may_grant_exceptions"] = actor.is_platform_admin
         context["built_checks"] = binary_runtime_checks(built) if built is not None else []
+        runs: dict[int, list[Deployment]] = {}
+        for deployment in deployments:
+            runs.setdefault(deployment.binary_version_id or 0, []).append(deployment)
+        context["rows"] = _binary_rows(
+            self.request, context["page"].object_list, runs, can_upload=context["can_upload"]
+        )
         return context
