@@ -1,16 +1,21 @@
 """Rows written in Python (`portal.rowtext`) give what the template filters gave: the same
 URLs as `reverse`, the same clipped digests as `truncatechars`, the same dates as `date`
-in both languages and in the current time zone."""
+in both languages and in the current time zone, the same escaping as `format_html` and the
+same hidden input as `{% csrf_token %}`."""
 
 import datetime as dt
 
 import pytest
+from django.middleware.csrf import _unmask_cipher_token
 from django.template import engines
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import translation
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy
 
-from portal.rowtext import clip, date_formatter, url_filler
+from portal.rowtext import clip, csrf_input, date_formatter, html, url_filler
 from tests.i18n_support import compile_catalog
 
 TEMPLATES = engines["django"]
@@ -48,7 +53,9 @@ def test_clip_is_truncatechars(value, length):
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
-@pytest.mark.parametrize("name", ["SHORT_DATETIME_FORMAT", "DATETIME_FORMAT"])
+@pytest.mark.parametrize(
+    "name", ["SHORT_DATETIME_FORMAT", "DATETIME_FORMAT", "SHORT_DATE_FORMAT", "DATE_FORMAT"]
+)
 def test_date_formatter_is_the_date_filter(settings, language, name):
     compile_catalog()
     settings.TIME_ZONE = "Asia/Shanghai"
@@ -57,3 +64,46 @@ def test_date_formatter_is_the_date_filter(settings, language, name):
     with translation.override(language):
         assert date_formatter(name)(when) == template.render({"v": when})
         assert date_formatter(name)(None) == ""
+        if "TIME" not in name:  # a date is shown as it is (no time zone to move it by)
+            day = dt.date(2026, 2, 1)
+            assert date_formatter(name)(day) == template.render({"v": day})
+
+
+def test_a_format_with_escaped_letters_keeps_them(settings):
+    settings.DATE_FORMAT = r"\Y\e\a\r Y"
+    with translation.override(None):
+        assert date_formatter("DATE_FORMAT")(dt.date(2026, 2, 1)) == "Year 2026"
+
+
+class Marked:
+    """What Django counts as safe: it writes its own HTML."""
+
+    def __html__(self) -> str:
+        return "<b>kept</b>"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["<script>&\"'", 7, None, ["a", "<b>"], {"k": "<v>"}, mark_safe("<i>safe</i>"), Marked()],
+)
+def test_html_escapes_as_format_html_does(value):
+    template = '<td title="{}">{}</td>'
+    assert html(template, value, value) == format_html(template, value, value)
+    assert isinstance(html(template, value, value), SafeString)
+
+
+def test_html_escapes_a_lazy_translation_as_its_text():
+    with translation.override("en"):
+        assert html("<p>{}</p>", gettext_lazy("<Filter>")) == "<p>&lt;Filter&gt;</p>"
+
+
+def test_csrf_input_is_what_the_csrf_token_tag_writes():
+    request = RequestFactory().get("/")
+    written = str(csrf_input(request))
+    tag = TEMPLATES.from_string("{% csrf_token %}").render({}, request)
+    head, value = written.rsplit('value="', 1)
+    assert tag.startswith(head) and tag.endswith('">')
+    # Two masks of the request's one secret: the middleware accepts either.
+    assert _unmask_cipher_token(value[:-2]) == _unmask_cipher_token(
+        tag.rsplit('value="', 1)[1][:-2]
+    )
