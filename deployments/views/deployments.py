@@ -28,9 +28,10 @@ from ..forms import (
     ReleaseCreateForm,
     approved_runtime_versions,
 )
-from ..models import Deployment, Environment, Release
+from ..models import Deployment, Environment
 from ..selectors import (
     deployment_list_for_actor,
+    deployment_page_for_actor,
     release_history,
 )
 from ..services import (
@@ -39,6 +40,17 @@ from ..services import (
 )
 from ._common import _reader, _service_or_404, _show_errors
 
+# What the page's plans table shows of each item (the plan's own texts stay unread).
+PLAN_ITEM_COLUMNS = (
+    "plan_id",
+    "deployment_id",
+    "verdict",
+    "state",
+    "plan__kind",
+    "plan__state",
+    "target_version__tag",
+    "target_version__base_image__name",
+)
 RELEASE_ORDER = ("-number",)  # within one deployment, unique (release_unique_deployment_number)
 RELEASE_PAGE_SIZE = 25
 
@@ -115,10 +127,10 @@ class DeploymentCreateView(LoginRequiredMixin, View):
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """A line of a deployment's release history: the release (the diff form's datalist
-    offers its number) and the table row, written here (`portal.rowtext`)."""
+    """A line of a deployment's release history: the release's number (the diff form's
+    datalist offers it) and the table row, written here (`portal.rowtext`)."""
 
-    release: Release
+    number: int
     line: SafeString
 
 
@@ -153,37 +165,45 @@ def _history_rows(
     )
     latest = getattr(deployment, "latest_release", None)  # deployment_list's annotation
     rows = []
-    for release in page.object_list:
-        live = release.number == latest
-        binary = release.binary_version
+    for release in page.object_list:  # release_history's rows
+        number = release["number"]
+        live = number == latest
+        if release["created_by_token__name"] is not None:
+            created_by = f"token:{release['created_by_token__name']}"
+        else:
+            created_by = release["created_by__username"] or "system"  # Release.created_by_repr
         line = html(
             HISTORY_ROW,
-            detail(release.pk),
-            release.number,
+            detail(release["id"]),
+            number,
             live_note if live else "",
-            html("<br><small>{}</small>", rollback_note % {"number": release.rollback_of.number})
-            if release.rollback_of
+            html(
+                "<br><small>{}</small>", rollback_note % {"number": release["rollback_of__number"]}
+            )
+            if release["rollback_of__number"] is not None
             else "",
-            binary.version,
-            release.binary_sha256,
-            clip(release.binary_sha256, 13),
-            "" if binary.state == "active" else html(" {}", status_badge(binary.state)),
-            release.base_digest,
-            clip(release.base_digest, 20),
-            clip(release.manifest_sha256, 13) or "—",
-            release.created_by_repr,
-            when(release.created_at),
+            release["binary_version__version"],
+            release["binary_sha256"],
+            clip(release["binary_sha256"], 13),
+            ""
+            if release["binary_version__state"] == "active"
+            else html(" {}", status_badge(release["binary_version__state"])),
+            release["base_digest"],
+            clip(release["base_digest"], 20),
+            clip(release["manifest_sha256"], 13) or "—",
+            created_by,
+            when(release["created_at"]),
             ""
             if live
             else html(
                 ROLLBACK_FORM,
-                rollback(release.pk),
+                rollback(release["id"]),
                 csrf,
-                confirm % {"n": release.number},
-                label % {"number": release.number},
+                confirm % {"n": number},
+                label % {"number": number},
             ),
         )
-        rows.append(HistoryRow(release=release, line=line))
+        rows.append(HistoryRow(number=number, line=line))
     return rows
 
 
@@ -192,10 +212,14 @@ class DeploymentDetailView(LoginRequiredMixin, View):
 
     template_name = "deployments/deployment_detail.html"
 
-    def _deployment(self, request: HttpRequest, pk: int) -> Deployment:
-        """The deployment `pk`: 404 for one of another team's services, as for none."""
+    def _deployment(self, request: HttpRequest, pk: int, *, shown: bool = False) -> Deployment:
+        """The deployment `pk`: 404 for one of another team's services, as for none. `shown`:
+        only what the page shows (a release is created from the whole deployment)."""
+        readable = (deployment_page_for_actor if shown else deployment_list_for_actor)(
+            _reader(request)
+        )
         with joins_as_written():  # by primary key (portal.sql_hints)
-            return get_object_or_404(deployment_list_for_actor(_reader(request)), pk=pk)
+            return get_object_or_404(readable, pk=pk)
 
     def _render(
         self,
@@ -214,24 +238,28 @@ class DeploymentDetailView(LoginRequiredMixin, View):
                 size=RELEASE_PAGE_SIZE,
             )
         role = Actor(user=request.user).role_in(deployment.service.team)
+        can_release = role is not None and role_at_least(role, Role.DEVELOPER)
         context = {
             "deployment": deployment,
             "releases": _history_rows(request, releases, deployment),
             "page": releases,
             "form": form,
-            "can_release": role is not None and role_at_least(role, Role.DEVELOPER),
-            "has_binaries": deployment.service.binary_versions.filter(state="active").exists(),
+            "can_release": can_release,
+            # Asked only where the page says there is none to release.
+            "has_binaries": can_release
+            and deployment.binary_version_id is None
+            and deployment.service.binary_versions.filter(state="active").exists(),
             # The plans that move it (issue 10), newest first: its team sees its own items.
             "plan_items": list(
-                deployment.plan_items.select_related("plan", "target_version__base_image").order_by(
-                    "-plan__created_at", "-plan_id"
-                )[:10]
+                deployment.plan_items.select_related("plan", "target_version__base_image")
+                .only(*PLAN_ITEM_COLUMNS)
+                .order_by("-plan__created_at", "-plan_id")[:10]
             ),
         }
         return render(request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        deployment = self._deployment(request, pk)
+        deployment = self._deployment(request, pk, shown=True)
         return self._render(request, deployment, ReleaseCreateForm(deployment=deployment))
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:

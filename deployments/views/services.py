@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -95,7 +94,7 @@ YANK_FORM = (
 
 def _binary_rows(
     request: HttpRequest,
-    versions: list[BinaryVersion],
+    versions: list[dict[str, Any]],
     runs: dict[int, list[Deployment]],
     *,
     can_upload: bool,
@@ -120,50 +119,56 @@ def _binary_rows(
         "downloading it; releases that already run it keep their copy until they move."
     )
     rows = []
-    for bv in versions:
-        if bv.file_type == "elf":
+    for bv in versions:  # service_binary_versions' rows
+        pk, version, artifact_ref = bv["id"], bv["version"], bv["artifact_ref"]
+        if bv["file_type"] == "elf":
+            needed = bv["needed"]
             linkage = html(
                 "{}{}",
-                bv.linkage,
-                html("<br><small>{}</small>", ", ".join(bv.needed)) if bv.needed else "",
+                bv["linkage"],
+                html("<br><small>{}</small>", ", ".join(needed)) if needed else "",
             )
         else:
-            linkage = html("{}", file_types.get(bv.file_type, bv.file_type))
+            linkage = html("{}", file_types.get(bv["file_type"], bv["file_type"]))
+        if bv["uploaded_by_token__name"] is not None:  # BinaryVersion.uploader
+            uploader = f"token:{bv['uploaded_by_token__name']}"
+        else:
+            uploader = bv["uploaded_by__username"] or "—"
         links = [
             html('<a href="{}">{}</a>', deployment(d.pk), d.environment.name)
-            for d in runs.get(bv.pk, ())
+            for d in runs.get(pk, ())
         ]
         actions = ""
-        if can_upload and bv.state == "active":
+        if can_upload and bv["state"] == "active":
             actions = html(
                 "{}{}",
                 ""
-                if bv.artifact_ref
-                else html(ARTIFACT_FORM, artifact(bv.pk), artifact_title, csrf, artifact_button),
-                html(YANK_FORM, yank(bv.pk), csrf, yank_confirm % {"v": bv.version}, yank_label),
+                if artifact_ref
+                else html(ARTIFACT_FORM, artifact(pk), artifact_title, csrf, artifact_button),
+                html(YANK_FORM, yank(pk), csrf, yank_confirm % {"v": version}, yank_label),
             )
         rows.append(
             html(
                 BINARY_ROW,
-                bv.version,
-                html("<br><small>{}</small>", clip(bv.commit, 12)) if bv.commit else "",
-                bv.arch,
-                filesizeformat(bv.size),
-                bv.sha256,
-                bv.short_sha256,
+                version,
+                html("<br><small>{}</small>", clip(bv["commit"], 12)) if bv["commit"] else "",
+                bv["arch"],
+                filesizeformat(bv["size"]),
+                bv["sha256"],
+                bv["sha256"][:12],
                 linkage,
-                bv.min_glibc or "—",
-                bv.uploader,
-                when(bv.created_at),
+                bv["min_glibc"] or "—",
+                uploader,
+                when(bv["created_at"]),
                 SafeString(", ".join(links)) if links else "—",
-                status_badge(bv.state),
+                status_badge(bv["state"]),
                 html(
                     '<small class="artifact-ref">{} <code title="{}">{}</code></small><br>',
                     artifact_label,
-                    bv.artifact_ref,
-                    clip(bv.artifact_ref, 48),
+                    artifact_ref,
+                    clip(artifact_ref, 48),
                 )
-                if bv.artifact_ref
+                if artifact_ref
                 else "",
                 actions,
             )
@@ -251,9 +256,17 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
             **_keyset(self.request, versions, ("-created_at", "-id")),
         )
         # The newest binary built in a known build image, checked against where it runs.
-        built = service.binary_versions.filter(built_in__isnull=False).first()
-        if built is not None:  # most services have none: the joins only for one that has
-            prefetch_related_objects([built], "built_in__base_image")
+        # Most services have none: the probe reads an id, the binary and its image only then.
+        built_id = (
+            service.binary_versions.filter(built_in__isnull=False)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        built = (
+            BinaryVersion.objects.select_related("built_in__base_image").get(pk=built_id)
+            if built_id is not None
+            else None
+        )
         context["built_binary"] = built
         context["policy_exceptions"] = service.policy_exceptions.filter(
             expires_at__gt=timezone.now()
