@@ -177,32 +177,29 @@ def binary_version_list(service: Service | None = None) -> QuerySet[BinaryVersio
     return versions.order_by("-created_at", "-id")
 
 
-# What a service's page shows of its binary versions (the service is the page's own).
-_SERVICE_BINARY_COLUMNS = (
-    "version",
-    "arch",
-    "sha256",
-    "size",
-    "file_type",
-    "linkage",
-    "needed",
-    "min_glibc",
-    "commit",
-    "artifact_ref",
-    "state",
-    "created_at",
-    "uploaded_by__username",
-    "uploaded_by_token__name",
-)
-
-
 def service_binary_versions(service: Service) -> QuerySet[Any]:
     """A service's binary versions for its page (newest first), as `values()` rows of the
     shown columns and the uploader's name. Where each runs comes from `service_deployments`,
     which the page reads anyway (a service is deployed at most once per environment)."""
     return (
         BinaryVersion.objects.filter(service=service)
-        .values("id", *_SERVICE_BINARY_COLUMNS)
+        .values(
+            "id",
+            "version",
+            "arch",
+            "sha256",
+            "size",
+            "file_type",
+            "linkage",
+            "needed",
+            "min_glibc",
+            "commit",
+            "artifact_ref",
+            "state",
+            "created_at",
+            "uploaded_by__username",
+            "uploaded_by_token__name",
+        )
         .order_by("-created_at", "-id")
     )
 
