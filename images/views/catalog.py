@@ -74,7 +74,27 @@ CATALOG_ROW = """<tr>
     </tr>"""
 
 
-def _catalog_rows(images: Any) -> list[SafeString]:
+# What the table shows of each entry: `base_image_list`'s columns and annotations as
+# `values()` rows (ten entries as models with their relations took 3.5 ms to build).
+CATALOG_COLUMNS = (
+    "id",
+    "name",
+    "kind",
+    "os_family",
+    "os_version",
+    "toolchain",
+    "status",
+    "status_note",
+    "eol_date",
+    "replacement_id",
+    "replacement__name",
+    "version_count",
+    "current_scan_state",
+    "current_scan_summary",
+)
+
+
+def _catalog_rows(images: list[dict[str, Any]]) -> list[SafeString]:
     """The catalog table's lines, written here (`portal.rowtext`): the detail URL reversed
     once a page, the choice labels translated once, the scan cell a function, not an
     include per row."""
@@ -84,37 +104,37 @@ def _catalog_rows(images: Any) -> list[SafeString]:
     kinds = {value: str(label) for value, label in ImageKind.choices}
     families = {value: str(label) for value, label in OsFamily.choices}
     rows = []
-    for image in images:
-        replacement = image.replacement
-        eol = image.eol_date
+    for image in images:  # CATALOG_COLUMNS rows
+        pk, status, eol = image["id"], image["status"], image["eol_date"]
+        replaced_by = image["replacement_id"]
         rows.append(
             html(
                 CATALOG_ROW,
-                detail(image.pk),
-                image.name,
+                detail(pk),
+                image["name"],
                 html(
                     '<br><small>{} <a href="{}">{}</a></small>',
                     use,
-                    detail(replacement.pk),
-                    replacement.name,
+                    detail(replaced_by),
+                    image["replacement__name"],
                 )
-                if replacement
+                if replaced_by is not None
                 else "",
-                kinds.get(image.kind, image.kind),
-                families.get(image.os_family, image.os_family),
-                image.os_version,
-                image.toolchain or "—",
-                status_badge(image.status, status_note(image.status_note)),
+                kinds.get(image["kind"], image["kind"]),
+                families.get(image["os_family"], image["os_family"]),
+                image["os_version"],
+                image["toolchain"] or "—",
+                status_badge(status, status_note(image["status_note"])),
                 html(
                     '<span class="{}">{}</span>',
-                    "eol-past" if image.status == ImageStatus.DEPRECATED else "",
+                    "eol-past" if status == ImageStatus.DEPRECATED else "",
                     when(eol),
                 )
                 if eol
                 else "—",
-                image.version_count,
-                scan_summary(image.current_scan_state, image.current_scan_summary)
-                if image.current_scan_state
+                image["version_count"],
+                scan_summary(image["current_scan_state"], image["current_scan_summary"])
+                if image["current_scan_state"]
                 else "—",
             )
         )
@@ -137,7 +157,9 @@ class BaseImageListView(LoginRequiredMixin, TemplateView):
         except ValueError:
             page_size = 25
         page_size = page_size if page_size in PAGE_SIZES else 25
-        page = Paginator(images, page_size).get_page(self.request.GET.get("page"))
+        page = Paginator(images.values(*CATALOG_COLUMNS), page_size).get_page(
+            self.request.GET.get("page")
+        )
         query = self.request.GET.copy()
         query.pop("page", None)
         context.update(
