@@ -32,7 +32,15 @@ from portal.validators import is_dns_label
 
 from ..choices import DeliveryStrategy, DeploymentMode
 from ..manifests import DaemonSetEntry, ManifestError, render_hostpath_daemonset
-from ..models import BinaryVersion, Deployment, Environment, PolicyException, Release, Service
+from ..models import (
+    BinaryVersion,
+    Deployment,
+    Environment,
+    PlanItem,
+    PolicyException,
+    Release,
+    Service,
+)
 
 # The big text of an image version none of these lists shows.
 _VERSION_TEXT = ("runtime_version__recipe",)
@@ -276,9 +284,10 @@ def deployment_list_for_actor(actor: Actor) -> QuerySet[Deployment]:
 
 def deployment_page_for_actor(actor: Actor) -> QuerySet[Deployment]:
     """What a deployment's page shows of it, for the deployments `actor` may read: the
-    service, environment, current binary and runtime (its pull reference) and the newest
-    release number. `deployment_list`'s seven tables with every column took 3.2 ms to
-    compile for one row; a release is still created from the whole deployment."""
+    service, environment, current binary and runtime (its pull reference), the newest
+    release number and whether any plan moves it (`in_plans`). `deployment_list`'s seven
+    tables with every column took 3.2 ms to compile for one row; a release is still
+    created from the whole deployment."""
     return (
         Deployment.objects.filter(team_readable(actor, "service__team"))
         .select_related(
@@ -308,7 +317,10 @@ def deployment_page_for_actor(actor: Actor) -> QuerySet[Deployment]:
                 Release.objects.filter(deployment=OuterRef("pk"))
                 .order_by("-number")
                 .values("number")[:1]
-            )
+            ),
+            # Most deployments are in no rebase or migration plan: the page asks for the
+            # items only when there are some.
+            in_plans=Exists(PlanItem.objects.filter(deployment=OuterRef("pk"))),
         )
     )
 

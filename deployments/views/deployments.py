@@ -254,7 +254,9 @@ class DeploymentDetailView(LoginRequiredMixin, View):
                 deployment.plan_items.select_related("plan", "target_version__base_image")
                 .only(*PLAN_ITEM_COLUMNS)
                 .order_by("-plan__created_at", "-plan_id")[:10]
-            ),
+            )
+            if getattr(deployment, "in_plans", True)  # deployment_page_for_actor's
+            else [],
         }
         return render(request, self.template_name, context, status=status)
 
