@@ -19,6 +19,7 @@ from django.db.models import (
     Subquery,
 )
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from images.choices import ImageKind, ImageStatus, VersionState
@@ -80,6 +81,10 @@ def service_get(name: str, *, actor: Actor | None = None) -> Service:
         Http404: no such service, or (with `actor`) one of a team the actor cannot read:
             the same answer, so names of other teams' services do not leak.
     """
+    return _service_named(Service.objects.select_related("team"), name, actor)
+
+
+def _service_named(services: QuerySet[Service], name: str, actor: Actor | None) -> Service:
     if not is_dns_label(name or ""):
         raise BadServiceName(
             gettext(
@@ -88,13 +93,31 @@ def service_get(name: str, *, actor: Actor | None = None) -> Service:
             )
             % {"name": name}
         )
-    services = Service.objects.select_related("team").filter(name=name)
+    services = services.filter(name=name)
     if actor is not None:
         services = services.filter(team_readable(actor, "team"))
     service = services.first()
     if service is None:
         raise Http404(gettext("No service named %(name)r in your teams.") % {"name": name})
     return service
+
+
+def service_page_get(name: str, *, actor: Actor) -> Service:
+    """`service_get` for the service's own page, with what tells it which of its sections
+    need a query of their own: the newest binary built in a known build image
+    (`built_binary_id`, None for most services) and whether a Dockerfile-policy exception
+    is open (`has_open_exceptions`). Two queries a page less where, as mostly, neither is."""
+    services = Service.objects.select_related("team").annotate(
+        built_binary_id=Subquery(
+            BinaryVersion.objects.filter(service=OuterRef("pk"), built_in__isnull=False)
+            .order_by("-created_at", "-id")
+            .values("pk")[:1]
+        ),
+        has_open_exceptions=Exists(
+            PolicyException.objects.filter(service=OuterRef("pk"), expires_at__gt=timezone.now())
+        ),
+    )
+    return _service_named(services, name, actor)
 
 
 def service_policy_context(name: str, today: dt.date) -> ServiceContext:

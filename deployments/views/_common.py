@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -51,10 +52,13 @@ def _page_size(request: HttpRequest) -> int:
     return size if size in PAGE_SIZES else 25
 
 
-def _service_or_404(name: str, actor: Actor | None = None) -> Any:
-    """The service `name`; with `actor`, 404 as well when the actor may not read it."""
+def _service_or_404(
+    name: str, actor: Actor | None = None, *, lookup: Callable[..., Any] = service_get
+) -> Any:
+    """The service `name`; with `actor`, 404 as well when the actor may not read it.
+    `lookup`: `service_get` or a selector with its signature (`service_page_get`)."""
     try:
-        return service_get(name, actor=actor)
+        return lookup(name, actor=actor)
     except BadServiceName as exc:
         raise Http404(str(exc)) from exc
 

@@ -34,6 +34,7 @@ from ..selectors import (
     service_binary_versions,
     service_deployments,
     service_list_for_actor,
+    service_page_get,
 )
 from ..selectors.compat import binary_runtime_checks
 from ..services import (
@@ -236,7 +237,7 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         actor = _reader(self.request)
-        service = _service_or_404(kwargs["name"], actor)
+        service = _service_or_404(kwargs["name"], actor, lookup=service_page_get)
         versions = service_binary_versions(service)
         filterset = BinaryVersionFilterSet(self.request.GET or None, queryset=versions)
         if filterset.is_bound and filterset.is_valid():
@@ -256,21 +257,22 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
             **_keyset(self.request, versions, ("-created_at", "-id")),
         )
         # The newest binary built in a known build image, checked against where it runs.
-        # Most services have none: the probe reads an id, the binary and its image only then.
-        built_id = (
-            service.binary_versions.filter(built_in__isnull=False)
-            .values_list("pk", flat=True)
-            .first()
-        )
+        # Most services have neither (service_page_get's annotations say): no query then.
         built = (
-            BinaryVersion.objects.select_related("built_in__base_image").get(pk=built_id)
-            if built_id is not None
+            BinaryVersion.objects.select_related("built_in__base_image").get(
+                pk=service.built_binary_id
+            )
+            if service.built_binary_id is not None
             else None
         )
         context["built_binary"] = built
-        context["policy_exceptions"] = service.policy_exceptions.filter(
-            expires_at__gt=timezone.now()
-        ).select_related("approved_by")
+        context["policy_exceptions"] = (
+            service.policy_exceptions.filter(expires_at__gt=timezone.now()).select_related(
+                "approved_by"
+            )
+            if service.has_open_exceptions
+            else []
+        )
         context["may_grant_exceptions"] = actor.is_platform_admin
         context["built_checks"] = binary_runtime_checks(built) if built is not None else []
         runs: dict[int, list[Deployment]] = {}

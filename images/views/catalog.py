@@ -5,6 +5,7 @@ Each view parses input and calls the same service as the API.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,7 @@ CATALOG_COLUMNS = (
 )
 
 
-def _catalog_rows(images: list[dict[str, Any]]) -> list[SafeString]:
+def _catalog_rows(images: Iterable[dict[str, Any]]) -> list[SafeString]:
     """The catalog table's lines, written here (`portal.rowtext`): the detail URL reversed
     once a page, the choice labels translated once, the scan cell a function, not an
     include per row."""

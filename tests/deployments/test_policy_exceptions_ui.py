@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
 from django.utils import timezone
@@ -68,3 +70,30 @@ def test_bad_inputs_and_non_admins_change_nothing(admin_user, developer, service
         not in _client(developer).get(f"/services/{service.name}/").content.decode()
     )
     assert not PolicyException.objects.exists()
+
+
+def test_the_service_page_lists_open_exceptions_only(admin_user, service_team):
+    """The page asks for exceptions only when one is open (service_page_get's EXISTS): an
+    expired one is neither listed nor makes the list appear."""
+    service = ServiceFactory(name="pay-api", team=service_team)
+    client = _client(admin_user)
+    now = timezone.now()
+    PolicyException.objects.create(
+        service=service,
+        subject="BIP004",
+        justification="ended last week",
+        expires_at=now - dt.timedelta(days=7),
+        approved_by=admin_user,
+    )
+    page = client.get(f"/services/{service.name}/").content.decode()
+    assert "ended last week" not in page and "None: the standard applies in full." in page
+    PolicyException.objects.create(
+        service=service,
+        subject="runtime/alpine",
+        justification="musl-only vendor lib",
+        expires_at=now + dt.timedelta(days=7),
+        approved_by=admin_user,
+    )
+    page = client.get(f"/services/{service.name}/").content.decode()
+    assert "musl-only vendor lib" in page and "ended last week" not in page
+    assert "None: the standard applies in full." not in page
