@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import messages
@@ -29,7 +29,7 @@ from ..filtersets import BinaryVersionFilterSet, ServiceFilterSet
 from ..forms import (
     ServiceCreateForm,
 )
-from ..models import BinaryVersion, Deployment, Service
+from ..models import BinaryVersion, Deployment
 from ..selectors import (
     service_binary_versions,
     service_deployments,
@@ -42,30 +42,44 @@ from ..services import (
 )
 from ._common import _keyset, _page, _reader, _service_or_404, _show_errors, _teams_at_least
 
+# What the services table shows, as `values()` rows of `service_list`'s columns and counts.
+SERVICE_COLUMNS = (
+    "name",
+    "team__name",
+    "language",
+    "default_mode",
+    "version_count",
+    "deployment_count",
+    "last_upload",
+)
+SERVICE_ROW = """<tr>
+      <td><a href="{}">{}</a></td>
+      <td>{}</td>
+      <td>{}</td>
+      <td>{}</td>
+      <td>{}</td>
+      <td>{}</td>
+      <td>{}</td>
+    </tr>"""
 
-@dataclass(frozen=True)
-class ServiceRow:
-    """A line of the services list, as the page shows it (`portal.rowtext`)."""
 
-    service: Service
-    detail_url: str
-    language: str
-    default_mode: str
-    last_upload: str
-
-
-def _service_rows(services: Any) -> list[ServiceRow]:
+def _service_rows(services: Iterable[dict[str, Any]]) -> list[SafeString]:
+    """The services table's lines, written here (`portal.rowtext`)."""
     detail = url_filler("deployments:service-detail", "name")
     when = date_formatter("SHORT_DATETIME_FORMAT")
     languages = {value: str(label) for value, label in Language.choices}
     modes = {value: str(label) for value, label in DeploymentMode.choices}
     return [
-        ServiceRow(
-            service=service,
-            detail_url=detail(service.name),
-            language=languages.get(service.language, service.language),
-            default_mode=modes.get(service.default_mode, service.default_mode),
-            last_upload=when(service.last_upload) or "—",
+        html(
+            SERVICE_ROW,
+            detail(service["name"]),
+            service["name"],
+            service["team__name"],
+            languages.get(service["language"], service["language"]),
+            modes.get(service["default_mode"], service["default_mode"]),
+            service["version_count"],
+            service["deployment_count"],
+            when(service["last_upload"]) or "—",
         )
         for service in services
     ]
@@ -190,7 +204,7 @@ class ServiceListView(LoginRequiredMixin, TemplateView):
         context.update(
             filterset=filterset,
             filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
-            **_page(self.request, services),
+            **_page(self.request, services.values(*SERVICE_COLUMNS)),
         )
         context["rows"] = _service_rows(context["page"].object_list)
         return context
