@@ -18,8 +18,8 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
+from django.db.models.functions import Now
 from django.http import Http404
-from django.utils import timezone
 from django.utils.translation import gettext
 
 from images.choices import ImageKind, ImageStatus, VersionState
@@ -107,17 +107,21 @@ def service_page_get(name: str, *, actor: Actor) -> Service:
     need a query of their own: the newest binary built in a known build image
     (`built_binary_id`, None for most services) and whether a Dockerfile-policy exception
     is open (`has_open_exceptions`). Two queries a page less where, as mostly, neither is."""
-    services = Service.objects.select_related("team").annotate(
+    return _service_named(_service_page(), name, actor)
+
+
+@built_once
+def _service_page() -> QuerySet[Service]:
+    return Service.objects.select_related("team").annotate(
         built_binary_id=Subquery(
             BinaryVersion.objects.filter(service=OuterRef("pk"), built_in__isnull=False)
             .order_by("-created_at", "-id")
             .values("pk")[:1]
         ),
         has_open_exceptions=Exists(
-            PolicyException.objects.filter(service=OuterRef("pk"), expires_at__gt=timezone.now())
+            PolicyException.objects.filter(service=OuterRef("pk"), expires_at__gt=Now())
         ),
     )
-    return _service_named(services, name, actor)
 
 
 def service_policy_context(name: str, today: dt.date) -> ServiceContext:
@@ -238,9 +242,15 @@ def service_binary_versions(service: Service) -> QuerySet[Any]:
 def service_deployments(service: Service) -> list[Deployment]:
     """A service's deployments for its page, by environment name: the environment, the
     binary's version, the runtime's image and tag and the newest release number."""
-    return list(
-        Deployment.objects.filter(service=service)
-        .select_related("environment", "binary_version", "runtime_version__base_image")
+    return list(_service_deployments().filter(service=service))
+
+
+@built_once
+def _service_deployments() -> QuerySet[Deployment]:
+    return (
+        Deployment.objects.select_related(
+            "environment", "binary_version", "runtime_version__base_image"
+        )
         .only(
             "service_id",
             "mode",

@@ -5,10 +5,10 @@ pages show them in the reader's language. The msgid is the value itself (context
 so English pages read exactly as before and an unknown value is shown unchanged.
 """
 
+from typing import Any
+
 from django import template
-from django.forms import BoundField
 from django.utils.functional import Promise
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import pgettext_lazy
 
@@ -164,19 +164,22 @@ def job_error(value: object) -> str:
 
 
 @register.simple_tag
-def filter_options(field: BoundField) -> SafeString:
-    """A filter form's choices as `<option>`s (the empty one left to the page), the submitted
-    value selected: the loop a template wrote asked the bound field its value per option."""
-    current = field.value()
-    return mark_safe(  # noqa: S308 - each part is format_html's escaped output
+def filter_options(filterset: Any, name: str) -> SafeString:
+    """A filterset's choices for filter `name` as `<option>`s (the empty one left to the
+    page), the submitted value selected. From the filter's own choices and the submitted
+    data: the bound field's would build the whole filter form (0.5 ms) for a page that was
+    asked nothing."""
+    current = filterset.data.get(name) if filterset.data else None
+    choices = filterset.filters[name].extra["choices"]
+    return mark_safe(  # noqa: S308 - each part is html's escaped output
         "".join(
-            format_html(
+            html(
                 '<option value="{}" {}>{}</option>',
                 value,
                 "selected" if value == current else "",
                 label,
             )
-            for value, label in field.field.choices  # type: ignore[attr-defined]
+            for value, label in (choices() if callable(choices) else choices)
             if value
         )
     )
