@@ -85,6 +85,39 @@ def _service_rows(services: Iterable[dict[str, Any]]) -> list[SafeString]:
     ]
 
 
+DEPLOYMENT_ROW = """<tr>
+      <td><a href="{}">{}</a></td>
+      <td>{}</td>
+      <td>{}</td>
+      <td><code>{}:{}</code></td>
+      <td>{}</td>
+    </tr>"""
+
+
+def _deployment_rows(deployments: list[Deployment]) -> list[SafeString]:
+    """A service's deployments table (`service_deployments`), written here."""
+    detail = url_filler("deployments:deployment-detail", "pk")
+    modes = {value: str(label) for value, label in DeploymentMode.choices}
+    none_yet = gettext("none yet")
+    rows = []
+    for d in deployments:
+        binary, runtime = d.binary_version, d.runtime_version
+        latest = getattr(d, "latest_release", None)  # service_deployments' annotation
+        rows.append(
+            html(
+                DEPLOYMENT_ROW,
+                detail(d.pk),
+                d.environment.name,
+                modes.get(d.mode, d.mode),
+                (binary.version if binary is not None else "") or "—",
+                runtime.base_image.name,
+                runtime.tag,
+                f"#{latest}" if latest else none_yet,
+            )
+        )
+    return rows
+
+
 BINARY_ROW = """<tr>
       <td>{}{}</td>
       <td>{}</td>
@@ -265,7 +298,7 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
             filtered=any(
                 v for k, v in self.request.GET.items() if k not in {"page", "page_size", "cursor"}
             ),
-            deployments=deployments,
+            deployments=_deployment_rows(deployments),
             can_upload=role is not None and role_at_least(role, Role.DEVELOPER),
             can_deploy=role is not None and role_at_least(role, Role.DEVELOPER),
             **_keyset(self.request, versions, ("-created_at", "-id")),
