@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -125,15 +124,6 @@ class DeploymentCreateView(LoginRequiredMixin, View):
         return self._render(request, service, form, status=status)
 
 
-@dataclass(frozen=True)
-class HistoryRow:
-    """A line of a deployment's release history: the release's number (the diff form's
-    datalist offers it) and the table row, written here (`portal.rowtext`)."""
-
-    number: int
-    line: SafeString
-
-
 HISTORY_ROW = """<tr>
       <td><a href="{}">#{}</a>{}{}</td>
       <td>{} <code title="{}">{}</code>{}</td>
@@ -151,7 +141,7 @@ ROLLBACK_FORM = (
 
 def _history_rows(
     request: HttpRequest, page: KeysetPage, deployment: Deployment
-) -> list[HistoryRow]:
+) -> list[SafeString]:
     detail = url_filler("deployments:release-detail", "pk")
     rollback = url_filler("deployments:release-rollback", "pk")
     when = date_formatter("SHORT_DATETIME_FORMAT")
@@ -203,7 +193,7 @@ def _history_rows(
                 label % {"number": number},
             ),
         )
-        rows.append(HistoryRow(number=number, line=line))
+        rows.append(line)
     return rows
 
 
@@ -242,6 +232,10 @@ class DeploymentDetailView(LoginRequiredMixin, View):
         context = {
             "deployment": deployment,
             "releases": _history_rows(request, releases, deployment),
+            # The diff form's datalist: this page's release numbers.
+            "recent_numbers": SafeString(
+                "".join(html('<option value="{}"></option>', r["number"]) for r in releases)
+            ),
             "page": releases,
             "form": form,
             "can_release": can_release,
