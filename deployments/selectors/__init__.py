@@ -162,6 +162,13 @@ def service_team_id(name: str) -> int | None:
     return team_id
 
 
+def _latest_release_number() -> Subquery:
+    """A deployment's newest release number, a subquery of each row (none: NULL)."""
+    return Subquery(
+        Release.objects.filter(deployment=OuterRef("pk")).order_by("-number").values("number")[:1]
+    )
+
+
 def _count_of(queryset: QuerySet[Any]) -> Subquery:
     """`(SELECT count(*) …)` of `queryset` (correlated by its OuterRef) as an integer."""
     return Subquery(
@@ -259,13 +266,7 @@ def _service_deployments() -> QuerySet[Deployment]:
             "runtime_version__tag",
             "runtime_version__base_image__name",
         )
-        .annotate(
-            latest_release=Subquery(
-                Release.objects.filter(deployment=OuterRef("pk"))
-                .order_by("-number")
-                .values("number")[:1]
-            )
-        )
+        .annotate(latest_release=_latest_release_number())
         .order_by("environment__name")
     )
 
@@ -299,13 +300,7 @@ def deployment_list() -> QuerySet[Deployment]:
             "runtime_version__registry",
         )
         .defer(*_VERSION_TEXT)
-        .annotate(
-            latest_release=Subquery(
-                Release.objects.filter(deployment=OuterRef("pk"))
-                .order_by("-number")
-                .values("number")[:1]
-            )
-        )
+        .annotate(latest_release=_latest_release_number())
         .order_by("service__name", "environment__name")
     )
 
@@ -350,11 +345,7 @@ def _deployment_page() -> QuerySet[Deployment]:
             "runtime_version__registry__url",
         )
         .annotate(
-            latest_release=Subquery(
-                Release.objects.filter(deployment=OuterRef("pk"))
-                .order_by("-number")
-                .values("number")[:1]
-            ),
+            latest_release=_latest_release_number(),
             # Most deployments are in no rebase or migration plan: the page asks for the
             # items only when there are some.
             in_plans=Exists(PlanItem.objects.filter(deployment=OuterRef("pk"))),
