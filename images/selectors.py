@@ -107,7 +107,8 @@ def base_image_detail() -> QuerySet[BaseImage]:
         Prefetch(
             "versions",
             # The recipe (a Dockerfile) is on the version's own page, not in these rows.
-            queryset=ImageVersion.objects.select_related("registry", "base_image")
+            # Not joined to its base image: the prefetch sets each version's to the entry.
+            queryset=ImageVersion.objects.select_related("registry")
             .defer("recipe")
             .order_by("-created_at", "-id"),
         )

@@ -81,10 +81,10 @@ def html(template: str, *values: Any) -> SafeString:
     hundreds of times a page."""
     return SafeString(
         template.format(
-            *(
+            *[
                 value.__html__() if hasattr(value, "__html__") else _escape(str(value))
                 for value in values
-            )
+            ]
         )
     )
 

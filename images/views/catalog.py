@@ -17,6 +17,8 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, gettext_lazy, pgettext
 from django.views import View
@@ -176,6 +178,61 @@ class BaseImageListView(LoginRequiredMixin, TemplateView):
         return context
 
 
+VERSION_ROW = (
+    '<tr><td><a href="{}">{}</a></td><td><code title="{}">{}…</code></td><td>{}</td>'
+    '<td>{}</td><td>{}{}</td><td class="scan-cell">{}</td><td>{}</td></tr>'
+)
+PLAN_LINK = ' <a href="{}?from_version={}" class="plan-rebase"><small>{}</small></a>'
+
+
+def _version_rows(image: BaseImage, versions: list[Any], *, may_plan: bool) -> list[SafeString]:
+    """A base image's versions table, written here (`portal.rowtext`): a busy image has
+    dozens of versions and each row took the page eleven template tags."""
+    detail = url_filler("images:image-version-detail", "pk")
+    when = date_formatter("SHORT_DATETIME_FORMAT")
+    # A superseded runtime version offers the platform team a rebase plan (issue 10).
+    plan_url = (
+        reverse("deployments:rebase-plan-create")
+        if may_plan and image.kind == ImageKind.RUNTIME
+        else ""
+    )
+    plan_label = gettext("Plan a rebase")
+    return [
+        html(
+            VERSION_ROW,
+            detail(v.pk),
+            ", ".join(v.tags) or v.tag,
+            v.digest,
+            v.digest[:19],
+            v.arch or "—",
+            filesizeformat(v.size),
+            status_badge(v.state),
+            html(PLAN_LINK, plan_url, v.pk, plan_label)
+            if plan_url and v.state == "superseded"
+            else "",
+            scan_summary(v.scan_state, v.scan_summary, v.scan_error),
+            when(v.created_at),
+        )
+        for v in versions
+    ]
+
+
+def _replacement_options(image: BaseImage) -> SafeString:
+    """The curation form's replacements: the other approved entries of the image's kind."""
+    families = {value: str(label) for value, label in OsFamily.choices}
+    return SafeString(
+        "".join(
+            html('<option value="{}">{} ({} {})</option>', pk, name, families.get(os, os), version)
+            for pk, name, os, version in BaseImage.objects.filter(
+                kind=image.kind, status=ImageStatus.APPROVED
+            )
+            .exclude(pk=image.pk)
+            .order_by("name")
+            .values_list("pk", "name", "os_family", "os_version")
+        )
+    )
+
+
 class BaseImageDetailView(LoginRequiredMixin, DetailView):
     """One catalog entry: versions, status, EOL, replacement and usage snippets."""
 
@@ -199,14 +256,14 @@ class BaseImageDetailView(LoginRequiredMixin, DetailView):
         context["compat_pairs"] = compatibility_matrix(
             build=image.name if is_build else "", runtime="" if is_build else image.name
         )
-        if Actor(user=self.request.user).is_platform_admin:
+        is_platform_admin = Actor(user=self.request.user).is_platform_admin
+        context["version_rows"] = _version_rows(
+            image, context["versions"], may_plan=is_platform_admin
+        )
+        if is_platform_admin:
             context["curation"] = {
                 "statuses": ImageStatus.choices,
-                "replacements": BaseImage.objects.filter(
-                    kind=image.kind, status=ImageStatus.APPROVED
-                )
-                .exclude(pk=image.pk)
-                .order_by("name"),
+                "replacement_options": _replacement_options(image),
             }
         if current is not None:
             context["from_line"] = render_from_line(current.pull_ref)
