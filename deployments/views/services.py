@@ -21,6 +21,7 @@ from rest_framework.exceptions import APIException
 from portal.actors import Actor
 from portal.choices import Role, role_at_least
 from portal.models import Team
+from portal.querysets import page_values
 from portal.rowtext import clip, csrf_input, date_formatter, html, url_filler
 from portal.templatetags.portal_i18n import status_badge
 
@@ -237,9 +238,9 @@ class ServiceListView(LoginRequiredMixin, TemplateView):
         context.update(
             filterset=filterset,
             filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
-            **_page(self.request, services.values(*SERVICE_COLUMNS)),
+            **_page(self.request, services),
         )
-        context["rows"] = _service_rows(context["page"].object_list)
+        context["rows"] = _service_rows(page_values(context["page"], *SERVICE_COLUMNS))
         return context
 
 

@@ -27,6 +27,7 @@ from rest_framework.exceptions import APIException
 
 from portal.actors import Actor
 from portal.jobs import IllegalTransition
+from portal.querysets import page_values
 from portal.rowtext import date_formatter, html, url_filler
 from portal.templatetags.portal_i18n import status_badge
 
@@ -160,15 +161,13 @@ class BaseImageListView(LoginRequiredMixin, TemplateView):
         except ValueError:
             page_size = 25
         page_size = page_size if page_size in PAGE_SIZES else 25
-        page = Paginator(images.values(*CATALOG_COLUMNS), page_size).get_page(
-            self.request.GET.get("page")
-        )
+        page = Paginator(images, page_size).get_page(self.request.GET.get("page"))
         query = self.request.GET.copy()
         query.pop("page", None)
         context.update(
             filterset=filterset,
             page=page,
-            rows=_catalog_rows(page.object_list),
+            rows=_catalog_rows(page_values(page, *CATALOG_COLUMNS)),
             query=query.urlencode(),
             filtered=any(v for k, v in self.request.GET.items() if k not in {"page", "page_size"}),
             page_size=page_size,

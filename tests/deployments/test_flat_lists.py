@@ -182,3 +182,31 @@ def test_ui_lists_constant_queries(client, admin_user, world, django_assert_max_
         with django_assert_max_num_queries(14), CaptureQueriesContext(connection) as captured:
             assert client.get(url, {"page_size": size}).status_code == 200
         assert not any("GROUP BY" in q["sql"] for q in captured.captured_queries), url
+
+
+def test_list_pages_count_their_table_alone(client, admin_user, world):
+    """The services list and the catalog read their rows as values(), which join what the
+    rows show; their counts join nothing (portal.querysets.page_values)."""
+    client.force_login(admin_user)
+    for url in ("/services/", "/base-images/"):
+        client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        counts = [q["sql"] for q in captured.captured_queries if "COUNT(*)" in q["sql"]]
+        assert len(counts) == 1 and " JOIN " not in counts[0], (url, counts)
+
+
+def test_service_and_deployment_pages_read_what_they_show(client, admin_user, world):
+    """Session, user and memberships, then the page's own: a service page with no built
+    binary and no open policy exception asks for neither, a deployment page in no plan
+    for no plan items."""
+    client.force_login(admin_user)
+    deployment = world["deployments"][0]
+    expected = {f"/services/{deployment.service.name}/": 6, f"/deployments/{deployment.pk}/": 5}
+    for url, count in expected.items():
+        client.get(url)
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        assert len(captured.captured_queries) == count, [
+            q["sql"][:80] for q in captured.captured_queries
+        ]
