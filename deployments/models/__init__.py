@@ -13,6 +13,7 @@ from .core import (
     Service,
     _default_args,  # noqa: F401
     abs_path_validator,
+    actor_label,
     k8s_version_validator,
     secret_name_validator,
     sha256_validator,
@@ -22,6 +23,7 @@ from .daily_counts import DeploymentDailyCount, DeploymentDailyCountDay
 from .plans import MigrationPlan, Plan, PlanItem, RebasePlan
 
 __all__ = [
+    "actor_label",
     "DEFAULT_ARGS",
     "BinaryVersion",
     "Deployment",

@@ -44,6 +44,15 @@ abs_path_validator = RegexValidator(
 )
 
 
+def actor_label(token_name: str | None, username: str | None, *, nobody: str) -> str:
+    """Who did it, as the tables show it: `token:<name>` for a token, else the username,
+    else `nobody`. For models (`BinaryVersion.uploader`, `Release.created_by_repr`) and for
+    the `values()` rows the pages write (`portal.rowtext`) alike."""
+    if token_name is not None:
+        return f"token:{token_name}"
+    return username or nobody
+
+
 def _default_args() -> list[str]:
     return list(DEFAULT_ARGS)
 
@@ -188,9 +197,12 @@ class BinaryVersion(models.Model):
     @property
     def uploader(self) -> str:
         """Who uploaded it: a username or token:<team>/<name>."""
-        if self.uploaded_by_token is not None:
-            return f"token:{self.uploaded_by_token.name}"
-        return self.uploaded_by.get_username() if self.uploaded_by is not None else "—"
+        token, user = self.uploaded_by_token, self.uploaded_by
+        return actor_label(
+            token.name if token is not None else None,
+            user.get_username() if user is not None else None,
+            nobody="—",
+        )
 
 
 class Environment(models.Model):
@@ -356,6 +368,9 @@ class Release(models.Model):
     @property
     def created_by_repr(self) -> str:
         """Who created it."""
-        if self.created_by_token is not None:
-            return f"token:{self.created_by_token.name}"
-        return self.created_by.get_username() if self.created_by is not None else "system"
+        token, user = self.created_by_token, self.created_by
+        return actor_label(
+            token.name if token is not None else None,
+            user.get_username() if user is not None else None,
+            nobody="system",
+        )

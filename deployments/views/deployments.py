@@ -27,7 +27,7 @@ from ..forms import (
     ReleaseCreateForm,
     approved_runtime_versions,
 )
-from ..models import Deployment, Environment
+from ..models import Deployment, Environment, actor_label
 from ..selectors import (
     deployment_list_for_actor,
     deployment_page_for_actor,
@@ -158,10 +158,9 @@ def _history_rows(
     for release in page.object_list:  # release_history's rows
         number = release["number"]
         live = number == latest
-        if release["created_by_token__name"] is not None:
-            created_by = f"token:{release['created_by_token__name']}"
-        else:
-            created_by = release["created_by__username"] or "system"  # Release.created_by_repr
+        created_by = actor_label(
+            release["created_by_token__name"], release["created_by__username"], nobody="system"
+        )  # as Release.created_by_repr
         line = html(
             HISTORY_ROW,
             detail(release["id"]),

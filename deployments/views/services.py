@@ -30,7 +30,7 @@ from ..filtersets import BinaryVersionFilterSet, ServiceFilterSet
 from ..forms import (
     ServiceCreateForm,
 )
-from ..models import BinaryVersion, Deployment
+from ..models import BinaryVersion, Deployment, actor_label
 from ..selectors import (
     service_binary_versions,
     service_deployments,
@@ -179,10 +179,9 @@ def _binary_rows(
             )
         else:
             linkage = html("{}", file_types.get(bv["file_type"], bv["file_type"]))
-        if bv["uploaded_by_token__name"] is not None:  # BinaryVersion.uploader
-            uploader = f"token:{bv['uploaded_by_token__name']}"
-        else:
-            uploader = bv["uploaded_by__username"] or "—"
+        uploader = actor_label(
+            bv["uploaded_by_token__name"], bv["uploaded_by__username"], nobody="—"
+        )  # as BinaryVersion.uploader
         links = [
             html('<a href="{}">{}</a>', deployment(d.pk), d.environment.name)
             for d in runs.get(pk, ())

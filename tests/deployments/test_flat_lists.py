@@ -8,11 +8,13 @@ import html
 import re
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from deployments.models import BinaryVersion, Deployment, Release
+from deployments.models import BinaryVersion, Deployment, Release, actor_label
 from portal.choices import Role
+from portal.models import ApiToken
 from tests.deployments.factories import (
     BinaryVersionFactory,
     DeploymentFactory,
@@ -210,3 +212,22 @@ def test_service_and_deployment_pages_read_what_they_show(client, admin_user, wo
         assert len(captured.captured_queries) == count, [
             q["sql"][:80] for q in captured.captured_queries
         ]
+
+
+@pytest.mark.parametrize(
+    ("token", "user", "expected"),
+    [
+        ("ci", "dora", "token:ci"),
+        (None, "dora", "dora"),
+        (None, None, "system"),
+        (None, "", "system"),
+    ],
+)
+def test_actor_label_is_what_the_models_say(token, user, expected):
+    """The pages' values() rows and the models name who did it the same way."""
+    assert actor_label(token, user, nobody="system") == expected
+    release = Release(
+        created_by_token=ApiToken(name=token) if token else None,
+        created_by=User(username=user) if user else None,
+    )
+    assert release.created_by_repr == expected

@@ -5,6 +5,7 @@ user's roles are read in one query a request."""
 
 import pytest
 from django import forms
+from django.core.paginator import Paginator
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
@@ -12,6 +13,7 @@ from django.utils.translation import gettext
 
 from deployments.forms import ReleaseCreateForm
 from portal.forms import QuickSelect
+from portal.querysets import page_values
 from tests.deployments.factories import DeploymentFactory
 from tests.i18n_support import compile_catalog
 from tests.images.factories import BaseImageFactory, ImageVersionFactory
@@ -92,3 +94,9 @@ def test_the_release_forms_empty_choices_follow_the_language():
         html = str(form["binary_version"]) + str(form["runtime_version"])
     assert "（保留当前的二进制）" in html and "（保留当前的运行时镜像）" in html
     assert "keep the current" not in html
+
+
+def test_page_values_pages_querysets_only():
+    page = Paginator(["a", "b"], 1).get_page(1)
+    with pytest.raises(TypeError, match="page_values pages querysets, not list"):
+        page_values(page, "id")
