@@ -218,7 +218,7 @@ AUDIT_COLUMNS = (
 )
 AUDIT_ROW = (
     "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{} {}</td>\n"
-    "    <td><small>{}{}</small></td></tr>"
+    '    <td><small class="audit-change">{}{}</small></td></tr>'
 )
 
 
