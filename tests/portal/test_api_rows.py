@@ -3,6 +3,7 @@ serializers answer from model instances: the same bytes, page after page."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -241,3 +242,61 @@ def test_a_numbered_page_of_many_joins_counts_its_table_and_picks_its_ids_first(
     assert limited[0].split(" FROM ")[0] == 'SELECT "deployments_deployment"."id" AS "id"'
     assert limited[0].count("JOIN") == 2
     assert any('"deployments_deployment"."id" IN (' in sql for sql in sqls)
+
+
+def test_json_columns_and_times_read_from_rows_are_what_drf_shows(
+    token_client, service_team, varied, settings
+):
+    """A JSON column is read as its text and decoded once a page per distinct value; a time
+    is formatted without its field. Both give DRF's bytes: shared and distinct values, JSON
+    null, non-ASCII text, and a current timezone that is not UTC."""
+    from django.db.models import JSONField, Value
+    from django.utils import timezone
+
+    from deployments.models import Deployment
+
+    first, second, third = varied["deployments"][:3]
+    shared = [{"name": "GREETING", "value": "你好 ü"}]
+    Deployment.objects.filter(pk=first.pk).update(
+        env=shared, resources={"limits": {"cpu": "1"}}, args=Value(None, JSONField()), ports=[8080]
+    )
+    Deployment.objects.filter(pk=second.pk).update(env=shared, args=["--x", 2.5])
+    Deployment.objects.filter(pk=third.pk).update(command=["/bin/app"], replicas=3)
+    client = token_client(service_team, READ_ALL)
+    url = "/api/v1/deployments/?page_size=50"
+    with timezone.override("Asia/Shanghai"):
+        settings.PORTAL_API_ROWS = False
+        expected = _pages(client, url)
+        settings.PORTAL_API_ROWS = True
+        got = _pages(client, url)
+    assert got == expected
+    body = {row["id"]: row for row in json.loads(got[0])["results"]}
+    assert body[first.pk]["env"] == body[second.pk]["env"] == shared
+    assert body[first.pk]["args"] is None and body[second.pk]["args"] == ["--x", 2.5]
+    assert body[third.pk]["command"] == ["/bin/app"]
+    assert body[first.pk]["created_at"].endswith("+08:00")
+
+
+def test_a_json_column_is_read_as_text_only_when_shown_as_it_is():
+    """Only the list's own plain JSON columns shown by a plain `JSONField` are read as text
+    (`_json_text`): a binary field, a custom decoder or a related table's column are not."""
+    from rest_framework import serializers
+
+    from deployments.models import Deployment
+
+    plain = serializers.JSONField()
+    assert rows._json_text(Deployment, plain, "env")
+    assert not rows._json_text(Deployment, serializers.JSONField(binary=True), "env")
+    assert not rows._json_text(Deployment, serializers.CharField(), "env")
+    assert not rows._json_text(Deployment, plain, "service__name")
+    assert not rows._json_text(Deployment, plain, "mode")
+    columns = rows._plan(DeploymentSerializer, Deployment, frozenset({"latest_release"}))
+    assert columns is not None
+    kinds = {column.name: column.kind for column in columns}
+    assert {name for name, kind in kinds.items() if kind == "json"} == {
+        "command",
+        "args",
+        "env",
+        "ports",
+        "resources",
+    }
