@@ -246,28 +246,29 @@ def service_binary_versions(service: Service) -> QuerySet[Any]:
     )
 
 
-def service_deployments(service: Service) -> list[Deployment]:
-    """A service's deployments for its page, by environment name: the environment, the
-    binary's version, the runtime's image and tag and the newest release number."""
+def service_deployments(service: Service) -> list[dict[str, Any]]:
+    """A service's deployments for its page, by environment name, as rows: the id, mode,
+    environment, binary (id and version), the runtime's image and tag and the newest release
+    number. Rows, not models: three related models a deployment were built to show a name
+    each."""
     return list(_service_deployments().filter(service=service))
 
 
 @built_once
-def _service_deployments() -> QuerySet[Deployment]:
+def _service_deployments() -> QuerySet[Any]:
     return (
-        Deployment.objects.select_related(
-            "environment", "binary_version", "runtime_version__base_image"
-        )
-        .only(
-            "service_id",
+        Deployment.objects.annotate(latest_release=_latest_release_number())
+        .order_by("environment__name")
+        .values(
+            "id",
             "mode",
             "environment__name",
+            "binary_version",
             "binary_version__version",
             "runtime_version__tag",
             "runtime_version__base_image__name",
+            "latest_release",
         )
-        .annotate(latest_release=_latest_release_number())
-        .order_by("environment__name")
     )
 
 

@@ -30,7 +30,7 @@ from ..filtersets import BinaryVersionFilterSet, ServiceFilterSet
 from ..forms import (
     ServiceCreateForm,
 )
-from ..models import BinaryVersion, Deployment, actor_label
+from ..models import BinaryVersion, actor_label
 from ..selectors import (
     service_binary_versions,
     service_deployments,
@@ -95,24 +95,23 @@ DEPLOYMENT_ROW = """<tr>
     </tr>"""
 
 
-def _deployment_rows(deployments: list[Deployment]) -> list[SafeString]:
-    """A service's deployments table (`service_deployments`), written here."""
+def _deployment_rows(deployments: list[dict[str, Any]]) -> list[SafeString]:
+    """A service's deployments table (`service_deployments`' rows), written here."""
     detail = url_filler("deployments:deployment-detail", "pk")
     modes = {value: str(label) for value, label in DeploymentMode.choices}
     none_yet = gettext("none yet")
     rows = []
     for d in deployments:
-        binary, runtime = d.binary_version, d.runtime_version
-        latest = getattr(d, "latest_release", None)  # service_deployments' annotation
+        latest = d["latest_release"]
         rows.append(
             html(
                 DEPLOYMENT_ROW,
-                detail(d.pk),
-                d.environment.name,
-                modes.get(d.mode, d.mode),
-                (binary.version if binary is not None else "") or "—",
-                runtime.base_image.name,
-                runtime.tag,
+                detail(d["id"]),
+                d["environment__name"],
+                modes.get(d["mode"], d["mode"]),
+                d["binary_version__version"] or "—",
+                d["runtime_version__base_image__name"],
+                d["runtime_version__tag"],
                 f"#{latest}" if latest else none_yet,
             )
         )
@@ -144,7 +143,7 @@ YANK_FORM = (
 def _binary_rows(
     request: HttpRequest,
     versions: list[dict[str, Any]],
-    runs: dict[int, list[Deployment]],
+    runs: dict[int, list[dict[str, Any]]],
     *,
     can_upload: bool,
 ) -> list[SafeString]:
@@ -183,7 +182,7 @@ def _binary_rows(
             bv["uploaded_by_token__name"], bv["uploaded_by__username"], nobody="—"
         )  # as BinaryVersion.uploader
         links = [
-            html('<a href="{}">{}</a>', deployment(d.pk), d.environment.name)
+            html('<a href="{}">{}</a>', deployment(d["id"]), d["environment__name"])
             for d in runs.get(pk, ())
         ]
         actions = ""
@@ -322,9 +321,9 @@ class ServiceDetailView(LoginRequiredMixin, TemplateView):
         )
         context["may_grant_exceptions"] = actor.is_platform_admin
         context["built_checks"] = binary_runtime_checks(built) if built is not None else []
-        runs: dict[int, list[Deployment]] = {}
+        runs: dict[int, list[dict[str, Any]]] = {}
         for deployment in deployments:
-            runs.setdefault(deployment.binary_version_id or 0, []).append(deployment)
+            runs.setdefault(deployment["binary_version"] or 0, []).append(deployment)
         context["rows"] = _binary_rows(
             self.request, context["page"].object_list, runs, can_upload=context["can_upload"]
         )
