@@ -5,12 +5,13 @@ pages show them in the reader's language. The msgid is the value itself (context
 so English pages read exactly as before and an unknown value is shown unchanged.
 """
 
+import functools
 from typing import Any
 
 from django import template
 from django.utils.functional import Promise
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import get_language, pgettext_lazy
 
 from ..job_errors import job_error_display
 from ..job_steps import job_step_display
@@ -144,7 +145,19 @@ def status_label(value: object) -> object:
 @register.simple_tag
 def status_badge(status: object, note: object = "") -> SafeString:
     """`<span class="badge badge-STATUS" title="NOTE">label</span>`: a tag, not an include
-    (a template included per table row, with its context pushed, cost a jobs page 2 ms)."""
+    (a template included per table row, with its context pushed, cost a jobs page 2 ms).
+    A badge of text alone is written once per language (`_badge`): a table repeats a few."""
+    if type(status) is str and type(note) is str:
+        return _badge(get_language(), status, note)
+    return _write_badge(status, note)
+
+
+@functools.lru_cache(maxsize=2048)
+def _badge(language: str | None, status: str, note: str) -> SafeString:
+    return _write_badge(status, note)  # `language` only keys the cache: the active one
+
+
+def _write_badge(status: object, note: object) -> SafeString:
     return html(
         '<span class="badge badge-{}" title="{}">{}</span>', status, note, status_label(status)
     )

@@ -107,3 +107,21 @@ def test_csrf_input_is_what_the_csrf_token_tag_writes():
     assert _unmask_cipher_token(value[:-2]) == _unmask_cipher_token(
         tag.rsplit('value="', 1)[1][:-2]
     )
+
+
+def test_a_status_badge_is_written_once_per_language_and_stays_escaped():
+    """`status_badge` keeps the badges of text alone per language: the same badge twice is
+    one object, the other language's is its own, and a note is still escaped."""
+    from portal.templatetags.portal_i18n import _write_badge, status_badge
+
+    compile_catalog()
+    with translation.override("en"):
+        english = status_badge("failed", 'a "b" <c>')
+        assert status_badge("failed", 'a "b" <c>') is english
+        assert english == _write_badge("failed", 'a "b" <c>')
+        assert 'title="a &quot;b&quot; &lt;c&gt;"' in english and ">failed<" in english
+    with translation.override("zh-hans"):
+        chinese = status_badge("failed", 'a "b" <c>')
+        assert chinese != english and chinese == _write_badge("failed", 'a "b" <c>')
+    lazy_note = status_badge("failed", gettext_lazy("failed"))  # not text: written each time
+    assert lazy_note == _write_badge("failed", "failed")
