@@ -27,6 +27,7 @@ from images.models import ImageVersion
 from images.policy import DockerfileInputError, ServiceContext
 from images.texts import message_render
 from portal.actors import Actor
+from portal.compiled import compiled_rows
 from portal.models import Team
 from portal.querysets import built_once
 from portal.validators import is_dns_label
@@ -250,8 +251,13 @@ def service_deployments(service: Service) -> list[dict[str, Any]]:
     """A service's deployments for its page, by environment name, as rows: the id, mode,
     environment, binary (id and version), the runtime's image and tag and the newest release
     number. Rows, not models: three related models a deployment were built to show a name
-    each."""
-    return list(_service_deployments().filter(service=service))
+    each. Its SQL is compiled once (`portal.compiled`)."""
+    return _service_deployment_rows(service.pk)
+
+
+@compiled_rows
+def _service_deployment_rows(service_id: int) -> QuerySet[Any]:
+    return _service_deployments().filter(service_id=service_id)
 
 
 @built_once
