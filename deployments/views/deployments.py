@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, pgettext
@@ -30,7 +30,7 @@ from ..forms import (
 from ..models import Deployment, Environment, actor_label
 from ..selectors import (
     deployment_list_for_actor,
-    deployment_page_for_actor,
+    deployment_page_get,
     release_history,
 )
 from ..services import (
@@ -204,11 +204,13 @@ class DeploymentDetailView(LoginRequiredMixin, View):
     def _deployment(self, request: HttpRequest, pk: int, *, shown: bool = False) -> Deployment:
         """The deployment `pk`: 404 for one of another team's services, as for none. `shown`:
         only what the page shows (a release is created from the whole deployment)."""
-        readable = (deployment_page_for_actor if shown else deployment_list_for_actor)(
-            _reader(request)
-        )
         with joins_as_written():  # by primary key (portal.sql_hints)
-            return get_object_or_404(readable, pk=pk)
+            if not shown:
+                return get_object_or_404(deployment_list_for_actor(_reader(request)), pk=pk)
+            deployment = deployment_page_get(pk, _reader(request))
+        if deployment is None:
+            raise Http404("No Deployment matches the given query.")  # get_object_or_404's
+        return deployment
 
     def _render(
         self,
@@ -248,7 +250,7 @@ class DeploymentDetailView(LoginRequiredMixin, View):
                 .only(*PLAN_ITEM_COLUMNS)
                 .order_by("-plan__created_at", "-plan_id")[:10]
             )
-            if getattr(deployment, "in_plans", True)  # deployment_page_for_actor's
+            if getattr(deployment, "in_plans", True)  # deployment_page_get's
             else [],
         }
         return render(request, self.template_name, context, status=status)

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from deployments.models import Deployment
 from portal import compiled
-from portal.compiled import compiled_rows
+from portal.compiled import compiled_models, compiled_rows
 from portal.models import Membership, Team
 from tests.deployments.factories import DeploymentFactory, EnvironmentFactory, ServiceFactory
 
@@ -32,9 +32,9 @@ def compiles(monkeypatch):
     calls: list[int] = []
     original = compiled._compile
 
-    def counting(build, arguments):
+    def counting(build, arguments, iterable):
         calls.append(1)
-        return original(build, arguments)
+        return original(build, arguments, iterable)
 
     monkeypatch.setattr(compiled, "_compile", counting)
     return calls
@@ -148,3 +148,75 @@ def test_the_session_users_memberships_come_from_compiled_rows(client, django_us
     ]
     assert not memberships[0]._state.adding  # as loaded from the database
     assert Actor(user=request.user).role_in(team) == "developer"
+
+
+def _readable(pk: int, team_ids: tuple[int, ...] | None) -> QuerySet[Deployment]:
+    from deployments.selectors import _deployment_page, teams_readable
+
+    return _deployment_page().filter(teams_readable(team_ids, "service__team"), pk=pk)
+
+
+def _same(got: Deployment, expected: Deployment) -> None:
+    """The same row, related models and annotations, as the queryset built them."""
+    assert got.pk == expected.pk and got.mode == expected.mode and got.args == expected.args
+    assert got.service.name == expected.service.name
+    assert got.service.team.name == expected.service.team.name
+    assert got.environment.k8s_version == expected.environment.k8s_version
+    assert got.runtime_version.pull_ref == expected.runtime_version.pull_ref
+    assert got.latest_release == expected.latest_release
+    assert got.in_plans == expected.in_plans
+    assert got.get_deferred_fields() == expected.get_deferred_fields()
+    assert got._state.adding is False and got._state.db == expected._state.db
+
+
+def test_models_with_their_relations_and_annotations_are_the_orms(compiles):
+    """The deployment page's read: six related tables and two annotations, by key and by the
+    reader's teams (None: every team's; a tuple: those teams', planned by its length)."""
+    first = DeploymentFactory(service=ServiceFactory(team=Team.objects.create(name="a")))
+    second = DeploymentFactory(service=ServiceFactory(team=Team.objects.create(name="b")))
+    models = compiled_models(_readable)
+    own = first.service.team_id
+    for pk, teams in [
+        (first.pk, None),
+        (second.pk, None),
+        (first.pk, (own,)),
+        (second.pk, (own,)),  # another team's: none
+        (second.pk, (own, second.service.team_id)),
+        (first.pk, ()),  # no team: no rows (never compiled: it has none whatever the key)
+    ]:
+        with CaptureQueriesContext(connection) as queries:
+            got = models(pk, teams)
+        expected = list(_readable(pk, teams))
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            _same(a, b)
+        assert len(queries.captured_queries) <= 1
+        with CaptureQueriesContext(connection) as queries:
+            for deployment in got:
+                _ = deployment.service.team.name, deployment.runtime_version.pull_ref
+        assert queries.captured_queries == []  # the relations came with the row
+    assert models(second.pk, (own,)) == []
+    assert len(compiles) == 4  # None, one team, two teams, no team
+
+
+def test_the_pages_selectors_answer_as_before(service_team, developer):
+    """`service_page_get` and `deployment_page_get` read what they read before, and nothing
+    of another team's."""
+    from django.http import Http404
+
+    from deployments.selectors import deployment_page_get, service_page_get
+    from portal.actors import Actor
+
+    mine = DeploymentFactory(service=ServiceFactory(name="mine", team=service_team))
+    other = Team.objects.create(name="other")
+    theirs = DeploymentFactory(service=ServiceFactory(name="theirs", team=other))
+    actor = Actor(user=developer)
+    assert deployment_page_get(mine.pk, actor).service.name == "mine"
+    assert deployment_page_get(theirs.pk, actor) is None
+    assert service_page_get("mine", actor=actor).team == service_team
+    with pytest.raises(Http404):
+        service_page_get("theirs", actor=actor)
+    from deployments.selectors import BadServiceName
+
+    with pytest.raises(BadServiceName):
+        service_page_get("../x", actor=actor)
