@@ -145,6 +145,8 @@ class PagePagination(PageNumberPagination):
         except InvalidPage as exc:
             msg = self.invalid_page_message.format(page_number=page_number, message=str(exc))
             raise NotFound(msg) from exc
+        if self.template is not None and getattr(request, "accepted_media_type", "") == "text/html":
+            self.display_page_controls = paginator.num_pages > 1  # the browsable API's links
         return list(self.page)
 
     def get_paginated_response(self, data: Any) -> Response:

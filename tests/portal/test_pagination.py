@@ -160,3 +160,24 @@ def test_the_schema_describes_the_estimate_flag(client):
     page = schema["components"]["schemas"]["PaginatedDeploymentList"]
     assert page["properties"]["count_estimated"]["type"] == "boolean"
     assert {"count", "count_estimated", "results"} <= set(page["required"])
+
+
+@pytest.mark.usefixtures("world")
+def test_the_browsable_api_shows_the_page_links(token_client, service_team):
+    client = token_client(service_team, READ_ALL)
+    page = client.get(URL.format(size=5) + "&page=2", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'class="pagination"' in text and "page=3" in text
+    single = client.get(URL.format(size=50), HTTP_ACCEPT="text/html").content.decode()
+    assert 'class="pagination"' not in single
+
+
+def test_a_tokens_browsable_page_is_no_server_error(token_client, service_team, platform_team):
+    """The browsable API renders the portal's layout, whose navigation asks whether the
+    reader is a platform admin: for a token that was a 500 (its user is no Django user)."""
+    for team, admin in ((service_team, False), (platform_team, True)):
+        client = token_client(team, READ_ALL)
+        page = client.get("/api/v1/environments/", HTTP_ACCEPT="text/html")
+        assert page.status_code == 200
+        assert page.context["is_platform_admin"] is admin
