@@ -64,6 +64,20 @@ def list_count(queryset: QuerySet[Any]) -> tuple[int, bool]:
     return count, False
 
 
+def page_size_of(request: Request, default: int, maximum: int) -> int:
+    """`?page_size=`: a whole number ≥ 1 (a 400 otherwise), at most `maximum`."""
+    raw = request.query_params.get("page_size")
+    if raw is None:
+        return default
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ValidationError({"page_size": gettext("page_size must be a whole number.")}) from None
+    if size < 1:
+        raise ValidationError({"page_size": gettext("page_size must be at least 1.")})
+    return min(size, maximum)
+
+
 class LookaheadPaginator(DjangoPaginator):
     """Django's paginator whose page reads one row more than it shows to know whether another
     follows, so that no page needs the count. The count (asked for by the response alone)
@@ -129,6 +143,11 @@ class PagePagination(PageNumberPagination):
     max_page_size = 200
     django_paginator_class = LookaheadPaginator
 
+    def get_page_size(self, request: Request) -> int:
+        """Not a page size (`abc`, `0`) is a 400, as on the keyset lists: DRF served the
+        default page instead, and a client's typo went unnoticed."""
+        return page_size_of(request, int(self.page_size or 25), self.max_page_size)
+
     def paginate_queryset(
         self, queryset: Any, request: Request, view: Any = None
     ) -> list[Any] | None:
@@ -191,18 +210,7 @@ class KeysetPagination(BasePagination):
         self.request: Request | None = None
 
     def _size(self, request: Request) -> int:
-        raw = request.query_params.get("page_size")
-        if raw is None:
-            return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            raise ValidationError(
-                {"page_size": gettext("page_size must be a whole number.")}
-            ) from None
-        if size < 1:
-            raise ValidationError({"page_size": gettext("page_size must be at least 1.")})
-        return min(size, self.max_page_size)
+        return page_size_of(request, self.page_size, self.max_page_size)
 
     def paginate_queryset(
         self, queryset: QuerySet[Any] | Sequence[Any], request: Request, view: Any = None

@@ -181,3 +181,22 @@ def test_a_tokens_browsable_page_is_no_server_error(token_client, service_team, 
         page = client.get("/api/v1/environments/", HTTP_ACCEPT="text/html")
         assert page.status_code == 200
         assert page.context["is_platform_admin"] is admin
+
+
+@pytest.mark.usefixtures("world")
+@pytest.mark.parametrize("size", ["abc", "0", "-3", "1.5", ""])
+def test_not_a_page_size_is_a_400(token_client, service_team, size):
+    """As on the keyset lists: DRF served the default page for these, and a typo in a
+    client went unnoticed."""
+    client = token_client(service_team, READ_ALL)
+    response = client.get(URL.format(size=size))
+    assert response.status_code == 400
+    assert "page_size" in response.json()["detail"] or "page_size" in response.json()
+
+
+@pytest.mark.usefixtures("world")
+def test_a_page_size_above_the_most_is_the_most(token_client, service_team, monkeypatch):
+    monkeypatch.setattr(pagination.PagePagination, "max_page_size", 10)
+    client = token_client(service_team, READ_ALL)
+    body = client.get(URL.format(size=500)).json()
+    assert len(body["results"]) == 10 and "page_size=500" in body["next"]
