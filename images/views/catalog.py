@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, gettext_lazy, pgettext
 from django.views import View
@@ -104,6 +105,7 @@ def _catalog_rows(images: Iterable[dict[str, Any]]) -> list[SafeString]:
     include per row."""
     detail = url_filler("images:base-image-detail", "pk")
     when = date_formatter("SHORT_DATE_FORMAT")
+    today = timezone.localdate()
     use = gettext("→ use")
     kinds = {value: str(label) for value, label in ImageKind.choices}
     families = {value: str(label) for value, label in OsFamily.choices}
@@ -131,7 +133,7 @@ def _catalog_rows(images: Iterable[dict[str, Any]]) -> list[SafeString]:
                 status_badge(status, status_note(image["status_note"])),
                 html(
                     '<span class="{}">{}</span>',
-                    "eol-past" if status == ImageStatus.DEPRECATED else "",
+                    "eol-past" if status == ImageStatus.DEPRECATED or eol < today else "",
                     when(eol),
                 )
                 if eol
@@ -246,6 +248,10 @@ class BaseImageDetailView(LoginRequiredMixin, DetailView):
         image: BaseImage = self.object
         current = image_version_current(image)
         context["current"] = current
+        # Past its end of life, or deprecated: red, whatever its status still says.
+        context["eol_past"] = image.status == ImageStatus.DEPRECATED or bool(
+            image.eol_date and image.eol_date < timezone.localdate()
+        )
         context["versions"] = list(image.versions.all())
         history = base_image_findings_history(image)
         context["findings_history"] = {**history, "any": any(map(any, history["series"].values()))}

@@ -83,3 +83,24 @@ def test_detail_without_versions_explains(logged_in, demo_catalog):
     scratch = BaseImage.objects.get(name="scratch")
     html = logged_in.get(reverse("images:base-image-detail", args=[scratch.pk])).content.decode()
     assert "FROM scratch" in html and "static C/C++" in html
+
+
+def test_a_past_end_of_life_is_red_whatever_the_status(logged_in, demo_catalog):
+    """An image past its end of life reads so even when not (yet) deprecated: the EOL cell
+    of the catalog is `eol-past` and the detail's badge the deprecated one, not the green."""
+    import datetime as dt
+
+    from images.models import BaseImage
+
+    past = BaseImage.objects.get(name="runtime/alpine")
+    BaseImage.objects.filter(pk=past.pk).update(eol_date=dt.date(2020, 1, 1), status="restricted")
+    future = BaseImage.objects.get(name="runtime/debian")
+    BaseImage.objects.filter(pk=future.pk).update(eol_date=dt.date(2999, 1, 1), status="approved")
+    listing = logged_in.get(LIST, {"q": "runtime/"}).content.decode()
+    rows = {row.split("</a>")[0].rsplit(">", 1)[-1]: row for row in listing.split("<tr>")[1:]}
+    assert 'class="eol-past"' in rows["runtime/alpine"]
+    assert 'class="eol-past"' not in rows["runtime/debian"]
+    detail = logged_in.get(reverse("images:base-image-detail", args=[past.pk])).content.decode()
+    assert 'class="badge badge-deprecated">EOL' in detail
+    detail = logged_in.get(reverse("images:base-image-detail", args=[future.pk])).content.decode()
+    assert 'class="badge badge-approved">EOL' in detail
