@@ -5,6 +5,7 @@ Each view parses input and calls the same service as the API.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,12 @@ CATALOG_COLUMNS = (
 )
 
 
+def _eol_past(status: str, eol: dt.date | None, today: dt.date) -> bool:
+    """Whether an image's end of life is shown red: deprecated, or past its end of life
+    whatever its status still says (the catalog's EOL cell, the image page's badge)."""
+    return status == ImageStatus.DEPRECATED or (eol is not None and eol < today)
+
+
 def _catalog_rows(images: Iterable[dict[str, Any]]) -> list[SafeString]:
     """The catalog table's lines, written here (`portal.rowtext`): the detail URL reversed
     once a page, the choice labels translated once, the scan cell a function, not an
@@ -133,7 +140,7 @@ def _catalog_rows(images: Iterable[dict[str, Any]]) -> list[SafeString]:
                 status_badge(status, status_note(image["status_note"])),
                 html(
                     '<span class="{}">{}</span>',
-                    "eol-past" if status == ImageStatus.DEPRECATED or eol < today else "",
+                    "eol-past" if _eol_past(status, eol, today) else "",
                     when(eol),
                 )
                 if eol
@@ -248,10 +255,7 @@ class BaseImageDetailView(LoginRequiredMixin, DetailView):
         image: BaseImage = self.object
         current = image_version_current(image)
         context["current"] = current
-        # Past its end of life, or deprecated: red, whatever its status still says.
-        context["eol_past"] = image.status == ImageStatus.DEPRECATED or bool(
-            image.eol_date and image.eol_date < timezone.localdate()
-        )
+        context["eol_past"] = _eol_past(image.status, image.eol_date, timezone.localdate())
         context["versions"] = list(image.versions.all())
         history = base_image_findings_history(image)
         context["findings_history"] = {**history, "any": any(map(any, history["series"].values()))}
