@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -55,24 +56,15 @@ class _Plan:
     names: tuple[str, ...]
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.next = 0
-
-    def take(self) -> int:
-        self.next += 1
-        return self.next
-
-
-def _marker(value: Any, counter: _Counter) -> Any:
+def _marker(value: Any, counter: Iterator[int]) -> Any:
     if value is None:
         return None
     if type(value) is int:
-        return _INT_MARKER - counter.take()
+        return _INT_MARKER - next(counter)
     if type(value) is str:
-        return f"\x1ecompiled-marker-{counter.take()}\x1e"
+        return f"\x1ecompiled-marker-{next(counter)}\x1e"
     if type(value) is tuple and all(type(v) is int for v in value):
-        return tuple(_INT_MARKER - counter.take() for _ in value)
+        return tuple(_INT_MARKER - next(counter) for _ in value)
     return _NO_MARKER
 
 
@@ -98,7 +90,7 @@ def _slots(params: Any, markers: dict[str, Any]) -> tuple[tuple[int, str, int | 
 def _compile(
     build: Callable[..., QuerySet[Any]], arguments: dict[str, Any], iterable: type
 ) -> _Plan | None:
-    counter = _Counter()
+    counter = itertools.count(1)
     markers = {name: _marker(value, counter) for name, value in arguments.items()}
     if any(marker is _NO_MARKER for marker in markers.values()):
         return None

@@ -188,7 +188,7 @@ def _json_text(model: type[Model], field: Any, key: str) -> bool:
         column = model._meta.get_field(key)
     except FieldDoesNotExist:
         return False
-    return type(column) is JSONField and column.decoder is None and not key.endswith(JSON_TEXT)
+    return type(column) is JSONField and column.decoder is None
 
 
 def _row_keys(
