@@ -12,7 +12,7 @@ from django.core.paginator import Paginator as DjangoPaginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.request import Request
@@ -116,7 +116,7 @@ class LookaheadPaginator(DjangoPaginator):
             raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
         if number < 1:
             raise EmptyPage(self.error_messages["min_page"])
-        return int(number)
+        return number
 
 
 class LookaheadPage(Page[Any]):
@@ -142,6 +142,11 @@ class PagePagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     django_paginator_class = LookaheadPaginator
+    # Lazy, as DRF's own: translated when a request formats it (the stubs want a str).
+    invalid_page_message = gettext_lazy(  # type: ignore[assignment]
+        "Invalid page {page_number}: {message}. Pages are numbered from 1; follow `next` "
+        "from the first page until it is null."
+    )
 
     def get_page_size(self, request: Request) -> int:
         """Not a page size (`abc`, `0`) is a 400, as on the keyset lists: DRF served the
@@ -151,10 +156,10 @@ class PagePagination(PageNumberPagination):
     def paginate_queryset(
         self, queryset: Any, request: Request, view: Any = None
     ) -> list[Any] | None:
+        """DRF's, but for its page controls' `num_pages`, which it asks on every request
+        (the count before the page): only the browsable API's HTML shows them."""
         self.request = request
         page_size = self.get_page_size(request)
-        if not page_size:
-            return None
         paginator = self.django_paginator_class(queryset, page_size)
         page_number = request.query_params.get(self.page_query_param) or 1
         if page_number in self.last_page_strings:

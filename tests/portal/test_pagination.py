@@ -131,14 +131,38 @@ def test_a_small_list_is_counted_in_one_query(token_client, service_team):
 
 
 @pytest.mark.parametrize(
-    ("page", "status"), [("0", 404), ("-1", 404), ("abc", 404), ("1.5", 404), ("9", 404)]
+    ("page", "why"),
+    [
+        ("0", "less than 1"),
+        ("-1", "less than 1"),
+        ("abc", "not an integer"),
+        ("1.5", "not an integer"),
+        ("9", "contains no results"),
+    ],
 )
 @pytest.mark.usefixtures("world")
-def test_a_page_that_is_no_page_is_a_404(token_client, service_team, page, status):
+def test_a_page_that_is_no_page_is_a_404_that_says_how_to_page(
+    token_client, service_team, page, why
+):
     client = token_client(service_team, READ_ALL)
     response = client.get(URL.format(size=10) + f"&page={page}")
-    assert response.status_code == status
-    assert response.json()["code"] == "not_found"
+    assert response.status_code == 404
+    body = response.json()
+    assert body["code"] == "not_found"
+    assert body["detail"].startswith(f"Invalid page {page}: ") and why in body["detail"]
+    assert "follow `next` from the first page" in body["detail"]
+
+
+@pytest.mark.usefixtures("world")
+def test_the_invalid_page_message_follows_the_language(token_client, service_team):
+    from tests.i18n_support import compile_catalog
+
+    compile_catalog()
+    client = token_client(service_team, READ_ALL)
+    detail = client.get(URL.format(size=10) + "&page=9", HTTP_ACCEPT_LANGUAGE="zh-hans").json()[
+        "detail"
+    ]
+    assert detail.startswith("无效的页码 9：") and "`next`" in detail
 
 
 def test_an_empty_list_is_page_one_with_nothing(token_client, service_team):
@@ -191,7 +215,13 @@ def test_not_a_page_size_is_a_400(token_client, service_team, size):
     client = token_client(service_team, READ_ALL)
     response = client.get(URL.format(size=size))
     assert response.status_code == 400
-    assert "page_size" in response.json()["detail"] or "page_size" in response.json()
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert body["errors"]["page_size"] in {
+        "page_size must be a whole number.",
+        "page_size must be at least 1.",
+    }
+    assert body["detail"] == f"page_size: {body['errors']['page_size']}"
 
 
 @pytest.mark.usefixtures("world")
