@@ -14,7 +14,7 @@ the ORM's own code from the compilation it kept (`values()`'s converters; the mo
 iterable, given the kept compiler), so they are what the queryset gives.
 
 Arguments: whole numbers and text (a marker each), tuples of whole numbers (a marker an
-element: plans by length) and None (as it is: plans with and without it). A selector is
+element: plans by their number) and None (as it is: plans with and without it). A selector is
 never answered wrongly: when a marker is not found as it is among the compiled parameters
 (an argument a lookup transforms, or that the SQL inlines, as a slice's LIMIT), or the
 queryset cannot be compiled with the markers (no rows whatever the argument, a marker it
@@ -69,7 +69,8 @@ def _marker(value: Any, counter: Iterator[int]) -> Any:
 
 
 def _shape(value: Any) -> Any:
-    return (tuple, len(value)) if type(value) is tuple else type(value)
+    """What a plan is kept by: the argument's type, and a tuple's elements' types."""
+    return (tuple, *map(type, value)) if type(value) is tuple else type(value)
 
 
 def _slots(params: Any, markers: dict[str, Any]) -> tuple[tuple[int, str, int | None], ...] | None:

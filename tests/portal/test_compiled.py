@@ -220,3 +220,19 @@ def test_the_pages_selectors_answer_as_before(service_team, developer):
 
     with pytest.raises(BadServiceName):
         service_page_get("../x", actor=actor)
+
+
+def test_a_tuple_of_other_elements_is_not_run_with_the_ids_plan(compiles):
+    """A plan is kept by the types of a tuple's elements, not its length alone: text in a
+    tuple (no marker for it) is built on every call, never run with the ids' SQL."""
+    alpha, beta = Team.objects.create(name="alpha"), Team.objects.create(name="beta")
+
+    @compiled_rows
+    def teams(keys: tuple[Any, ...]) -> QuerySet[Any]:
+        field = "name__in" if keys and type(keys[0]) is str else "pk__in"
+        return Team.objects.filter(**{field: keys}).order_by("name").values("name")
+
+    assert [r["name"] for r in teams((alpha.pk, beta.pk))] == ["alpha", "beta"]
+    assert [r["name"] for r in teams(("beta", "gamma"))] == ["beta"]
+    assert [r["name"] for r in teams((beta.pk, alpha.pk))] == ["alpha", "beta"]
+    assert len(compiles) == 2  # the ids' plan, and the text tuple's (none: built each call)
