@@ -57,7 +57,10 @@ def test_pagination_and_bad_page(reader, demo_catalog):
     assert page["count"] == 9 and len(page["results"]) == 3 and page["next"]
     response = reader.get(LIST, {"page": 99})
     assert response.status_code == 404
-    assert response.json()["detail"] == "Invalid page."
+    assert response.json()["detail"] == (
+        "Invalid page 99: That page contains no results. Pages are numbered from 1; "
+        "follow `next` from the first page until it is null."
+    )
 
 
 @pytest.mark.parametrize("size", [5, 50])
